@@ -1,0 +1,97 @@
+// How an op joins the graph: after computing its result, it calls
+//   record("op_name", out, [saved...](const auto& out, const auto& a, const auto& b) { ... }, a, b);
+// The callback runs during backward only if a gradient reached `out`; it reads out.grad() and
+// accumulates into in.grad_accumulator() for each input that requires grad. One place per op
+// holds its forward and its backward (mlx's primitives, Stan's reverse_pass_callback).
+#pragma once
+#include <cmath>
+#include <string>
+#include <tuple>
+
+#include "ranklens/autograd/var.hpp"
+
+namespace ranklens {
+
+// True when the result of an op on these inputs must record a backward pass.
+template <VarType... V>
+bool any_requires_grad(const V&... inputs) noexcept {
+  return grad_mode_enabled() && (inputs.requires_grad() || ...);
+}
+
+namespace detail {
+
+template <class T, ShapeType S>
+index_t first_non_finite(TensorView<const T, S, cpu_t> v) {
+  index_t found = -1, i = 0;
+  const T* p = v.data();
+  for_each_offset<S::rank>(v.shape().dims, v.strides(), [&](index_t off) {
+    if (found < 0 && !std::isfinite(double(p[off]))) found = i;
+    ++i;
+  });
+  return found;
+}
+
+template <VarType... V>
+std::string describe_inputs(const V&... inputs) {
+  std::string s;
+  ((s += (s.empty() ? "" : ", ") + to_string(inputs.shape())), ...);
+  return s.empty() ? "no tensor inputs" : "input shapes " + s;
+}
+
+template <class Out, class Backward, class... Ins>
+struct OpEntry : TapeEntry {
+  OpEntry(const char* name, const Out& o, const Backward& b, const Ins&... i) : out(o), backward(b), inputs(i...) {
+    op = name;
+    run = &run_entry;
+    check_inputs = &check_entry;
+  }
+
+  static void run_entry(TapeEntry* base) {
+    auto* self = static_cast<OpEntry*>(base);
+    if (!self->out.has_grad()) return;  // nothing downstream needed this result
+    std::apply([&](const Ins&... in) { self->backward(self->out, in...); }, self->inputs);
+  }
+
+  static void check_entry(TapeEntry* base) {
+    auto* self = static_cast<OpEntry*>(base);
+    if (!self->out.has_grad()) return;
+    std::size_t position = 0;
+    std::apply(
+        [&](const Ins&... in) {
+          (
+              [&] {
+                if (in.requires_grad() && in.has_grad())
+                  if (const index_t bad = first_non_finite(in.grad()); bad >= 0)
+                    throw anomaly_error(std::string("anomaly: backward of '") + self->op + "' produced NaN/Inf in the gradient of input " +
+                                        std::to_string(position) + " (shape " + to_string(in.shape()) + ") at element " +
+                                        std::to_string(bad) + "; " + std::apply(
+                                            [](const Ins&... all) { return describe_inputs(all...); }, self->inputs));
+                ++position;
+              }(),
+              ...);
+        },
+        self->inputs);
+  }
+
+  Out out;
+  Backward backward;
+  std::tuple<Ins...> inputs;
+};
+
+}  // namespace detail
+
+// Records `backward` for `out` (see the top of this file). In anomaly mode it first checks the
+// forward result and throws anomaly_error naming the op and its input shapes.
+template <VarType Out, class Backward, VarType... Ins>
+void record(const char* op, const Out& out, Backward&& backward, const Ins&... inputs) {
+  if (anomaly_mode_enabled()) {
+    if (const index_t bad = detail::first_non_finite(out.value()); bad >= 0)
+      throw anomaly_error(std::string("anomaly: forward of '") + op + "' produced NaN/Inf at element " + std::to_string(bad) +
+                          " of its result (shape " + to_string(out.shape()) + "); " + detail::describe_inputs(inputs...));
+  }
+  if (!out.requires_grad()) return;
+  using Entry = detail::OpEntry<Out, std::decay_t<Backward>, Ins...>;
+  Tape::current().push<Entry>(op, out, backward, inputs...);
+}
+
+}  // namespace ranklens

@@ -1,0 +1,112 @@
+// The tape: an arena for per-step intermediates plus the list of backward callbacks the ops
+// recorded, newest last. `auto step = tape();` rewinds both when `step` ends, so in steady-state
+// training no op calls the system allocator (Stan Math's reverse_pass_callback design).
+#pragma once
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "ranklens/autograd/grad_mode.hpp"
+#include "ranklens/autograd/storage_node.hpp"
+#include "ranklens/core/arena.hpp"
+
+namespace ranklens {
+
+// One recorded op. `run` propagates the op's output gradient to its inputs; `check_inputs`
+// (anomaly mode) verifies the gradients it produced. Entries live in the arena and are never
+// destroyed, which is why their payloads must be trivially destructible.
+struct TapeEntry {
+  TapeEntry* previous = nullptr;
+  void (*run)(TapeEntry*) = nullptr;
+  void (*check_inputs)(TapeEntry*) = nullptr;
+  const char* op = "";
+};
+
+class Tape {
+ public:
+  struct Mark {
+    Arena<cpu_t>::Mark arena;
+    TapeEntry* last;
+    std::size_t entries;
+  };
+
+  // The calling thread's tape.
+  static Tape& current() {
+    thread_local Tape tape;
+    return tape;
+  }
+
+  template <Device D>
+  Arena<D>& arena() noexcept {
+    static_assert(std::is_same_v<D, cpu_t>, "Only CPU tensors have a tape arena so far; the CUDA backend adds its own.");
+    return cpu_arena_;
+  }
+
+  StorageNode* new_node(void* value, index_t numel, dtype type, bool requires_grad) {
+    auto* node = new (cpu_arena_.allocate(sizeof(StorageNode), alignof(StorageNode))) StorageNode{};
+    node->value = value;
+    node->numel = numel;
+    node->type = type;
+    node->requires_grad = requires_grad;
+    return node;
+  }
+
+  // Places an entry (constructed from args) in the arena and links it as the newest.
+  template <class Entry, class... Args>
+  Entry* push(Args&&... args) {
+    static_assert(std::is_base_of_v<TapeEntry, Entry>);
+    static_assert(std::is_trivially_destructible_v<Entry>,
+                  "A backward closure must be trivially destructible: capture Vars, scalars and arena pointers, not containers.");
+    auto* e = new (cpu_arena_.allocate(sizeof(Entry), alignof(Entry))) Entry(std::forward<Args>(args)...);
+    e->previous = last_;
+    last_ = e;
+    ++entries_;
+    return e;
+  }
+
+  // Runs every recorded callback, newest first, then forgets them (like PyTorch freeing the
+  // graph) so that a second forward/backward in the same step accumulates each gradient once.
+  void run_backward(bool keep_entries = false) {
+    for (TapeEntry* e = last_; e; e = e->previous) {
+      e->run(e);
+      if (anomaly_mode_enabled()) e->check_inputs(e);
+    }
+    if (!keep_entries) {
+      last_ = nullptr;
+      entries_ = 0;
+    }
+  }
+
+  Mark mark() const noexcept { return {cpu_arena_.mark(), last_, entries_}; }
+  void rewind(const Mark& m) noexcept {
+    cpu_arena_.rewind(m.arena);
+    last_ = m.last;
+    entries_ = m.entries;
+  }
+  std::size_t entries() const noexcept { return entries_; }
+  std::size_t system_allocations() const noexcept { return cpu_arena_.system_allocations(); }
+  std::size_t arena_capacity() const noexcept { return cpu_arena_.capacity(); }
+
+ private:
+  Tape() = default;
+  Arena<cpu_t> cpu_arena_;
+  TapeEntry* last_ = nullptr;
+  std::size_t entries_ = 0;
+};
+
+// Releases everything the tape gained during its lifetime: `auto step = tape();`.
+// Vars created inside the scope must not be used after it ends (copy results out first).
+class TapeScope {
+ public:
+  TapeScope() : mark_(Tape::current().mark()) {}
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+  ~TapeScope() { Tape::current().rewind(mark_); }
+
+ private:
+  Tape::Mark mark_;
+};
+
+[[nodiscard]] inline TapeScope tape() { return TapeScope{}; }
+
+}  // namespace ranklens

@@ -1,0 +1,134 @@
+// Var<T, S, D>: a value that takes part in reverse-mode autodiff. It is a small handle (node,
+// offset, shape, strides) on a StorageNode in the tape's arena; copying it copies the handle.
+#pragma once
+#include <string>
+
+#include "ranklens/autograd/tape.hpp"
+#include "ranklens/core/tensor.hpp"
+
+namespace ranklens {
+
+template <class T, ShapeType S, Device D = cpu_t>
+class Var {
+ public:
+  using value_type = T;
+  using shape_type = S;
+  using device_type = D;
+  using strides_type = std::array<index_t, S::rank>;
+  static constexpr std::size_t rank = S::rank;
+
+  Var() = default;
+  Var(StorageNode* node, index_t offset, const S& shape, const strides_type& strides)
+      : node_(node), offset_(offset), shape_(shape), strides_(strides) {}
+  Var(StorageNode* node, const S& shape) : Var(node, 0, shape, contiguous_strides(shape)) {}
+
+  const S& shape() const noexcept { return shape_; }
+  const strides_type& strides() const noexcept { return strides_; }
+  index_t extent(std::size_t i) const noexcept { return shape_.dims[i]; }
+  index_t numel() const noexcept { return shape_.numel(); }
+  index_t offset() const noexcept { return offset_; }
+  bool is_contiguous() const noexcept { return TensorView<const T, S, D>::is_contiguous_layout(shape_, strides_); }
+  StorageNode* node() const noexcept { return node_; }
+  bool requires_grad() const noexcept { return node_ && node_->requires_grad; }
+  bool has_grad() const noexcept { return node_ && node_->grad; }
+
+  TensorView<const T, S, D> value() const noexcept { return {base_value() + offset_, shape_, strides_}; }
+
+  // The gradient that backward() left here; throws if none reached this value.
+  TensorView<const T, S, D> grad() const {
+    if (!has_grad())
+      throw value_error("Var::grad: no gradient reached this value of shape " + to_string(shape_) +
+                        (requires_grad() ? "" : " (it does not require grad)"));
+    return {static_cast<T*>(node_->grad) + offset_, shape_, strides_};
+  }
+
+  // For op authors: writable output values of a freshly created result.
+  T* mutable_data() const noexcept { return base_value() + offset_; }
+
+  // For op authors: the gradient buffer to accumulate into, created (zeroed) on first use.
+  TensorView<T, S, D> grad_accumulator() const {
+    if (!node_->grad) {
+      auto& arena = Tape::current().template arena<D>();
+      void* g = arena.allocate(sizeof(T) * std::size_t(node_->numel));
+      device_memory<D>::zero(g, sizeof(T) * std::size_t(node_->numel));
+      node_->grad = g;
+    }
+    return {static_cast<T*>(node_->grad) + offset_, shape_, strides_};
+  }
+
+  // The single value of a one-element Var (a loss).
+  T item() const
+    requires std::same_as<D, cpu_t>
+  {
+    if (numel() != 1) throw shape_error("Var::item: needs exactly one element, shape is " + to_string(shape_));
+    return *(base_value() + offset_);
+  }
+
+  // An owning copy of the value that outlives the tape scope.
+  Tensor<T, S, D> to_tensor() const
+    requires std::same_as<D, cpu_t>
+  {
+    return ranklens::to_tensor(value());
+  }
+
+  // The same storage seen with another layout: the building block of every view op.
+  template <ShapeType S2>
+  Var<T, S2, D> with_layout(index_t offset, const S2& shape, const std::array<index_t, S2::rank>& strides) const {
+    return Var<T, S2, D>(node_, offset, shape, strides);
+  }
+
+ private:
+  T* base_value() const noexcept { return static_cast<T*>(node_->value); }
+
+  StorageNode* node_ = nullptr;
+  index_t offset_ = 0;
+  S shape_{};
+  strides_type strides_{};
+};
+
+template <class V> struct is_var : std::false_type {};
+template <class T, class S, class D> struct is_var<Var<T, S, D>> : std::true_type {};
+template <class V>
+concept VarType = is_var<std::remove_cvref_t<V>>::value;
+
+// A leaf whose value is the caller's memory (no copy) and whose gradient the tape owns:
+// inputs to differentiate with respect to, as in torch.tensor(..., requires_grad=True).
+template <class T, ShapeType S, Device D>
+Var<std::remove_const_t<T>, S, D> variable(TensorView<T, S, D> value, bool requires_grad = true) {
+  using U = std::remove_const_t<T>;
+  if (!value.is_contiguous()) throw shape_error("variable: the value must be contiguous, shape " + to_string(value.shape()));
+  auto* node = Tape::current().new_node(const_cast<U*>(value.data()), value.numel(), dtype_of<U>,
+                                        requires_grad && grad_mode_enabled());
+  return Var<U, S, D>(node, value.shape());
+}
+template <class T, ShapeType S, Device D>
+Var<T, S, D> variable(const Tensor<T, S, D>& value, bool requires_grad = true) {
+  return variable(value.view(), requires_grad);
+}
+
+// Data that no gradient flows to (inputs, targets, masks).
+template <class T, ShapeType S, Device D>
+Var<std::remove_const_t<T>, S, D> constant(TensorView<T, S, D> value) {
+  return variable(value, false);
+}
+template <class T, ShapeType S, Device D>
+Var<T, S, D> constant(const Tensor<T, S, D>& value) {
+  return variable(value.view(), false);
+}
+
+// The same values, cut off from the graph.
+template <class T, ShapeType S, Device D>
+Var<T, S, D> detach(const Var<T, S, D>& v) {
+  auto* node = Tape::current().new_node(v.node()->value, v.node()->numel, v.node()->type, false);
+  return Var<T, S, D>(node, v.offset(), v.shape(), v.strides());
+}
+
+// A fresh contiguous result in the arena; op authors fill mutable_data().
+template <class T, ShapeType S, Device D = cpu_t>
+Var<T, S, D> new_var(const S& shape, bool requires_grad) {
+  auto& tape = Tape::current();
+  void* data = tape.arena<D>().allocate(sizeof(T) * std::size_t(shape.numel()));
+  return Var<T, S, D>(tape.new_node(data, shape.numel(), dtype_of<T>, requires_grad), shape);
+}
+
+}  // namespace ranklens
