@@ -1,0 +1,70 @@
+// Linear<In, Out>: y = x·Wᵀ + b over the last axis, with W stored (Out, In) as PyTorch and
+// Hugging Face store it, so checkpoints exchange without transposes. The widths are static;
+// any leading (batch, sequence) extents pass through.
+#pragma once
+#include <cmath>
+#include <optional>
+#include <random>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/ops/arithmetic.hpp"
+#include "ranklens/ops/matmul.hpp"
+
+namespace ranklens {
+
+struct LinearOptions {
+  bool bias = true;
+};
+
+template <index_t In, index_t Out, Real T = float>
+class Linear {
+  static_assert(In > 0 && Out > 0, "Linear<In, Out>: both widths must be positive compile-time constants.");
+
+ public:
+  using weight_shape = Shape<Out, In>;
+  using bias_shape = Shape<Out>;
+  static constexpr index_t in_features = In;
+  static constexpr index_t out_features = Out;
+
+  // PyTorch's default initialisation: U(−1/√In, 1/√In) for weight and bias.
+  template <class Rng>
+  explicit Linear(Rng& rng, LinearOptions options = {}) {
+    const T bound = T(1) / std::sqrt(T(In));
+    std::uniform_real_distribution<T> dist(-bound, bound);
+    Tensor<T, weight_shape> w(weight_shape{});
+    for (auto& v : w.span()) v = dist(rng);
+    weight = Parameter<T, weight_shape>(std::move(w), "weight");
+    if (options.bias) {
+      Tensor<T, bias_shape> b(bias_shape{});
+      for (auto& v : b.span()) v = dist(rng);
+      bias.emplace(std::move(b), "bias");
+    }
+  }
+
+  template <ShapeType S>
+  auto operator()(const Var<T, S, cpu_t>& x) const {
+    static_assert(S::rank >= 2, "Linear: the input needs at least a batch axis and a feature axis.");
+    constexpr bool width_fits = S::static_extents[S::rank - 1] == In || S::static_extents[S::rank - 1] == dyn;
+    static_assert(width_fits, "Linear<In, Out>: the input's last extent must equal In.");
+    if constexpr (width_fits) return forward(x);  // else: stop here, one message is enough
+  }
+
+ private:
+  template <ShapeType S>
+  auto forward(const Var<T, S, cpu_t>& x) const {
+    if (x.extent(S::rank - 1) != In)
+      throw shape_error("Linear<" + std::to_string(In) + ", " + std::to_string(Out) + ">: input shape " + to_string(x.shape()) +
+                        " must end in " + std::to_string(In));
+    auto w = weight.var();
+    auto wt = w.template with_layout<Shape<In, Out>>(0, Shape<In, Out>{}, {1, In});  // Wᵀ as a view
+    auto y = matmul(x, wt);
+    if (bias) return add(y, bias->var());
+    return y;
+  }
+
+ public:
+  Parameter<T, weight_shape> weight;
+  std::optional<Parameter<T, bias_shape>> bias;
+};
+
+}  // namespace ranklens
