@@ -17,6 +17,12 @@ TEST_CASE("tensors are row-major, 64-byte aligned and deep-copied", "[core][tens
   CHECK(t(0, 0) == 1);
   auto moved = std::move(copy);
   CHECK(moved(0, 0) == 100);
+  const float* storage = t.data();
+  t = Tensor<float, Shape<dyn, 3>>(Shape<dyn, 3>{2}, 7.0f);  // same shape: copied in place
+  CHECK(t.data() == storage);
+  CHECK(t(1, 2) == 7);
+  t = Tensor<float, Shape<dyn, 3>>(Shape<dyn, 3>{5}, 1.0f);  // new shape: new storage
+  CHECK(t.extent(0) == 5);
   CHECK(Tensor<double, Shape<4>>::zeros(Shape<4>{})(3) == 0.0);
   REQUIRE_THROWS_WITH((Tensor<float, Shape<2>>(Shape<2>{}, {1, 2, 3})), Catch::Contains("needs 2 values, got 3"));
 }

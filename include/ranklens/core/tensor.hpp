@@ -48,7 +48,24 @@ class Tensor {
   Tensor(const Tensor& other) : Tensor(other.shape_) { device_memory<D>::copy(data_, other.data_, bytes()); }
   Tensor(Tensor&& other) noexcept
       : shape_(other.shape_), data_(std::exchange(other.data_, nullptr)) {}
-  Tensor& operator=(Tensor other) noexcept {
+  // Assigning a tensor of the same shape copies into the existing storage, so views of this
+  // tensor and parameter references (optimizers hold raw pointers) stay valid.
+  Tensor& operator=(const Tensor& other) {
+    if (this == &other) return *this;
+    if (shape_ == other.shape_ && data_) {
+      device_memory<D>::copy(data_, other.data_, bytes());
+      return *this;
+    }
+    Tensor copy(other);
+    swap(copy);
+    return *this;
+  }
+  Tensor& operator=(Tensor&& other) noexcept {
+    if (this == &other) return *this;
+    if (shape_ == other.shape_ && data_) {
+      device_memory<D>::copy(data_, other.data_, bytes());
+      return *this;
+    }
     swap(other);
     return *this;
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/ops/arithmetic.hpp"
@@ -63,6 +64,13 @@ class Linear {
   }
 
  public:
+  // weight, then bias (if any), as PyTorch's named_parameters lists them.
+  std::vector<ParameterRef> parameters() {
+    std::vector<ParameterRef> out{weight.ref()};
+    if (bias) out.push_back(bias->ref());
+    return out;
+  }
+
   Parameter<T, weight_shape> weight;
   std::optional<Parameter<T, bias_shape>> bias;
 };

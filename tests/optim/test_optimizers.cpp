@@ -1,0 +1,71 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "ranklens/optim/adamw.hpp"
+#include "ranklens/optim/clip_grad_norm.hpp"
+#include "ranklens/optim/sgd.hpp"
+
+using namespace ranklens;
+
+namespace {
+using V = Shape<3>;
+Parameter<double, V> param(std::initializer_list<double> value, std::initializer_list<double> grad) {
+  Parameter<double, V> p(Tensor<double, V>(V{}, value), "p");
+  p.grad() = Tensor<double, V>(V{}, grad);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("AdamW's first step moves each weight by lr·g/(|g|+eps) after decoupled decay", "[optim][adamw]") {
+  auto p = param({1, -2, 3}, {0.5, -4, 0});
+  AdamW opt({p.ref()}, {.lr = 0.1, .weight_decay = 0.01});
+  opt.step();
+  CHECK(p.value()(0) == Approx(1 * (1 - 0.1 * 0.01) - 0.1 * 0.5 / (0.5 + 1e-8)).epsilon(1e-12));
+  CHECK(p.value()(1) == Approx(-2 * (1 - 0.1 * 0.01) + 0.1 * 4 / (4 + 1e-8)).epsilon(1e-12));
+  CHECK(p.value()(2) == Approx(3 * (1 - 0.1 * 0.01)).epsilon(1e-12));
+}
+
+TEST_CASE("AdamW's second step follows the bias-corrected moments", "[optim][adamw]") {
+  auto p = param({1, 1, 1}, {1, 1, 1});
+  AdamW opt({p.ref()}, {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0});
+  opt.step();
+  p.grad() = Tensor<double, V>(V{}, {3, 3, 3});
+  opt.step();
+  const double m = 0.9 * 0.1 + 0.1 * 3, v = 0.999 * 0.001 + 0.001 * 9;
+  const double m_hat = m / (1 - 0.81), v_hat = v / (1 - 0.999 * 0.999);
+  const double expected = 1 - 0.01 / (1 + 1e-8) - 0.01 * m_hat / (std::sqrt(v_hat) + 1e-8);
+  CHECK(p.value()(0) == Approx(expected).epsilon(1e-12));
+}
+
+TEST_CASE("optimizers skip frozen parameters", "[optim]") {
+  auto p = param({1, 2, 3}, {1, 1, 1});
+  p.freeze();
+  AdamW opt({p.ref()});
+  opt.step();
+  SGD sgd({p.ref()}, {.lr = 1});
+  sgd.step();
+  CHECK(p.value()(0) == 1);
+}
+
+TEST_CASE("SGD with momentum matches torch.optim.SGD's recurrence", "[optim][sgd]") {
+  auto p = param({1, 1, 1}, {1, 2, 3});
+  SGD opt({p.ref()}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.0});
+  opt.step();  // buffer = g
+  CHECK(p.value()(1) == Approx(1 - 0.1 * 2));
+  opt.step();  // buffer = 0.9·2 + 2 = 3.8
+  CHECK(p.value()(1) == Approx(1 - 0.2 - 0.1 * 3.8));
+  REQUIRE_THROWS_AS(SGD({p.ref()}, {.nesterov = true}), value_error);
+}
+
+TEST_CASE("clip_grad_norm scales the global norm down to max_norm and reports the norm", "[optim][clip]") {
+  auto a = param({0, 0, 0}, {3, 0, 0});
+  auto b = param({0, 0, 0}, {0, 4, 0});
+  const double norm = clip_grad_norm({a.ref(), b.ref()}, 1.0);
+  CHECK(norm == Approx(5));
+  CHECK(a.grad()(0) == Approx(3.0 / (5 + 1e-6)));
+  CHECK(b.grad()(1) == Approx(4.0 / (5 + 1e-6)));
+  const double small = clip_grad_norm({a.ref(), b.ref()}, 10.0);  // below the limit: unchanged
+  CHECK(small == Approx(1.0).epsilon(1e-5));
+  CHECK(a.grad()(0) == Approx(3.0 / (5 + 1e-6)));
+}
