@@ -4,6 +4,8 @@
 // broadcasting's backward needs.
 #pragma once
 #include <array>
+#include <tuple>
+#include <tuple>
 
 #include "ranklens/core/shape.hpp"
 

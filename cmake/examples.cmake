@@ -1,0 +1,15 @@
+# Every examples/<name>/main.cpp becomes the program build/examples/<name>, so that adding an
+# experiment needs no CMake edit. CLI11 is there for the flags each example parses.
+find_package(CLI11 2.1 REQUIRED)
+
+file(GLOB example_mains CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/examples/*/main.cpp")
+add_custom_target(ranklens_examples)
+foreach(example_main IN LISTS example_mains)
+  get_filename_component(example_dir "${example_main}" DIRECTORY)
+  get_filename_component(example_name "${example_dir}" NAME)
+  add_executable(${example_name} "${example_main}")
+  target_link_libraries(${example_name} PRIVATE ranklens::ranklens ranklens_build_options CLI11::CLI11)
+  set_target_properties(${example_name} PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/examples")
+  add_dependencies(ranklens_examples ${example_name})
+endforeach()
