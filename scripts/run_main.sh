@@ -10,6 +10,8 @@ jobs="${RANKLENS_JOBS:-$(nproc)}"
 main_example=mlp_xor
 
 scripts/install_deps.sh
+# The run command favours speed: the fastest OpenBLAS kernels this CPU can run.
+export RANKLENS_OPENBLAS_FASTEST="${RANKLENS_OPENBLAS_FASTEST:-1}"
 # shellcheck source=scripts/openblas_env.sh
 source scripts/openblas_env.sh
 

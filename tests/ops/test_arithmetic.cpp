@@ -39,6 +39,24 @@ TEST_CASE("binary ops and scalar forms pass the gradient check with broadcasting
   CHECK(check_gradients([](auto x) { return -x + 1.5; }, a));
 }
 
+TEST_CASE("each layout path (same shape, row broadcast, general) differentiates", "[ops][arithmetic][gradcheck]") {
+  std::mt19937_64 rng(11);
+  auto x = random_tensor(Shape<dyn, 4, 5>{3}, rng);
+  auto same = random_tensor(Shape<dyn, 4, 5>{3}, rng, 0.5, 1.5);
+  auto row = random_tensor(Shape<4, 5>{}, rng, 0.5, 1.5);
+  auto padded_row = random_tensor(Shape<1, 1, 5>{}, rng, 0.5, 1.5);
+  auto column = random_tensor(Shape<dyn, 4, 1>{3}, rng, 0.5, 1.5);
+  for (auto* other : {&same}) {
+    CHECK(check_gradients([](auto a, auto b) { return a * b; }, x, *other));
+    CHECK(check_gradients([](auto a, auto b) { return a / b; }, x, *other));
+  }
+  CHECK(check_gradients([](auto a, auto b) { return a - b; }, x, row));
+  CHECK(check_gradients([](auto a, auto b) { return a / b; }, x, row));
+  CHECK(check_gradients([](auto a, auto b) { return a * b; }, x, padded_row));
+  CHECK(check_gradients([](auto a, auto b) { return b / a; }, x, column));   // a broadcast left operand
+  CHECK(check_gradients([](auto a, auto b) { return a + b; }, x, column));
+}
+
 TEST_CASE("the gradient check fails on a wrong derivative", "[autograd][gradcheck]") {
   std::mt19937_64 rng(2);
   auto a = random_tensor(Shape<3>{}, rng);

@@ -21,11 +21,12 @@ bool any_requires_grad(const V&... inputs) noexcept {
 namespace detail {
 
 template <class T, ShapeType S>
-index_t first_non_finite(TensorView<const T, S, cpu_t> v) {
+index_t first_non_finite(TensorView<const T, S, cpu_t> v, bool infinity_allowed = false) {
   index_t found = -1, i = 0;
   const T* p = v.data();
   for_each_offset<S::rank>(v.shape().dims, v.strides(), [&](index_t off) {
-    if (found < 0 && !std::isfinite(double(p[off]))) found = i;
+    const double x = double(p[off]);
+    if (found < 0 && (infinity_allowed ? std::isnan(x) : !std::isfinite(x))) found = i;
     ++i;
   });
   return found;
@@ -80,12 +81,16 @@ struct OpEntry : TapeEntry {
 
 }  // namespace detail
 
+// What anomaly mode accepts in an op's forward result: ops that write −inf on purpose (causal
+// masks before a softmax) declare it, and are then checked for NaN only.
+enum class forward_values { finite, may_be_infinite };
+
 // Records `backward` for `out` (see the top of this file). In anomaly mode it first checks the
 // forward result and throws anomaly_error naming the op and its input shapes.
-template <VarType Out, class Backward, VarType... Ins>
+template <forward_values Expect = forward_values::finite, VarType Out, class Backward, VarType... Ins>
 void record(const char* op, const Out& out, Backward&& backward, const Ins&... inputs) {
   if (anomaly_mode_enabled()) {
-    if (const index_t bad = detail::first_non_finite(out.value()); bad >= 0)
+    if (const index_t bad = detail::first_non_finite(out.value(), Expect == forward_values::may_be_infinite); bad >= 0)
       throw anomaly_error(std::string("anomaly: forward of '") + op + "' produced NaN/Inf at element " + std::to_string(bad) +
                           " of its result (shape " + to_string(out.shape()) + "); " + detail::describe_inputs(inputs...));
   }

@@ -5,7 +5,6 @@
 #pragma once
 #include <array>
 #include <tuple>
-#include <tuple>
 
 #include "ranklens/core/shape.hpp"
 

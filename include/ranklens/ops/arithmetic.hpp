@@ -1,94 +1,95 @@
 // Broadcasting add, sub, mul, div of two Vars, their scalar forms and the C++ operators.
-// Forward and backward of each sit together in one functor; one generic routine applies any
-// of them, with a contiguous fast path and a strided broadcasting path.
+// The formulas and derivatives live once, in cpu/binary_functions.hpp; one generic routine
+// applies any of them, with vector kernels for the common layouts and a strided path.
 #pragma once
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
+#include "ranklens/cpu/binary_functions.hpp"
+#include "ranklens/cpu/elementwise.hpp"
 
 namespace ranklens {
 
-namespace binary_fn {
-// y = f(a, b); da, db are ∂y/∂a and ∂y/∂b (they may use y).
-struct add {
-  static constexpr const char* name = "add";
-  template <class T> static T f(T a, T b) { return a + b; }
-  template <class T> static T da(T, T, T) { return T(1); }
-  template <class T> static T db(T, T, T) { return T(1); }
-};
-struct sub {
-  static constexpr const char* name = "sub";
-  template <class T> static T f(T a, T b) { return a - b; }
-  template <class T> static T da(T, T, T) { return T(1); }
-  template <class T> static T db(T, T, T) { return T(-1); }
-};
-struct mul {
-  static constexpr const char* name = "mul";
-  template <class T> static T f(T a, T b) { return a * b; }
-  template <class T> static T da(T, T b, T) { return b; }
-  template <class T> static T db(T a, T, T) { return a; }
-};
-struct div {
-  static constexpr const char* name = "div";
-  template <class T> static T f(T a, T b) { return a / b; }
-  template <class T> static T da(T, T b, T) { return T(1) / b; }
-  template <class T> static T db(T, T b, T y) { return -y / b; }
-};
-}  // namespace binary_fn
+namespace detail {
 
-template <class Fn, class T, ShapeType SA, ShapeType SB, Device D>
-auto binary_op(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
+// Whether `small` (contiguous) repeats along the leading axes of `big_dims`: its shape,
+// aligned right, equals big's trailing extents once leading 1s are dropped. Then the op is a
+// (rows, cols) by (cols) row broadcast that the vector kernels handle directly.
+template <ShapeType S, std::size_t R>
+index_t row_broadcast_cols(const S& small, const std::array<index_t, R>& big_dims) {
+  std::size_t first = 0;
+  while (first < S::rank && small.dims[first] == 1) ++first;
+  index_t cols = 1;
+  for (std::size_t i = first; i < S::rank; ++i) {
+    const std::size_t k = R - S::rank + i;
+    if (small.dims[i] != big_dims[k]) return -1;
+    cols *= small.dims[i];
+  }
+  return cols;
+}
+
+}  // namespace detail
+
+// y = Op(a, b) with broadcasting. Op is a functor of cpu/binary_functions.hpp (forward and both
+// partial derivatives in one place); three layouts: same shape, a row broadcast of b, general.
+template <class Op, class T, ShapeType SA, ShapeType SB, Device D>
+auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
   static_assert(statically_broadcastable<SA, SB>,
                 "add/sub/mul/div: the two tensors have static widths that differ and cannot be broadcast together.");
   static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   using R = broadcast_shape_t<SA, SB>;
-  const R shape = broadcast_shapes(Fn::name, a.shape(), b.shape());
+  const R shape = broadcast_shapes(name, a.shape(), b.shape());
   auto out = new_var<T, R, D>(shape, any_requires_grad(a, b));
   T* y = out.mutable_data();
   const T* pa = a.value().data();
   const T* pb = b.value().data();
-  const bool same_layout = SA::rank == R::rank && SB::rank == R::rank && a.is_contiguous() && b.is_contiguous() &&
-                           a.numel() == out.numel() && b.numel() == out.numel();
+  const index_t n = out.numel();
+  enum class layout { same, row_broadcast, general };
+  layout kind = layout::general;
+  index_t cols = 0;
+  if (a.is_contiguous() && a.numel() == n && b.is_contiguous()) {
+    if (b.numel() == n && SB::rank == R::rank) {
+      kind = layout::same;
+    } else if ((cols = detail::row_broadcast_cols(b.shape(), shape.dims)) > 0) {
+      kind = layout::row_broadcast;
+    }
+  }
   const auto sa = broadcast_strides<R::rank>(a.shape(), a.strides(), shape.dims);
   const auto sb = broadcast_strides<R::rank>(b.shape(), b.strides(), shape.dims);
   const auto sy = contiguous_strides(shape);
-  if (same_layout) {
-    const index_t n = out.numel();
-    for (index_t i = 0; i < n; ++i) y[i] = Fn::f(pa[i], pb[i]);
-  } else {
-    for_each_offsets<R::rank, 3>(shape.dims, {sy, sa, sb},
-                                 [&](index_t oy, index_t oa, index_t ob) { y[oy] = Fn::f(pa[oa], pb[ob]); });
-  }
+  if (kind == layout::same)
+    cpu::binary_forward<Op, T>(pa, pb, y, n);
+  else if (kind == layout::row_broadcast)
+    cpu::binary_forward_broadcast_row<Op, T>(pa, pb, y, n / cols, cols);
+  else
+    for_each_offsets<R::rank, 3>(shape.dims, {sy, sa, sb}, [&](index_t oy, index_t oa, index_t ob) { y[oy] = Op::forward(pa[oa], pb[ob]); });
   record(
-      Fn::name, out,
-      [sa, sb, sy, same_layout](const auto& out, const auto& a, const auto& b) {
+      name, out,
+      [sa, sb, sy, kind, cols](const auto& out, const auto& a, const auto& b) {
         const T* gy = out.grad().data();
-        const T* yv = out.value().data();
         const T* av = a.value().data();
         const T* bv = b.value().data();
         const index_t n = out.numel();
-        if (a.requires_grad()) {
-          auto ga = a.grad_accumulator();
-          T* g = ga.data();
-          // ga's strides follow a's layout; broadcast axes get stride 0 and so sum up.
-          const auto sga = broadcast_strides<R::rank>(a.shape(), ga.strides(), out.shape().dims);
-          if (same_layout)
-            for (index_t i = 0; i < n; ++i) g[i] += gy[i] * Fn::da(av[i], bv[i], yv[i]);
-          else
+        T* ga = a.requires_grad() ? a.grad_accumulator().data() : nullptr;
+        T* gb = b.requires_grad() ? b.grad_accumulator().data() : nullptr;
+        if (kind == layout::same) {
+          cpu::binary_backward<Op, T>(av, bv, gy, ga, gb, n);
+        } else if (kind == layout::row_broadcast) {
+          cpu::binary_backward_broadcast_row<Op, T>(av, bv, gy, ga, gb, n / cols, cols);
+        } else {
+          // Gradients follow their input's layout; broadcast axes get stride 0 and so sum up.
+          if (ga) {
+            const auto sga = broadcast_strides<R::rank>(a.shape(), a.grad_accumulator().strides(), out.shape().dims);
             for_each_offsets<R::rank, 4>(out.shape().dims, {sy, sa, sb, sga}, [&](index_t oy, index_t oa, index_t ob, index_t og) {
-              g[og] += gy[oy] * Fn::da(av[oa], bv[ob], yv[oy]);
+              ga[og] += Op::grad_a(av[oa], bv[ob], gy[oy]);
             });
-        }
-        if (b.requires_grad()) {
-          auto gb = b.grad_accumulator();
-          T* g = gb.data();
-          const auto sgb = broadcast_strides<R::rank>(b.shape(), gb.strides(), out.shape().dims);
-          if (same_layout)
-            for (index_t i = 0; i < n; ++i) g[i] += gy[i] * Fn::db(av[i], bv[i], yv[i]);
-          else
+          }
+          if (gb) {
+            const auto sgb = broadcast_strides<R::rank>(b.shape(), b.grad_accumulator().strides(), out.shape().dims);
             for_each_offsets<R::rank, 4>(out.shape().dims, {sy, sa, sb, sgb}, [&](index_t oy, index_t oa, index_t ob, index_t og) {
-              g[og] += gy[oy] * Fn::db(av[oa], bv[ob], yv[oy]);
+              gb[og] += Op::grad_b(av[oa], bv[ob], gy[oy]);
             });
+          }
         }
       },
       a, b);
@@ -96,13 +97,13 @@ auto binary_op(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
 }
 
 template <class T, ShapeType SA, ShapeType SB, Device D>
-auto add(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<binary_fn::add>(a, b); }
+auto add(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<cpu::add_op>("add", a, b); }
 template <class T, ShapeType SA, ShapeType SB, Device D>
-auto sub(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<binary_fn::sub>(a, b); }
+auto sub(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<cpu::sub_op>("sub", a, b); }
 template <class T, ShapeType SA, ShapeType SB, Device D>
-auto mul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<binary_fn::mul>(a, b); }
+auto mul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<cpu::mul_op>("mul", a, b); }
 template <class T, ShapeType SA, ShapeType SB, Device D>
-auto div(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<binary_fn::div>(a, b); }
+auto div(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return binary_op<cpu::div_op>("div", a, b); }
 
 template <class T, ShapeType SA, ShapeType SB, Device D>
 auto operator+(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return add(a, b); }

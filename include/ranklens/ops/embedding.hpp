@@ -1,0 +1,95 @@
+// embedding(weight, ids): row ids[...] of a (V, D) table for every token id, giving (ids..., D).
+// Its backward scatter-adds each output row's gradient into the row it was read from, so a
+// token that occurs several times collects the sum of its gradients.
+#pragma once
+#include <concepts>
+#include <cstdint>
+#include <string>
+
+#include "ranklens/autograd/record.hpp"
+#include "ranklens/core/shape_algebra.hpp"
+
+namespace ranklens {
+
+namespace detail {
+// "(1, 3)": the multi-index of row-major position `flat` in `dims`.
+template <std::size_t R>
+std::string index_to_string(index_t flat, const std::array<index_t, R>& dims) {
+  std::array<index_t, R> index{};
+  for (std::size_t k = R; k-- > 0;) {
+    index[k] = dims[k] ? flat % dims[k] : 0;
+    flat = dims[k] ? flat / dims[k] : 0;
+  }
+  std::string out = "(";
+  for (std::size_t k = 0; k < R; ++k) out += (k ? ", " : "") + std::to_string(index[k]);
+  return out + ")";
+}
+}  // namespace detail
+
+// weight: (V, D), ids: any shape of int32 token ids in [0, V). Throws value_error naming the
+// first id out of range, its position in ids and V.
+template <class T, ShapeType SW, Device D, class I, index_t... E>
+  requires std::same_as<std::remove_const_t<I>, std::int32_t>
+auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> ids) {
+  static_assert(SW::rank == 2, "embedding: the weight must be a (vocabulary, width) matrix.");
+  if constexpr (SW::rank == 2) {
+    static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+    using R = Shape<E..., SW::static_extents[1]>;
+    constexpr std::size_t ids_rank = sizeof...(E);
+
+    const index_t vocabulary = weight.shape().dims[0], width = weight.shape().dims[1];
+    std::array<index_t, R::rank> dims{};
+    for (std::size_t k = 0; k < ids_rank; ++k) dims[k] = ids.shape().dims[k];
+    dims[ids_rank] = width;
+    R shape;
+    shape.dims = dims;
+
+    auto out = new_var<T, R, D>(shape, any_requires_grad(weight));
+    // The ids are copied into the arena for backward: the caller's buffer may change or go first.
+    const index_t count = ids.numel();
+    std::int32_t* saved_ids =
+        out.requires_grad() ? Tape::current().arena<cpu_t>().allocate_array<std::int32_t>(std::size_t(count)) : nullptr;
+
+    T* y = out.mutable_data();
+    const T* w = weight.value().data();
+    const index_t row_stride = weight.strides()[0], column_stride = weight.strides()[1];
+    const I* id_data = ids.data();
+    index_t position = 0;
+    for_each_offset<ids_rank>(ids.shape().dims, ids.strides(), [&](index_t offset) {
+      const std::int32_t id = id_data[offset];
+      if (id < 0 || id >= vocabulary)
+        throw value_error("embedding: token id " + std::to_string(id) + " at position " +
+                          detail::index_to_string(position, ids.shape().dims) + " of ids " + to_string(ids.shape()) +
+                          " is out of range for a vocabulary of V = " + std::to_string(vocabulary) + " (weight " +
+                          to_string(weight.shape()) + ")");
+      const T* row = w + index_t(id) * row_stride;
+      T* dst = y + position * width;
+      for (index_t j = 0; j < width; ++j) dst[j] = row[j * column_stride];
+      if (saved_ids) saved_ids[position] = id;
+      ++position;
+    });
+
+    record(
+        "embedding", out,
+        [saved_ids, count, width](const auto& result, const auto& table) {
+          auto g = table.grad_accumulator();
+          T* gw = g.data();
+          const index_t g_row = g.strides()[0], g_column = g.strides()[1];
+          const T* gy = result.grad().data();
+          for (index_t p = 0; p < count; ++p) {
+            T* row = gw + index_t(saved_ids[p]) * g_row;
+            const T* src = gy + p * width;
+            for (index_t j = 0; j < width; ++j) row[j * g_column] += src[j];
+          }
+        },
+        weight);
+    return out;
+  }
+}
+
+template <class T, ShapeType SW, Device D, ShapeType SI>
+auto embedding(const Var<T, SW, D>& weight, const Tensor<std::int32_t, SI, cpu_t>& ids) {
+  return embedding(weight, ids.view());
+}
+
+}  // namespace ranklens

@@ -1,0 +1,49 @@
+// Elementwise functions of one Var: exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, gelu
+// (tanh approximation and exact erf form), square, abs. The formulas and their derivatives
+// live once, in cpu/unary_functions.hpp; this file makes each a differentiable op.
+#pragma once
+#include "ranklens/autograd/record.hpp"
+#include "ranklens/cpu/elementwise.hpp"
+#include "ranklens/cpu/unary_functions.hpp"
+#include "ranklens/ops/views.hpp"
+
+namespace ranklens {
+
+// y = Op(x) elementwise; the backward accumulates Op'(x)·gy.
+template <class Op, class T, ShapeType S, Device D>
+Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input) {
+  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  const auto x = contiguous(input);
+  auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
+  cpu::unary_forward<Op>(x.value().data(), out.mutable_data(), x.numel());
+  record(
+      name, out,
+      [](const auto& out, const auto& x) {
+        cpu::unary_backward<Op>(x.value().data(), out.value().data(), out.grad().data(), x.grad_accumulator().data(),
+                                x.numel());
+      },
+      x);
+  return out;
+}
+
+template <VarType V> auto exp(const V& x) { return unary_op<cpu::exp_op>("exp", x); }
+template <VarType V> auto log(const V& x) { return unary_op<cpu::log_op>("log", x); }
+template <VarType V> auto sqrt(const V& x) { return unary_op<cpu::sqrt_op>("sqrt", x); }
+template <VarType V> auto rsqrt(const V& x) { return unary_op<cpu::rsqrt_op>("rsqrt", x); }
+template <VarType V> auto tanh(const V& x) { return unary_op<cpu::tanh_op>("tanh", x); }
+template <VarType V> auto sigmoid(const V& x) { return unary_op<cpu::sigmoid_op>("sigmoid", x); }
+template <VarType V> auto relu(const V& x) { return unary_op<cpu::relu_op>("relu", x); }
+template <VarType V> auto silu(const V& x) { return unary_op<cpu::silu_op>("silu", x); }
+template <VarType V> auto softplus(const V& x) { return unary_op<cpu::softplus_op>("softplus", x); }
+template <VarType V> auto square(const V& x) { return unary_op<cpu::square_op>("square", x); }
+template <VarType V> auto abs(const V& x) { return unary_op<cpu::abs_op>("abs", x); }
+
+// GELU as torch.nn.functional.gelu: the exact erf form by default, or approximate="tanh".
+enum class gelu_approximation { none, tanh };
+template <VarType V>
+auto gelu(const V& x, gelu_approximation approximation = gelu_approximation::none) {
+  return approximation == gelu_approximation::tanh ? unary_op<cpu::gelu_tanh_op>("gelu_tanh", x)
+                                                   : unary_op<cpu::gelu_exact_op>("gelu", x);
+}
+
+}  // namespace ranklens
