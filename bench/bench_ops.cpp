@@ -1,0 +1,119 @@
+// The cost of the autodiff layer on top of the kernels: ranklens ops (forward, and forward +
+// backward) against the raw kernel calls they wrap. Run: build/bench/bench_ops
+// (scripts/bench.sh sets the fastest OpenBLAS kernels for the CPU).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <random>
+
+#include "ranklens/autograd/backward.hpp"
+#include "ranklens/cpu/blas.hpp"
+#include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/normalization.hpp"
+#include "ranklens/ops/softmax.hpp"
+#include "ranklens/ops/views.hpp"
+
+using namespace ranklens;
+
+namespace {
+
+template <ShapeType S>
+Tensor<float, S> random_floats(const S& shape, unsigned seed) {
+  Tensor<float, S> t(shape);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  for (auto& v : t.span()) v = dist(rng);
+  return t;
+}
+
+void set_gemm_counters(benchmark::State& state, double m, double n, double k, double passes) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2 * m * n * k * passes * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+
+// (m, k) x (k, n) through cblas_sgemm directly: the ceiling for matmul.
+void raw_sgemm(benchmark::State& state) {
+  const index_t m = state.range(0), n = state.range(1), k = state.range(2);
+  auto a = random_floats(Shape<dyn, dyn>{m, k}, 1);
+  auto b = random_floats(Shape<dyn, dyn>{k, n}, 2);
+  Tensor<float, Shape<dyn, dyn>> c(Shape<dyn, dyn>{m, n});
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, a.data(), int(k), b.data(), int(n), 0.0f,
+                c.data(), int(n));
+    benchmark::DoNotOptimize(c.data());
+  }
+  set_gemm_counters(state, double(m), double(n), double(k), 1);
+}
+
+// The same product as a ranklens op: shape checks, arena allocation, layout analysis.
+void matmul_forward(benchmark::State& state) {
+  const index_t m = state.range(0), n = state.range(1), k = state.range(2);
+  auto a = random_floats(Shape<dyn, dyn>{m, k}, 1);
+  auto b = random_floats(Shape<dyn, dyn>{k, n}, 2);
+  for (auto _ : state) {
+    auto step = tape();
+    auto guard = no_grad();
+    auto c = matmul(constant(a), constant(b));
+    benchmark::DoNotOptimize(c.value().data());
+  }
+  set_gemm_counters(state, double(m), double(n), double(k), 1);
+}
+
+// Forward and backward (dA and dB: three GEMMs in all) of a Linear-style x·Wᵀ.
+void matmul_forward_backward(benchmark::State& state) {
+  const index_t m = state.range(0), n = state.range(1), k = state.range(2);
+  auto x = random_floats(Shape<dyn, dyn>{m, k}, 1);
+  auto w = random_floats(Shape<dyn, dyn>{n, k}, 2);
+  auto seed = random_floats(Shape<dyn, dyn>{m, n}, 3);
+  for (auto _ : state) {
+    auto step = tape();
+    auto xv = variable(x);
+    auto wv = variable(w);
+    backward(matmul(xv, transpose(wv)), seed.view());
+    benchmark::DoNotOptimize(wv.grad().data());
+  }
+  set_gemm_counters(state, double(m), double(n), double(k), 3);
+}
+
+void softmax_forward_backward(benchmark::State& state) {
+  const index_t rows = state.range(0), cols = state.range(1);
+  auto x = random_floats(Shape<dyn, dyn>{rows, cols}, 4);
+  auto seed = random_floats(Shape<dyn, dyn>{rows, cols}, 5);
+  for (auto _ : state) {
+    auto step = tape();
+    auto xv = variable(x);
+    backward(softmax(xv), seed.view());
+    benchmark::DoNotOptimize(xv.grad().data());
+  }
+  // forward reads x, writes y; backward reads y, gy and gx, writes gx
+  state.SetBytesProcessed(state.iterations() * rows * cols * int64_t(sizeof(float)) * 6);
+}
+
+void layer_norm_forward(benchmark::State& state) {
+  const index_t rows = state.range(0), cols = state.range(1);
+  auto x = random_floats(Shape<dyn, dyn>{rows, cols}, 6);
+  auto w = random_floats(Shape<dyn>{cols}, 7);
+  auto b = random_floats(Shape<dyn>{cols}, 8);
+  for (auto _ : state) {
+    auto step = tape();
+    auto guard = no_grad();
+    auto y = layer_norm(constant(x), constant(w), constant(b));
+    benchmark::DoNotOptimize(y.value().data());
+  }
+  state.SetBytesProcessed(state.iterations() * rows * cols * int64_t(sizeof(float)) * 2);
+}
+
+}  // namespace
+
+BENCHMARK(raw_sgemm)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(matmul_forward)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(matmul_forward_backward)->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(softmax_forward_backward)->Args({32 * 4 * 256, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(layer_norm_forward)->Args({65536, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  std::printf("OpenBLAS core: %s\n", cpu::check_openblas_core().c_str());
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}
