@@ -1,0 +1,52 @@
+// Specification of io/mapped_file.hpp.
+#include <string>
+#include <utility>
+
+#include <catch2/catch.hpp>
+
+#include "io_test_support.hpp"
+#include "ranklens/io/mapped_file.hpp"
+
+using namespace ranklens;
+using namespace ranklens::io;
+using namespace ranklens::io::testing;
+using Catch::Matchers::Contains;
+
+TEST_CASE("a mapped file shows exactly the file's bytes", "[io][mapped_file]") {
+  scratch_directory scratch;
+  write_whole_file(scratch / "data.bin", std::string("abc\0def", 7));
+  const mapped_file file(scratch / "data.bin");
+  REQUIRE(file.size() == 7);
+  CHECK(file.bytes().size() == 7);
+  CHECK(file.bytes()[3] == std::byte{0});
+  CHECK(file.bytes()[6] == std::byte{'f'});
+  CHECK(file.path() == scratch / "data.bin");
+}
+
+TEST_CASE("an empty file maps to no bytes", "[io][mapped_file]") {
+  scratch_directory scratch;
+  write_whole_file(scratch / "empty.bin", "");
+  const mapped_file file(scratch / "empty.bin");
+  CHECK(file.size() == 0);
+  CHECK(file.bytes().empty());
+}
+
+TEST_CASE("moving a mapped file keeps the bytes where they are", "[io][mapped_file]") {
+  scratch_directory scratch;
+  write_whole_file(scratch / "data.bin", "payload");
+  mapped_file original(scratch / "data.bin");
+  const std::byte* address = original.bytes().data();
+  mapped_file moved(std::move(original));
+  CHECK(moved.bytes().data() == address);
+  CHECK(original.bytes().empty());  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+  mapped_file assigned(scratch / "data.bin");
+  assigned = std::move(moved);
+  CHECK(assigned.bytes().data() == address);
+}
+
+TEST_CASE("mapping fails with the path and the system's reason", "[io][mapped_file]") {
+  scratch_directory scratch;
+  CHECK_THAT(io_error_message([&] { mapped_file file(scratch / "absent.bin"); }),
+             Contains("cannot open '") && Contains("absent.bin' for reading: No such file or directory"));
+  CHECK_THAT(io_error_message([&] { mapped_file file(scratch.path()); }), Contains("is not a regular file"));
+}
