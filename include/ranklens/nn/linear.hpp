@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul.hpp"
 
@@ -15,6 +17,9 @@ namespace ranklens {
 
 struct LinearOptions {
   bool bias = true;
+  // When set: weight ~ N(0, init_std²) and bias 0, as HF initialises transformer layers.
+  // Otherwise PyTorch's nn.Linear default (below).
+  std::optional<double> init_std{};
 };
 
 template <index_t In, index_t Out, Real T = float>
@@ -27,9 +32,15 @@ class Linear {
   static constexpr index_t in_features = In;
   static constexpr index_t out_features = Out;
 
-  // PyTorch's default initialisation: U(−1/√In, 1/√In) for weight and bias.
+  // PyTorch's default initialisation: U(−1/√In, 1/√In) for weight and bias; or, with
+  // options.init_std, N(0, init_std²) weights and zero bias.
   template <class Rng>
   explicit Linear(Rng& rng, LinearOptions options = {}) {
+    if (options.init_std) {
+      weight = Parameter<T, weight_shape>(normal_tensor<T>(weight_shape{}, *options.init_std, rng), "weight");
+      if (options.bias) bias.emplace(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias");
+      return;
+    }
     const T bound = T(1) / std::sqrt(T(In));
     std::uniform_real_distribution<T> dist(-bound, bound);
     Tensor<T, weight_shape> w(weight_shape{});
@@ -65,11 +76,12 @@ class Linear {
 
  public:
   // weight, then bias (if any), as PyTorch's named_parameters lists them.
-  std::vector<ParameterRef> parameters() {
-    std::vector<ParameterRef> out{weight.ref()};
-    if (bias) out.push_back(bias->ref());
-    return out;
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("weight", self.weight);
+    visit("bias", self.bias);
   }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
   Parameter<T, weight_shape> weight;
   std::optional<Parameter<T, bias_shape>> bias;

@@ -1,0 +1,81 @@
+// The part of causal self-attention that both checkpoint layouts share: from per-head queries,
+// keys and values to the per-head results z, with TransformerLens's hook points on the way.
+//
+//   scores  = Q·Kᵀ / √head_dim, causally masked          (batch, head, query, key)
+//   pattern = softmax(scores) over the keys
+//   z       = pattern · V                                 (batch, position, head, head_dim)
+//
+// Grouped-query attention (Ainslie et al. 2023): query head h reads key/value head
+// h / group_size, as HF's repeat_kv arranges. Instead of copying K and V group_size times, the
+// heads are viewed as (kv head, group) and K, V are expanded along the group axis with stride 0
+// (ops/expand.hpp): matmul reads the same key matrix for every query head of a group, and its
+// backward, accumulating with β = 1, sums the group's key/value gradients into it.
+#pragma once
+#include <cmath>
+#include <limits>
+
+#include "ranklens/nn/activation_types.hpp"
+#include "ranklens/nn/hook_point.hpp"
+#include "ranklens/ops/arithmetic.hpp"
+#include "ranklens/ops/expand.hpp"
+#include "ranklens/ops/masking.hpp"
+#include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/rope.hpp"
+#include "ranklens/ops/softmax.hpp"
+#include "ranklens/ops/views.hpp"
+
+namespace ranklens {
+
+// The hook points inside attention, under TransformerLens's names (blocks.{L}.attn.hook_*).
+template <TransformerConfig C, Real T>
+struct AttentionHookPoints {
+  using activations = activation_types<C, T>;
+  HookPoint<typename activations::query_heads> hook_q;         // before the rotary embedding
+  HookPoint<typename activations::kv_heads> hook_k;            // before the rotary embedding, per kv head
+  HookPoint<typename activations::kv_heads> hook_v;
+  HookPoint<typename activations::pattern> hook_attn_scores;   // scaled and masked, before softmax
+  HookPoint<typename activations::pattern> hook_pattern;       // after softmax
+  HookPoint<typename activations::query_heads> hook_z;         // pattern · V, before the output projection
+
+  template <class Self, class Visit>
+  static void visit_hook_points(Self& self, Visit&& visit) {
+    visit("hook_q", self.hook_q);
+    visit("hook_k", self.hook_k);
+    visit("hook_v", self.hook_v);
+    visit("hook_attn_scores", self.hook_attn_scores);
+    visit("hook_pattern", self.hook_pattern);
+    visit("hook_z", self.hook_z);
+  }
+};
+
+// q: (B, T, n_heads, head_dim); k, v: (B, T, n_kv_heads, head_dim) → z: (B, T, n_heads, head_dim).
+// position_offset is the position of the first token (rotary positions only).
+template <TransformerConfig C, Real T>
+typename activation_types<C, T>::query_heads causal_attention(typename activation_types<C, T>::query_heads q,
+                                                              typename activation_types<C, T>::kv_heads k,
+                                                              typename activation_types<C, T>::kv_heads v,
+                                                              const AttentionHookPoints<C, T>& hooks, index_t position_offset = 0) {
+  using dims = config_dims<C>;
+  constexpr index_t kv_heads = dims::n_kv_heads, group = dims::query_group_size;
+  q = hooks.hook_q(q);
+  k = hooks.hook_k(k);
+  v = hooks.hook_v(v);
+  if constexpr (C::positions == position_kind::rope) {
+    q = rotary_embedding<1>(q, C::rope_theta, position_offset);
+    k = rotary_embedding<1>(k, C::rope_theta, position_offset);
+  }
+  // Heads first, then query head h = kv·group + g: (B, kv_heads, group, T, head_dim).
+  const auto grouped_q = unflatten<1, kv_heads, group>(permute<0, 2, 1, 3>(q));
+  const auto shared_k = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(k)));
+  const auto shared_v = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(v)));
+
+  const T scale = T(1 / std::sqrt(double(dims::head_dim)));
+  auto scores = matmul(grouped_q, transpose(shared_k)) * scale;  // (B, kv_heads, group, T, T)
+  scores = causal_mask_fill(scores, -std::numeric_limits<T>::infinity());
+  const auto masked = hooks.hook_attn_scores(flatten<1, 2>(scores));  // (B, n_heads, T, T)
+  const auto pattern = hooks.hook_pattern(softmax(masked));
+  const auto z = matmul(unflatten<1, kv_heads, group>(pattern), shared_v);  // (B, kv_heads, group, T, head_dim)
+  return hooks.hook_z(permute<0, 2, 1, 3>(flatten<1, 2>(z)));
+}
+
+}  // namespace ranklens

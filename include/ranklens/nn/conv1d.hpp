@@ -1,0 +1,54 @@
+// Conv1D<In, Out>: Hugging Face GPT-2's projection layer, y = x·W + b, with W stored (In, Out):
+// the transpose of nn.Linear's layout. Despite its name it is a plain affine map over the last
+// axis; keeping HF's layout lets GPT-2 checkpoints (c_attn, c_proj, c_fc) load without transposes.
+#pragma once
+#include <string>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/module.hpp"
+#include "ranklens/ops/arithmetic.hpp"
+#include "ranklens/ops/matmul.hpp"
+
+namespace ranklens {
+
+template <index_t In, index_t Out, Real T = float>
+class Conv1D {
+  static_assert(In > 0 && Out > 0, "Conv1D<In, Out>: both widths must be positive compile-time constants.");
+
+ public:
+  using weight_shape = Shape<In, Out>;
+  using bias_shape = Shape<Out>;
+  static constexpr index_t in_features = In;
+  static constexpr index_t out_features = Out;
+
+  // weight ~ N(0, init_std²), bias 0 (HF GPT-2).
+  template <class Rng>
+  explicit Conv1D(Rng& rng, double init_std = default_init_std)
+      : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight"), bias(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias") {}
+
+  template <ShapeType S>
+  auto operator()(const Var<T, S, cpu_t>& x) const {
+    static_assert(S::rank >= 2, "Conv1D: the input needs at least a batch axis and a feature axis.");
+    constexpr bool width_fits = S::static_extents[S::rank - 1] == In || S::static_extents[S::rank - 1] == dyn;
+    static_assert(width_fits, "Conv1D<In, Out>: the input's last extent must equal In.");
+    if constexpr (width_fits) {
+      if (x.extent(S::rank - 1) != In)
+        throw shape_error("Conv1D<" + std::to_string(In) + ", " + std::to_string(Out) + ">: input shape " + to_string(x.shape()) +
+                          " must end in " + std::to_string(In));
+      return add(matmul(x, weight.var()), bias.var());
+    }
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("weight", self.weight);
+    visit("bias", self.bias);
+  }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  Parameter<T, weight_shape> weight;
+  Parameter<T, bias_shape> bias;
+};
+
+}  // namespace ranklens

@@ -1,0 +1,48 @@
+// Embedding<Vocab, Dim>: a learned (Vocab, Dim) table whose row `id` represents token `id`
+// (torch.nn.Embedding; HF's embed_tokens and GPT-2's wte). Its weight doubles as the output
+// projection when a model ties its embeddings.
+#pragma once
+#include <cstdint>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/module.hpp"
+#include "ranklens/ops/embedding.hpp"
+
+namespace ranklens {
+
+template <index_t Vocab, index_t Dim, Real T = float>
+class Embedding {
+  static_assert(Vocab > 0 && Dim > 0, "Embedding<Vocab, Dim>: both sizes must be positive compile-time constants.");
+
+ public:
+  using weight_shape = Shape<Vocab, Dim>;
+  static constexpr index_t vocabulary = Vocab;
+  static constexpr index_t width = Dim;
+
+  // weight ~ N(0, init_std²), as HF initialises embeddings.
+  template <class Rng>
+  explicit Embedding(Rng& rng, double init_std = default_init_std)
+      : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight") {}
+
+  // ids of any shape (int32, each in [0, Vocab)) → (ids..., Dim).
+  template <class I, index_t... E>
+    requires std::same_as<std::remove_const_t<I>, std::int32_t>
+  auto operator()(TensorView<I, Shape<E...>, cpu_t> ids) const {
+    return embedding(weight.var(), ids);
+  }
+  template <ShapeType S>
+  auto operator()(const Tensor<std::int32_t, S, cpu_t>& ids) const {
+    return embedding(weight.var(), ids.view());
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("weight", self.weight);
+  }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  Parameter<T, weight_shape> weight;
+};
+
+}  // namespace ranklens

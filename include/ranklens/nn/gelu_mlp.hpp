@@ -1,0 +1,45 @@
+// GeluMlp<C>: GPT-2's MLP, c_proj(gelu(c_fc(x))) with Conv1D layers and the tanh approximation
+// of GELU (HF's "gelu_new"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+#pragma once
+#include "ranklens/nn/activation_types.hpp"
+#include "ranklens/nn/conv1d.hpp"
+#include "ranklens/nn/hook_point.hpp"
+#include "ranklens/ops/unary.hpp"
+
+namespace ranklens {
+
+template <TransformerConfig C, Real T = float>
+class GeluMlp {
+  using dims = config_dims<C>;
+
+ public:
+  using activations = activation_types<C, T>;
+
+  template <class Rng>
+  explicit GeluMlp(Rng& rng) : c_fc(rng, C::init_std), c_proj(rng, C::init_std) {}
+
+  typename activations::residual operator()(const typename activations::residual& x) const {
+    const auto pre = hook_pre(c_fc(x));
+    const auto post = hook_post(gelu(pre, gelu_approximation::tanh));
+    return c_proj(post);
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("c_fc", self.c_fc);
+    visit("c_proj", self.c_proj);
+  }
+  template <class Self, class Visit>
+  static void visit_hook_points(Self& self, Visit&& visit) {
+    visit("hook_pre", self.hook_pre);
+    visit("hook_post", self.hook_post);
+  }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  Conv1D<dims::d_model, dims::mlp_width, T> c_fc;
+  Conv1D<dims::mlp_width, dims::d_model, T> c_proj;
+  HookPoint<typename activations::mlp_hidden> hook_pre;   // c_fc(x), before GELU
+  HookPoint<typename activations::mlp_hidden> hook_post;  // after GELU, before c_proj
+};
+
+}  // namespace ranklens

@@ -1,0 +1,43 @@
+// LayerNorm<Dim>: y = (x − mean) / √(var + eps) · weight + bias over the last axis
+// (torch.nn.LayerNorm; GPT-2's ln_1, ln_2, ln_f). Starts as the identity map: weight 1, bias 0.
+#pragma once
+#include <string>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/module.hpp"
+#include "ranklens/ops/normalization.hpp"
+
+namespace ranklens {
+
+template <index_t Dim, Real T = float>
+class LayerNorm {
+  static_assert(Dim > 0, "LayerNorm<Dim>: the width must be a positive compile-time constant.");
+
+ public:
+  using weight_shape = Shape<Dim>;
+
+  explicit LayerNorm(double eps = 1e-5)
+      : weight(Tensor<T, weight_shape>(weight_shape{}, T(1)), "weight"),
+        bias(Tensor<T, weight_shape>::zeros(weight_shape{}), "bias"),
+        eps(eps) {}
+
+  template <ShapeType S>
+  auto operator()(const Var<T, S, cpu_t>& x) const {
+    constexpr bool width_fits = S::rank >= 1 && (S::static_extents[S::rank - 1] == Dim || S::static_extents[S::rank - 1] == dyn);
+    static_assert(width_fits, "LayerNorm<Dim>: the input's last extent must equal Dim.");
+    if constexpr (width_fits) return layer_norm(x, weight.var(), bias.var(), eps);
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("weight", self.weight);
+    visit("bias", self.bias);
+  }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  Parameter<T, weight_shape> weight;
+  Parameter<T, weight_shape> bias;
+  double eps;
+};
+
+}  // namespace ranklens

@@ -1,0 +1,38 @@
+// RMSNorm<Dim>: y = x / √(mean(x²) + eps) · weight over the last axis (Zhang & Sennrich 2019;
+// HF's Qwen2RMSNorm: input_layernorm, post_attention_layernorm, norm). Weight starts at 1.
+#pragma once
+#include <string>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/module.hpp"
+#include "ranklens/ops/normalization.hpp"
+
+namespace ranklens {
+
+template <index_t Dim, Real T = float>
+class RMSNorm {
+  static_assert(Dim > 0, "RMSNorm<Dim>: the width must be a positive compile-time constant.");
+
+ public:
+  using weight_shape = Shape<Dim>;
+
+  explicit RMSNorm(double eps = 1e-6) : weight(Tensor<T, weight_shape>(weight_shape{}, T(1)), "weight"), eps(eps) {}
+
+  template <ShapeType S>
+  auto operator()(const Var<T, S, cpu_t>& x) const {
+    constexpr bool width_fits = S::rank >= 1 && (S::static_extents[S::rank - 1] == Dim || S::static_extents[S::rank - 1] == dyn);
+    static_assert(width_fits, "RMSNorm<Dim>: the input's last extent must equal Dim.");
+    if constexpr (width_fits) return rms_norm(x, weight.var(), eps);
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("weight", self.weight);
+  }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  Parameter<T, weight_shape> weight;
+  double eps;
+};
+
+}  // namespace ranklens

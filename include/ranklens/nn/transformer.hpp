@@ -1,0 +1,134 @@
+// Transformer<C, T>: a decoder-only language model: token embedding (plus learned positions
+// for C::positions == learned), C::n_layers pre-norm blocks, a final norm and an output
+// projection to vocabulary logits, tied to the token embedding or a separate lm_head.
+//
+//   using Config = Qwen2Like<64, 2, 4, 2, 1000>;   // d_model, layers, heads, kv heads, vocab
+//   std::mt19937 rng(0);
+//   Transformer<Config> model(rng);                 // float; Transformer<Config, double> for float64
+//   auto step = tape();
+//   auto logits = model(tokens);                    // tokens: (batch, seq) int32 → (batch, seq, 1000)
+//   backward(cross_entropy(logits, targets));
+//   AdamW optimizer(parameters(model));             // names are HF's: "model.layers.0.mlp.up_proj.weight"
+//
+// Parameters are walked by for_each_parameter / named_parameters / parameters (nn/module.hpp)
+// under Hugging Face names for C's layout; hook points by add_hook under TransformerLens names
+// (nn/hooks.hpp). Weights start as HF initialises them (nn/initialization.hpp), drawn from the
+// generator passed in.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ranklens/nn/embedding.hpp"
+#include "ranklens/nn/hooks.hpp"
+#include "ranklens/nn/learned_positions.hpp"
+#include "ranklens/nn/transformer_block.hpp"
+
+namespace ranklens {
+
+template <TransformerConfig C, Real T = float>
+class Transformer {
+  using dims = config_dims<C>;
+  using names = hf_names<C::layout>;
+  static constexpr bool learned_positions = C::positions == position_kind::learned;
+
+ public:
+  using config = C;
+  using value_type = T;
+  using activations = activation_types<C, T>;
+  // The activation types hooks receive, by hook point:
+  using residual_activation = typename activations::residual;  // hook_embed, hook_pos_embed, hook_resid_*, hook_*_out, ln_final.hook_normalized
+  using head_activation = typename activations::query_heads;   // attn.hook_q, attn.hook_z
+  using kv_activation = typename activations::kv_heads;        // attn.hook_k, attn.hook_v
+  using pattern_activation = typename activations::pattern;    // attn.hook_attn_scores, attn.hook_pattern
+  using mlp_activation = typename activations::mlp_hidden;     // mlp.hook_pre, mlp.hook_pre_linear, mlp.hook_post
+  using logits_type = typename activations::logits;
+
+  using block_type = TransformerBlock<C, T>;
+  using norm_type = norm_type_for<C, T>;
+  using token_embedding_type = Embedding<dims::vocab_size, dims::d_model, T>;
+  using position_embedding_type = std::conditional_t<learned_positions, LearnedPositions<dims::max_positions, dims::d_model, T>, Absent>;
+  using lm_head_type = std::conditional_t<C::tied_embeddings, Absent, Linear<dims::d_model, dims::vocab_size, T>>;
+  using position_hook_type = std::conditional_t<learned_positions, HookPoint<residual_activation>, Absent>;
+
+  // Draws every weight from rng in HF's registration order (embeddings, blocks, lm_head) and
+  // names every parameter by its full HF path.
+  template <class Rng>
+  explicit Transformer(Rng& rng)
+      : token_embedding(rng, C::init_std),
+        position_embedding(rng, C::init_std),
+        blocks(make_blocks(rng)),
+        final_norm(C::norm_eps),
+        lm_head(rng, LinearOptions{.bias = false, .init_std = C::init_std}) {
+    name_parameters(*this);
+  }
+
+  // tokens: (batch, seq) int32 ids in [0, vocab_size) → logits (batch, seq, vocab_size).
+  // position_offset is the position of the first token (0 unless continuing a sequence).
+  logits_type operator()(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t position_offset = 0) const {
+    residual_activation h = hook_embed(token_embedding(tokens));
+    if constexpr (learned_positions) {
+      // One (seq, d_model) slice of the table, seen once per sequence of the batch.
+      const auto table_rows = position_embedding(tokens.extent(1), position_offset);
+      const residual_activation positions = hook_pos_embed(expand<0>(unsqueeze<0>(table_rows), tokens.extent(0)));
+      h = h + positions;
+    }
+    for (const auto& block : blocks) h = block(h, position_offset);
+    const residual_activation normalized = hook_final_normalized(final_norm(h));
+    if constexpr (C::tied_embeddings)
+      return matmul(normalized, transpose(token_embedding.weight.var()));
+    else
+      return lm_head(normalized);
+  }
+  logits_type forward(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t position_offset = 0) const {
+    return (*this)(tokens, position_offset);
+  }
+
+  // Hooks by TransformerLens name (see nn/hooks.hpp); hook_names() lists every point.
+  template <class F>
+  void add_hook(std::string_view name, F&& hook) {
+    ranklens::add_hook(*this, name, std::forward<F>(hook));
+  }
+  void reset_hooks() { ranklens::reset_hooks(*this); }
+  std::vector<std::string> hook_names() const { return ranklens::hook_names(*this); }
+
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  // HF's names and registration order; lm_head only when untied (a tied model saves none).
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit(names::token_embedding, self.token_embedding);
+    visit(names::position_embedding, self.position_embedding);
+    visit(names::blocks, self.blocks);
+    visit(names::final_norm, self.final_norm);
+    visit(names::lm_head, self.lm_head);
+  }
+
+  template <class Self, class Visit>
+  static void visit_hook_points(Self& self, Visit&& visit) {
+    visit("hook_embed", self.hook_embed);
+    visit("hook_pos_embed", self.hook_pos_embed);
+    visit("blocks", self.blocks);
+    visit("ln_final.hook_normalized", self.hook_final_normalized);
+  }
+
+  token_embedding_type token_embedding;
+  [[no_unique_address]] position_embedding_type position_embedding;
+  std::vector<block_type> blocks;
+  norm_type final_norm;
+  [[no_unique_address]] lm_head_type lm_head;
+
+  HookPoint<residual_activation> hook_embed;                   // token embeddings
+  [[no_unique_address]] position_hook_type hook_pos_embed;     // learned position embeddings, (batch, seq, d_model)
+  HookPoint<residual_activation> hook_final_normalized;        // ln_final.hook_normalized: the final norm's output
+
+ private:
+  template <class Rng>
+  static std::vector<block_type> make_blocks(Rng& rng) {
+    std::vector<block_type> out;
+    out.reserve(std::size_t(dims::n_layers));
+    for (index_t i = 0; i < dims::n_layers; ++i) out.emplace_back(rng);
+    return out;
+  }
+};
+
+}  // namespace ranklens

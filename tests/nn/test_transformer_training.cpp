@@ -1,0 +1,64 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "ranklens/autograd/backward.hpp"
+#include "ranklens/nn/transformer.hpp"
+#include "ranklens/ops/cross_entropy.hpp"
+#include "ranklens/optim/adamw.hpp"
+
+using namespace ranklens;
+
+namespace {
+
+constexpr std::int32_t vocabulary = 8;
+
+// Random tokens; the target at position t is the token at t − 1 (position 0 is ignored), a task
+// that needs attention to the previous position.
+struct CopyPreviousBatch {
+  Tensor<std::int32_t, Shape<dyn, dyn>> tokens, targets;
+  CopyPreviousBatch(index_t batch, index_t seq, std::mt19937& rng)
+      : tokens(Shape<dyn, dyn>{batch, seq}), targets(Shape<dyn, dyn>{batch, seq}) {
+    std::uniform_int_distribution<std::int32_t> token(0, vocabulary - 1);
+    for (index_t b = 0; b < batch; ++b)
+      for (index_t t = 0; t < seq; ++t) {
+        tokens(b, t) = token(rng);
+        targets(b, t) = t == 0 ? -100 : tokens(b, t - 1);
+      }
+  }
+};
+
+// 100 AdamW steps (lr 1e-2, no weight decay) on fresh batches of 16 × 10; returns the loss on
+// a held-out batch.
+template <class Model>
+double train_copy_previous(unsigned seed) {
+  std::mt19937 rng(seed);
+  Model model(rng);
+  AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.0});
+  std::mt19937 data(seed + 1);
+  for (int step_index = 0; step_index < 100; ++step_index) {
+    const CopyPreviousBatch batch(16, 10, data);
+    auto step = tape();
+    optimizer.zero_grad();
+    backward(cross_entropy(model(batch.tokens), batch.targets));
+    optimizer.step();
+  }
+  const CopyPreviousBatch held_out(64, 10, data);
+  auto step = tape();
+  auto guard = no_grad();
+  return cross_entropy(model(held_out.tokens), held_out.targets).item();
+}
+
+}  // namespace
+
+// The loss starts at ln 8 ≈ 2.08 (uniform guessing). Measured after 100 steps at these seeds:
+// about 0.01 (GPT-2 style) and 0.02 (Qwen2 style); the threshold of 0.1 leaves a 5× margin
+// and is still far below what a model that ignores the previous token can reach (ln 8).
+TEST_CASE("a tiny transformer learns to copy the previous token", "[nn][transformer][training]") {
+  const double gpt2 = train_copy_previous<Transformer<Gpt2Like<16, 1, 2, vocabulary, 16>>>(0);
+  const double qwen2 = train_copy_previous<Transformer<Qwen2Like<16, 1, 2, 1, vocabulary>>>(0);
+  CAPTURE(gpt2, qwen2);
+  CHECK(gpt2 < 0.1);
+  CHECK(qwen2 < 0.1);
+}
