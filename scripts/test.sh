@@ -79,6 +79,8 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 run_phase "build asan" cmake --build build-asan -j "$jobs"
 # CUDA tests stay out: the CUDA runtime and ASan do not mix well.
 run_phase "ctest asan" run_ctest "$log_dir/asan.log" --test-dir build-asan -LE cuda
+# The safetensors reader fuzzed for a bounded number of executions (scripts/fuzz.sh).
+run_phase "fuzz (bounded)" env FUZZ_RUNS="${FUZZ_RUNS:-1000000}" scripts/fuzz.sh
 
 print_timings
 echo
