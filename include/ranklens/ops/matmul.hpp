@@ -46,6 +46,46 @@ void gemm_layouts(index_t m, index_t n, index_t k, T alpha, const T* a, BlasLayo
     cpu::gemm<T>(flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b, lb.ld, a, la.ld, beta, c, lc.ld);
 }
 
+// The same product for `batch` matrices at the given element offsets (a, b, c triples). When
+// the offsets advance by fixed strides and the results do not overlap, the batch goes to the
+// batched GEMM, which spreads small products over the thread pool; otherwise one by one.
+template <class T>
+void gemm_layouts_batched(index_t batch, const index_t* offsets, index_t m, index_t n, index_t k, T alpha, const T* a, BlasLayout la,
+                          const T* b, BlasLayout lb, T beta, T* c, BlasLayout lc) {
+  bool uniform = batch > 1;
+  const index_t sa = batch > 1 ? offsets[3] - offsets[0] : 0, sb = batch > 1 ? offsets[4] - offsets[1] : 0,
+                sc = batch > 1 ? offsets[5] - offsets[2] : 0;
+  for (index_t i = 1; uniform && i < batch; ++i)
+    uniform = offsets[3 * i] - offsets[3 * i - 3] == sa && offsets[3 * i + 1] - offsets[3 * i - 2] == sb &&
+              offsets[3 * i + 2] - offsets[3 * i - 1] == sc;
+  const index_t c_elements = lc.transposed ? (n - 1) * lc.ld + m : (m - 1) * lc.ld + n;
+  if (uniform && sc >= c_elements && m > 0 && n > 0) {
+    using cpu::transpose;
+    auto flag = [](bool t) { return t ? transpose::yes : transpose::no; };
+    const T* a0 = a + offsets[0];
+    const T* b0 = b + offsets[1];
+    T* c0 = c + offsets[2];
+    if (!lc.transposed)
+      cpu::gemm_strided_batched<T>(flag(la.transposed), flag(lb.transposed), m, n, k, alpha, a0, la.ld, b0, lb.ld, beta, c0, lc.ld,
+                                   batch, sa, sb, sc);
+    else
+      cpu::gemm_strided_batched<T>(flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b0, lb.ld, a0, la.ld, beta, c0,
+                                   lc.ld, batch, sb, sa, sc);
+    return;
+  }
+  for (index_t i = 0; i < batch; ++i)
+    gemm_layouts<T>(m, n, k, alpha, a + offsets[3 * i], la, b + offsets[3 * i + 1], lb, beta, c + offsets[3 * i + 2], lc);
+}
+
+// Offsets reordered so that operand `first` comes where gemm_layouts_batched expects a, etc.
+inline void permute_offsets(index_t batch, const index_t* offsets, index_t* out, int first, int second, int third) {
+  for (index_t i = 0; i < batch; ++i) {
+    out[3 * i] = offsets[3 * i + first];
+    out[3 * i + 1] = offsets[3 * i + second];
+    out[3 * i + 2] = offsets[3 * i + third];
+  }
+}
+
 template <std::size_t R>
 std::array<index_t, R> batch_dims_of(const auto& dims) {
   std::array<index_t, R> out{};
@@ -144,8 +184,12 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
     }
   }
   T* pc = out.mutable_data();
-  for (index_t i = 0; i < batch; ++i)
-    detail::gemm_layouts<T>(rows, n, k, T(1), pa + offsets[3 * i], la, pb + offsets[3 * i + 1], lb, T(0), pc + offsets[3 * i + 2], lc);
+  detail::gemm_layouts_batched<T>(batch, offsets, rows, n, k, T(1), pa, la, pb, lb, T(0), pc, lc);
+  // Backward needs the offsets as (dC, B, dA) and (A, dC, dB) triples.
+  index_t* offsets_for_da = arena.template allocate_array<index_t>(std::size_t(3 * batch));
+  index_t* offsets_for_db = arena.template allocate_array<index_t>(std::size_t(3 * batch));
+  detail::permute_offsets(batch, offsets, offsets_for_da, 2, 1, 0);
+  detail::permute_offsets(batch, offsets, offsets_for_db, 0, 2, 1);
 
   record(
       "matmul", out,
@@ -165,9 +209,7 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
             target = ga.data();
             lt = *detail::blas_layout(m, k, ga.strides()[rank - 2], ga.strides()[rank - 1]);
           }
-          for (index_t i = 0; i < batch; ++i)
-            detail::gemm_layouts<T>(rows, k, n, T(1), gc + offsets[3 * i + 2], lc, pb + offsets[3 * i + 1], flip(lb), T(1),
-                                    target + offsets[3 * i], lt);
+          detail::gemm_layouts_batched<T>(batch, offsets_for_da, rows, k, n, T(1), gc, lc, pb, flip(lb), T(1), target, lt);
           if (a_copied) scatter_add_from_contiguous<T>(target, ga);
         }
         if (b.requires_grad()) {  // dB (k×n) = Aᵀ (k×m) · dC (m×n); summed over a broadcast batch
@@ -183,9 +225,9 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
             target = gb.data();
             lt = *detail::blas_layout(k, n, gb.strides()[rb - 2], gb.strides()[rb - 1]);
           }
-          for (index_t i = 0; i < batch; ++i)
-            detail::gemm_layouts<T>(k, n, rows, T(1), pa + offsets[3 * i], flip(la), gc + offsets[3 * i + 2], lc, T(1),
-                                    target + offsets[3 * i + 1], lt);
+          // A broadcast B (stride 0 over the batch) makes the dB products overlap: then they run
+          // one after another, each accumulating (β = 1).
+          detail::gemm_layouts_batched<T>(batch, offsets_for_db, k, n, rows, T(1), pa, flip(la), gc, lc, T(1), target, lt);
           if (b_copied) scatter_add_from_contiguous<T>(target, gb);
         }
       },
