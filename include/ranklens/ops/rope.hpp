@@ -7,7 +7,8 @@
 //
 // Angles and cos/sin follow HF numerically: ω_i = 1 / θ^(2i/D) and p·ω_i are float32 products
 // and cos/sin are rounded to float32 even for double tensors (HF computes its cos/sin cache in
-// float32 and casts it to the model's dtype), so fixtures from HF agree to the last float bit.
+// float32 and casts it to the model's dtype), so ranklens and HF round the same angles (torch's float32 cos itself may differ by one ulp:
+// under 5e-7 in float32 logits, docs/parity.md).
 #pragma once
 #include <array>
 #include <cmath>
