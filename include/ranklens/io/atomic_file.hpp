@@ -88,7 +88,13 @@ class atomic_file {
  private:
   static constexpr std::size_t buffer_capacity = std::size_t{1} << 20;
 
-  static std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+  // Built by appending: GCC 12 warns falsely (-Wrestrict, bug 105329) on "'" + string.
+  static std::string quoted(const std::filesystem::path& path) {
+    std::string out(1, '\'');
+    out += path.string();
+    out += '\'';
+    return out;
+  }
 
   void flush() {
     write_to_descriptor(buffer_);
