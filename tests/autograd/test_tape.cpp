@@ -114,7 +114,7 @@ TEST_CASE("without anomaly mode NaN passes through silently, as in PyTorch", "[a
   CHECK(std::isnan(y.value()(0)));
 }
 
-TEST_CASE("detach cuts the graph; variable shares the caller's memory", "[autograd]") {
+TEST_CASE("detach cuts the graph, variable shares the caller's memory", "[autograd]") {
   auto step = tape();
   Tensor<double, Vec> x(Vec{}, {1, 2, 3});
   auto v = variable(x);

@@ -133,7 +133,7 @@ TEST_CASE("many back-to-back dispatches complete", "[cpu][thread_pool]") {
   CHECK(total.load() == 20000L * 8);
 }
 
-TEST_CASE("resize changes the thread count; the pool stays usable", "[cpu][thread_pool]") {
+TEST_CASE("resize changes the thread count, the pool stays usable", "[cpu][thread_pool]") {
   thread_pool pool(2);
   pool.resize(5);
   CHECK(pool.size() == 5);

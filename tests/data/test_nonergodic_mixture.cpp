@@ -15,7 +15,7 @@
 using namespace ranklens;
 using namespace ranklens::data;
 
-TEST_CASE("default offsets stack the component vocabularies; BOS comes last", "[data][mixture]") {
+TEST_CASE("default offsets stack the component vocabularies, BOS comes last", "[data][mixture]") {
   nonergodic_mixture mixture;
   mixture.add(dirichlet_markov_source{3, 1.0}, 1.0)
       .add(mess3(), 1.0)

@@ -21,7 +21,7 @@ TEST_CASE("an exact power law is recovered with R^2 = 1", "[data][power_law]") {
   CHECK(fit.r_squared == Approx(1.0).epsilon(1e-12));
 }
 
-TEST_CASE("two points fix the line; a bent curve lowers R^2", "[data][power_law]") {
+TEST_CASE("two points fix the line, a bent curve lowers R^2", "[data][power_law]") {
   // Through (1, 2) and (4, 1): exponent log(1/2) / log(4) = -1/2, prefactor 2.
   const power_law line = fit_power_law(std::vector<double>{1, 4}, std::vector<double>{2, 1});
   CHECK(line.exponent == Approx(-0.5));

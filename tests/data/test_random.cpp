@@ -47,7 +47,7 @@ TEST_CASE("the same seed gives the same stream, other seeds and items give other
   CHECK(first != other_seed());
 }
 
-TEST_CASE("uniform draws lie in [0, 1) with mean 1/2 and variance 1/12", "[data][random]") {
+TEST_CASE("uniform draws lie in the half-open unit interval with mean 1/2 and variance 1/12", "[data][random]") {
   rng gen(1);
   running_mean mean, square;
   int outside = 0;

@@ -9,7 +9,7 @@
 using namespace ranklens;
 using namespace ranklens::data;
 
-TEST_CASE("two states: pi = (b, a) / (a + b) for P = [[1-a, a], [b, 1-b]]", "[data][stationary]") {
+TEST_CASE("two states: pi = (b, a) / (a + b) for P = ((1-a, a), (b, 1-b))", "[data][stationary]") {
   const double a = 0.3, b = 0.05;
   const auto pi = stationary_distribution(std::vector<double>{1 - a, a, b, 1 - b}, 2);
   CHECK(pi[0] == Approx(b / (a + b)).epsilon(1e-14));

@@ -234,7 +234,7 @@ TEST_CASE("shape is an array of non-negative integers", "[io][safetensors]") {
   CHECK_THAT(parse_error(with_shape(R"(["1"])"), 1), Contains("found a string"));
 }
 
-TEST_CASE("data_offsets is [begin, end] of non-negative integers with begin <= end", "[io][safetensors]") {
+TEST_CASE("data_offsets is a (begin, end) pair of non-negative integers with begin <= end", "[io][safetensors]") {
   const auto with_offsets = [](std::string_view offsets_json) {
     return R"({"t":{"dtype":"U8","shape":[0],"data_offsets":)" + std::string(offsets_json) + "}}";
   };

@@ -5,7 +5,7 @@
 
 using namespace ranklens;
 
-TEST_CASE("a HookPoint without hooks returns its input; hooks run in the order added", "[nn][hooks]") {
+TEST_CASE("a HookPoint without hooks returns its input, hooks run in the order added", "[nn][hooks]") {
   using V = Var<double, Shape<dyn, 2>>;
   HookPoint<V> point;
   auto step = tape();

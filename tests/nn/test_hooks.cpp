@@ -72,7 +72,7 @@ TEST_CASE("hooks read activations: attention patterns are causal distributions",
       }
 }
 
-TEST_CASE("every hook point runs once per forward; a generic hook compiles for every activation type", "[nn][hooks]") {
+TEST_CASE("every hook point runs once per forward, a generic hook compiles for every activation type", "[nn][hooks]") {
   auto model = make_model(4);
   std::map<std::string, int> calls;
   for (const auto& name : model.hook_names())
@@ -86,7 +86,7 @@ TEST_CASE("every hook point runs once per forward; a generic hook compiles for e
   for (const auto& [name, count] : calls) CHECK(count == 1);
 }
 
-TEST_CASE("replacing the residual with itself changes nothing; reset_hooks removes every hook", "[nn][hooks]") {
+TEST_CASE("replacing the residual with itself changes nothing, reset_hooks removes every hook", "[nn][hooks]") {
   auto model = make_model(6);
   const auto tokens = nn_test::random_tokens(2, 5, 13, 7);
   auto step = tape();

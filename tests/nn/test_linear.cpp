@@ -29,7 +29,7 @@ TEST_CASE("Linear rejects a dynamic input width that is not In", "[nn][linear]")
   REQUIRE_THROWS_WITH(layer(constant(x)), Catch::Contains("Linear<4, 2>") && Catch::Contains("(dyn=2, dyn=5)"));
 }
 
-TEST_CASE("Linear accumulates weight and bias gradients; a frozen layer gets none", "[nn][linear][autograd]") {
+TEST_CASE("Linear accumulates weight and bias gradients, a frozen layer gets none", "[nn][linear][autograd]") {
   std::mt19937 rng(1);
   Linear<5, 3, double> layer(rng);
   std::mt19937_64 r64(2);

@@ -10,12 +10,16 @@
 // heads are viewed as (kv head, group) and K, V are expanded along the group axis with stride 0
 // (ops/expand.hpp): matmul reads the same key matrix for every query head of a group, and its
 // backward, accumulating with β = 1, sums the group's key/value gradients into it.
+//
+// With a KV cache (nn/kv_cache.hpp) the queries are the new tokens only and the keys and values
+// cover every position so far; the causal rule becomes j <= i + (number cached before).
 #pragma once
 #include <cmath>
 #include <limits>
 
 #include "ranklens/nn/activation_types.hpp"
 #include "ranklens/nn/hook_point.hpp"
+#include "ranklens/nn/kv_cache.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/expand.hpp"
 #include "ranklens/ops/masking.hpp"
@@ -48,6 +52,47 @@ struct AttentionHookPoints {
   }
 };
 
+namespace detail {
+
+// The attention proper, for rotated queries (B, Tq, n_heads, head_dim) over rotated keys and
+// values (B, Tk, n_kv_heads, head_dim) whose last Tq positions are the queries' own: query i
+// sees keys j <= i + (Tk − Tq).
+template <TransformerConfig C, Real T>
+typename activation_types<C, T>::query_heads attend(const typename activation_types<C, T>::query_heads& q,
+                                                    const typename activation_types<C, T>::kv_heads& k,
+                                                    const typename activation_types<C, T>::kv_heads& v,
+                                                    const AttentionHookPoints<C, T>& hooks) {
+  using dims = config_dims<C>;
+  constexpr index_t kv_heads = dims::n_kv_heads, group = dims::query_group_size;
+  // Heads first, then query head h = kv·group + g: (B, kv_heads, group, T, head_dim).
+  const auto grouped_q = unflatten<1, kv_heads, group>(permute<0, 2, 1, 3>(q));
+  const auto shared_k = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(k)));
+  const auto shared_v = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(v)));
+
+  const T scale = T(1 / std::sqrt(double(dims::head_dim)));
+  auto scores = matmul(grouped_q, transpose(shared_k)) * scale;  // (B, kv_heads, group, Tq, Tk)
+  scores = causal_mask_fill(scores, -std::numeric_limits<T>::infinity(), k.extent(1) - q.extent(1));
+  const auto masked = hooks.hook_attn_scores(flatten<1, 2>(scores));  // (B, n_heads, Tq, Tk)
+  const auto pattern = hooks.hook_pattern(softmax(masked));
+  const auto z = matmul(unflatten<1, kv_heads, group>(pattern), shared_v);  // (B, kv_heads, group, Tq, head_dim)
+  return hooks.hook_z(permute<0, 2, 1, 3>(flatten<1, 2>(z)));
+}
+
+// hook_q, hook_k, hook_v, then the rotary embedding from `first_position` (RoPE models only).
+template <TransformerConfig C, Real T>
+void hook_and_rotate(typename activation_types<C, T>::query_heads& q, typename activation_types<C, T>::kv_heads& k,
+                     typename activation_types<C, T>::kv_heads& v, const AttentionHookPoints<C, T>& hooks, index_t first_position) {
+  q = hooks.hook_q(q);
+  k = hooks.hook_k(k);
+  v = hooks.hook_v(v);
+  if constexpr (C::positions == position_kind::rope) {
+    q = rotary_embedding<1>(q, C::rope_theta, first_position);
+    k = rotary_embedding<1>(k, C::rope_theta, first_position);
+  }
+}
+
+}  // namespace detail
+
 // q: (B, T, n_heads, head_dim); k, v: (B, T, n_kv_heads, head_dim) → z: (B, T, n_heads, head_dim).
 // position_offset is the position of the first token (rotary positions only).
 template <TransformerConfig C, Real T>
@@ -55,27 +100,22 @@ typename activation_types<C, T>::query_heads causal_attention(typename activatio
                                                               typename activation_types<C, T>::kv_heads k,
                                                               typename activation_types<C, T>::kv_heads v,
                                                               const AttentionHookPoints<C, T>& hooks, index_t position_offset = 0) {
-  using dims = config_dims<C>;
-  constexpr index_t kv_heads = dims::n_kv_heads, group = dims::query_group_size;
-  q = hooks.hook_q(q);
-  k = hooks.hook_k(k);
-  v = hooks.hook_v(v);
-  if constexpr (C::positions == position_kind::rope) {
-    q = rotary_embedding<1>(q, C::rope_theta, position_offset);
-    k = rotary_embedding<1>(k, C::rope_theta, position_offset);
-  }
-  // Heads first, then query head h = kv·group + g: (B, kv_heads, group, T, head_dim).
-  const auto grouped_q = unflatten<1, kv_heads, group>(permute<0, 2, 1, 3>(q));
-  const auto shared_k = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(k)));
-  const auto shared_v = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(v)));
+  detail::hook_and_rotate<C, T>(q, k, v, hooks, position_offset);
+  return detail::attend<C, T>(q, k, v, hooks);
+}
 
-  const T scale = T(1 / std::sqrt(double(dims::head_dim)));
-  auto scores = matmul(grouped_q, transpose(shared_k)) * scale;  // (B, kv_heads, group, T, T)
-  scores = causal_mask_fill(scores, -std::numeric_limits<T>::infinity());
-  const auto masked = hooks.hook_attn_scores(flatten<1, 2>(scores));  // (B, n_heads, T, T)
-  const auto pattern = hooks.hook_pattern(softmax(masked));
-  const auto z = matmul(unflatten<1, kv_heads, group>(pattern), shared_v);  // (B, kv_heads, group, T, head_dim)
-  return hooks.hook_z(permute<0, 2, 1, 3>(flatten<1, 2>(z)));
+// The same for new tokens that continue the sequence held in `cache`: they sit at positions
+// cache.cached() onwards, their keys and values are appended to the cache, and they attend to
+// every cached position before them. The hooks on q, k and v see the new positions only; the
+// scores and pattern are (B, n_heads, T_new, cached + T_new).
+template <TransformerConfig C, Real T>
+typename activation_types<C, T>::query_heads causal_attention(typename activation_types<C, T>::query_heads q,
+                                                              typename activation_types<C, T>::kv_heads k,
+                                                              typename activation_types<C, T>::kv_heads v,
+                                                              const AttentionHookPoints<C, T>& hooks, const KvCacheLayer<C, T>& cache) {
+  detail::hook_and_rotate<C, T>(q, k, v, hooks, cache.cached());
+  const auto [keys, values] = cache.append(k, v);
+  return detail::attend<C, T>(q, keys, values, hooks);
 }
 
 }  // namespace ranklens

@@ -22,10 +22,11 @@ class FusedQkvAttention {
 
   // x: (B, T, d_model) → (B, T, d_model).
   typename activations::residual operator()(const typename activations::residual& x, index_t position_offset = 0) const {
-    const auto [q, k, v] = split<-1, 3>(c_attn(x));
-    const auto z = causal_attention<C, T>(unflatten<-1, dims::n_heads, head_dim>(q), unflatten<-1, dims::n_heads, head_dim>(k),
-                                          unflatten<-1, dims::n_heads, head_dim>(v), hooks, position_offset);
-    return c_proj(flatten<2, 3>(z));
+    return forward(x, position_offset);
+  }
+  // x holds new tokens continuing the sequence whose keys and values `cache` holds (nn/kv_cache.hpp).
+  typename activations::residual operator()(const typename activations::residual& x, const KvCacheLayer<C, T>& cache) const {
+    return forward(x, cache);
   }
 
   template <class Self, class Visit>
@@ -42,6 +43,16 @@ class FusedQkvAttention {
   Conv1D<d_model, 3 * d_model, T> c_attn;
   Conv1D<d_model, d_model, T> c_proj;
   AttentionHookPoints<C, T> hooks;
+
+ private:
+  // positions_or_cache: the first token's position (index_t) or the layer's KvCacheLayer.
+  template <class PositionsOrCache>
+  typename activations::residual forward(const typename activations::residual& x, const PositionsOrCache& positions_or_cache) const {
+    const auto [q, k, v] = split<-1, 3>(c_attn(x));
+    const auto z = causal_attention<C, T>(unflatten<-1, dims::n_heads, head_dim>(q), unflatten<-1, dims::n_heads, head_dim>(k),
+                                          unflatten<-1, dims::n_heads, head_dim>(v), hooks, positions_or_cache);
+    return c_proj(flatten<2, 3>(z));
+  }
 };
 
 }  // namespace ranklens

@@ -25,11 +25,11 @@ class GroupedQueryAttention {
 
   // x: (B, T, d_model) → (B, T, d_model).
   typename activations::residual operator()(const typename activations::residual& x, index_t position_offset = 0) const {
-    const auto q = unflatten<-1, dims::n_heads, head_dim>(q_proj(x));
-    const auto k = unflatten<-1, dims::n_kv_heads, head_dim>(k_proj(x));
-    const auto v = unflatten<-1, dims::n_kv_heads, head_dim>(v_proj(x));
-    const auto z = causal_attention<C, T>(q, k, v, hooks, position_offset);
-    return o_proj(flatten<2, 3>(z));
+    return forward(x, position_offset);
+  }
+  // x holds new tokens continuing the sequence whose keys and values `cache` holds (nn/kv_cache.hpp).
+  typename activations::residual operator()(const typename activations::residual& x, const KvCacheLayer<C, T>& cache) const {
+    return forward(x, cache);
   }
 
   template <class Self, class Visit>
@@ -50,6 +50,17 @@ class GroupedQueryAttention {
   Linear<d_model, dims::n_kv_heads * head_dim, T> v_proj;
   Linear<dims::n_heads * head_dim, d_model, T> o_proj;
   AttentionHookPoints<C, T> hooks;
+
+ private:
+  // positions_or_cache: the first token's position (index_t) or the layer's KvCacheLayer.
+  template <class PositionsOrCache>
+  typename activations::residual forward(const typename activations::residual& x, const PositionsOrCache& positions_or_cache) const {
+    const auto q = unflatten<-1, dims::n_heads, head_dim>(q_proj(x));
+    const auto k = unflatten<-1, dims::n_kv_heads, head_dim>(k_proj(x));
+    const auto v = unflatten<-1, dims::n_kv_heads, head_dim>(v_proj(x));
+    const auto z = causal_attention<C, T>(q, k, v, hooks, positions_or_cache);
+    return o_proj(flatten<2, 3>(z));
+  }
 };
 
 }  // namespace ranklens

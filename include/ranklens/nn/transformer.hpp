@@ -10,6 +10,9 @@
 //   backward(cross_entropy(logits, targets));
 //   AdamW optimizer(parameters(model));             // names are HF's: "model.layers.0.mlp.up_proj.weight"
 //
+// Generation reads the prompt once and then one token per step through a KvCache
+// (nn/kv_cache.hpp, nn/generate.hpp): model(new_tokens, cache).
+//
 // Parameters are walked by for_each_parameter / named_parameters / parameters (nn/module.hpp)
 // under Hugging Face names for C's layout; hook points by add_hook under TransformerLens names
 // (nn/hooks.hpp). Weights start as HF initialises them (nn/initialization.hpp), drawn from the
@@ -20,6 +23,7 @@
 
 #include "ranklens/nn/embedding.hpp"
 #include "ranklens/nn/hooks.hpp"
+#include "ranklens/nn/kv_cache.hpp"
 #include "ranklens/nn/learned_positions.hpp"
 #include "ranklens/nn/transformer_block.hpp"
 
@@ -65,22 +69,27 @@ class Transformer {
   // tokens: (batch, seq) int32 ids in [0, vocab_size) → logits (batch, seq, vocab_size).
   // position_offset is the position of the first token (0 unless continuing a sequence).
   logits_type operator()(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t position_offset = 0) const {
-    residual_activation h = hook_embed(token_embedding(tokens));
-    if constexpr (learned_positions) {
-      // One (seq, d_model) slice of the table, seen once per sequence of the batch.
-      const auto table_rows = position_embedding(tokens.extent(1), position_offset);
-      const residual_activation positions = hook_pos_embed(expand<0>(unsqueeze<0>(table_rows), tokens.extent(0)));
-      h = h + positions;
-    }
+    residual_activation h = embed(tokens, position_offset);
     for (const auto& block : blocks) h = block(h, position_offset);
-    const residual_activation normalized = hook_final_normalized(final_norm(h));
-    if constexpr (C::tied_embeddings)
-      return matmul(normalized, transpose(token_embedding.weight.var()));
-    else
-      return lm_head(normalized);
+    return unembed(h);
   }
   logits_type forward(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t position_offset = 0) const {
     return (*this)(tokens, position_offset);
+  }
+
+  // tokens: (batch, new) ids that continue the sequences held in `cache` (nn/kv_cache.hpp): they
+  // sit at positions cache.length() onwards, attend to every cached position, and are appended
+  // to the cache. Gives the logits of the new positions only, the same as the last `new` rows
+  // of a forward over the whole sequence.
+  logits_type operator()(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, KvCache<C, T>& cache) const {
+    cache.check_fits(tokens.extent(0), tokens.extent(1));
+    residual_activation h = embed(tokens, cache.length());
+    for (std::size_t l = 0; l < blocks.size(); ++l) h = blocks[l](h, cache.layer(index_t(l)));
+    cache.advance(tokens.extent(1));
+    return unembed(h);
+  }
+  logits_type forward(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, KvCache<C, T>& cache) const {
+    return (*this)(tokens, cache);
   }
 
   // Hooks by TransformerLens name (see nn/hooks.hpp); hook_names() lists every point.
@@ -122,6 +131,27 @@ class Transformer {
   HookPoint<residual_activation> hook_final_normalized;        // ln_final.hook_normalized: the final norm's output
 
  private:
+  // Token embeddings, plus learned position rows from `first_position` when C has them.
+  residual_activation embed(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t first_position) const {
+    residual_activation h = hook_embed(token_embedding(tokens));
+    if constexpr (learned_positions) {
+      // One (seq, d_model) slice of the table, seen once per sequence of the batch.
+      const auto table_rows = position_embedding(tokens.extent(1), first_position);
+      const residual_activation positions = hook_pos_embed(expand<0>(unsqueeze<0>(table_rows), tokens.extent(0)));
+      h = h + positions;
+    }
+    return h;
+  }
+
+  // The final norm and the output projection: the residual stream to logits.
+  logits_type unembed(const residual_activation& h) const {
+    const residual_activation normalized = hook_final_normalized(final_norm(h));
+    if constexpr (C::tied_embeddings)
+      return matmul(normalized, transpose(token_embedding.weight.var()));
+    else
+      return lm_head(normalized);
+  }
+
   template <class Rng>
   static std::vector<block_type> make_blocks(Rng& rng) {
     std::vector<block_type> out;

@@ -44,17 +44,9 @@ class TransformerBlock {
   explicit TransformerBlock(Rng& rng) : attention_norm(C::norm_eps), attention(rng), mlp_norm(C::norm_eps), mlp(rng) {}
 
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
-  residual operator()(const residual& x, index_t position_offset = 0) const {
-    const residual resid_pre = hook_resid_pre(x);
-    const residual attn_out = hook_attn_out(attention(attention_norm(resid_pre), position_offset));
-    if constexpr (has_mlp) {
-      const residual resid_mid = hook_resid_mid(resid_pre + attn_out);
-      const residual mlp_out = hook_mlp_out(mlp(mlp_norm(resid_mid)));
-      return hook_resid_post(resid_mid + mlp_out);
-    } else {
-      return hook_resid_post(resid_pre + attn_out);
-    }
-  }
+  residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }
+  // x holds new tokens continuing the sequence whose keys and values `cache` holds (nn/kv_cache.hpp).
+  residual operator()(const residual& x, const KvCacheLayer<C, T>& cache) const { return forward(x, cache); }
 
   // In the order HF's decoder layer registers its modules.
   template <class Self, class Visit>
@@ -92,6 +84,21 @@ class TransformerBlock {
   [[no_unique_address]] mlp_hook_type hook_resid_mid;  // after the attention's residual add
   [[no_unique_address]] mlp_hook_type hook_mlp_out;    // the MLP's output
   HookPoint<residual> hook_resid_post;  // the block's output
+
+ private:
+  // positions_or_cache: the first token's position (index_t) or this layer's KvCacheLayer.
+  template <class PositionsOrCache>
+  residual forward(const residual& x, const PositionsOrCache& positions_or_cache) const {
+    const residual resid_pre = hook_resid_pre(x);
+    const residual attn_out = hook_attn_out(attention(attention_norm(resid_pre), positions_or_cache));
+    if constexpr (has_mlp) {
+      const residual resid_mid = hook_resid_mid(resid_pre + attn_out);
+      const residual mlp_out = hook_mlp_out(mlp(mlp_norm(resid_mid)));
+      return hook_resid_post(resid_mid + mlp_out);
+    } else {
+      return hook_resid_post(resid_pre + attn_out);
+    }
+  }
 };
 
 }  // namespace ranklens

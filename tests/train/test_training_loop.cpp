@@ -1,0 +1,138 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "ranklens/data/random.hpp"
+#include "ranklens/nn/transformer.hpp"
+#include "ranklens/ops/cross_entropy.hpp"
+#include "ranklens/optim/adamw.hpp"
+#include "ranklens/optim/lr_schedule.hpp"
+#include "ranklens/train/training_loop.hpp"
+#include "train_test_support.hpp"
+
+using namespace ranklens;
+
+namespace {
+
+using Config = Gpt2Like<16, 1, 2, 8, 16>;
+using Model = Transformer<Config>;
+constexpr index_t batch_size = 8, sequence_length = 10;
+
+// Random tokens; the target at position t is the token at t − 1 (position 0 is ignored).
+struct Batch {
+  Tensor<std::int32_t, Shape<dyn, dyn>> tokens{Shape<dyn, dyn>{batch_size, sequence_length}};
+  Tensor<std::int32_t, Shape<dyn, dyn>> targets{Shape<dyn, dyn>{batch_size, sequence_length}};
+};
+
+// Batch `index` of the data seeded by `seed`: a function of its arguments only.
+Batch copy_previous_batch(std::uint64_t seed, index_t index) {
+  Batch batch;
+  data::rng generator = data::rng::for_stream(seed, std::uint64_t(index));
+  for (index_t b = 0; b < batch_size; ++b)
+    for (index_t t = 0; t < sequence_length; ++t) {
+      batch.tokens(b, t) = std::int32_t(generator.below(8));
+      batch.targets(b, t) = t == 0 ? -100 : batch.tokens(b, t - 1);
+    }
+  return batch;
+}
+
+// A complete run: model initialised from `seed`, data from `seed` + 1, evaluation data from `seed` + 2.
+train::History train_copy_previous(unsigned seed, train::LoopOptions options) {
+  std::mt19937 init(seed);
+  Model model(init);
+  AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.0});
+  return train::run(
+      optimizer, [&](index_t t) { return copy_previous_batch(seed + 1, t); },
+      [&](const Batch& batch) { return cross_entropy(model(batch.tokens), batch.targets); }, options,
+      [&](index_t i) {
+        const Batch batch = copy_previous_batch(seed + 2, i);
+        return train::PositionLosses<float>{cross_entropy_per_row(model(batch.tokens), batch.targets.view()), batch.targets.view()};
+      });
+}
+
+train::LoopOptions standard_options() {
+  return {.steps = 120,
+          .lr_schedule = WarmupCosineLr{.peak_lr = 1e-2, .warmup_steps = 10, .total_steps = 120, .min_lr = 1e-3},
+          .max_grad_norm = 1.0,
+          .eval_every = 40,
+          .eval_batches = 2,
+          .eval_at_start = true,
+          .log_every = 20,
+          .progress = false};
+}
+
+}  // namespace
+
+TEST_CASE("two runs with the same seeds give the same losses bit for bit", "[train][training_loop]") {
+  const auto first = train_copy_previous(3, standard_options());
+  const auto second = train_copy_previous(3, standard_options());
+  REQUIRE(first.train_loss.size() == 120);
+  CHECK(first.train_loss == second.train_loss);  // exact equality, not approximate
+  REQUIRE(first.records.size() == second.records.size());
+  for (std::size_t i = 0; i < first.records.size(); ++i) {
+    CHECK(first.records[i].eval_loss == second.records[i].eval_loss);
+    CHECK(first.records[i].grad_norm == second.records[i].grad_norm);
+  }
+  CHECK(train_copy_previous(4, standard_options()).train_loss != first.train_loss);
+}
+
+TEST_CASE("records: every log_every steps, at evaluations and at the end, with window means", "[train][training_loop]") {
+  const auto options = standard_options();
+  const auto history = train_copy_previous(5, options);
+  std::vector<index_t> steps;
+  for (const auto& record : history.records) steps.push_back(record.step);
+  CHECK(steps == std::vector<index_t>{0, 20, 40, 60, 80, 100, 120});
+
+  const auto& start = history.records[0];
+  CHECK_FALSE(start.train_loss);
+  REQUIRE(start.eval_loss);
+  CHECK(*start.eval_loss == Approx(std::log(8.0)).epsilon(0.1));  // an untrained model guesses uniformly
+  for (const auto& record : history.records) {
+    CAPTURE(record.step);
+    CHECK(bool(record.eval_loss) == (record.step % 40 == 0));
+    if (record.step == 0) continue;
+    // The mean of the window's step losses, summed in order as the loop sums them.
+    double window = 0;
+    for (index_t t = record.step - 20; t < record.step; ++t) window += history.train_loss[std::size_t(t)];
+    CHECK(*record.train_loss == window / 20);
+    CHECK(record.lr == options.lr_schedule(record.step - 1));
+    CHECK(record.grad_norm.has_value());  // clipping measured AdamW's parameters
+    CHECK(record.tokens_per_second.value() > 0);
+    CHECK(record.elapsed_seconds > 0);
+  }
+  // Per position: nothing is counted at position 0 (its target is ignored); the rest are
+  // learned by the end, and the model does better than at the start.
+  const auto& end = history.records.back();
+  REQUIRE(end.eval_loss_by_position.size() == std::size_t(sequence_length));
+  CHECK(std::isnan(end.eval_loss_by_position[0]));
+  CHECK(*end.eval_loss < 0.5 * *start.eval_loss);
+}
+
+TEST_CASE("the loop writes the records to CSV and JSON lines", "[train][training_loop]") {
+  const train_test::ScratchDirectory scratch("training_loop");
+  auto options = standard_options();
+  options.metrics_csv = scratch.path() / "run" / "metrics.csv";
+  options.metrics_jsonl = scratch.path() / "run" / "metrics.jsonl";
+  const auto history = train_copy_previous(6, options);
+  const auto csv = train_test::lines_of(train_test::read_file(options.metrics_csv));
+  const auto jsonl = train_test::lines_of(train_test::read_file(options.metrics_jsonl));
+  REQUIRE(csv.size() == 1 + history.records.size());
+  REQUIRE(jsonl.size() == history.records.size());
+  CHECK(csv[0] == train::MetricsWriter::csv_header);
+  CHECK(csv[1].starts_with("0,0,,"));  // step 0: lr 0 (warm-up), no training loss yet
+  CHECK(jsonl.back().starts_with("{\"step\":120,"));
+  CHECK(jsonl.back().find("\"eval_loss_by_position\":[null,") != std::string::npos);
+}
+
+TEST_CASE("the loop refuses options it cannot honour", "[train][training_loop]") {
+  std::mt19937 init(0);
+  Model model(init);
+  AdamW optimizer(parameters(model));
+  const auto next_batch = [](index_t t) { return copy_previous_batch(0, t); };
+  const auto loss = [&](const Batch& batch) { return cross_entropy(model(batch.tokens), batch.targets); };
+  CHECK_THROWS_WITH(train::run(optimizer, next_batch, loss, {.steps = 1, .eval_every = 1, .progress = false}),
+                    Catch::Contains("no evaluation function"));
+  CHECK_THROWS_AS(train::run(optimizer, next_batch, loss, {.steps = 1, .log_every = 0, .progress = false}), value_error);
+  CHECK(train::run(optimizer, next_batch, loss, {.steps = 0, .progress = false}).records.empty());
+}
