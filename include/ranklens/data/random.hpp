@@ -14,6 +14,7 @@
 // a batch). Items are then independent of how the work is split among threads.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -60,6 +61,9 @@ class rng {
     gen.state_[3] = s3;
     return gen;
   }
+
+  // The four state words, in the order from_state takes them: what a checkpoint saves.
+  constexpr std::array<std::uint64_t, 4> state() const noexcept { return {state_[0], state_[1], state_[2], state_[3]}; }
 
   // The generator of item `index` of the work seeded by `seed`. The two numbers are mixed
   // before seeding, so neighbouring seeds and neighbouring indices give unrelated streams.

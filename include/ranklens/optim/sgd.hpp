@@ -41,6 +41,13 @@ class SGD {
   void zero_grad() { ranklens::zero_grad(params_); }
   void set_lr(double lr) noexcept { options_.lr = lr; }
   double lr() const noexcept { return options_.lr; }
+  const SGDOptions& options() const noexcept { return options_; }
+  const ParameterList& parameters() const noexcept { return params_; }
+  // Optimizer state for checkpoints: parameter i's momentum buffer as raw bytes, and whether a
+  // step has run (the first step copies the gradient into the buffer instead of blending).
+  std::vector<std::byte>& momentum_buffer(std::size_t i) { return momentum_.at(i); }
+  bool has_stepped() const noexcept { return !first_step_; }
+  void set_has_stepped(bool stepped) noexcept { first_step_ = !stepped; }
 
  private:
   template <class T>

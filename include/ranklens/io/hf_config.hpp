@@ -1,0 +1,290 @@
+// Hugging Face's config.json for a Transformer<C>: writing it (Qwen2ForCausalLM or
+// GPT2LMHeadModel, with the field names of transformers' Qwen2Config and GPT2Config) and
+// checking a file against the compiled configuration C.
+//
+// A file may omit a field that has a default in transformers (num_key_value_heads, rope theta,
+// n_inner, tie_word_embeddings, the epsilons, ...); the check then uses transformers' default,
+// so a config.json means here what it means to transformers. Fields that only matter to
+// training or generation in transformers (dropout rates, token ids, use_cache) are not checked.
+// Floating-point fields (epsilons, rope theta) match within a relative 1e-6, because some hub
+// configs hold float32 values printed in full (9.999999974752427e-07 for 1e-6).
+#pragma once
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "ranklens/core/dtype.hpp"
+#include "ranklens/core/error.hpp"
+#include "ranklens/nn/transformer_config.hpp"
+
+namespace ranklens::io {
+
+// What transformers' model class for C's layout can hold: Qwen2 is RMSNorm, rotary positions,
+// a SwiGLU MLP and q/k/v biases; GPT-2 is LayerNorm, learned positions and a GELU MLP.
+template <TransformerConfig C>
+struct hf_expressible {
+  static constexpr bool qwen2 = C::layout == checkpoint_layout::qwen2;
+  static constexpr bool norm = C::norm == (qwen2 ? norm_kind::rms_norm : norm_kind::layer_norm);
+  static constexpr bool mlp = C::mlp == (qwen2 ? mlp_kind::swiglu : mlp_kind::gelu);
+  static constexpr bool positions = C::positions == (qwen2 ? position_kind::rope : position_kind::learned);
+  static constexpr bool qkv_bias = C::qkv_bias;
+
+  static constexpr bool check() {
+    static_assert(norm, "Hugging Face files: this configuration's norm is not its layout's (Qwen2 uses RMSNorm, GPT-2 LayerNorm), so transformers has no model class for it.");
+    static_assert(mlp, "Hugging Face files: this configuration's MLP is not its layout's (Qwen2 has SwiGLU, GPT-2 GELU; an attention-only model has no transformers class).");
+    static_assert(positions, "Hugging Face files: this configuration's positions are not its layout's (Qwen2 has rotary positions, GPT-2 learned ones).");
+    static_assert(qkv_bias, "Hugging Face files: transformers' Qwen2 and GPT-2 always have q/k/v biases; this configuration has none.");
+    return norm && mlp && positions && qkv_bias;
+  }
+};
+
+// transformers' name for a stored dtype ("float32"), as config.json's torch_dtype / dtype.
+constexpr std::string_view torch_dtype_name(dtype stored) noexcept {
+  switch (stored) {
+    case dtype::f16: return "float16";
+    case dtype::bf16: return "bfloat16";
+    case dtype::f64: return "float64";
+    default: return "float32";
+  }
+}
+
+// config.json for a model of configuration C whose weights are stored as `stored`. Keys come
+// out sorted, as transformers writes them. Both spellings of the dtype field and of the rope
+// theta are written, so that transformers 4 (torch_dtype, rope_theta) and 5 (dtype,
+// rope_parameters) read the same model.
+template <TransformerConfig C>
+nlohmann::json hf_config_json(dtype stored = dtype::f32) {
+  static_assert(hf_expressible<C>::check());
+  nlohmann::json config;
+  config["torch_dtype"] = torch_dtype_name(stored);
+  config["dtype"] = torch_dtype_name(stored);
+  config["tie_word_embeddings"] = C::tied_embeddings;
+  config["vocab_size"] = C::vocab_size;
+  config["initializer_range"] = C::init_std;
+  config["use_cache"] = true;
+  if constexpr (C::layout == checkpoint_layout::qwen2) {
+    config["architectures"] = {"Qwen2ForCausalLM"};
+    config["model_type"] = "qwen2";
+    config["hidden_size"] = C::d_model;
+    config["intermediate_size"] = C::mlp_width;
+    config["num_hidden_layers"] = C::n_layers;
+    config["num_attention_heads"] = C::n_heads;
+    config["num_key_value_heads"] = C::n_kv_heads;
+    config["max_position_embeddings"] = C::max_positions;
+    config["rms_norm_eps"] = C::norm_eps;
+    config["rope_theta"] = C::rope_theta;
+    config["rope_parameters"] = {{"rope_theta", C::rope_theta}, {"rope_type", "default"}};
+    config["hidden_act"] = "silu";
+    config["use_sliding_window"] = false;
+    config["sliding_window"] = nullptr;
+    config["attention_dropout"] = 0.0;
+  } else {
+    config["architectures"] = {"GPT2LMHeadModel"};
+    config["model_type"] = "gpt2";
+    config["n_embd"] = C::d_model;
+    config["n_layer"] = C::n_layers;
+    config["n_head"] = C::n_heads;
+    config["n_positions"] = C::max_positions;
+    // null is transformers' spelling of the default, 4 · n_embd.
+    if (C::mlp_width == 4 * C::d_model) config["n_inner"] = nullptr;
+    else config["n_inner"] = C::mlp_width;
+    config["layer_norm_epsilon"] = C::norm_eps;
+    config["activation_function"] = "gelu_new";
+    config["scale_attn_weights"] = true;
+    config["scale_attn_by_inverse_layer_idx"] = false;
+    config["reorder_and_upcast_attn"] = false;
+    // ranklens' GPT-2 has no dropout; transformers' defaults (0.1) would make training there
+    // differ from training here.
+    config["attn_pdrop"] = 0.0;
+    config["embd_pdrop"] = 0.0;
+    config["resid_pdrop"] = 0.0;
+    // transformers' defaults (50256) lie outside a small vocabulary and make it warn.
+    config["bos_token_id"] = nullptr;
+    config["eos_token_id"] = nullptr;
+  }
+  return config;
+}
+
+namespace hf_config_detail {
+
+inline std::string number_text(double value) {
+  char text[32];
+  // Shortest text that reads back as the value, in %g style: 10000 rather than 1e+04.
+  const auto end = std::to_chars(text, text + sizeof text, value, std::chars_format::general).ptr;
+  return std::string(text, end);
+}
+
+// Reads fields of one config.json with transformers' defaults, and records the first field
+// whose value differs from the compiled one.
+class field_checker {
+ public:
+  field_checker(const nlohmann::json& config, std::string source) : config_(config), source_(std::move(source)) {
+    if (!config_.is_object()) malformed("is not a JSON object");
+  }
+
+  const std::optional<std::string>& mismatch() const noexcept { return mismatch_; }
+
+  // Present and not null.
+  const nlohmann::json* find(std::string_view field) const {
+    const auto found = config_.find(field);
+    return found == config_.end() || found->is_null() ? nullptr : &*found;
+  }
+
+  void integer(std::string_view field, long long expected, std::optional<long long> fallback = std::nullopt) {
+    const long long found = integer_value(field, fallback);
+    if (found != expected) differ(field, std::to_string(found), std::to_string(expected));
+  }
+
+  long long integer_value(std::string_view field, std::optional<long long> fallback = std::nullopt) const {
+    const nlohmann::json* value = find(field);
+    if (value == nullptr) {
+      if (!fallback) malformed("has no '" + std::string(field) + "'");
+      return *fallback;
+    }
+    if (!value->is_number_integer()) malformed("'" + std::string(field) + "' is " + value->dump() + ", not an integer");
+    return value->get<long long>();
+  }
+
+  void real(std::string_view field, double expected, double fallback) { real_value(field, real_of(field, find(field), fallback), expected); }
+
+  void real_value(std::string_view field, double found, double expected) {
+    if (!(std::abs(found - expected) <= 1e-6 * std::abs(expected))) differ(field, number_text(found), number_text(expected));
+  }
+
+  double real_of(std::string_view field, const nlohmann::json* value, double fallback) const {
+    if (value == nullptr) return fallback;
+    if (!value->is_number()) malformed("'" + std::string(field) + "' is " + value->dump() + ", not a number");
+    return value->get<double>();
+  }
+
+  void boolean(std::string_view field, bool expected, bool fallback) {
+    const nlohmann::json* value = find(field);
+    bool found = fallback;
+    if (value != nullptr) {
+      if (!value->is_boolean()) malformed("'" + std::string(field) + "' is " + value->dump() + ", not true or false");
+      found = value->get<bool>();
+    }
+    if (found != expected) differ(field, found ? "true" : "false", expected ? "true" : "false");
+  }
+
+  // The field must be one of `accepted` (the first is what ranklens computes); `fallback` is
+  // transformers' default.
+  void text(std::string_view field, std::initializer_list<std::string_view> accepted, std::optional<std::string_view> fallback) {
+    const nlohmann::json* value = find(field);
+    std::string found;
+    if (value == nullptr) {
+      if (!fallback) malformed("has no '" + std::string(field) + "'");
+      found = *fallback;
+    } else {
+      if (!value->is_string()) malformed("'" + std::string(field) + "' is " + value->dump() + ", not a string");
+      found = value->get<std::string>();
+    }
+    for (const std::string_view ok : accepted)
+      if (found == ok) return;
+    differ(field, "\"" + found + "\"", "\"" + std::string(*accepted.begin()) + "\"");
+  }
+
+  // A difference that is not one of the compiled sizes: `what` says what ranklens supports.
+  void unsupported(std::string_view field, const std::string& detail) {
+    if (!mismatch_) mismatch_ = std::string(field) + " is " + detail;
+  }
+
+  [[noreturn]] void malformed(const std::string& detail) const { throw io_error(source_ + " " + detail); }
+
+ private:
+  void differ(std::string_view field, const std::string& found, const std::string& expected) {
+    if (!mismatch_) mismatch_ = std::string(field) + " is " + found + ", but the compiled configuration has " + expected;
+  }
+
+  const nlohmann::json& config_;
+  std::string source_;
+  std::optional<std::string> mismatch_;
+};
+
+}  // namespace hf_config_detail
+
+// The first field of `config` (a parsed config.json) that disagrees with C, as
+// "hidden_size is 128, but the compiled configuration has 64", or nothing when the file
+// describes a model of configuration C. A file that is not a transformers config at all
+// (a required size missing, a field of the wrong JSON type) throws io_error naming `source`.
+template <TransformerConfig C>
+std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, const std::string& source = "config.json") {
+  static_assert(hf_expressible<C>::check());
+  hf_config_detail::field_checker check(config, source);
+  constexpr bool qwen2 = C::layout == checkpoint_layout::qwen2;
+  check.text("model_type", {qwen2 ? "qwen2" : "gpt2"}, std::nullopt);
+  if (check.mismatch()) return check.mismatch();  // the other fields would only echo it
+
+  if constexpr (qwen2) {
+    check.integer("hidden_size", C::d_model);
+    check.integer("num_hidden_layers", C::n_layers);
+    check.integer("num_attention_heads", C::n_heads);
+    check.integer("num_key_value_heads", C::n_kv_heads, check.integer_value("num_attention_heads"));
+    check.integer("intermediate_size", C::mlp_width);
+    check.integer("vocab_size", C::vocab_size);
+    check.integer("max_position_embeddings", C::max_positions, 32768);
+    check.boolean("tie_word_embeddings", C::tied_embeddings, false);
+    check.real("rms_norm_eps", C::norm_eps, 1e-6);
+    // transformers 5 keeps the theta in rope_parameters, 4 at the top level.
+    // Older files describe scaled rotary embeddings in rope_scaling instead.
+    std::string_view rope_field = "rope_parameters";
+    const nlohmann::json* rope = check.find(rope_field);
+    if (rope == nullptr) rope = check.find(rope_field = "rope_scaling");
+    const nlohmann::json* nested_theta = nullptr;
+    if (rope != nullptr) {
+      if (!rope->is_object()) check.malformed("'" + std::string(rope_field) + "' is " + rope->dump() + ", not an object");
+      const auto type = rope->find("rope_type") != rope->end() ? rope->find("rope_type") : rope->find("type");
+      if (type != rope->end() && *type != "default")
+        check.unsupported(rope_field, rope->dump() + ", but ranklens implements only the default rotary embedding");
+      if (const auto theta = rope->find("rope_theta"); theta != rope->end() && !theta->is_null()) nested_theta = &*theta;
+    }
+    const double theta = nested_theta != nullptr ? check.real_of("rope_parameters.rope_theta", nested_theta, 10000.0)
+                                                 : check.real_of("rope_theta", check.find("rope_theta"), 10000.0);
+    check.real_value("rope_theta", theta, C::rope_theta);
+    check.text("hidden_act", {"silu", "swish"}, "silu");
+    if (check.find("head_dim") != nullptr) check.integer("head_dim", C::d_model / C::n_heads);
+    check.boolean("use_sliding_window", false, false);
+    if (const nlohmann::json* layer_types = check.find("layer_types")) {
+      if (!layer_types->is_array()) check.malformed("'layer_types' is " + layer_types->dump() + ", not a list");
+      for (const auto& type : *layer_types)
+        if (type != "full_attention")
+          check.unsupported("layer_types", "a list with " + type.dump() + ", but ranklens implements only full attention");
+    }
+  } else {
+    check.integer("n_embd", C::d_model);
+    check.integer("n_layer", C::n_layers);
+    check.integer("n_head", C::n_heads);
+    check.integer("n_inner", C::mlp_width, 4 * check.integer_value("n_embd"));
+    check.integer("vocab_size", C::vocab_size);
+    check.integer("n_positions", C::max_positions, 1024);
+    check.boolean("tie_word_embeddings", C::tied_embeddings, true);
+    check.real("layer_norm_epsilon", C::norm_eps, 1e-5);
+    // Both names denote GELU's tanh approximation.
+    check.text("activation_function", {"gelu_new", "gelu_pytorch_tanh"}, "gelu_new");
+    check.boolean("scale_attn_weights", true, true);
+    check.boolean("scale_attn_by_inverse_layer_idx", false, false);
+  }
+  return check.mismatch();
+}
+
+// Parses a JSON file, or throws io_error naming the file and where parsing stopped.
+inline nlohmann::json read_json_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error("cannot open '" + path.string() + "' for reading");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& error) {
+    throw io_error("'" + path.string() + "' is not valid JSON: " + error.what());
+  }
+}
+
+}  // namespace ranklens::io

@@ -1,0 +1,215 @@
+// A Transformer<C, T> as a Hugging Face model directory: config.json (hf_config.hpp) and
+// model.safetensors with the tensor names transformers uses (Qwen2ForCausalLM,
+// GPT2LMHeadModel), so that `from_pretrained` on either side reads what the other wrote.
+//
+//   io::save_pretrained(model, "runs/tiny");                    // F32; {.stored_as = dtype::bf16} to halve it
+//   io::load_pretrained(model, "runs/tiny");                    // into an existing model
+//   auto gpt2 = io::from_pretrained<Gpt2Like<768, 12, 12, 50257>>("downloads/gpt2");
+//
+// Loading checks, before it changes any weight:
+//   - config.json describes configuration C (hf_config_mismatch), else value_error naming the
+//     field and both values;
+//   - model.safetensors holds every parameter under its HF name, with the parameter's exact
+//     shape and a floating dtype (F16, BF16, F32 or F64, converted to T);
+//   - it holds nothing else, except buffers transformers may save (GPT-2's attn.bias and
+//     attn.masked_bias masks, old rotary inv_freq tables) and, for a tied model, an lm_head.weight
+//     equal to the token embedding;
+//   - the configuration ranklens recorded in the weights' metadata, when there is one, is C:
+//     config.json and model.safetensors from two different saves are refused.
+// GPT-2 weights as the hub's original "gpt2" repository names them (wte.weight, h.0.attn.c_attn.weight:
+// GPT2Model's names, without "transformer.") are accepted too.
+//
+// Each file is replaced atomically (atomic_file.hpp), the weights first: a save interrupted at
+// any point leaves every file either old or new, and a directory whose weights are new but whose
+// config.json is still old is caught by the recorded configuration when loading.
+#pragma once
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ranklens/io/hf_config.hpp"
+#include "ranklens/io/name_list.hpp"
+#include "ranklens/io/tensor_io.hpp"
+#include "ranklens/io/transformer_config_json.hpp"
+#include "ranklens/nn/module.hpp"
+#include "ranklens/nn/transformer.hpp"
+
+namespace ranklens::io {
+
+inline constexpr std::string_view hf_config_file_name = "config.json";
+inline constexpr std::string_view hf_weights_file_name = "model.safetensors";
+// Metadata key under which save_pretrained records config_as_json<C>() in the weights.
+inline constexpr std::string_view hf_config_record_key = "ranklens.config";
+
+struct hf_save_options {
+  // The dtype of the stored weights: F16, BF16, F32 or F64; by default the model's own.
+  std::optional<dtype> stored_as;
+};
+
+namespace hf_model_detail {
+
+inline std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+
+// `rest` is a layer number followed by `suffix` ("12.attn.bias" for ".attn.bias").
+inline bool is_numbered(std::string_view rest, std::string_view suffix) {
+  std::size_t digits = 0;
+  while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
+  return digits > 0 && rest.substr(digits) == suffix;
+}
+
+// Tensors transformers writes for buffers rather than parameters; none holds a weight.
+inline bool is_known_buffer(checkpoint_layout layout, std::string_view name) {
+  if (layout == checkpoint_layout::gpt2) {
+    // The causal mask and its fill value, which older transformers versions saved and the
+    // hub's original GPT-2 files hold.
+    if (name.starts_with("transformer.")) name.remove_prefix(std::string_view("transformer.").size());
+    if (!name.starts_with("h.")) return false;
+    name.remove_prefix(2);
+    return is_numbered(name, ".attn.bias") || is_numbered(name, ".attn.masked_bias");
+  }
+  // Rotary frequency tables that older Llama-family code registered as persistent buffers.
+  constexpr std::string_view layers = "model.layers.";
+  return name.starts_with(layers) && is_numbered(name.substr(layers.size()), ".self_attn.rotary_emb.inv_freq");
+}
+
+inline void require_floating(const safetensors_reader& reader, const safetensors_entry& entry) {
+  const dtype t = entry.element_type;
+  if (t != dtype::f16 && t != dtype::bf16 && t != dtype::f32 && t != dtype::f64)
+    throw io_error("load_pretrained: safetensors " + reader.source() + ": tensor '" + entry.name + "' has dtype " +
+                   std::string(name_of(t)) + "; a weight must be F16, BF16, F32 or F64");
+}
+
+}  // namespace hf_model_detail
+
+// Writes model.safetensors, then config.json, into `directory` (created if missing). Other
+// files there (a tokenizer, generation_config.json) are left alone.
+template <TransformerConfig C, Real T>
+void save_pretrained(const Transformer<C, T>& model, const std::filesystem::path& directory, const hf_save_options& options = {}) {
+  static_assert(hf_expressible<C>::check());
+  const dtype stored = options.stored_as.value_or(dtype_of<T>);
+  if (stored != dtype::f16 && stored != dtype::bf16 && stored != dtype::f32 && stored != dtype::f64)
+    throw value_error("save_pretrained: weights cannot be stored as " + std::string(name_of(stored)) + "; expected F16, BF16, F32 or F64");
+  std::error_code failure;
+  std::filesystem::create_directories(directory, failure);
+  if (failure) throw io_error("save_pretrained: cannot create the directory " + hf_model_detail::quoted(directory) + ": " + failure.message());
+
+  tensor_writer weights;
+  for_each_parameter(model, [&](std::string_view path, const auto& parameter) { weights.add(std::string(path), parameter, stored); });
+  weights.set_metadata("format", "pt");  // transformers refuses a safetensors file without it
+  weights.set_metadata(std::string(hf_config_record_key), config_as_json<C>().dump());
+  weights.save(directory / hf_weights_file_name);
+
+  const std::string config_text = hf_config_json<C>(stored).dump(2) + "\n";
+  write_file_atomically(directory / hf_config_file_name, [&](atomic_file& file) {
+    file.write(std::as_bytes(std::span<const char>(config_text.data(), config_text.size())));
+  });
+}
+
+// Reads a directory written by save_pretrained (ranklens or transformers) into `model`. Every
+// check comes first: when one fails, the model is unchanged.
+template <TransformerConfig C, Real T>
+void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& directory) {
+  static_assert(hf_expressible<C>::check());
+  using hf_model_detail::quoted;
+  namespace fs = std::filesystem;
+  const fs::path config_path = directory / hf_config_file_name;
+  const fs::path weights_path = directory / hf_weights_file_name;
+  if (!fs::is_regular_file(config_path))
+    throw io_error("load_pretrained: " + quoted(directory) + " has no " + std::string(hf_config_file_name));
+  if (!fs::is_regular_file(weights_path)) {
+    std::string detail = "load_pretrained: " + quoted(directory) + " has no " + std::string(hf_weights_file_name);
+    if (fs::exists(directory / "model.safetensors.index.json"))
+      detail += "; its weights are sharded (model.safetensors.index.json), which ranklens does not read yet";
+    else if (fs::exists(directory / "pytorch_model.bin"))
+      detail += "; it has only pytorch_model.bin (a pickle): convert it with transformers' save_pretrained(..., safe_serialization=True)";
+    throw io_error(detail);
+  }
+
+  const nlohmann::json config = read_json_file(config_path);
+  if (const auto mismatch = hf_config_mismatch<C>(config, quoted(config_path)))
+    throw value_error("load_pretrained: " + quoted(config_path) + ": " + *mismatch);
+
+  const safetensors_reader reader = safetensors_reader::open(weights_path);
+  if (const auto record = reader.metadata().find(hf_config_record_key); record != reader.metadata().end()) {
+    const auto recorded = nlohmann::ordered_json::parse(record->second, nullptr, /*allow_exceptions=*/false);
+    if (recorded.is_discarded())
+      throw io_error("load_pretrained: " + quoted(weights_path) + ": the metadata '" + std::string(hf_config_record_key) + "' is not JSON");
+    if (const auto difference = first_config_difference(config_as_json<C>(), "config.json", recorded, "model.safetensors"))
+      throw io_error("load_pretrained: " + quoted(directory) + ": " + *difference +
+                     "; the two files come from different saves (an interrupted save_pretrained?)");
+  }
+
+  // The hub's original GPT-2 files use GPT2Model's names: no "transformer." in front.
+  constexpr std::string_view gpt2_prefix = "transformer.";
+  const bool bare_gpt2_names = C::layout == checkpoint_layout::gpt2 && !reader.contains("transformer.wte.weight") &&
+                               reader.contains("wte.weight");
+  auto stored_name = [&](std::string_view path) {
+    if (bare_gpt2_names && path.starts_with(gpt2_prefix)) path.remove_prefix(gpt2_prefix.size());
+    return std::string(path);
+  };
+
+  std::set<std::string, std::less<>> expected;
+  std::vector<std::string> missing;
+  for_each_parameter(model, [&](std::string_view path, const auto& parameter) {
+    const std::string name = stored_name(path);
+    expected.insert(name);
+    const safetensors_entry* entry = reader.header().find(name);
+    if (entry == nullptr) {
+      missing.push_back(name);
+      return;
+    }
+    require_stored_shape(reader, *entry, parameter.shape());
+    hf_model_detail::require_floating(reader, *entry);
+  });
+  if (!missing.empty())
+    throw io_error("load_pretrained: " + quoted(weights_path) + " lacks " + std::to_string(missing.size()) +
+                   " of the model's tensors: " + quoted_names(missing));
+
+  constexpr std::string_view tied_head = "lm_head.weight";
+  std::vector<std::string> unexpected;
+  bool has_tied_head = false;
+  for (const safetensors_entry& entry : reader.entries()) {
+    if (expected.contains(entry.name) || hf_model_detail::is_known_buffer(C::layout, entry.name)) continue;
+    if (C::tied_embeddings && entry.name == tied_head) {
+      has_tied_head = true;
+      continue;
+    }
+    unexpected.push_back(entry.name);
+  }
+  if (!unexpected.empty())
+    throw io_error("load_pretrained: " + quoted(weights_path) + " holds " + std::to_string(unexpected.size()) +
+                   " tensors that a model of this configuration has no place for: " + quoted_names(unexpected));
+  if (has_tied_head) {
+    // transformers writes a tied head only in old or hand-made files; it must be the embedding.
+    const std::string embedding = stored_name(model.token_embedding.weight.name());
+    const safetensors_entry& head = reader.entry(tied_head);
+    require_stored_shape(reader, head, model.token_embedding.weight.shape());
+    hf_model_detail::require_floating(reader, head);
+    if (reader.read_as<T>(tied_head) != reader.read_as<T>(embedding))
+      throw io_error("load_pretrained: " + quoted(weights_path) + ": 'lm_head.weight' differs from '" + embedding +
+                     "', but config.json ties them (tie_word_embeddings)");
+  }
+
+  for_each_parameter(model, [&](std::string_view path, auto& parameter) { read_into(reader, stored_name(path), parameter); });
+}
+
+// A new model with the weights of `directory`.
+template <TransformerConfig C, Real T = float>
+Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
+  // The model draws initial weights from a generator in its constructor; they are all replaced.
+  std::mt19937 discarded_initialisation(0);
+  Transformer<C, T> model(discarded_initialisation);
+  load_pretrained(model, directory);
+  return model;
+}
+
+}  // namespace ranklens::io
