@@ -1,9 +1,8 @@
 // backward(loss): seeds d loss / d loss = 1 and runs the tape newest-first, accumulating into
 // every leaf that requires grad (parameters accumulate across calls until zero_grad()).
 #pragma once
-#include <vector>
-
 #include "ranklens/autograd/var.hpp"
+#include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
 
 namespace ranklens {
@@ -29,18 +28,20 @@ void backward(const Var<T, S, D>& loss, BackwardOptions options = {}) {
 template <class T, ShapeType S, Device D, class TS, ShapeType S2>
   requires std::same_as<std::remove_const_t<TS>, T>
 void backward(const Var<T, S, D>& result, TensorView<TS, S2, D> seed, BackwardOptions options = {}) {
+  static_assert(S::rank == S2::rank, "backward(result, seed): the seed must have the rank of the result.");
   require_same_shape("backward(seed)", result.shape(), seed.shape());
   if (!result.requires_grad()) throw value_error("backward: the result does not depend on anything that requires grad");
   auto g = result.grad_accumulator();
   const T* s = seed.data();
   T* gd = g.data();
-  index_t i = 0;
-  std::array<index_t, S::rank> seed_strides{};
-  for (std::size_t k = 0; k < S::rank; ++k) seed_strides[k] = seed.strides()[k];
-  std::vector<index_t> seed_offsets;
-  seed_offsets.reserve(std::size_t(seed.numel()));
-  for_each_offset<S::rank>(seed.shape().dims, seed_strides, [&](index_t off) { seed_offsets.push_back(off); });
-  for_each_offset<S::rank>(g.shape().dims, g.strides(), [&](index_t off) { gd[off] += s[seed_offsets[std::size_t(i++)]]; });
+  if (seed.is_contiguous() && result.is_contiguous()) {
+    for (index_t i = 0; i < seed.numel(); ++i) gd[i] += s[i];
+  } else {
+    // Walk both layouts in row-major order together.
+    std::array<std::array<index_t, S::rank>, 2> strides{};
+    for (std::size_t k = 0; k < S::rank; ++k) strides[0][k] = g.strides()[k], strides[1][k] = seed.strides()[k];
+    for_each_offsets<S::rank, 2>(g.shape().dims, strides, [&](index_t og, index_t os) { gd[og] += s[os]; });
+  }
   Tape::current().run_backward(options.retain_graph);
 }
 

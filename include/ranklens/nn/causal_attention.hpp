@@ -21,6 +21,7 @@
 #include "ranklens/nn/hook_point.hpp"
 #include "ranklens/nn/kv_cache.hpp"
 #include "ranklens/ops/arithmetic.hpp"
+#include "ranklens/ops/causal_softmax.hpp"
 #include "ranklens/ops/expand.hpp"
 #include "ranklens/ops/masking.hpp"
 #include "ranklens/ops/matmul.hpp"
@@ -70,10 +71,15 @@ typename activation_types<C, T>::query_heads attend(const typename activation_ty
   const auto shared_v = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(v)));
 
   const T scale = T(1 / std::sqrt(double(dims::head_dim)));
-  auto scores = matmul(grouped_q, transpose(shared_k)) * scale;  // (B, kv_heads, group, Tq, Tk)
-  scores = causal_mask_fill(scores, -std::numeric_limits<T>::infinity(), k.extent(1) - q.extent(1));
-  const auto masked = hooks.hook_attn_scores(flatten<1, 2>(scores));  // (B, n_heads, Tq, Tk)
-  const auto pattern = hooks.hook_pattern(softmax(masked));
+  auto raw_scores = matmul(grouped_q, transpose(shared_k));  // (B, kv_heads, group, Tq, Tk)
+  // Without a cache and without a hook on the scores, scale, mask and softmax run as one fused
+  // pass; the unfused path gives hook_attn_scores its (scaled, masked) scores.
+  auto attention_pattern = [&] {
+    if (hooks.hook_attn_scores.empty() && k.extent(1) == q.extent(1)) return causal_softmax(flatten<1, 2>(raw_scores), scale);
+    auto scores = causal_mask_fill(raw_scores * scale, -std::numeric_limits<T>::infinity(), k.extent(1) - q.extent(1));
+    return softmax(hooks.hook_attn_scores(flatten<1, 2>(scores)));  // (B, n_heads, Tq, Tk)
+  };
+  const auto pattern = hooks.hook_pattern(attention_pattern());
   const auto z = matmul(unflatten<1, kv_heads, group>(pattern), shared_v);  // (B, kv_heads, group, Tq, head_dim)
   return hooks.hook_z(permute<0, 2, 1, 3>(flatten<1, 2>(z)));
 }
