@@ -113,7 +113,13 @@ inline std::string in_quotes(std::string_view text) {
 }
 
 inline std::string offsets_text(std::uint64_t begin, std::uint64_t end) {
-  return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict, bug 105329) on "[" + string.
+  std::string text(1, '[');
+  text += std::to_string(begin);
+  text += ", ";
+  text += std::to_string(end);
+  text += ']';
+  return text;
 }
 
 inline std::string shape_text(const std::vector<std::int64_t>& shape) {
