@@ -1,0 +1,280 @@
+// A small line-plot writer for experiment reports: several series, optional log axes, labelled
+// horizontal reference lines, a second y axis on the right, a title, axis labels and a legend,
+// as one self-contained SVG file (no fonts, scripts or external references), so a report
+// needs no plotting library.
+//
+//   line_plot plot{.title = "Training loss", .x_label = "step", .y_label = "loss (nats)"};
+//   plot.series.push_back({.label = "model", .x = steps, .y = losses});
+//   plot.references.push_back({.label = "Bayes", .y = 0.508});
+//   write_svg(plot, "runs/icl/loss.svg");
+//
+// Points with a NaN coordinate are skipped and break the line there. On a log axis every
+// plotted value must be positive; anything else is a value_error that names the series and
+// the point, since silently dropping it would misrepresent the data.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "ranklens/core/error.hpp"
+
+namespace ranklens::interp {
+
+struct plot_series {
+  std::string label;
+  std::vector<double> x, y;
+  bool right_axis = false;  // plotted against the second y axis
+  bool dashed = false;
+  std::string color{};      // any SVG colour; empty picks from the palette
+};
+
+struct reference_line {
+  std::string label;
+  double y = 0;
+  std::string color = "#777777";
+};
+
+struct line_plot {
+  std::string title, x_label, y_label;
+  std::string right_y_label{};  // the second axis appears when a series has right_axis
+  bool log_x = false, log_y = false, log_right_y = false;
+  std::vector<plot_series> series{};
+  std::vector<reference_line> references{};  // on the left y axis
+  double width = 760, height = 460;
+};
+
+namespace detail {
+
+inline std::string xml_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+inline std::string svg_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f", value);
+  return buffer;
+}
+
+// A tick label: up to 4 significant digits, no trailing zeros ("0.5", "1e+03").
+inline std::string tick_label(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.4g", std::abs(value) < 1e-12 ? 0.0 : value);
+  return buffer;
+}
+
+// One axis: the data range, mapped linearly or logarithmically onto [pixel_low, pixel_high].
+struct axis_scale {
+  bool log = false;
+  double low = 0, high = 1;  // in data units
+  double pixel_low = 0, pixel_high = 1;
+
+  double transform(double v) const { return log ? std::log10(v) : v; }
+  double to_pixel(double v) const {
+    const double a = transform(low), b = transform(high);
+    return pixel_low + (transform(v) - a) / (b - a) * (pixel_high - pixel_low);
+  }
+
+  // Round numbers inside [low, high]: 1-2-5 steps on a linear axis, powers of ten on a log
+  // axis (with 2 and 5 between them when the range is short).
+  std::vector<double> ticks() const {
+    std::vector<double> out;
+    if (log) {
+      const int first = int(std::floor(std::log10(low))), last = int(std::ceil(std::log10(high)));
+      const bool dense = last - first <= 2;
+      for (int e = first; e <= last; ++e)
+        for (double m : dense ? std::vector<double>{1, 2, 5} : std::vector<double>{1}) {
+          const double v = m * std::pow(10.0, e);
+          if (v >= low * (1 - 1e-9) && v <= high * (1 + 1e-9)) out.push_back(v);
+        }
+      return out;
+    }
+    const double raw = (high - low) / 6, magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+    double step = magnitude;
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+      if (m * magnitude >= raw) {
+        step = m * magnitude;
+        break;
+      }
+    for (double v = std::ceil(low / step - 1e-9) * step; v <= high + step * 1e-9; v += step) out.push_back(v);
+    return out;
+  }
+};
+
+inline void check_positive(double value, bool log, const char* axis, const std::string& what, std::size_t point) {
+  if (log && !std::isnan(value) && !(value > 0))
+    throw value_error("svg_plot: the " + std::string(axis) + " axis is logarithmic, but " + what + " has value " +
+                      std::to_string(value) + (point == std::size_t(-1) ? std::string() : " at point " + std::to_string(point)) +
+                      "; only positive values can be plotted on it");
+}
+
+// The range of `values` padded by 5 % (linear) or to whole 1-2-5 ticks (log); [0, 1] if empty.
+inline axis_scale fit_scale(std::vector<double> values, bool log, double pixel_low, double pixel_high) {
+  axis_scale scale{log, 0, 1, pixel_low, pixel_high};
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  for (double v : values)
+    if (std::isfinite(v)) low = std::min(low, v), high = std::max(high, v);
+  if (!(low <= high)) return log ? axis_scale{log, 1, 10, pixel_low, pixel_high} : scale;
+  if (log) {
+    if (high <= low) low /= 2, high *= 2;
+    const double pad = std::pow(high / low, 0.03);
+    scale.low = low / pad, scale.high = high * pad;
+  } else {
+    if (high <= low) low -= 0.5, high += 0.5;
+    const double pad = 0.05 * (high - low);
+    scale.low = low - pad, scale.high = high + pad;
+  }
+  return scale;
+}
+
+}  // namespace detail
+
+// The plot as an SVG document.
+inline std::string render_svg(const line_plot& plot) {
+  using namespace detail;
+  static const char* const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+  const bool has_right = std::any_of(plot.series.begin(), plot.series.end(), [](const plot_series& s) { return s.right_axis; });
+  const double left = 70, right = plot.width - (has_right ? 70 : 20), top = 40, bottom = plot.height - 55;
+
+  std::vector<double> xs, ys, right_ys;
+  for (const plot_series& s : plot.series) {
+    if (s.x.size() != s.y.size())
+      throw shape_error("svg_plot: series '" + s.label + "' has " + std::to_string(s.x.size()) + " x values and " +
+                        std::to_string(s.y.size()) + " y values");
+    const bool log_y = s.right_axis ? plot.log_right_y : plot.log_y;
+    for (std::size_t i = 0; i < s.x.size(); ++i) {
+      check_positive(s.x[i], plot.log_x, "x", "series '" + s.label + "'", i);
+      check_positive(s.y[i], log_y, s.right_axis ? "right y" : "y", "series '" + s.label + "'", i);
+      xs.push_back(s.x[i]);
+      (s.right_axis ? right_ys : ys).push_back(s.y[i]);
+    }
+  }
+  for (const reference_line& r : plot.references) {
+    check_positive(r.y, plot.log_y, "y", "reference line '" + r.label + "'", std::size_t(-1));
+    ys.push_back(r.y);
+  }
+  const axis_scale x = fit_scale(xs, plot.log_x, left, right);
+  const axis_scale y = fit_scale(ys, plot.log_y, bottom, top);
+  const axis_scale y2 = fit_scale(right_ys, plot.log_right_y, bottom, top);
+
+  std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
+                    svg_number(plot.width) + "\" height=\"" + svg_number(plot.height) + "\" viewBox=\"0 0 " +
+                    svg_number(plot.width) + " " + svg_number(plot.height) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  svg += "<rect x=\"0\" y=\"0\" width=\"" + svg_number(plot.width) + "\" height=\"" + svg_number(plot.height) + "\" fill=\"white\"/>\n";
+  svg += "<text x=\"" + svg_number(plot.width / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(plot.title) +
+         "</text>\n";
+
+  // Grid, ticks and labels.
+  for (double t : x.ticks()) {
+    const std::string px = svg_number(x.to_pixel(t));
+    svg += "<line x1=\"" + px + "\" y1=\"" + svg_number(top) + "\" x2=\"" + px + "\" y2=\"" + svg_number(bottom) +
+           "\" stroke=\"#e6e6e6\"/>\n<text x=\"" + px + "\" y=\"" + svg_number(bottom + 16) + "\" text-anchor=\"middle\">" +
+           tick_label(t) + "</text>\n";
+  }
+  for (double t : y.ticks()) {
+    const std::string py = svg_number(y.to_pixel(t));
+    svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + py + "\" x2=\"" + svg_number(right) + "\" y2=\"" + py +
+           "\" stroke=\"#e6e6e6\"/>\n<text x=\"" + svg_number(left - 6) + "\" y=\"" + svg_number(y.to_pixel(t) + 4) +
+           "\" text-anchor=\"end\">" + tick_label(t) + "</text>\n";
+  }
+  if (has_right)
+    for (double t : y2.ticks())
+      svg += "<text x=\"" + svg_number(right + 6) + "\" y=\"" + svg_number(y2.to_pixel(t) + 4) + "\" text-anchor=\"start\">" +
+             tick_label(t) + "</text>\n";
+  svg += "<rect x=\"" + svg_number(left) + "\" y=\"" + svg_number(top) + "\" width=\"" + svg_number(right - left) + "\" height=\"" +
+         svg_number(bottom - top) + "\" fill=\"none\" stroke=\"black\"/>\n";
+  svg += "<text x=\"" + svg_number((left + right) / 2) + "\" y=\"" + svg_number(plot.height - 14) + "\" text-anchor=\"middle\">" +
+         xml_escape(plot.x_label) + (plot.log_x ? " (log)" : "") + "</text>\n";
+  svg += "<text x=\"16\" y=\"" + svg_number((top + bottom) / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " +
+         svg_number((top + bottom) / 2) + ")\">" + xml_escape(plot.y_label) + (plot.log_y ? " (log)" : "") + "</text>\n";
+  if (has_right)
+    svg += "<text x=\"" + svg_number(plot.width - 14) + "\" y=\"" + svg_number((top + bottom) / 2) +
+           "\" text-anchor=\"middle\" transform=\"rotate(90 " + svg_number(plot.width - 14) + " " + svg_number((top + bottom) / 2) +
+           ")\">" + xml_escape(plot.right_y_label) + (plot.log_right_y ? " (log)" : "") + "</text>\n";
+
+  for (const reference_line& r : plot.references) {
+    const std::string py = svg_number(y.to_pixel(r.y));
+    svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + py + "\" x2=\"" + svg_number(right) + "\" y2=\"" + py + "\" stroke=\"" +
+           xml_escape(r.color) + "\" stroke-dasharray=\"2 3\"/>\n<text x=\"" + svg_number(right - 4) + "\" y=\"" +
+           svg_number(y.to_pixel(r.y) - 3) + "\" text-anchor=\"end\" fill=\"" + xml_escape(r.color) + "\">" + xml_escape(r.label) +
+           "</text>\n";
+  }
+
+  // One polyline per unbroken run of points, clipped to the frame.
+  svg += "<clipPath id=\"frame\"><rect x=\"" + svg_number(left) + "\" y=\"" + svg_number(top) + "\" width=\"" +
+         svg_number(right - left) + "\" height=\"" + svg_number(bottom - top) + "\"/></clipPath>\n";
+  for (std::size_t k = 0; k < plot.series.size(); ++k) {
+    const plot_series& s = plot.series[k];
+    const std::string color = s.color.empty() ? palette[k % 8] : s.color;
+    const axis_scale& sy = s.right_axis ? y2 : y;
+    std::string points;
+    auto flush = [&] {
+      if (!points.empty())
+        svg += "<polyline clip-path=\"url(#frame)\" fill=\"none\" stroke=\"" + xml_escape(color) + "\" stroke-width=\"1.6\"" +
+               (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + " points=\"" + points + "\"/>\n";
+      points.clear();
+    };
+    for (std::size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
+        flush();
+        continue;
+      }
+      if (!points.empty()) points += ' ';
+      points += svg_number(x.to_pixel(s.x[i])) + "," + svg_number(sy.to_pixel(s.y[i]));
+    }
+    flush();
+    // Legend entry, top right inside the frame.
+    const double ly = top + 14 + 16 * double(k);
+    svg += "<line x1=\"" + svg_number(right - 170) + "\" y1=\"" + svg_number(ly - 4) + "\" x2=\"" + svg_number(right - 148) +
+           "\" y2=\"" + svg_number(ly - 4) + "\" stroke=\"" + xml_escape(color) + "\" stroke-width=\"2\"" +
+           (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n<text x=\"" + svg_number(right - 142) + "\" y=\"" + svg_number(ly) +
+           "\">" + xml_escape(s.label) + (s.right_axis ? " (right)" : "") + "</text>\n";
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+// Writes the plot to `path` through a temporary file in the same directory and a rename, so a
+// reader (a browser refreshing the report) never sees half a file; parent directories are
+// created.
+inline void write_svg(const line_plot& plot, const std::filesystem::path& path) {
+  const std::string svg = render_svg(plot);
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  const std::filesystem::path temporary = path.string() + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out.write(svg.data(), std::streamsize(svg.size()));
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw io_error("write_svg: cannot write " + temporary.string());
+    }
+  }
+  std::error_code failed;
+  std::filesystem::rename(temporary, path, failed);
+  if (failed) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw io_error("write_svg: cannot rename " + temporary.string() + " to " + path.string() + ": " + failed.message());
+  }
+}
+
+}  // namespace ranklens::interp

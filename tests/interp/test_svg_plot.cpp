@@ -1,0 +1,136 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "ranklens/interp/svg_plot.hpp"
+
+using namespace ranklens;
+
+namespace {
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Checks that every element is closed in order (a minimal XML well-formedness check: tags
+// nest, no stray '<' or '&' in text) and returns the element names in document order.
+std::vector<std::string> element_names(const std::string& svg) {
+  std::vector<std::string> open, names;
+  std::size_t at = 0;
+  if (svg.rfind("<?xml", 0) == 0) at = svg.find("?>") + 2;
+  while ((at = svg.find('<', at)) != std::string::npos) {
+    const std::size_t end = svg.find('>', at);
+    REQUIRE(end != std::string::npos);
+    const std::string tag = svg.substr(at + 1, end - at - 1);
+    REQUIRE(tag.find('<') == std::string::npos);
+    if (tag[0] == '/') {
+      REQUIRE_FALSE(open.empty());
+      CHECK(open.back() == tag.substr(1));
+      open.pop_back();
+    } else {
+      const std::string name = tag.substr(0, tag.find_first_of(" />"));
+      names.push_back(name);
+      if (tag.back() != '/') open.push_back(name);
+    }
+    // Text up to the next tag holds only escaped ampersands.
+    const std::size_t next = svg.find('<', end);
+    const std::string text = svg.substr(end + 1, next == std::string::npos ? std::string::npos : next - end - 1);
+    for (std::size_t amp = text.find('&'); amp != std::string::npos; amp = text.find('&', amp + 1))
+      CHECK((text.compare(amp, 5, "&amp;") == 0 || text.compare(amp, 4, "&lt;") == 0 || text.compare(amp, 4, "&gt;") == 0));
+    at = end + 1;
+  }
+  CHECK(open.empty());
+  return names;
+}
+
+interp::line_plot example_plot() {
+  interp::line_plot plot{.title = "loss & score <k=2>", .x_label = "step", .y_label = "loss", .right_y_label = "score"};
+  plot.series.push_back({.label = "model", .x = {0, 100, 200, 300}, .y = {0.69, 0.58, 0.58, 0.51}});
+  plot.series.push_back({.label = "induction", .x = {0, 100, 200, 300}, .y = {0.5, 0.5, 0.9, 1.0}, .right_axis = true, .dashed = true});
+  plot.references.push_back({.label = "Bayes", .y = 0.508});
+  plot.references.push_back({.label = "unigram", .y = 0.578});
+  return plot;
+}
+
+}  // namespace
+
+TEST_CASE("an SVG plot is a well-formed document with one line per series and per reference level", "[interp][svg]") {
+  const std::string svg = interp::render_svg(example_plot());
+  const auto names = element_names(svg);
+  REQUIRE_FALSE(names.empty());
+  CHECK(names.front() == "svg");
+  CHECK(svg.find("xmlns=\"http://www.w3.org/2000/svg\"") != std::string::npos);
+  CHECK(count(svg, "<polyline") == 2);                  // one per series
+  CHECK(count(svg, "stroke-dasharray=\"2 3\"") == 2);  // one dotted line per reference level
+  CHECK(svg.find("loss &amp; score &lt;k=2&gt;") != std::string::npos);
+  CHECK(svg.find(">Bayes</text>") != std::string::npos);
+  CHECK(svg.find(">unigram</text>") != std::string::npos);
+  CHECK(svg.find(">induction (right)</text>") != std::string::npos);
+  CHECK(svg.find(">score</text>") != std::string::npos);    // the second axis' label
+  CHECK(svg.find("stroke-dasharray=\"6 4\"") != std::string::npos);
+}
+
+TEST_CASE("a NaN point breaks a series into two lines", "[interp][svg]") {
+  interp::line_plot plot{.title = "t", .x_label = "x", .y_label = "y"};
+  plot.series.push_back({.label = "gappy", .x = {1, 2, 3, 4, 5}, .y = {1, 2, std::nan(""), 4, 5}});
+  const std::string svg = interp::render_svg(plot);
+  element_names(svg);
+  CHECK(count(svg, "<polyline") == 2);
+  CHECK(svg.find("nan") == std::string::npos);
+}
+
+TEST_CASE("log axes place decades evenly and reject values that are not positive", "[interp][svg]") {
+  interp::line_plot plot{.title = "excess", .x_label = "t", .y_label = "nats", .log_x = true, .log_y = true};
+  plot.series.push_back({.label = "1/t", .x = {1, 10, 100, 1000}, .y = {1, 0.1, 0.01, 0.001}});
+  const std::string svg = interp::render_svg(plot);
+  element_names(svg);
+  CHECK(svg.find(">100</text>") != std::string::npos);
+  CHECK(svg.find(">0.01</text>") != std::string::npos);
+  // A straight line on log-log axes: the four points are equally spaced in both pixel coordinates.
+  const std::size_t at = svg.find("points=\"") + 8;
+  std::istringstream points(svg.substr(at, svg.find('"', at) - at));
+  std::vector<double> px, py;
+  double a = 0, b = 0;
+  char comma = 0;
+  while (points >> a >> comma >> b) px.push_back(a), py.push_back(b);
+  REQUIRE(px.size() == 4);
+  CHECK(px[1] - px[0] == Approx(px[3] - px[2]).margin(0.02));
+  CHECK(py[1] - py[0] == Approx(py[3] - py[2]).margin(0.02));
+
+  plot.series[0].y[2] = 0;
+  CHECK_THROWS_WITH(interp::render_svg(plot), Catch::Contains("y axis is logarithmic") && Catch::Contains("series '1/t'") &&
+                                                  Catch::Contains("point 2"));
+  plot.series[0].y[2] = 0.01;
+  plot.series[0].x[0] = -1;
+  CHECK_THROWS_AS(interp::render_svg(plot), value_error);
+  plot.series[0].x[0] = 1;
+  plot.references.push_back({.label = "zero", .y = 0});
+  CHECK_THROWS_WITH(interp::render_svg(plot), Catch::Contains("reference line 'zero'"));
+}
+
+TEST_CASE("series with unequal x and y lengths are rejected", "[interp][svg]") {
+  interp::line_plot plot{.title = "t", .x_label = "x", .y_label = "y"};
+  plot.series.push_back({.label = "bad", .x = {1, 2}, .y = {1}});
+  CHECK_THROWS_AS(interp::render_svg(plot), shape_error);
+}
+
+TEST_CASE("write_svg creates the directory and leaves exactly the rendered file, no temporary", "[interp][svg]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("ranklens_svg_test_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto path = dir / "nested" / "plot.svg";
+  interp::write_svg(example_plot(), path);
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  CHECK(contents.str() == interp::render_svg(example_plot()));
+  CHECK(std::distance(std::filesystem::directory_iterator(path.parent_path()), std::filesystem::directory_iterator{}) == 1);
+  std::filesystem::remove_all(dir);
+}
