@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The run command of the README: builds the examples (Release) in build/ and runs the main
-# one, examples/mlp_xor. Arguments are passed on to it.
+# one, examples/icl_emergence (the in-context learning experiment, small defaults: a report with
+# plots under runs/icl_emergence/). Arguments are passed on to it.
 # Environment: RANKLENS_JOBS (build parallelism, default: nproc).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 jobs="${RANKLENS_JOBS:-$(nproc)}"
-main_example=mlp_xor
+main_example=icl_emergence
 
 scripts/install_deps.sh
 # The run command favours speed: the fastest OpenBLAS kernels this CPU can run.
