@@ -128,12 +128,11 @@ Var<T, S, D> affine(const Var<T, S, D>& x, T scale, T shift) {
   for_each_offsets<S::rank, 2>(x.shape().dims, {sy, sx}, [&](index_t oy, index_t ox) { y[oy] = scale * xv[ox] + shift; });
   record(
       "affine", out,
-      [scale, sx, sy](const auto& out, const auto& x) {
+      [scale, sy](const auto& out, const auto& x) {
         auto gx = x.grad_accumulator();
         T* g = gx.data();
         const T* gy = out.grad().data();
         for_each_offsets<S::rank, 2>(out.shape().dims, {sy, gx.strides()}, [&](index_t oy, index_t og) { g[og] += scale * gy[oy]; });
-        (void)sx;
       },
       x);
   return out;

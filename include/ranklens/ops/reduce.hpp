@@ -40,9 +40,9 @@ R reduced_shape(const S& s, std::size_t axis, bool keep) {
   return R::from_dims(dims, "reduce");
 }
 
-// Σ over the axis times `scale` (1 for sum, 1/n for mean).
+// Σ over the axis.
 template <int Axis, bool Keep, class T, ShapeType S, Device D>
-auto scaled_sum(const char* name, const Var<T, S, D>& input, bool divide_by_count) {
+auto sum_over_axis(const Var<T, S, D>& input) {
   static_assert(S::rank >= 1, "sum/mean over an axis: the tensor needs at least one axis.");
   static_assert(valid_axis<Axis, S::rank>, "sum/mean/max: the axis is out of range for this tensor's rank.");
   static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
@@ -52,23 +52,10 @@ auto scaled_sum(const char* name, const Var<T, S, D>& input, bool divide_by_coun
   const auto [outer, n, inner] = split_around_axis(x.shape(), axis);
   auto out = new_var<T, R, D>(reduced_shape<R>(x.shape(), axis, Keep), any_requires_grad(x));
   cpu::sum_axis<T>(x.value().data(), out.mutable_data(), outer, n, inner);
-  const T scale = divide_by_count ? T(1) / T(n) : T(1);
-  if (divide_by_count) {
-    T* y = out.mutable_data();
-    for (index_t i = 0; i < out.numel(); ++i) y[i] *= scale;  // n = 0 gives NaN, as PyTorch's mean
-  }
   record(
-      name, out,
-      [outer, n, inner, scale](const auto& out, const auto& x) {
-        T* gx = x.grad_accumulator().data();
-        const T* gy = out.grad().data();
-        if (scale == T(1)) {
-          cpu::sum_axis_backward<T>(gy, gx, outer, n, inner);
-        } else {
-          for (index_t o = 0; o < outer; ++o)
-            for (index_t j = 0; j < n; ++j)
-              for (index_t k = 0; k < inner; ++k) gx[(o * n + j) * inner + k] += scale * gy[o * inner + k];
-        }
+      "sum", out,
+      [outer, n, inner](const auto& out, const auto& x) {
+        cpu::sum_axis_backward<T>(out.grad().data(), x.grad_accumulator().data(), outer, n, inner);
       },
       x);
   return out;
@@ -78,11 +65,14 @@ auto scaled_sum(const char* name, const Var<T, S, D>& input, bool divide_by_coun
 
 template <int Axis, bool Keep = false, VarType V>
 auto sum(const V& x) {
-  return detail::scaled_sum<Axis, Keep>("sum", x, false);
+  return detail::sum_over_axis<Axis, Keep>(x);
 }
 template <int Axis, bool Keep = false, VarType V>
 auto mean(const V& x) {
-  return detail::scaled_sum<Axis, Keep>("mean", x, true);
+  // The mean is the sum scaled by 1/n (an axis of extent 0 gives NaN, as PyTorch's mean).
+  using T = typename V::value_type;
+  constexpr std::size_t axis = axis_index<Axis, V::shape_type::rank>;
+  return affine(detail::sum_over_axis<Axis, Keep>(x), T(1) / T(x.extent(axis)), T(0));
 }
 
 // Σ of every element: a Var of Shape<> (one element), e.g. a loss.
