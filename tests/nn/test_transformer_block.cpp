@@ -3,6 +3,7 @@
 #include <random>
 
 #include "nn_test_support.hpp"
+#include "ranklens/nn/transformer.hpp"
 #include "ranklens/nn/transformer_block.hpp"
 
 using namespace ranklens;
@@ -77,4 +78,33 @@ TEST_CASE("whole blocks pass the gradient check", "[nn][block][gradcheck]") {
     CHECK(nn_test::check_parameter_gradients([&] { return block(constant(x)); }, block.attention_norm.weight,
                                              block.attention.v_proj.weight));
   }
+}
+
+namespace {
+// Edelman et al.'s minimal in-context model: attention only, rotary positions, no norm.
+struct NormFreeConfig : Qwen2Like<8, 2, 2, 2, 11> {
+  static constexpr mlp_kind mlp = mlp_kind::none;
+  static constexpr norm_kind norm = norm_kind::none;
+};
+}  // namespace
+
+TEST_CASE("norm_kind::none: the block is x + attention(x), with no norm parameters", "[nn][block][no_norm]") {
+  std::mt19937 rng(9);
+  TransformerBlock<NormFreeConfig, double> block(rng);
+  static_assert(std::is_same_v<decltype(block.attention_norm), NoNorm<8, double>>);
+  CHECK(parameter_count(block) == 3 * (8 * 8 + 8) + 8 * 8);  // q, k, v with biases, o without
+  for (const auto& [name, p] : named_parameters(block)) CHECK(name.find("layernorm") == std::string::npos);
+  nn_test::randomize_parameters(block, 10);
+  auto x = nn_test::random_input<8>(2, 3, 11);
+  {
+    auto step = tape();
+    const auto full = block(constant(x)).to_tensor();
+    const auto attention_part = block.attention(constant(x)).to_tensor();
+    for (index_t i = 0; i < x.numel(); ++i) CHECK(full.data()[i] == Approx(x.data()[i] + attention_part.data()[i]).epsilon(1e-14));
+  }
+  CHECK(check_gradients([&](auto v) { return block(v); }, x));
+  CHECK(nn_test::check_parameter_gradients([&] { return block(constant(x)); }, block.attention.q_proj.weight, *block.attention.v_proj.bias));
+
+  Transformer<NormFreeConfig, double> model(rng);
+  for (const auto& [name, p] : named_parameters(model)) CHECK(name.find("norm") == std::string::npos);
 }

@@ -19,7 +19,9 @@ namespace ranklens::io {
 constexpr std::string_view layout_name(checkpoint_layout layout) noexcept {
   return layout == checkpoint_layout::qwen2 ? "qwen2" : "gpt2";
 }
-constexpr std::string_view norm_name(norm_kind norm) noexcept { return norm == norm_kind::rms_norm ? "rms_norm" : "layer_norm"; }
+constexpr std::string_view norm_name(norm_kind norm) noexcept {
+  return norm == norm_kind::rms_norm ? "rms_norm" : norm == norm_kind::layer_norm ? "layer_norm" : "none";
+}
 constexpr std::string_view mlp_name(mlp_kind mlp) noexcept {
   return mlp == mlp_kind::gelu ? "gelu" : mlp == mlp_kind::swiglu ? "swiglu" : "none";
 }

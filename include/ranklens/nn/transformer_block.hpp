@@ -12,6 +12,7 @@
 #include "ranklens/nn/grouped_query_attention.hpp"
 #include "ranklens/nn/hf_names.hpp"
 #include "ranklens/nn/layer_norm.hpp"
+#include "ranklens/nn/no_norm.hpp"
 #include "ranklens/nn/rms_norm.hpp"
 #include "ranklens/nn/swiglu_mlp.hpp"
 
@@ -19,8 +20,10 @@ namespace ranklens {
 
 // The norm a configuration asks for, over d_model.
 template <TransformerConfig C, Real T>
-using norm_type_for = std::conditional_t<C::norm == norm_kind::rms_norm, RMSNorm<config_dims<C>::d_model, T>,
-                                         LayerNorm<config_dims<C>::d_model, T>>;
+using norm_type_for =
+    std::conditional_t<C::norm == norm_kind::rms_norm, RMSNorm<config_dims<C>::d_model, T>,
+                       std::conditional_t<C::norm == norm_kind::layer_norm, LayerNorm<config_dims<C>::d_model, T>,
+                                          NoNorm<config_dims<C>::d_model, T>>>;
 
 template <TransformerConfig C, Real T = float>
 class TransformerBlock {

@@ -5,7 +5,7 @@
 //
 //   layout           checkpoint_layout::qwen2 or ::gpt2: module kinds and Hugging Face names
 //   d_model, n_layers, n_heads, n_kv_heads, vocab_size, mlp_width, max_positions   (index_t)
-//   norm             norm_kind::layer_norm or ::rms_norm
+//   norm             norm_kind::layer_norm, ::rms_norm or ::none (identity: no norm parameters)
 //   mlp              mlp_kind::gelu (GPT-2), ::swiglu (Qwen2) or ::none (attention-only)
 //   positions        position_kind::rope, ::learned (GPT-2's wpe) or ::none
 //   tied_embeddings  the output projection is the token embedding's weight (no lm_head)
@@ -25,7 +25,7 @@ namespace ranklens {
 
 // Which Hugging Face model family's module tree and parameter names the model follows.
 enum class checkpoint_layout { qwen2, gpt2 };
-enum class norm_kind { layer_norm, rms_norm };
+enum class norm_kind { layer_norm, rms_norm, none };
 enum class mlp_kind { gelu, swiglu, none };
 enum class position_kind { rope, learned, none };
 

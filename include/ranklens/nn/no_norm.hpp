@@ -1,0 +1,32 @@
+// NoNorm<Dim>: the identity, standing where a configuration with norm_kind::none would have a
+// norm. It has no parameters, so a norm-free model lists none and saves none. Edelman et al.'s
+// in-context Markov-chain transformers have no normalisation; with LayerNorm the same model
+// learns the task without the long unigram-level plateau they study.
+#pragma once
+#include <vector>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/module.hpp"
+
+namespace ranklens {
+
+template <index_t Dim, Real T = float>
+class NoNorm {
+  static_assert(Dim > 0, "NoNorm<Dim>: the width must be a positive compile-time constant.");
+
+ public:
+  explicit NoNorm(double /*eps, unused*/ = 0) {}
+
+  template <ShapeType S>
+  Var<T, S, cpu_t> operator()(const Var<T, S, cpu_t>& x) const {
+    static_assert(S::rank >= 1 && (S::static_extents[S::rank - 1] == Dim || S::static_extents[S::rank - 1] == dyn),
+                  "NoNorm<Dim>: the input's last extent must equal Dim.");
+    return x;
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self&, Visit&&) {}
+  std::vector<ParameterRef> parameters() { return {}; }
+};
+
+}  // namespace ranklens
