@@ -68,6 +68,7 @@
 #include "ranklens/nn/learned_positions.hpp"
 #include "ranklens/nn/linear.hpp"
 #include "ranklens/nn/module.hpp"
+#include "ranklens/nn/no_norm.hpp"
 #include "ranklens/nn/rms_norm.hpp"
 #include "ranklens/nn/swiglu_mlp.hpp"
 #include "ranklens/nn/transformer.hpp"
