@@ -4,10 +4,13 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <cmath>
 #include <random>
 
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/cpu/blas.hpp"
+#include "ranklens/ops/causal_softmax.hpp"
+#include "ranklens/ops/fused_causal_attention.hpp"
 #include "ranklens/ops/matmul.hpp"
 #include "ranklens/ops/normalization.hpp"
 #include "ranklens/ops/softmax.hpp"
@@ -103,8 +106,33 @@ void layer_norm_forward(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * rows * cols * int64_t(sizeof(float)) * 2);
 }
 
+// Causal attention forward and backward for (batch 32, 256 positions, 4 heads, head_dim), as in
+// the GPT training-step benchmark: the fused op against scores and pattern materialised
+// (Q·Kᵀ, causal_softmax, P·V on permuted heads, the path attention takes under a pattern hook).
+template <bool Fused>
+void causal_attention_forward_backward(benchmark::State& state) {
+  using Heads = Shape<dyn, dyn, dyn, dyn>;
+  const index_t head_dim = state.range(0);
+  const Heads shape{32, 256, 4, head_dim};
+  auto q = random_floats(shape, 9), k = random_floats(shape, 10), v = random_floats(shape, 11), seed = random_floats(shape, 12);
+  const float scale = 1.0f / std::sqrt(float(head_dim));
+  for (auto _ : state) {
+    auto step = tape();
+    auto qv = variable(q), kv = variable(k), vv = variable(v);
+    if constexpr (Fused) {
+      backward(fused_causal_attention(qv, kv, vv, scale), seed.view());
+    } else {
+      const auto pattern = causal_softmax(matmul(permute<0, 2, 1, 3>(qv), transpose(permute<0, 2, 1, 3>(kv))), scale);
+      backward(permute<0, 2, 1, 3>(matmul(pattern, permute<0, 2, 1, 3>(vv))), seed.view());
+    }
+    benchmark::DoNotOptimize(kv.grad().data());
+  }
+}
+
 }  // namespace
 
+BENCHMARK(causal_attention_forward_backward<true>)->Arg(16)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(causal_attention_forward_backward<false>)->Arg(16)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(raw_sgemm)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(matmul_forward)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(matmul_forward_backward)->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -13,6 +13,10 @@
 //
 // With a KV cache (nn/kv_cache.hpp) the queries are the new tokens only and the keys and values
 // cover every position so far; the causal rule becomes j <= i + (number cached before).
+//
+// That is the path for hooks on the scores or the pattern. Without them (training, generation)
+// ops/fused_causal_attention.hpp computes the same z in one op that reads q, k and v in their
+// (batch, position, head, head_dim) layout and keeps neither scores nor pattern.
 #pragma once
 #include <cmath>
 #include <limits>
@@ -23,6 +27,7 @@
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/causal_softmax.hpp"
 #include "ranklens/ops/expand.hpp"
+#include "ranklens/ops/fused_causal_attention.hpp"
 #include "ranklens/ops/masking.hpp"
 #include "ranklens/ops/matmul.hpp"
 #include "ranklens/ops/rope.hpp"
@@ -65,12 +70,16 @@ typename activation_types<C, T>::query_heads attend(const typename activation_ty
                                                     const AttentionHookPoints<C, T>& hooks) {
   using dims = config_dims<C>;
   constexpr index_t kv_heads = dims::n_kv_heads, group = dims::query_group_size;
+  const T scale = T(1 / std::sqrt(double(dims::head_dim)));
+  // Nobody looks at the scores or the pattern: one fused op that never stores them.
+  if (hooks.hook_attn_scores.empty() && hooks.hook_pattern.empty()) return hooks.hook_z(fused_causal_attention(q, k, v, scale));
+
+  // A hook reads or replaces the scores or the pattern, so they are materialised.
   // Heads first, then query head h = kv·group + g: (B, kv_heads, group, T, head_dim).
   const auto grouped_q = unflatten<1, kv_heads, group>(permute<0, 2, 1, 3>(q));
   const auto shared_k = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(k)));
   const auto shared_v = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(v)));
 
-  const T scale = T(1 / std::sqrt(double(dims::head_dim)));
   auto raw_scores = matmul(grouped_q, transpose(shared_k));  // (B, kv_heads, group, Tq, Tk)
   // Without a cache and without a hook on the scores, scale, mask and softmax run as one fused
   // pass; the unfused path gives hook_attn_scores its (scaled, masked) scores.
