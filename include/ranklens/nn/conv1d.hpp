@@ -8,7 +8,7 @@
 #include "ranklens/nn/initialization.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
-#include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/matmul_bias.hpp"
 
 namespace ranklens {
 
@@ -36,7 +36,7 @@ class Conv1D {
       if (x.extent(S::rank - 1) != In)
         throw shape_error("Conv1D<" + std::to_string(In) + ", " + std::to_string(Out) + ">: input shape " + to_string(x.shape()) +
                           " must end in " + std::to_string(In));
-      return add(matmul(x, weight.var()), bias.var());
+      return matmul_bias(x, weight.var(), bias.var());
     }
   }
 

@@ -12,6 +12,7 @@
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/matmul_bias.hpp"
 
 namespace ranklens {
 
@@ -69,9 +70,8 @@ class Linear {
                         " must end in " + std::to_string(In));
     auto w = weight.var();
     auto wt = w.template with_layout<Shape<In, Out>>(0, Shape<In, Out>{}, {1, In});  // Wᵀ as a view
-    auto y = matmul(x, wt);
-    if (bias) return add(y, bias->var());
-    return y;
+    if (bias) return matmul_bias(x, wt, bias->var());  // bias filled in, then the GEMM adds onto it
+    return matmul(x, wt);
   }
 
  public:
