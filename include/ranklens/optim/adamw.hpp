@@ -1,9 +1,11 @@
 // AdamW (Loshchilov & Hutter, decoupled weight decay) exactly as torch.optim.AdamW computes it
-// (non-amsgrad), fused into one pass over each parameter: decay, both moments, update.
+// (non-amsgrad), fused into one pass over each parameter: decay, both moments, update. The pass
+// is the vectorised, threaded kernel cpu/adamw.hpp.
 #pragma once
 #include <cmath>
 #include <vector>
 
+#include "ranklens/cpu/adamw.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
 namespace ranklens {
@@ -61,17 +63,13 @@ class AdamW {
  private:
   template <class T>
   void update(T* value, const T* grad, T* m, T* v, index_t n, double bias1, double bias2_sqrt) const {
-    const T decay = T(1 - options_.lr * options_.weight_decay);
-    const T b1 = T(options_.beta1), b2 = T(options_.beta2);
-    const T step_size = T(options_.lr / bias1);
-    const T inv_bias2_sqrt = T(1 / bias2_sqrt);
-    const T eps = T(options_.eps);
-    for (index_t j = 0; j < n; ++j) {
-      const T g = grad[j];
-      const T mj = m[j] = b1 * m[j] + (1 - b1) * g;
-      const T vj = v[j] = b2 * v[j] + (1 - b2) * g * g;
-      value[j] = value[j] * decay - step_size * mj / (std::sqrt(vj) * inv_bias2_sqrt + eps);
-    }
+    const cpu::adamw_coefficients<T> c{.decay = T(1 - options_.lr * options_.weight_decay),
+                                       .beta1 = T(options_.beta1),
+                                       .beta2 = T(options_.beta2),
+                                       .step_size = T(options_.lr / bias1),
+                                       .inv_bias2_sqrt = T(1 / bias2_sqrt),
+                                       .eps = T(options_.eps)};
+    cpu::adamw_update(value, grad, m, v, n, c);
   }
 
   ParameterList params_;
