@@ -10,6 +10,12 @@ namespace ranklens {
 struct BackwardOptions {
   // Keep the recorded graph so that backward can run over it again (retain_graph=True).
   bool retain_graph = false;
+  // Keep the gradient of every intermediate result readable after backward (var.grad()). With
+  // false, as PyTorch treats non-leaf tensors, each is released once its op's backward has run
+  // and its memory serves later gradients of the same pass: a training step's peak memory then
+  // holds the forward's intermediates and only the gradients still live, not all of them.
+  // Leaves (parameters, variable()) keep their gradients either way.
+  bool keep_intermediate_grads = true;
 };
 
 template <class T, ShapeType S, Device D>
@@ -21,7 +27,7 @@ void backward(const Var<T, S, D>& loss, BackwardOptions options = {}) {
   auto g = loss.grad_accumulator();
   static_assert(std::is_same_v<D, cpu_t>, "backward on CUDA values arrives with the CUDA backend.");
   g.data()[0] += T(1);
-  Tape::current().run_backward(options.retain_graph);
+  Tape::current().run_backward(options.retain_graph, options.keep_intermediate_grads);
 }
 
 // Vector-Jacobian product: seeds the result's gradient with `seed` (same shape) and runs backward.
@@ -42,7 +48,7 @@ void backward(const Var<T, S, D>& result, TensorView<TS, S2, D> seed, BackwardOp
     for (std::size_t k = 0; k < S::rank; ++k) strides[0][k] = g.strides()[k], strides[1][k] = seed.strides()[k];
     for_each_offsets<S::rank, 2>(g.shape().dims, strides, [&](index_t og, index_t os) { gd[og] += s[os]; });
   }
-  Tape::current().run_backward(options.retain_graph);
+  Tape::current().run_backward(options.retain_graph, options.keep_intermediate_grads);
 }
 
 }  // namespace ranklens

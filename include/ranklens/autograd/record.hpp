@@ -45,12 +45,25 @@ struct OpEntry : TapeEntry {
     op = name;
     run = &run_entry;
     check_inputs = &check_entry;
+    release_output_grad = &release_entry;
   }
 
   static void run_entry(TapeEntry* base) {
     auto* self = static_cast<OpEntry*>(base);
     if (!self->out.has_grad()) return;  // nothing downstream needed this result
     std::apply([&](const Ins&... in) { self->backward(self->out, in...); }, self->inputs);
+  }
+
+  // Hands out's gradient buffer back to the tape, unless an input shares out's storage (then
+  // the buffer is that input's gradient too, still to be read by older entries).
+  static void release_entry(TapeEntry* base) {
+    auto* self = static_cast<OpEntry*>(base);
+    StorageNode* node = self->out.node();
+    if (!node || !node->grad) return;
+    const bool shared = std::apply([&](const Ins&... in) { return ((in.node() == node) || ...); }, self->inputs);
+    if (shared) return;
+    Tape::current().release_gradient_buffer(node->grad, size_of(node->type) * std::size_t(node->numel));
+    node->grad = nullptr;
   }
 
   static void check_entry(TapeEntry* base) {

@@ -3,6 +3,7 @@
 // training no op calls the system allocator (Stan Math's reverse_pass_callback design).
 #pragma once
 #include <cstring>
+#include <new>
 #include <string>
 #include <type_traits>
 
@@ -13,12 +14,15 @@
 namespace ranklens {
 
 // One recorded op. `run` propagates the op's output gradient to its inputs; `check_inputs`
-// (anomaly mode) verifies the gradients it produced. Entries live in the arena and are never
-// destroyed, which is why their payloads must be trivially destructible.
+// (anomaly mode) verifies the gradients it produced; `release_output_grad` hands the output's
+// gradient buffer back to the tape once `run` is done with it (backward without
+// keep_intermediate_grads). Entries live in the arena and are never destroyed, which is why
+// their payloads must be trivially destructible.
 struct TapeEntry {
   TapeEntry* previous = nullptr;
   void (*run)(TapeEntry*) = nullptr;
   void (*check_inputs)(TapeEntry*) = nullptr;
+  void (*release_output_grad)(TapeEntry*) = nullptr;
   const char* op = "";
 };
 
@@ -66,10 +70,13 @@ class Tape {
 
   // Runs every recorded callback, newest first, then forgets them (like PyTorch freeing the
   // graph) so that a second forward/backward in the same step accumulates each gradient once.
-  void run_backward(bool keep_entries = false) {
+  // Without keep_intermediate_grads, each op's output gradient is released as soon as the op's
+  // callback has run: every op that could still add to it is newer and has run already.
+  void run_backward(bool keep_entries = false, bool keep_intermediate_grads = true) {
     for (TapeEntry* e = last_; e; e = e->previous) {
       e->run(e);
       if (anomaly_mode_enabled()) e->check_inputs(e);
+      if (!keep_intermediate_grads) e->release_output_grad(e);
     }
     if (!keep_entries) {
       last_ = nullptr;
@@ -77,8 +84,31 @@ class Tape {
     }
   }
 
+  // Released gradient buffers, for gradients that arrive later in the same backward pass: a
+  // transformer's layers repeat their shapes, so a released buffer of the exact size is almost
+  // always there, and the arena stops growing by one gradient per intermediate (PyTorch frees
+  // those as the backward pass goes). The list lives inside the released buffers themselves, so
+  // keeping it allocates nothing; buffers under reusable_gradient_bytes are not worth listing.
+  static constexpr std::size_t reusable_gradient_bytes = 4096;
+  void release_gradient_buffer(void* buffer, std::size_t bytes) noexcept {
+    if (bytes < reusable_gradient_bytes) return;
+    free_gradients_ = new (buffer) FreeGradient{free_gradients_, bytes};
+  }
+  // A released buffer of exactly `bytes`, or nullptr. Its contents are garbage.
+  void* reuse_gradient_buffer(std::size_t bytes) noexcept {
+    if (bytes < reusable_gradient_bytes) return nullptr;
+    for (FreeGradient** link = &free_gradients_; *link; link = &(*link)->next) {
+      if ((*link)->bytes != bytes) continue;
+      FreeGradient* found = *link;
+      *link = found->next;
+      return found;
+    }
+    return nullptr;
+  }
+
   Mark mark() const noexcept { return {cpu_arena_.mark(), last_, entries_}; }
   void rewind(const Mark& m) noexcept {
+    free_gradients_ = nullptr;  // they may lie in the memory being rewound
     cpu_arena_.rewind(m.arena);
     last_ = m.last;
     entries_ = m.entries;
@@ -88,10 +118,16 @@ class Tape {
   std::size_t arena_capacity() const noexcept { return cpu_arena_.capacity(); }
 
  private:
+  struct FreeGradient {
+    FreeGradient* next;
+    std::size_t bytes;
+  };
+
   Tape() = default;
   Arena<cpu_t> cpu_arena_;
   TapeEntry* last_ = nullptr;
   std::size_t entries_ = 0;
+  FreeGradient* free_gradients_ = nullptr;
 };
 
 // Releases everything the tape gained during its lifetime: `auto step = tape();`.

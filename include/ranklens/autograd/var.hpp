@@ -48,9 +48,11 @@ class Var {
   // For op authors: the gradient buffer to accumulate into, created (zeroed) on first use.
   TensorView<T, S, D> grad_accumulator() const {
     if (!node_->grad) {
-      auto& arena = Tape::current().template arena<D>();
-      void* g = arena.allocate(sizeof(T) * std::size_t(node_->numel));
-      device_memory<D>::zero(g, sizeof(T) * std::size_t(node_->numel));
+      auto& tape = Tape::current();
+      const std::size_t bytes = sizeof(T) * std::size_t(node_->numel);
+      void* g = tape.reuse_gradient_buffer(bytes);  // one released earlier in this backward pass, if any
+      if (!g) g = tape.template arena<D>().allocate(bytes);
+      device_memory<D>::zero(g, bytes);
       node_->grad = g;
     }
     return {static_cast<T*>(node_->grad) + offset_, shape_, strides_};

@@ -52,7 +52,9 @@ StepResult train_step(O& optimizer, LossFunction&& loss, const StepOptions& opti
     result.loss = double(value.item());
     if (!std::isfinite(result.loss))
       throw value_error("train_step: the loss is " + std::to_string(result.loss) + "; the parameters were left unchanged");
-    backward(value);
+    // Nothing reads an intermediate gradient once this scope closes, so each is released as
+    // soon as its op's backward has run: the step's peak memory holds only the live ones.
+    backward(value, {.keep_intermediate_grads = false});
   }
   if (options.max_grad_norm > 0) result.grad_norm = clip_grad_norm(*options.parameters, options.max_grad_norm);
   if (options.lr) optimizer.set_lr(*options.lr);
