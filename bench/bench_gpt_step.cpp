@@ -1,14 +1,21 @@
 // ranklens side of the training-step benchmark (bench/pytorch_gpt_step.py is the PyTorch side;
 // scripts/bench_vs_pytorch.sh runs both back to back). A GPT-2 style decoder — vocab 64,
 // context 256, 4 layers, 4 heads, MLP 4x, float32 — trained with AdamW on random tokens; prints
-// one JSON line with tokens/s and peak RSS, like the PyTorch side.
+// one JSON line with tokens/s and peak RSS, like the PyTorch side, plus the step's FLOP rate
+// against this machine's FMA peak (measured first, bench/fma_peak.hpp).
+//
+// Build and run by hand (scripts/bench_vs_pytorch.sh does both through CMake):
+//   g++ -std=c++20 -O3 -march=native -DNDEBUG -Iinclude bench/bench_gpt_step.cpp -o bench_gpt_step -lopenblas -lpthread
+//   OPENBLAS_CORETYPE=SkylakeX RANKLENS_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_gpt_step --d-model 256
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdio>
 #include <random>
 
+#include "fma_peak.hpp"
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
@@ -27,7 +34,36 @@ struct Options {
   index_t batch = 32;
   int warmup = 3;
   double seconds = 10;
+  bool keep_intermediate_grads = false;  // PyTorch does not keep them either
 };
+
+// FLOPs of one training step (forward + backward), by the convention of PaLM's model FLOPs
+// utilisation: every matrix product counts 2 FLOPs per multiply-add forward and twice that
+// backward (one product for each operand's gradient), so parameters in matrix products cost
+// 6 FLOPs per token; attention's two products (scores q·kᵀ and pattern·v, 2·T·d multiply-adds
+// per token and layer) cost 3 × 4·T·d per token and layer. The causal mask is not subtracted
+// (PyTorch's and PaLM's count do not either): a kernel that skips the masked half does half of
+// that attention work. Norms, softmax, GELU, the loss and AdamW are not counted.
+struct StepFlops {
+  double matmul_params;  // weights that take part in matrix products (lm_head tied to wte: counted once)
+  double per_step;
+};
+
+StepFlops step_flops(index_t d_model, index_t batch) {
+  const double d = double(d_model), tokens = double(batch * context);
+  const double per_layer = d * 3 * d + d * d + d * 4 * d + 4 * d * d;  // c_attn, c_proj, c_fc, mlp c_proj
+  const double params = double(layers) * per_layer + d * double(vocab);
+  const double attention = double(layers) * 3 * 4 * double(context) * d * tokens;
+  return {params, 6 * params * tokens + attention};
+}
+
+// CPU time of this process (all threads), for comparisons on a machine other programs share:
+// unlike wall time it does not count the time other processes hold the cores.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 
 double peak_rss_mb() {
   rusage usage{};
@@ -36,7 +72,7 @@ double peak_rss_mb() {
 }
 
 template <index_t DModel>
-int run(const Options& options) {
+int run(const Options& options, const bench::FmaPeak& peak) {
   using Config = Gpt2Like<DModel, layers, heads, vocab, context>;
   std::mt19937 rng(0);
   Transformer<Config> model(rng);
@@ -55,7 +91,7 @@ int run(const Options& options) {
     auto scope = tape();
     auto loss = cross_entropy(model(inputs.view()), targets);
     opt.zero_grad();
-    backward(loss);
+    backward(loss, {.keep_intermediate_grads = options.keep_intermediate_grads});
     opt.step();
     return double(loss.item());
   };
@@ -63,6 +99,7 @@ int run(const Options& options) {
   for (int i = 0; i < options.warmup; ++i) step();
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
+  const double cpu_start = process_cpu_seconds();
   int steps = 0;
   double loss = 0, elapsed = 0;
   do {
@@ -70,11 +107,17 @@ int run(const Options& options) {
     ++steps;
     elapsed = std::chrono::duration<double>(clock::now() - start).count();
   } while (elapsed < options.seconds || steps < 3);
+  const double cpu_ms_per_step = 1e3 * (process_cpu_seconds() - cpu_start) / steps;
   const double tokens_per_s = double(steps) * double(options.batch * context) / elapsed;
+  const StepFlops flops = step_flops(DModel, options.batch);
+  const double gflops = flops.per_step * double(steps) / elapsed / 1e9;
   std::printf(
       "{\"side\": \"ranklens\", \"d_model\": %ld, \"steps\": %d, \"seconds\": %.3f, \"tokens_per_s\": %.1f, "
-      "\"peak_rss_mb\": %.1f, \"loss\": %.4f, \"threads\": %d, \"openblas_core\": \"%s\"}\n",
-      long(DModel), steps, elapsed, tokens_per_s, peak_rss_mb(), loss, cpu::num_threads(), cpu::openblas_core_name().c_str());
+      "\"peak_rss_mb\": %.1f, \"loss\": %.4f, \"threads\": %d, \"openblas_core\": \"%s\", \"gflop_per_step\": %.2f, "
+      "\"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"peak_percent\": %.1f, \"arena_mb\": %.1f, \"cpu_ms_per_step\": %.1f}\n",
+      long(DModel), steps, elapsed, tokens_per_s, peak_rss_mb(), loss, cpu::num_threads(), cpu::openblas_core_name().c_str(),
+      flops.per_step / 1e9, gflops, peak.gflops, peak.gflops > 0 ? 100 * gflops / peak.gflops : 0.0,
+      double(Tape::current().arena_capacity()) / (1 << 20), cpu_ms_per_step);
   return 0;
 }
 
@@ -88,11 +131,15 @@ int main(int argc, char** argv) {
   app.add_option("--batch", options.batch, "sequences per step")->check(CLI::PositiveNumber);
   app.add_option("--warmup", options.warmup, "unmeasured steps first");
   app.add_option("--seconds", options.seconds, "minimum measured time");
+  app.add_flag("--keep-intermediate-grads", options.keep_intermediate_grads,
+               "keep every intermediate's gradient until the step ends (more memory; the default releases them)");
   CLI11_PARSE(app, argc, argv);
   cpu::check_openblas_core();
+  // Measured before the model exists, on as many threads as the step uses.
+  const auto peak = bench::measure_fma_peak(cpu::num_threads(), 0.1, 5);
   switch (d_model) {
-    case 64: return run<64>(options);
-    case 128: return run<128>(options);
-    default: return run<256>(options);
+    case 64: return run<64>(options, peak);
+    case 128: return run<128>(options, peak);
+    default: return run<256>(options, peak);
   }
 }

@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "fma_peak.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/cross_entropy.hpp"
 #include "ranklens/cpu/elementwise.hpp"
@@ -220,6 +221,16 @@ void set_flops(benchmark::State& state, double flops_per_iteration) {
   state.counters["FLOP/s"] = benchmark::Counter(flops_per_iteration * double(state.iterations()),
                                                 benchmark::Counter::kIsRate);
 }
+
+// The FP32 FMA peak that GEMM and the training step are measured against: independent chains
+// of vector FMAs on 1 and 2 threads (bench/fma_peak.hpp). FLOP/s sums over the threads.
+void BM_fma_peak(benchmark::State& state) {
+  constexpr long iterations = 1 << 16;
+  constexpr double flops = 16.0 * double(ranklens::cpu::simd_width<float>) * 2.0 * double(iterations);
+  for (auto _ : state) benchmark::DoNotOptimize(ranklens::bench::detail::fma_chains(iterations));
+  set_flops(state, flops);
+}
+BENCHMARK(BM_fma_peak)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_gemm_ranklens(benchmark::State& state) {
   const index_t m = state.range(0), n = state.range(1), k = state.range(2);
