@@ -243,7 +243,10 @@ void BM_gemm_ranklens(benchmark::State& state) {
   }
   set_flops(state, 2.0 * double(m) * double(n) * double(k));
 }
-BENCHMARK(BM_gemm_ranklens)->Args({512, 512, 512})->Args({8192, 256, 256})->UseRealTime();
+// The thin shapes are a small transformer's (tokens × width): cpu::gemm splits their rows
+// (or columns) over the pool (cpu/blas.hpp, choose_product_split); the last three are weight
+// gradients.
+BENCHMARK(BM_gemm_ranklens)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 64, 64})->Args({8192, 256, 64})->Args({8192, 64, 256})->Args({64, 64, 8192})->Args({256, 64, 8192})->Args({64, 256, 8192})->UseRealTime();
 
 void BM_gemm_cblas(benchmark::State& state) {
   const int m = int(state.range(0)), n = int(state.range(1)), k = int(state.range(2));
@@ -256,7 +259,7 @@ void BM_gemm_cblas(benchmark::State& state) {
   }
   set_flops(state, 2.0 * double(m) * double(n) * double(k));
 }
-BENCHMARK(BM_gemm_cblas)->Args({512, 512, 512})->Args({8192, 256, 256})->UseRealTime();
+BENCHMARK(BM_gemm_cblas)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 64, 64})->Args({8192, 256, 64})->Args({8192, 64, 256})->Args({64, 64, 8192})->Args({256, 64, 8192})->Args({64, 256, 8192})->UseRealTime();
 
 // Attention-shaped batches (batch, m, n, k): Q K^T per head. The ranklens version splits
 // small products over the thread pool; the loop lets OpenBLAS thread each product.

@@ -16,12 +16,14 @@
 #include <cctype>
 #include <climits>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
 #include "ranklens/core/dtype.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
+#include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
 
 namespace ranklens::cpu {
@@ -91,6 +93,27 @@ inline bool split_batch_over_pool(index_t batch, double flops_per_product, int t
   if (batch < 2 || threads < 2) return false;
   if (flops_per_product <= batch_split_small_flops) return true;
   return batch >= threads && flops_per_product <= batch_split_max_flops;
+}
+
+// How one product is spread over the pool: as one single-threaded OpenBLAS call per thread,
+// each on a block of rows or of columns of C, or on a slice of the k terms (then the partial
+// products are added up), or not at all (one call, threaded by OpenBLAS). For the tall, thin
+// products of small transformers (tokens × width: 8192 × 64 × 64 up to 8192 × 1024 × 256)
+// OpenBLAS' own threading reached 65–420 GFLOP/s on 2 threads of this Zen 5, varying from run
+// to run, and the row split 390–490 (bench_kernels BM_gemm_ranklens against BM_gemm_cblas,
+// docs/performance.md); a weight gradient of a narrow layer (64 × 256 × 8192) splits by
+// columns, and one with both sides narrow (64 × 64 × 8192) over k. Leaving no product to
+// OpenBLAS' threads also spares the step their sched_yield spinning between calls.
+enum class product_split { none, rows, columns, inner };
+inline constexpr index_t split_min_extent_per_thread = 128;
+inline constexpr double split_min_flops = 4.0 * 1024 * 1024;
+
+inline product_split choose_product_split(index_t m, index_t n, index_t k, int threads) {
+  if (threads < 2 || double(m) * double(n) * double(k) < split_min_flops) return product_split::none;
+  if (m >= split_min_extent_per_thread * threads) return product_split::rows;
+  if (n >= split_min_extent_per_thread * threads) return product_split::columns;
+  if (k >= split_min_extent_per_thread * threads && m * n <= 256 * 256) return product_split::inner;
+  return product_split::none;
 }
 
 // Sets OpenBLAS' thread count for the lifetime of the object, and puts it back after.
@@ -199,7 +222,44 @@ void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k,
     detail::scale_block(beta, c, m, n, ldc);
     return;
   }
-  detail::cblas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const int threads = num_threads();
+  const detail::product_split split = detail::choose_product_split(m, n, k, threads);
+  if (split == detail::product_split::none || detail::inside_parallel_region) {
+    detail::cblas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // One part per thread: a block of rows of C (rows of op(A): rows of A, or its columns when A
+  // is transposed), a block of columns (columns of op(B)), or a slice of the k terms, whose
+  // partial products the calling thread then adds up in part order (deterministic).
+  detail::openblas_threads_scope single_threaded(1);
+  const index_t extent = split == detail::product_split::rows ? m : split == detail::product_split::columns ? n : k;
+  std::span<T> partials;  // parts 1.. of a split over k: (threads − 1) × (m, n), dense
+  if (split == detail::product_split::inner) partials = thread_scratch<T>(scratch_slot::gemm_partials, std::size_t((threads - 1) * m * n));
+  parallel_for(threads, 1, [&](index_t first, index_t last) {
+    for (index_t part = first; part < last; ++part) {
+      const index_t p0 = extent * part / threads, p1 = extent * (part + 1) / threads;
+      if (split == detail::product_split::rows) {
+        detail::cblas_gemm(ta, tb, p1 - p0, n, k, alpha, ta == transpose::no ? a + p0 * lda : a + p0, lda, b, ldb, beta,
+                           c + p0 * ldc, ldc);
+      } else if (split == detail::product_split::columns) {
+        detail::cblas_gemm(ta, tb, m, p1 - p0, k, alpha, a, lda, tb == transpose::no ? b + p0 : b + p0 * ldb, ldb, beta, c + p0,
+                           ldc);
+      } else {
+        const T* a_part = ta == transpose::no ? a + p0 : a + p0 * lda;
+        const T* b_part = tb == transpose::no ? b + p0 * ldb : b + p0;
+        if (part == 0)
+          detail::cblas_gemm(ta, tb, m, n, p1 - p0, alpha, a_part, lda, b_part, ldb, beta, c, ldc);
+        else
+          detail::cblas_gemm(ta, tb, m, n, p1 - p0, alpha, a_part, lda, b_part, ldb, T(0), partials.data() + (part - 1) * m * n, n);
+      }
+    }
+  });
+  if (split == detail::product_split::inner)
+    for (index_t part = 1; part < threads; ++part) {
+      const T* partial = partials.data() + (part - 1) * m * n;
+      for (index_t i = 0; i < m; ++i)
+        for (index_t j = 0; j < n; ++j) c[i * ldc + j] += partial[i * n + j];
+    }
 }
 
 // `batch` independent products: C_i = alpha * op(A_i) * op(B_i) + beta * C_i with
