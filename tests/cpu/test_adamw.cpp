@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "kernel_test_support.hpp"
@@ -12,8 +14,19 @@ using namespace ranklens::test;
 
 namespace {
 
-// The kernel must round exactly as the plain scalar loop (torch.optim.AdamW's order of
-// operations), on every size: whole vectors, ragged ends and splits over the thread pool.
+// Within 4 machine epsilons of the terms' scale (1 here: values and gradients lie in [-1, 1]):
+// the compiler may fuse a multiply and an add into one FMA (GCC contracts by default at -O2),
+// in the kernel's vector code and in the scalar loop alike, and not always in the same places,
+// so bit equality depends on the build flags, and m = β₁·m + (1 − β₁)·g can cancel, so the
+// rounding difference is relative to the terms, not to the result. A wrong coefficient or term
+// is off by 1e-4 or more.
+template <class T>
+bool close(T a, T b) {
+  return std::abs(a - b) <= 4 * std::numeric_limits<T>::epsilon() * std::max({T(1), std::abs(a), std::abs(b)});
+}
+
+// The kernel must follow the plain scalar loop (torch.optim.AdamW's order of operations) on
+// every size: whole vectors, ragged ends and splits over the thread pool.
 template <class T>
 void check_against_scalar_loop() {
   const adamw_coefficients<T> c{.decay = T(1 - 1e-3 * 1e-2), .beta1 = T(0.9), .beta2 = T(0.999),
@@ -33,7 +46,7 @@ void check_against_scalar_loop() {
     adamw_update(value.data(), grad.data(), m.data(), v.data(), n, c);
     index_t first_difference = -1;
     for (index_t j = n - 1; j >= 0; --j)
-      if (value[j] != value_ref[j] || m[j] != m_ref[j] || v[j] != v_ref[j]) first_difference = j;
+      if (!close(value[j], value_ref[j]) || !close(m[j], m_ref[j]) || !close(v[j], v_ref[j])) first_difference = j;
     std::ostringstream difference;
     if (const index_t j = first_difference; j >= 0)
       difference << "element " << j << ": value " << value[j] << " vs " << value_ref[j] << ", m " << m[j] << " vs " << m_ref[j]
@@ -45,5 +58,5 @@ void check_against_scalar_loop() {
 
 }  // namespace
 
-TEST_CASE("adamw_update rounds as the scalar loop in float") { check_against_scalar_loop<float>(); }
-TEST_CASE("adamw_update rounds as the scalar loop in double") { check_against_scalar_loop<double>(); }
+TEST_CASE("adamw_update follows the scalar loop in float") { check_against_scalar_loop<float>(); }
+TEST_CASE("adamw_update follows the scalar loop in double") { check_against_scalar_loop<double>(); }

@@ -6,8 +6,10 @@
 //   m ← β₁·m + (1 − β₁)·g
 //   v ← β₂·v + (1 − β₂)·g²
 //   value ← value·decay − step_size·m / (√v · inv_bias2_sqrt + ε)
-// with separate multiplies and adds (no fused multiply-add), so the vector lanes round exactly
-// as that loop does and the result is the same whatever the vector width or thread split.
+// with separate multiplies and adds (no explicit fused multiply-add), so the vector lanes round
+// as that loop does and each element's result does not depend on the thread split. (A compiler
+// that contracts a·b + c into an FMA, as GCC does by default at -O2, may do so here and in a
+// scalar loop in different places: agreement is then to a few ulp, not to the bit.)
 #pragma once
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/simd.hpp"
