@@ -115,6 +115,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "CPU threads")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--out", options.out, "output directory")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (options.model != "gpt2" && options.process != "markov") {
+    std::fprintf(stderr, "--model %s: only --process markov has a choice of model; names and coins use their own\n", options.model.c_str());
+    return 2;
+  }
 
   // Defaults that depend on the process, where the flag was not given.
   if (options.process == "names") {
