@@ -9,13 +9,13 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "ranklens/data/token_batch.hpp"
 #include "ranklens/interp/induction_scores.hpp"
+#include "ranklens/interp/predictive_kl.hpp"
 #include "ranklens/ranklens.hpp"
 #include "ranklens/train/line_file.hpp"
 #include "ranklens/train/metrics_writer.hpp"
@@ -71,19 +71,6 @@ inline double mean(const std::vector<double>& values) {
 }
 
 inline std::string json(double value) { return train::detail::json_number(value); }
-
-// log q(j) at (b, t) for logits (batch, seq, vocab), without overflow.
-template <class Logits>
-void log_softmax_row(const Logits& logits, index_t b, index_t t, std::vector<double>& out) {
-  const index_t vocab = logits.extent(2);
-  out.resize(std::size_t(vocab));
-  double top = -std::numeric_limits<double>::infinity();
-  for (index_t j = 0; j < vocab; ++j) top = std::max(top, double(logits(b, t, j)));
-  double normaliser = 0;
-  for (index_t j = 0; j < vocab; ++j) normaliser += std::exp(double(logits(b, t, j)) - top);
-  const double log_normaliser = top + std::log(normaliser);
-  for (index_t j = 0; j < vocab; ++j) out[std::size_t(j)] = double(logits(b, t, j)) - log_normaliser;
-}
 
 // Seconds since construction.
 struct Stopwatch {

@@ -57,7 +57,7 @@ std::vector<double> expected_loss_by_position(const Logits& logits, const Markov
   std::vector<double> loss(std::size_t(eval.context), 0.0), log_q;
   for (index_t b = 0; b < eval.sequences; ++b)
     for (index_t t = 0; t < eval.context; ++t) {
-      log_softmax_row(logits, b, t, log_q);
+      interp::log_probabilities_at(logits, b, t, log_q);
       double cross_entropy = 0;
       for (index_t j = 0; j < eval.states; ++j) cross_entropy -= eval.truth(b, eval.tokens(b, t), j) * log_q[std::size_t(j)];
       loss[std::size_t(t)] += cross_entropy / double(eval.sequences);

@@ -152,7 +152,7 @@ int run_name_copying(const Options& options) {
       const auto logits = model(eval.inputs).to_tensor();
       std::vector<double> log_q;
       losses = eval.score([&](index_t b, index_t t) {
-        log_softmax_row(logits, b, t, log_q);
+        interp::log_probabilities_at(logits, b, t, log_q);
         return -log_q[std::size_t(eval.target(b, t))];
       });
     }

@@ -30,6 +30,19 @@ concept LogitTensor = requires(const L& logits, index_t i) {
   { logits(i, i, i) } -> std::convertible_to<double>;
 };
 
+// log q(j) of the model's next-token distribution at (b, t), in double, without overflow.
+template <LogitTensor Logits>
+void log_probabilities_at(const Logits& logits, index_t b, index_t t, std::vector<double>& out) {
+  const index_t vocab = logits.extent(2);
+  out.resize(std::size_t(vocab));
+  double top = -std::numeric_limits<double>::infinity();
+  for (index_t j = 0; j < vocab; ++j) top = std::max(top, double(logits(b, t, j)));
+  double normaliser = 0;
+  for (index_t j = 0; j < vocab; ++j) normaliser += std::exp(double(logits(b, t, j)) - top);
+  const double log_normaliser = top + std::log(normaliser);
+  for (index_t j = 0; j < vocab; ++j) out[std::size_t(j)] = double(logits(b, t, j)) - log_normaliser;
+}
+
 // Mean over the batch at each position t (entry t), in nats.
 struct kl_curves {
   std::vector<double> strategy_to_model;  // KL(strategy ‖ model)
@@ -47,15 +60,10 @@ kl_curves kl_by_position(const Logits& logits, std::span<const double> strategy)
                       std::to_string(batch) + ", " + std::to_string(seq) + ", " + std::to_string(vocab) +
                       "); expected one per logit");
   kl_curves curves{std::vector<double>(std::size_t(seq), 0.0), std::vector<double>(std::size_t(seq), 0.0)};
-  std::vector<double> log_model(static_cast<std::size_t>(vocab));
+  std::vector<double> log_model;
   for (index_t b = 0; b < batch; ++b)
     for (index_t t = 0; t < seq; ++t) {
-      double top = -std::numeric_limits<double>::infinity();
-      for (index_t j = 0; j < vocab; ++j) top = std::max(top, double(logits(b, t, j)));
-      double normaliser = 0;
-      for (index_t j = 0; j < vocab; ++j) normaliser += std::exp(double(logits(b, t, j)) - top);
-      const double log_normaliser = top + std::log(normaliser);
-      for (index_t j = 0; j < vocab; ++j) log_model[std::size_t(j)] = double(logits(b, t, j)) - log_normaliser;
+      log_probabilities_at(logits, b, t, log_model);
       const double* q = strategy.data() + (b * seq + t) * vocab;
       double forward = 0, reverse = 0;
       for (index_t j = 0; j < vocab; ++j) {
