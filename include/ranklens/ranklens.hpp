@@ -28,6 +28,7 @@
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/softmax.hpp"
+#include "ranklens/cpu/thin_gemm.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
 #include "ranklens/cpu/unary_functions.hpp"
 #include "ranklens/cpu/work_split.hpp"

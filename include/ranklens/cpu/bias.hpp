@@ -1,9 +1,10 @@
-// The two memory passes a bias costs around a matrix product y = x·W + b, when the product
-// itself is left to BLAS: filling y's rows with b before a GEMM that accumulates into y (β = 1),
-// and the bias gradient, the column sums of dy, added into gb.
+// A matrix product with a bias, y = x·W + b, and the bias gradient (the column sums of dy,
+// added into gb). Our thin GEMM adds b as it stores y; for a product left to BLAS, y's rows are
+// filled with b first and the GEMM accumulates onto them (β = 1).
 #pragma once
 #include <cstring>
 
+#include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/parallel_sum.hpp"
 #include "ranklens/cpu/reduce.hpp"
@@ -17,6 +18,25 @@ void fill_rows(const T* b, T* y, index_t rows, index_t cols) {
   detail::require_extents("fill_rows", rows, cols);
   if (cols == 0) return;
   parallel_for_rows(rows, cols, 1, [&](index_t r) { std::memcpy(y + r * cols, b, std::size_t(cols) * sizeof(T)); });
+}
+
+// C (m, n) = A (m, k) · op(B) (k, n) + bias on every row; A row-major (lda ≥ k), B as in gemm.
+template <Real T>
+void gemm_plus_bias(transpose tb, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
+                    const T* bias, T* c, index_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (thin_gemm_suits(m, n, k)) {
+      detail::check_gemm("gemm_plus_bias", transpose::no, tb, m, n, k, lda, ldb, ldc);
+      thin_gemm(tb == transpose::yes, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias);
+      return;
+    }
+  }
+  if (ldc == n) {
+    fill_rows(bias, c, m, n);
+  } else {
+    for (index_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, bias, std::size_t(n) * sizeof(T));
+  }
+  gemm<T>(transpose::no, tb, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc);
 }
 
 // gb[j] += Σ_r dy[r, j].  dy: (rows, cols); gb: (cols)

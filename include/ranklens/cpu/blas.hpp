@@ -24,6 +24,7 @@
 #include "ranklens/core/dtype.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/scratch.hpp"
+#include "ranklens/cpu/thin_gemm.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
 
 namespace ranklens::cpu {
@@ -221,6 +222,12 @@ void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k,
   if (k == 0 || alpha == T(0)) {
     detail::scale_block(beta, c, m, n, ldc);
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (ta == transpose::no && thin_gemm_suits(m, n, k)) {
+      thin_gemm(tb == transpose::yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
   }
   const int threads = num_threads();
   const detail::product_split split = detail::choose_product_split(m, n, k, threads);

@@ -13,7 +13,7 @@
 
 namespace ranklens::cpu {
 
-enum class scratch_slot : std::size_t { partial_sums, totals, block, gemm_partials, count };
+enum class scratch_slot : std::size_t { partial_sums, totals, block, gemm_partials, packed_b, count };
 
 template <class T>
 std::span<T> thread_scratch(scratch_slot slot, std::size_t count) {
