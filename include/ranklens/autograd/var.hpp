@@ -5,6 +5,7 @@
 
 #include "ranklens/autograd/tape.hpp"
 #include "ranklens/core/tensor.hpp"
+#include "ranklens/cpu/kernel_args.hpp"
 
 namespace ranklens {
 
@@ -48,14 +49,26 @@ class Var {
   // For op authors: the gradient buffer to accumulate into, created (zeroed) on first use.
   TensorView<T, S, D> grad_accumulator() const {
     if (!node_->grad) {
-      auto& tape = Tape::current();
-      const std::size_t bytes = sizeof(T) * std::size_t(node_->numel);
-      void* g = tape.reuse_gradient_buffer(bytes);  // one released earlier in this backward pass, if any
-      if (!g) g = tape.template arena<D>().allocate(bytes);
-      device_memory<D>::zero(g, bytes);
-      node_->grad = g;
+      node_->grad = new_gradient_buffer();
+      device_memory<D>::zero(node_->grad, sizeof(T) * std::size_t(node_->numel));
     }
     return {static_cast<T*>(node_->grad) + offset_, shape_, strides_};
+  }
+
+  // For op authors whose kernel can store as well as add: the gradient buffer, and `store`
+  // when this call created it for exactly this value (the whole node, contiguous). Its
+  // contents are then undefined and the op must write every element; otherwise it adds.
+  struct GradientSink {
+    TensorView<T, S, D> view;
+    cpu::grad_write mode = cpu::grad_write::add;
+    T* data() const noexcept { return view.data(); }
+  };
+  GradientSink grad_sink() const {
+    if (!node_->grad && offset_ == 0 && numel() == node_->numel && is_contiguous()) {
+      node_->grad = new_gradient_buffer();
+      return {{static_cast<T*>(node_->grad), shape_, strides_}, cpu::grad_write::store};
+    }
+    return {grad_accumulator(), cpu::grad_write::add};
   }
 
   // The single value of a one-element Var (a loss).
@@ -81,6 +94,15 @@ class Var {
 
  private:
   T* base_value() const noexcept { return static_cast<T*>(node_->value); }
+
+  // Uninitialised memory for this node's gradient: one released earlier in this backward pass,
+  // if any, else fresh from the arena.
+  void* new_gradient_buffer() const {
+    auto& tape = Tape::current();
+    const std::size_t bytes = sizeof(T) * std::size_t(node_->numel);
+    void* g = tape.reuse_gradient_buffer(bytes);
+    return g != nullptr ? g : tape.template arena<D>().allocate(bytes);
+  }
 
   StorageNode* node_ = nullptr;
   index_t offset_ = 0;

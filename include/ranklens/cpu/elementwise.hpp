@@ -50,8 +50,10 @@ RANKLENS_ALWAYS_INLINE void binary_forward_span(const Op& op, const T* a, const 
   });
 }
 
-// ga[0..n) += grad_a over one span; returns Σ grad_b when SumB, else adds grad_b into gb.
-template <bool WantA, bool WantB, bool SumB, class Op, Real T, class Operand>
+// ga[0..n) += grad_a over one span (or ga = grad_a, with WriteA store); returns Σ grad_b when
+// SumB, else adds grad_b into gb (or stores it, with WriteB store).
+template <bool WantA, bool WantB, bool SumB, class Op, Real T, class Operand, grad_write WriteA = grad_write::add,
+          grad_write WriteB = grad_write::add>
 RANKLENS_ALWAYS_INLINE double binary_backward_span(const Op& op, const T* a, const Operand& b,
                                                    const T* gy, optional_out<T> ga,
                                                    optional_out<T> gb, index_t n) {
@@ -75,8 +77,14 @@ RANKLENS_ALWAYS_INLINE double binary_backward_span(const Op& op, const T* a, con
   } else {
     simd_for<T>(n, [&](index_t i, auto step) {
       const auto v = inputs(i, step);
-      if constexpr (WantA) store(ga + i, load(ga + i, step) + op.grad_a(v.a, v.b, v.gy), step);
-      if constexpr (WantB) store(gb + i, load(gb + i, step) + op.grad_b(v.a, v.b, v.gy), step);
+      if constexpr (WantA) {
+        const simd<T> d = op.grad_a(v.a, v.b, v.gy);
+        store(ga + i, WriteA == grad_write::store ? d : load(ga + i, step) + d, step);
+      }
+      if constexpr (WantB) {
+        const simd<T> d = op.grad_b(v.a, v.b, v.gy);
+        store(gb + i, WriteB == grad_write::store ? d : load(gb + i, step) + d, step);
+      }
     });
     return 0;
   }
@@ -110,21 +118,26 @@ void unary_forward(const T* x, T* y, index_t n, const Op& op = {}) {
   });
 }
 
-// gx += f'(x) * gy.  (n) x or y may be nullptr when the functor's derivative does not read it.
+// gx += f'(x) * gy (gx = f'(x) * gy with mode store).  (n) x or y may be nullptr when the
+// functor's derivative does not read it.
 template <class Op, Real T>
 requires unary_function_for<Op, T>
 void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n,
-                    const Op& op = {}) {
+                    const Op& op = {}, grad_write mode = grad_write::add) {
   if (n <= 0) return;
   detail::require(!Op::derivative_uses_x || x != nullptr, "unary_backward", "x is needed but null");
   detail::require(!Op::derivative_uses_y || y != nullptr, "unary_backward", "y is needed but null");
-  parallel_for_elements(n, parallel_grain(Op::cost), [&](index_t begin, index_t end) {
-    simd_for<T>(end - begin, [&](index_t i, auto step) {
-      const index_t k = begin + i;
-      const simd<T> xv = Op::derivative_uses_x ? load(x + k, step) : simd<T>(T(0));
-      const simd<T> yv = Op::derivative_uses_y ? load(y + k, step) : simd<T>(T(0));
-      store(gx + k, multiply_add(op.derivative(xv, yv), load(gy + k, step), load(gx + k, step)),
-            step);
+  detail::with_grad_write(mode, [&]<grad_write M>() {
+    parallel_for_elements(n, parallel_grain(Op::cost), [&](index_t begin, index_t end) {
+      simd_for<T>(end - begin, [&](index_t i, auto step) {
+        const index_t k = begin + i;
+        const simd<T> xv = Op::derivative_uses_x ? load(x + k, step) : simd<T>(T(0));
+        const simd<T> yv = Op::derivative_uses_y ? load(y + k, step) : simd<T>(T(0));
+        if constexpr (M == grad_write::store)
+          store(gx + k, op.derivative(xv, yv) * load(gy + k, step), step);
+        else
+          store(gx + k, multiply_add(op.derivative(xv, yv), load(gy + k, step), load(gx + k, step)), step);
+      });
     });
   });
 }
@@ -184,15 +197,22 @@ void binary_forward_broadcast_column(const T* a, const T* b, T* y, index_t rows,
 }
 
 // ga += gy * d op/da, gb += gy * d op/db.  a, b, gy, ga, gb: (n); ga or gb may be nullptr.
+// With write_a (write_b) store, ga (gb) is overwritten instead; ga and gb may then be the same
+// array only if write_b is add (a + a: the second adds onto what the first stored).
 template <class Op, Real T>
 requires binary_function_for<Op, T>
 void binary_backward(const T* a, const T* b, const T* gy, optional_out<T> ga, optional_out<T> gb,
-                     index_t n, const Op& op = {}) {
+                     index_t n, const Op& op = {}, grad_write write_a = grad_write::add,
+                     grad_write write_b = grad_write::add) {
   detail::dispatch_wanted(ga != nullptr, gb != nullptr, [&]<bool WantA, bool WantB>() {
-    parallel_for_elements(n, parallel_grain(Op::cost), [&](index_t begin, index_t end) {
-      detail::binary_backward_span<WantA, WantB, false>(
-          op, a + begin, detail::array_operand<T>{b + begin}, gy + begin,
-          WantA ? ga + begin : nullptr, WantB ? gb + begin : nullptr, end - begin);
+    detail::with_grad_write(write_a, [&]<grad_write WA>() {
+      detail::with_grad_write(write_b, [&]<grad_write WB>() {
+        parallel_for_elements(n, parallel_grain(Op::cost), [&](index_t begin, index_t end) {
+          detail::binary_backward_span<WantA, WantB, false, Op, T, detail::array_operand<T>, WA, WB>(
+              op, a + begin, detail::array_operand<T>{b + begin}, gy + begin,
+              WantA ? ga + begin : nullptr, WantB ? gb + begin : nullptr, end - begin);
+        });
+      });
     });
   });
 }

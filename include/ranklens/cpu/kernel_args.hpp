@@ -3,7 +3,9 @@
 //  * Arrays are contiguous and row-major; shapes are written next to each kernel, e.g.
 //    // x: (rows, cols).
 //  * Forward kernels overwrite their outputs. Backward kernels ADD into their gradient
-//    outputs (gx[i] += ...), because autodiff accumulates gradients.
+//    outputs (gx[i] += ...), because autodiff accumulates gradients; those that take a
+//    grad_write may instead store over them, when the buffer was just created for this result
+//    (no zeroing pass before, no read of zeros).
 //  * A gradient output that is not wanted may be nullptr; such parameters have the type
 //    optional_out<T> (a plain T* that does not take part in deducing T, so that a literal
 //    nullptr is accepted).
@@ -23,7 +25,17 @@ using optional_out = std::type_identity_t<T>*;
 template <class T>
 using optional_in = const std::type_identity_t<T>*;
 
+// How a backward kernel puts its result into a gradient buffer.
+enum class grad_write { add, store };
+
 namespace detail {
+
+// Calls body.template operator()<grad_write::add>() or <grad_write::store>(), so that the
+// choice is made once per call, not once per element.
+template <class F>
+decltype(auto) with_grad_write(grad_write mode, F&& body) {
+  return mode == grad_write::store ? body.template operator()<grad_write::store>() : body.template operator()<grad_write::add>();
+}
 
 inline void require(bool ok, const char* kernel, const char* what) {
   if (!ok) throw value_error(std::string(kernel) + ": " + what);

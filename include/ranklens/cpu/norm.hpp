@@ -97,11 +97,12 @@ void layernorm_forward(const T* x, optional_in<T> weight, optional_in<T> bias, T
 //   n = (x - mean) * rstd, g = weight * gy,
 //   gx += rstd * (g - mean(g) - n * mean(g * n)),  gweight += Σ_rows gy * n,  gbias += Σ_rows gy.
 // x, gy, gx: (rows, cols); weight: (cols) or nullptr; mean, rstd: (rows);
-// gx, gweight, gbias: nullptr when not wanted.
+// gx, gweight, gbias: nullptr when not wanted; write_x store overwrites gx instead of adding.
 template <Real T>
 void layernorm_backward(const T* x, optional_in<T> weight, const T* mean, const T* rstd,
                         const T* gy, optional_out<T> gx, optional_out<T> gweight,
-                        optional_out<T> gbias, index_t rows, index_t cols) {
+                        optional_out<T> gbias, index_t rows, index_t cols,
+                        grad_write write_x = grad_write::add) {
   detail::require_extents("layernorm_backward", rows, cols);
   if (cols == 0) return;
   detail::norm_backward_rows<T>(rows, cols, gweight, gbias, [&](index_t r, T* dweight, T* dbias) {
@@ -126,7 +127,8 @@ void layernorm_backward(const T* x, optional_in<T> weight, const T* mean, const 
       const simd<T> n = (load(xr + i, step) - mu) * inv;
       if (gxr != nullptr) {
         const simd<T> g = detail::weight_at(weight, i, step) * gyv;
-        store(gxr + i, multiply_add(g - g_mean - n * gn_mean, inv, load(gxr + i, step)), step);
+        const simd<T> d = (g - g_mean - n * gn_mean) * inv;
+        store(gxr + i, write_x == grad_write::store ? d : d + load(gxr + i, step), step);
       }
       if (dweight != nullptr)
         store(dweight + i, multiply_add(gyv, n, load(dweight + i, step)), step);
@@ -161,10 +163,11 @@ void rmsnorm_forward(const T* x, optional_in<T> weight, T* y, optional_out<T> rs
 //   n = x * rstd, g = weight * gy,
 //   gx += rstd * (g - n * mean(g * n)),  gweight += Σ_rows gy * n.
 // x, gy, gx: (rows, cols); weight, gweight: (cols); rstd: (rows); gx, gweight: nullptr when
-// not wanted.
+// not wanted; write_x store overwrites gx instead of adding.
 template <Real T>
 void rmsnorm_backward(const T* x, optional_in<T> weight, const T* rstd, const T* gy,
-                      optional_out<T> gx, optional_out<T> gweight, index_t rows, index_t cols) {
+                      optional_out<T> gx, optional_out<T> gweight, index_t rows, index_t cols,
+                      grad_write write_x = grad_write::add) {
   detail::require_extents("rmsnorm_backward", rows, cols);
   if (cols == 0) return;
   detail::norm_backward_rows<T>(rows, cols, gweight, nullptr, [&](index_t r, T* dweight, T*) {
@@ -189,7 +192,8 @@ void rmsnorm_backward(const T* x, optional_in<T> weight, const T* rstd, const T*
       const simd<T> n = load(xr + i, step) * inv;
       if (gxr != nullptr) {
         const simd<T> g = detail::weight_at(weight, i, step) * gyv;
-        store(gxr + i, multiply_add(g - n * gn_mean, inv, load(gxr + i, step)), step);
+        const simd<T> d = (g - n * gn_mean) * inv;
+        store(gxr + i, write_x == grad_write::store ? d : d + load(gxr + i, step), step);
       }
       if (dweight != nullptr)
         store(dweight + i, multiply_add(gyv, n, load(dweight + i, step)), step);

@@ -2,9 +2,10 @@
 // op(B) + beta · C (+ a bias row), with A (m, k) row-major, m large and B small (k, n ≤ 1024,
 // n a multiple of 16). These are a layer's forward (x·W) and its input gradient (dy·Wᵀ) at
 // widths 64–256. OpenBLAS packs A for them, although k = 64 leaves little to reuse, and fills
-// the bias in a pass of its own; here only B is packed (once, it is small) and A's rows are read
-// in place, six at a time, against 64-column panels of B held in 24 AVX-512 accumulators. The
-// bias and beta are applied as the tile is stored, so C is written once.
+// the bias in a pass of its own. Here A's rows are read in place, six at a time, against
+// 64-column panels of B (read in place too, or packed once when B is transposed: it is small),
+// with the tile in 24 AVX-512 accumulators; bias and beta are applied as the tile is stored, so
+// C is written once.
 // Measured on 2 threads of this Zen 5 with data out of cache (docs/performance.md): 290–400
 // GFLOP/s where OpenBLAS reached 170–330; with data in cache 450–485 against 390–445.
 //

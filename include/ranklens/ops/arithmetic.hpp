@@ -70,11 +70,15 @@ auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b)
         const T* av = a.value().data();
         const T* bv = b.value().data();
         const index_t n = out.numel();
+        if (kind == layout::same) {  // a fresh gradient buffer is stored into, not zeroed and added to
+          const auto sink_a = a.requires_grad() ? a.grad_sink() : decltype(a.grad_sink()){};
+          const auto sink_b = b.requires_grad() ? b.grad_sink() : decltype(b.grad_sink()){};
+          cpu::binary_backward<Op, T>(av, bv, gy, sink_a.data(), sink_b.data(), n, Op{}, sink_a.mode, sink_b.mode);
+          return;
+        }
         T* ga = a.requires_grad() ? a.grad_accumulator().data() : nullptr;
         T* gb = b.requires_grad() ? b.grad_accumulator().data() : nullptr;
-        if (kind == layout::same) {
-          cpu::binary_backward<Op, T>(av, bv, gy, ga, gb, n);
-        } else if (kind == layout::row_broadcast) {
+        if (kind == layout::row_broadcast) {
           cpu::binary_backward_broadcast_row<Op, T>(av, bv, gy, ga, gb, n / cols, cols);
         } else {
           // Gradients follow their input's layout; broadcast axes get stride 0 and so sum up.

@@ -1,7 +1,7 @@
 // matmul_bias(x, w, b) = x·w + b over the last axis: (..., K) x (K, N) + (N) -> (..., N), the
-// affine map of Linear and Conv1D as one op. The result's rows are filled with b and the GEMM
-// accumulates onto them (β = 1), so the bias costs no broadcast-add pass and no second result
-// and gradient buffer of the output's size (matmul then add kept both until the step ended).
+// affine map of Linear and Conv1D as one op. The bias is added as the product is stored
+// (cpu::gemm_plus_bias), so it costs no broadcast-add pass and no second result and gradient
+// buffer of the output's size (matmul then add kept both until the step ended).
 // Backward: dx += dy·wᵀ and dw += xᵀ·dy (BLAS accumulates), db += the column sums of dy.
 // w may be a transposed view (Linear's Wᵀ): it goes to BLAS as a transpose flag, not a copy.
 #pragma once
@@ -41,18 +41,27 @@ auto matmul_bias(const Var<T, SX, D>& input, const Var<T, SW, D>& weight, const 
   auto out = new_var<T, R, D>(out_shape, any_requires_grad(x, w, b));
 
   T* y = out.mutable_data();
-  cpu::fill_rows(b.value().data(), y, rows, n);
   const detail::BlasLayout row_major_x{std::max<index_t>(k, 1), false}, row_major_y{std::max<index_t>(n, 1), false};
   const bool any_product = rows > 0 && n > 0 && k > 0;
-  if (any_product) detail::gemm_layouts<T>(rows, n, k, T(1), x.value().data(), row_major_x, w.value().data(), lw, T(1), y, row_major_y);
+  if (any_product)
+    cpu::gemm_plus_bias<T>(lw.transposed ? cpu::transpose::yes : cpu::transpose::no, rows, n, k, x.value().data(), row_major_x.ld,
+                           w.value().data(), lw.ld, b.value().data(), y, n);
+  else
+    cpu::fill_rows(b.value().data(), y, rows, n);
 
   record(
       "matmul_bias", out,
       [rows, k, n, lw, row_major_x, row_major_y, any_product](const auto& out, const auto& x, const auto& w, const auto& b) {
         const T* gy = out.grad().data();
-        if (any_product && x.requires_grad())  // dx (rows×K) += dy (rows×N) · wᵀ (N×K)
-          detail::gemm_layouts<T>(rows, k, n, T(1), gy, row_major_y, w.value().data(), {lw.ld, !lw.transposed}, T(1),
-                                  x.grad_accumulator().data(), row_major_x);
+        if (x.requires_grad()) {  // dx (rows×K) += dy (rows×N) · wᵀ (N×K); a fresh dx is overwritten (β = 0)
+          const auto gx = x.grad_sink();
+          const bool store = gx.mode == cpu::grad_write::store;
+          if (any_product)
+            detail::gemm_layouts<T>(rows, k, n, T(1), gy, row_major_y, w.value().data(), {lw.ld, !lw.transposed}, T(store ? 0 : 1),
+                                    gx.data(), row_major_x);
+          else if (store)
+            std::fill(gx.data(), gx.data() + x.numel(), T(0));
+        }
         if (any_product && w.requires_grad()) {  // dw (K×N) += xᵀ (K×rows) · dy (rows×N)
           auto gw = w.grad_accumulator();
           detail::gemm_layouts<T>(k, n, rows, T(1), x.value().data(), {row_major_x.ld, true}, gy, row_major_y, T(1), gw.data(),

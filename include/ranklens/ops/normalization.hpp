@@ -42,10 +42,10 @@ Var<T, S, D> layer_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, c
   record(
       "layer_norm", out,
       [=](const auto& out, const auto& x, const auto& w, const auto& b) {
-        cpu::layernorm_backward<T>(x.value().data(), w.value().data(), mean, rstd, out.grad().data(),
-                                   x.requires_grad() ? x.grad_accumulator().data() : nullptr,
+        const auto gx = x.requires_grad() ? x.grad_sink() : decltype(x.grad_sink()){};
+        cpu::layernorm_backward<T>(x.value().data(), w.value().data(), mean, rstd, out.grad().data(), gx.data(),
                                    w.requires_grad() ? w.grad_accumulator().data() : nullptr,
-                                   b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, cols);
+                                   b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
       },
       x, w, b);
   return out;
@@ -67,9 +67,9 @@ Var<T, S, D> rms_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, dou
   record(
       "rms_norm", out,
       [=](const auto& out, const auto& x, const auto& w) {
-        cpu::rmsnorm_backward<T>(x.value().data(), w.value().data(), rstd, out.grad().data(),
-                                 x.requires_grad() ? x.grad_accumulator().data() : nullptr,
-                                 w.requires_grad() ? w.grad_accumulator().data() : nullptr, rows, cols);
+        const auto gx = x.requires_grad() ? x.grad_sink() : decltype(x.grad_sink()){};
+        cpu::rmsnorm_backward<T>(x.value().data(), w.value().data(), rstd, out.grad().data(), gx.data(),
+                                 w.requires_grad() ? w.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
       },
       x, w);
   return out;

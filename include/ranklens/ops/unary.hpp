@@ -9,7 +9,7 @@
 
 namespace ranklens {
 
-// y = Op(x) elementwise; the backward accumulates Op'(x)·gy.
+// y = Op(x) elementwise; the backward accumulates Op'(x)·gy (stores it into a fresh buffer).
 template <class Op, class T, ShapeType S, Device D>
 Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input) {
   static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
@@ -19,8 +19,8 @@ Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input) {
   record(
       name, out,
       [](const auto& out, const auto& x) {
-        cpu::unary_backward<Op>(x.value().data(), out.value().data(), out.grad().data(), x.grad_accumulator().data(),
-                                x.numel());
+        const auto gx = x.grad_sink();
+        cpu::unary_backward<Op>(x.value().data(), out.value().data(), out.grad().data(), gx.data(), x.numel(), Op{}, gx.mode);
       },
       x);
   return out;
