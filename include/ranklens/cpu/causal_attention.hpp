@@ -51,13 +51,14 @@ inline constexpr index_t attention_query_block = 64;
 
 namespace detail {
 
-// Scratch for the largest block of a call (the last one sees every key), requested whatever the
-// block: a thread then sizes its scratch on its first task, and a warm training step allocates
-// nothing even if the pool hands a thread a later, larger block than it saw before.
+// Scratch for a task: `block_matrices` (rows, keys) matrices for the largest block of the call
+// (the last one sees every key) and `transposed` (head_dim, keys) copies of K or V, the same
+// size whatever the task, so a warm training step allocates nothing.
 template <class T>
-std::span<T> attention_scratch(const attention_extents& e, index_t matrices_per_row) {
+std::span<T> attention_scratch(const attention_extents& e, index_t block_matrices, index_t transposed) {
   const index_t rows = std::min(attention_query_block, e.queries);
-  return thread_scratch<T>(scratch_slot::block, std::size_t(matrices_per_row * (rows + e.head_dim) * e.keys));
+  // + rows: one value per row of a block besides (the forward's 1 / Σ).
+  return thread_scratch<T>(scratch_slot::block, std::size_t((block_matrices * rows + transposed * e.head_dim) * e.keys + rows));
 }
 
 inline void check_attention_extents(const char* kernel, const attention_extents& e) {
@@ -86,9 +87,14 @@ struct attention_block {
   index_t keys(const attention_extents& e) const noexcept { return visible_keys(e, rows - 1); }
 };
 
-// p[0..visible) = exp(s − max) / Σ, p[visible..n) = 0; returns log Σ exp(s[0..visible)).
+// p[0..visible) = exp(s − max), p[visible..n) = 0, left unnormalised (the caller divides the
+// row of P·V by Σ instead: head_dim values, not n); returns log Σ exp(s[0..visible)) and 1 / Σ.
 template <Real T>
-RANKLENS_ALWAYS_INLINE T softmax_visible_row(T* s, index_t visible, index_t n) {
+struct softmax_row_totals {
+  T log_sum_exp, inverse_sum;
+};
+template <Real T>
+RANKLENS_ALWAYS_INLINE softmax_row_totals<T> unnormalised_softmax_row(T* s, index_t visible, index_t n) {
   simd<T> best(-std::numeric_limits<T>::infinity());
   simd_for<T>(visible, [&](index_t j, auto step) {
     const simd<T> x = load(s + j, step);
@@ -105,10 +111,8 @@ RANKLENS_ALWAYS_INLINE T softmax_visible_row(T* s, index_t visible, index_t n) {
     store(s + j, e, step);
     return e;
   });
-  const simd<T> inverse(T(1.0 / total));
-  simd_for<T>(visible, [&](index_t j, auto step) { store(s + j, load(s + j, step) * inverse, step); });
   std::fill(s + visible, s + n, T(0));
-  return top + T(std::log(total));
+  return {top + T(std::log(total)), T(1.0 / total)};
 }
 
 // s[0..visible) = exp(s − lse), s[visible..n) = 0: the probabilities the forward computed.
@@ -129,7 +133,8 @@ RANKLENS_ALWAYS_INLINE void softmax_grad_row(const T* p, T* dp, const T* z, cons
 // to (cols, rows) = fromᵀ for from (rows, cols) with leading dimension ld, in tiles. The score
 // products take Kᵀ and Vᵀ copied this way rather than as transposed BLAS operands: at head_dim
 // 16 to 64 OpenBLAS runs Q·Kᵀ through its packing path (copies and a memset cost more than the
-// arithmetic) but Q·(Kᵀ) through its small-matrix kernel. The copy is 1/m of the product's work.
+// arithmetic) but Q·(Kᵀ) through its small-matrix kernel. Each task copies once, for all its
+// query blocks, which read the first keys of it with leading dimension = all the keys.
 template <Real T>
 void transpose_into(const T* from, index_t ld, index_t rows, index_t cols, T* to) {
   constexpr index_t tile = 16;
@@ -154,31 +159,37 @@ void causal_attention_forward(const attention_extents& e, const T* q, attention_
                               const T* v, attention_strides vs, T* z, T* lse, std::type_identity_t<T> scale) {
   detail::check_attention_extents("causal_attention_forward", e);
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0) return;
-  const index_t blocks_per_head = (e.queries + attention_query_block - 1) / attention_query_block;
   const attention_strides zs{e.queries * e.query_heads * e.head_dim, e.query_heads * e.head_dim, e.head_dim};
-  auto run = [&](const detail::attention_block& blk) {
+  const index_t d = e.head_dim, all_keys = e.keys;
+  auto run = [&](const detail::attention_block& blk, const T* keys_t, T* scores) {
     const index_t n = blk.keys(e), m = blk.rows, kv = blk.head / e.group();
-    const auto scratch = detail::attention_scratch<T>(e, 1);
-    T* scores = scratch.data();              // (m, n)
-    T* keys_t = scratch.data() + m * n;      // (head_dim, n)
     const T* q0 = q + blk.batch * qs.batch + blk.first * qs.position + blk.head * qs.head;
-    const T* k0 = k + blk.batch * ks.batch + kv * ks.head;
     const T* v0 = v + blk.batch * vs.batch + kv * vs.head;
     T* z0 = z + blk.batch * zs.batch + blk.first * zs.position + blk.head * zs.head;
     T* lse0 = lse + (blk.batch * e.query_heads + blk.head) * e.queries + blk.first;
-    detail::transpose_into(k0, ks.position, n, e.head_dim, keys_t);
-    gemm<T>(transpose::no, transpose::no, m, n, e.head_dim, scale, q0, qs.position, keys_t, n, T(0), scores, n);
-    for (index_t r = 0; r < m; ++r) lse0[r] = detail::softmax_visible_row(scores + r * n, blk.visible_keys(e, r), n);
-    gemm<T>(transpose::no, transpose::no, m, e.head_dim, n, T(1), scores, n, v0, vs.position, T(0), z0, zs.position);
+    gemm<T>(transpose::no, transpose::no, m, n, d, scale, q0, qs.position, keys_t, all_keys, T(0), scores, n);
+    T* inverse_sums = scores + m * n;  // (m)
+    for (index_t r = 0; r < m; ++r) {
+      const auto totals = detail::unnormalised_softmax_row(scores + r * n, blk.visible_keys(e, r), n);
+      lse0[r] = totals.log_sum_exp;
+      inverse_sums[r] = totals.inverse_sum;
+    }
+    gemm<T>(transpose::no, transpose::no, m, d, n, T(1), scores, n, v0, vs.position, T(0), z0, zs.position);
+    for (index_t r = 0; r < m; ++r) {
+      const simd<T> inverse(inverse_sums[r]);
+      simd_for<T>(d, [&](index_t c, auto step) { store(z0 + r * zs.position + c, load(z0 + r * zs.position + c, step) * inverse, step); });
+    }
   };
   detail::openblas_threads_scope single_threaded(1);
-  // Tasks are (batch, head, query block); later blocks see more keys, and the pool's several
-  // chunks per thread even that out.
-  parallel_for(e.batch * e.query_heads * blocks_per_head, 1, [&](index_t begin, index_t end) {
+  // Tasks are (batch, query head): Kᵀ is copied once for the head's query blocks.
+  parallel_for(e.batch * e.query_heads, 1, [&](index_t begin, index_t end) {
+    const auto scratch = detail::attention_scratch<T>(e, 1, 1);
+    T* keys_t = scratch.data();                  // (head_dim, all keys)
+    T* scores = scratch.data() + d * all_keys;  // (rows, keys) of a block, then 1/Σ per row
     for (index_t task = begin; task < end; ++task) {
-      const index_t first = (task % blocks_per_head) * attention_query_block;
-      const index_t head = (task / blocks_per_head) % e.query_heads, batch = task / (blocks_per_head * e.query_heads);
-      run(detail::attention_block{batch, head, first, std::min(attention_query_block, e.queries - first)});
+      const index_t batch = task / e.query_heads, head = task % e.query_heads, kv = head / e.group();
+      detail::transpose_into(k + batch * ks.batch + kv * ks.head, ks.position, all_keys, d, keys_t);
+      detail::for_each_query_block(e, batch, head, [&](const detail::attention_block& blk) { run(blk, keys_t, scores); });
     }
   });
 }
@@ -193,25 +204,19 @@ void causal_attention_backward(const attention_extents& e, const T* q, attention
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0 || (!dq && !dk && !dv)) return;
   const attention_strides zs{e.queries * e.query_heads * e.head_dim, e.query_heads * e.head_dim, e.head_dim};
   const index_t d = e.head_dim;
-  auto run = [&](const detail::attention_block& blk) {
+  const index_t all_keys = e.keys;
+  auto run = [&](const detail::attention_block& blk, const T* keys_t, const T* values_t, T* p, T* dp) {
     const index_t n = blk.keys(e), m = blk.rows, kv = blk.head / e.group();
-    const auto scratch = detail::attention_scratch<T>(e, 2);
-    T* p = scratch.data();                           // (m, n) probabilities
-    T* dp = scratch.data() + m * n;                  // (m, n) ∂/∂P, then ∂/∂S / scale
-    T* keys_t = scratch.data() + 2 * m * n;          // (head_dim, n)
-    T* values_t = scratch.data() + (2 * m + d) * n;  // (head_dim, n)
     const index_t q_at = blk.batch * qs.batch + blk.first * qs.position + blk.head * qs.head;
     const index_t k_at = blk.batch * ks.batch + kv * ks.head, v_at = blk.batch * vs.batch + kv * vs.head;
     const index_t z_at = blk.batch * zs.batch + blk.first * zs.position + blk.head * zs.head;
     const T* lse0 = lse + (blk.batch * e.query_heads + blk.head) * e.queries + blk.first;
 
-    detail::transpose_into(k + k_at, ks.position, n, d, keys_t);
-    gemm<T>(transpose::no, transpose::no, m, n, d, scale, q + q_at, qs.position, keys_t, n, T(0), p, n);
+    gemm<T>(transpose::no, transpose::no, m, n, d, scale, q + q_at, qs.position, keys_t, all_keys, T(0), p, n);
     for (index_t r = 0; r < m; ++r) detail::probabilities_from_lse(p + r * n, lse0[r], blk.visible_keys(e, r), n);
     if (dv) gemm<T>(transpose::yes, transpose::no, n, d, m, T(1), p, n, dz + z_at, zs.position, T(1), dv + v_at, vs.position);
     if (!dq && !dk) return;
-    detail::transpose_into(v + v_at, vs.position, n, d, values_t);
-    gemm<T>(transpose::no, transpose::no, m, n, d, T(1), dz + z_at, zs.position, values_t, n, T(0), dp, n);
+    gemm<T>(transpose::no, transpose::no, m, n, d, T(1), dz + z_at, zs.position, values_t, all_keys, T(0), dp, n);
     // Over all n columns: p is zero past a row's visible keys, so ds is too.
     for (index_t r = 0; r < m; ++r)
       detail::softmax_grad_row(p + r * n, dp + r * n, z + z_at + r * zs.position, dz + z_at + r * zs.position, d, n);
@@ -219,11 +224,20 @@ void causal_attention_backward(const attention_extents& e, const T* q, attention
     if (dk) gemm<T>(transpose::yes, transpose::no, n, d, m, scale, dp, n, q + q_at, qs.position, T(1), dk + k_at, ks.position);
   };
   detail::openblas_threads_scope single_threaded(1);
-  // A task owns one (batch, kv head): all the query heads of its group add into the same keys.
+  // A task owns one (batch, kv head): all the query heads of its group add into the same keys,
+  // and Kᵀ and Vᵀ are copied once for all of them.
   parallel_for(e.batch * e.kv_heads, 1, [&](index_t begin, index_t end) {
+    const auto scratch = detail::attention_scratch<T>(e, 2, 2);
+    T* keys_t = scratch.data();                  // (head_dim, all keys)
+    T* values_t = keys_t + d * all_keys;         // (head_dim, all keys)
+    T* p = values_t + d * all_keys;              // (rows, keys) probabilities of a block
+    T* dp = p + std::min(attention_query_block, e.queries) * all_keys;  // ∂/∂P, then ∂/∂S / scale
     for (index_t task = begin; task < end; ++task) {
       const index_t batch = task / e.kv_heads, kv = task % e.kv_heads;
-      for (index_t head = kv * e.group(); head < (kv + 1) * e.group(); ++head) detail::for_each_query_block(e, batch, head, run);
+      detail::transpose_into(k + batch * ks.batch + kv * ks.head, ks.position, all_keys, d, keys_t);
+      if (dq || dk) detail::transpose_into(v + batch * vs.batch + kv * vs.head, vs.position, all_keys, d, values_t);
+      for (index_t head = kv * e.group(); head < (kv + 1) * e.group(); ++head)
+        detail::for_each_query_block(e, batch, head, [&](const detail::attention_block& blk) { run(blk, keys_t, values_t, p, dp); });
     }
   });
 }
