@@ -16,32 +16,25 @@
 // A block is up to `attention_query_block` query rows of one head against only the keys its last
 // row sees, so the masked upper triangle is skipped but for the diagonal blocks. The blocks'
 // scores live in per-thread scratch. The backward splits the work by (batch, kv head), so no two
-// threads add into the same rows of dK and dV.
+// threads add into the same rows of dK and dV. Float heads of 16 to 64 dimensions (a multiple of
+// 16) go instead to the register-tiled kernel of causal_attention_tiled.hpp, same contract.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 
+#include "ranklens/cpu/attention_layout.hpp"
 #include "ranklens/cpu/blas.hpp"
+#include "ranklens/cpu/causal_attention_tiled.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
 
 namespace ranklens::cpu {
-
-// Strides, in elements, of a (batch, position, head, head_dim) array whose head_dim is contiguous.
-struct attention_strides {
-  index_t batch, position, head;
-};
-
-struct attention_extents {
-  index_t batch, queries, keys, query_heads, kv_heads, head_dim;
-  index_t key_offset() const noexcept { return keys - queries; }  // keys cached before the first query
-  index_t group() const noexcept { return query_heads / kv_heads; }
-};
 
 // Query rows per block. Smaller blocks skip more of the masked triangle, larger ones make bigger
 // BLAS products; at T = 256 (head_dim 16 and 64, 2 threads, a loaded machine) 32, 64 and 128 rows
@@ -59,23 +52,6 @@ std::span<T> attention_scratch(const attention_extents& e, index_t block_matrice
   const index_t rows = std::min(attention_query_block, e.queries);
   // + rows: one value per row of a block besides (the forward's 1 / Σ).
   return thread_scratch<T>(scratch_slot::block, std::size_t((block_matrices * rows + transposed * e.head_dim) * e.keys + rows));
-}
-
-inline void check_attention_extents(const char* kernel, const attention_extents& e) {
-  auto fail = [&](const char* what) {
-    std::string message(kernel);
-    message += ": ";
-    message += what;
-    message += " (batch=" + std::to_string(e.batch) + ", queries=" + std::to_string(e.queries) +
-               ", keys=" + std::to_string(e.keys) + ", query_heads=" + std::to_string(e.query_heads) +
-               ", kv_heads=" + std::to_string(e.kv_heads) + ", head_dim=" + std::to_string(e.head_dim) + ")";
-    throw shape_error(message);
-  };
-  if (e.batch < 0 || e.queries < 0 || e.keys < 0 || e.head_dim < 0 || e.query_heads < 0 || e.kv_heads < 0)
-    fail("negative extent");
-  if (e.keys < e.queries) fail("fewer keys than queries: the queries must be the last of the key positions");
-  if (e.kv_heads == 0 ? e.query_heads != 0 : e.query_heads % e.kv_heads != 0)
-    fail("the query heads must be a multiple of the key/value heads");
 }
 
 // The rows [first, first + rows) of one (batch, query head) and the keys they see.
@@ -130,19 +106,6 @@ RANKLENS_ALWAYS_INLINE void softmax_grad_row(const T* p, T* dp, const T* z, cons
   simd_for<T>(visible, [&](index_t j, auto step) { store(dp + j, load(p + j, step) * (load(dp + j, step) - row_dot), step); });
 }
 
-// to (cols, rows) = fromᵀ for from (rows, cols) with leading dimension ld, in tiles. The score
-// products take Kᵀ and Vᵀ copied this way rather than as transposed BLAS operands: at head_dim
-// 16 to 64 OpenBLAS runs Q·Kᵀ through its packing path (copies and a memset cost more than the
-// arithmetic) but Q·(Kᵀ) through its small-matrix kernel. Each task copies once, for all its
-// query blocks, which read the first keys of it with leading dimension = all the keys.
-template <Real T>
-void transpose_into(const T* from, index_t ld, index_t rows, index_t cols, T* to) {
-  constexpr index_t tile = 16;
-  for (index_t r0 = 0; r0 < rows; r0 += tile)
-    for (index_t c = 0; c < cols; ++c)
-      for (index_t r = r0; r < std::min(r0 + tile, rows); ++r) to[c * rows + r] = from[r * ld + c];
-}
-
 // Runs block(attention_block) for every query block of one (batch, query head).
 template <class Block>
 void for_each_query_block(const attention_extents& e, index_t batch, index_t query_head, Block&& block) {
@@ -159,6 +122,11 @@ void causal_attention_forward(const attention_extents& e, const T* q, attention_
                               const T* v, attention_strides vs, T* z, T* lse, std::type_identity_t<T> scale) {
   detail::check_attention_extents("causal_attention_forward", e);
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0) return;
+#if RANKLENS_TILED_ATTENTION
+  if constexpr (std::is_same_v<T, float>) {
+    if (tiled_attention_suits(e)) return detail::tiled::forward(e, q, qs, k, ks, v, vs, z, lse, scale);
+  }
+#endif
   const attention_strides zs{e.queries * e.query_heads * e.head_dim, e.query_heads * e.head_dim, e.head_dim};
   const index_t d = e.head_dim, all_keys = e.keys;
   auto run = [&](const detail::attention_block& blk, const T* keys_t, T* scores) {
@@ -202,6 +170,11 @@ void causal_attention_backward(const attention_extents& e, const T* q, attention
                                optional_out<T> dk, optional_out<T> dv, std::type_identity_t<T> scale) {
   detail::check_attention_extents("causal_attention_backward", e);
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0 || (!dq && !dk && !dv)) return;
+#if RANKLENS_TILED_ATTENTION
+  if constexpr (std::is_same_v<T, float>) {
+    if (tiled_attention_suits(e)) return detail::tiled::backward(e, q, qs, k, ks, v, vs, z, lse, dz, dq, dk, dv, scale);
+  }
+#endif
   const attention_strides zs{e.queries * e.query_heads * e.head_dim, e.query_heads * e.head_dim, e.head_dim};
   const index_t d = e.head_dim;
   const index_t all_keys = e.keys;
