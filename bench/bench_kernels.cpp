@@ -261,6 +261,38 @@ void BM_gemm_cblas(benchmark::State& state) {
 }
 BENCHMARK(BM_gemm_cblas)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 64, 64})->Args({8192, 256, 64})->Args({8192, 64, 256})->Args({64, 64, 8192})->Args({256, 64, 8192})->Args({64, 256, 8192})->UseRealTime();
 
+// The same thin products with their operands out of cache, as in a training step (whose
+// activations do not fit in L2): 64 MiB are written between iterations, outside the timing.
+// Args: m, n, k, B transposed (dy·Wᵀ) or not (x·W). ranklens goes through cpu::gemm (the thin
+// kernel, cpu/thin_gemm.hpp); cblas is OpenBLAS with its own threads.
+template <bool Ours>
+void BM_gemm_cold(benchmark::State& state) {
+  const index_t m = state.range(0), n = state.range(1), k = state.range(2);
+  const bool tb = state.range(3) != 0;
+  const auto a = random_floats(m * k, 1), b = random_floats(k * n, 2);
+  std::vector<float> c(static_cast<std::size_t>(m * n)), flush(std::size_t(16) << 20);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (float& x : flush) x += 1.0f;
+    benchmark::DoNotOptimize(flush.data());
+    state.ResumeTiming();
+    if constexpr (Ours) {
+      cpu::gemm<float>(cpu::transpose::no, tb ? cpu::transpose::yes : cpu::transpose::no, m, n, k, 1.0f, a.data(), k, b.data(),
+                       tb ? k : n, 0.0f, c.data(), n);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a.data(), int(k),
+                  b.data(), int(tb ? k : n), 0.0f, c.data(), int(n));
+    }
+    benchmark::DoNotOptimize(c.data());
+  }
+  set_flops(state, 2.0 * double(m) * double(n) * double(k));
+}
+#define RANKLENS_COLD_GEMM_SHAPES \
+  ->Args({8192, 192, 64, 0})->Args({8192, 64, 64, 0})->Args({8192, 256, 64, 0})->Args({8192, 64, 256, 0}) \
+  ->Args({8192, 64, 192, 1})->Args({8192, 64, 64, 1})->Args({8192, 64, 256, 1})->Args({8192, 256, 64, 1})->UseRealTime()
+BENCHMARK(BM_gemm_cold<true>) RANKLENS_COLD_GEMM_SHAPES;
+BENCHMARK(BM_gemm_cold<false>) RANKLENS_COLD_GEMM_SHAPES;
+
 // Attention-shaped batches (batch, m, n, k): Q K^T per head. The ranklens version splits
 // small products over the thread pool; the loop lets OpenBLAS thread each product.
 void BM_batched_ranklens(benchmark::State& state) {
