@@ -46,24 +46,7 @@ namespace detail::tiled {
 inline constexpr int tile_rows = 6;
 inline constexpr index_t chunk_keys = 64;  // 4 vectors of 16 scores per row
 
-// e^x for x <= 0 (scores minus their running maximum or their log-sum-exp), within 2 ulp:
-// e^x = 2^n · e^r with n = round(x / ln 2) and |r| <= ln 2 / 2, e^r by a degree-6 polynomial
-// (Cephes' expf coefficients), 2^n applied by vscalefps. Below −104, e^x is 0 in float anyway.
-inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln 2 in two parts
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
+inline __m512 exp16(__m512 x) { return static_cast<__m512>(xsimd::exp(simd<float>(x))); }
 
 // Lanes of the 16 keys from `first` that exist (key < keys).
 inline __mmask16 keys_in_range(index_t first, index_t keys) {
