@@ -6,8 +6,9 @@
 // 64-column panels of B (read in place too, or packed once when B is transposed: it is small),
 // with the tile in 24 AVX-512 accumulators; bias and beta are applied as the tile is stored, so
 // C is written once.
-// Measured on 2 threads of this Zen 5 with data out of cache (docs/performance.md): 290–400
-// GFLOP/s where OpenBLAS reached 170–330; with data in cache 450–485 against 390–445.
+// Measured on 2 threads of this Zen 5 (bench_kernels BM_gemm_cold, docs/performance.md): with
+// the operands out of cache 305–418 GFLOP/s where OpenBLAS reached 160–303; in cache 444–486
+// against 374–399.
 //
 // Built only where the compiler targets AVX-512 (-march=native on such a CPU); elsewhere
 // thin_gemm_suits() is false and every product goes to OpenBLAS.
