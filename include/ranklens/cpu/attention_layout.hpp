@@ -47,9 +47,10 @@ inline void check_attention_extents(const char* kernel, const attention_extents&
 
 #if defined(__AVX512F__)
 // GCC 12 reports its own headers' _mm512_undefined_*() in the unpack and shuffle intrinsics as
-// "used uninitialized" once they inline here (GCC bug 105593).
+// "(maybe) used uninitialized" once they inline here (GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // to (16 × 16 block, leading dimension ld_to) = fromᵀ (16 × 16 block, leading dimension ld_from),
 // in registers: 16 row loads, four rounds of 16 shuffles, 16 row stores.
 inline void transpose_16x16(const float* from, index_t ld_from, float* to, index_t ld_to) {
