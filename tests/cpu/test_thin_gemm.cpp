@@ -94,6 +94,13 @@ TEST_CASE("thin gemm takes only the extents it is built for", "[cpu][blas]") {
   CHECK(thin_gemm_suits(8192, 256, 1024) == bool(RANKLENS_THIN_GEMM));
 }
 
+TEST_CASE("gemm_plus_bias rejects a C row shorter than n before writing anything", "[cpu][blas]") {
+  std::vector<float> a(64 * 8, 1.0f), b(8 * 40, 1.0f), bias(40, 1.0f), c(64 * 40, 7.0f);
+  CHECK_THROWS_AS(gemm_plus_bias<float>(transpose::no, 64, 40, 8, a.data(), 8, b.data(), 40, bias.data(), c.data(), 39),
+                  ranklens::shape_error);
+  for (float v : c) REQUIRE(v == 7.0f);
+}
+
 TEST_CASE("gemm_plus_bias adds the bias to every row when BLAS does the product", "[cpu][blas]") {
   // n = 40 is not for the thin kernel: the fill-then-accumulate path, with a padded C.
   const index_t m = 70, n = 40, k = 9, ldc = 43;

@@ -12,30 +12,28 @@
 
 namespace ranklens::cpu {
 
-// y[r, :] = b for every row.  b: (cols); y: (rows, cols)
+// y[r, :] = b for every row.  b: (cols); y: (rows, cols), rows ldy ≥ cols apart (default: dense)
 template <Real T>
-void fill_rows(const T* b, T* y, index_t rows, index_t cols) {
+void fill_rows(const T* b, T* y, index_t rows, index_t cols, index_t ldy = -1) {
   detail::require_extents("fill_rows", rows, cols);
+  if (ldy < 0) ldy = cols;
+  detail::require(ldy >= cols, "fill_rows", "ldy is smaller than a row");
   if (cols == 0) return;
-  parallel_for_rows(rows, cols, 1, [&](index_t r) { std::memcpy(y + r * cols, b, std::size_t(cols) * sizeof(T)); });
+  parallel_for_rows(rows, cols, 1, [&](index_t r) { std::memcpy(y + r * ldy, b, std::size_t(cols) * sizeof(T)); });
 }
 
 // C (m, n) = A (m, k) · op(B) (k, n) + bias on every row; A row-major (lda ≥ k), B as in gemm.
 template <Real T>
 void gemm_plus_bias(transpose tb, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
                     const T* bias, T* c, index_t ldc) {
+  detail::check_gemm("gemm_plus_bias", transpose::no, tb, m, n, k, lda, ldb, ldc);  // before C is written
   if constexpr (std::is_same_v<T, float>) {
     if (thin_gemm_suits(m, n, k)) {
-      detail::check_gemm("gemm_plus_bias", transpose::no, tb, m, n, k, lda, ldb, ldc);
       thin_gemm(tb == transpose::yes, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias);
       return;
     }
   }
-  if (ldc == n) {
-    fill_rows(bias, c, m, n);
-  } else {
-    for (index_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, bias, std::size_t(n) * sizeof(T));
-  }
+  fill_rows(bias, c, m, n, ldc);
   gemm<T>(transpose::no, tb, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc);
 }
 
