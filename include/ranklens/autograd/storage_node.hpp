@@ -13,6 +13,9 @@ struct StorageNode {
   index_t numel = 0;
   dtype type = dtype::f32;
   bool requires_grad = false;
+  // The value is an op's result in the tape's arena, which ops may reuse in place; a leaf's
+  // value (a parameter, a caller's tensor) belongs to someone else and is never written.
+  bool is_result = false;
 };
 
 }  // namespace ranklens

@@ -152,7 +152,9 @@ template <class T, ShapeType S, Device D = cpu_t>
 Var<T, S, D> new_var(const S& shape, bool requires_grad) {
   auto& tape = Tape::current();
   void* data = tape.arena<D>().allocate(sizeof(T) * std::size_t(shape.numel()));
-  return Var<T, S, D>(tape.new_node(data, shape.numel(), dtype_of<T>, requires_grad), shape);
+  StorageNode* node = tape.new_node(data, shape.numel(), dtype_of<T>, requires_grad);
+  node->is_result = true;
+  return Var<T, S, D>(node, shape);
 }
 
 }  // namespace ranklens

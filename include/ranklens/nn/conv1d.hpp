@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/adapter_slot.hpp"
 #include "ranklens/nn/initialization.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
@@ -36,7 +37,7 @@ class Conv1D {
       if (x.extent(S::rank - 1) != In)
         throw shape_error("Conv1D<" + std::to_string(In) + ", " + std::to_string(Out) + ">: input shape " + to_string(x.shape()) +
                           " must end in " + std::to_string(In));
-      return matmul_bias(x, weight.var(), bias.var());
+      return adapter(x, matmul_bias(x, weight.var(), bias.var()));
     }
   }
 
@@ -49,6 +50,7 @@ class Conv1D {
 
   Parameter<T, weight_shape> weight;
   Parameter<T, bias_shape> bias;
+  AdapterSlot<In, Out, T> adapter;  // empty unless a LoRA adapter is attached (adapt/)
 };
 
 }  // namespace ranklens

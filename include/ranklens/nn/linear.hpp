@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/adapter_slot.hpp"
 #include "ranklens/nn/initialization.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
@@ -70,8 +71,8 @@ class Linear {
                         " must end in " + std::to_string(In));
     auto w = weight.var();
     auto wt = w.template with_layout<Shape<In, Out>>(0, Shape<In, Out>{}, {1, In});  // Wᵀ as a view
-    if (bias) return matmul_bias(x, wt, bias->var());  // bias filled in, then the GEMM adds onto it
-    return matmul(x, wt);
+    if (bias) return adapter(x, matmul_bias(x, wt, bias->var()));  // bias filled in, then the GEMM adds onto it
+    return adapter(x, matmul(x, wt));
   }
 
  public:
@@ -85,6 +86,7 @@ class Linear {
 
   Parameter<T, weight_shape> weight;
   std::optional<Parameter<T, bias_shape>> bias;
+  AdapterSlot<In, Out, T> adapter;  // empty unless a LoRA adapter is attached (adapt/)
 };
 
 }  // namespace ranklens

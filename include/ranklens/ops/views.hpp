@@ -115,13 +115,12 @@ bool reshaped_strides(const std::array<index_t, R0>& dims, const std::array<inde
 
 }  // namespace detail
 
-// ---- contiguous ----
+// ---- clone and contiguous ----
 
-// x itself when its elements are already dense in row-major order; otherwise a dense copy whose
-// gradient is scattered back through x's strides.
+// A dense copy of x in storage of its own (torch.clone), whose gradient is scattered back
+// through x's strides: for ops that write into their input's storage.
 template <class T, ShapeType S, Device D>
-Var<T, S, D> contiguous(const Var<T, S, D>& x) {
-  if (x.is_contiguous()) return x;
+Var<T, S, D> clone(const Var<T, S, D>& x) {
   static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
   gather_contiguous<T, S>(x.value(), out.mutable_data());
@@ -132,6 +131,13 @@ Var<T, S, D> contiguous(const Var<T, S, D>& x) {
       },
       x);
   return out;
+}
+
+// x itself when its elements are already dense in row-major order; otherwise a dense copy.
+template <class T, ShapeType S, Device D>
+Var<T, S, D> contiguous(const Var<T, S, D>& x) {
+  if (x.is_contiguous()) return x;
+  return clone(x);
 }
 
 // ---- permute and transpose ----

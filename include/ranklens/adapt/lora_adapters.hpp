@@ -1,0 +1,262 @@
+// LoraAdapters<Rank, Model>: LoRA adapters of rank Rank attached to a Transformer, as PEFT's
+// get_peft_model does: chosen by target-module names and layers, the base frozen, only the
+// adapters trained.
+//
+//   Transformer<Qwen2Like<128, 4, 4, 2, 32>> model(rng);
+//   LoraAdapters<1, decltype(model)> adapters(model, {.options = {.alpha = 16, .rslora = true}});
+//   AdamW optimizer(adapters.parameters(), {.lr = 1e-3, .beta2 = 0.95, .weight_decay = 1e-4});
+//   ... train as usual: model(tokens) now runs through the adapters ...
+//   auto state = adapters.capture_state([&] { model(tokens); });   // (tokens, sites × Rank)
+//
+// By default every projection of every layer is adapted (q, k, v, o, gate, up, down for
+// Qwen2: the paper's choice). target_modules follows PEFT: a name matches a projection whose
+// path is that name or ends in "." + name ("c_proj" matches both of GPT-2's, "attn.c_proj" one).
+// layers selects layers by index (PEFT's layers_to_transform). A target or layer that matches
+// nothing is refused, as PEFT refuses it.
+//
+// The adapters are attached for the lifetime of this object: destroying it detaches them,
+// restores merged weights and the parameters' frozen flags. Neither the model nor this object
+// may move while attached (the layers point at the adapters, and this object at the layers).
+//
+// Parameters are named as the walk of nn/module.hpp names them: the model's path of the layer
+// plus "lora_A.weight" (model.layers.0.self_attn.q_proj.lora_A.weight); io/peft.hpp adds PEFT's
+// "base_model.model." in files. Checkpoints take this object like a model (add_model).
+#pragma once
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ranklens/adapt/lora_blocks.hpp"
+#include "ranklens/data/random.hpp"
+#include "ranklens/nn/conv1d.hpp"
+#include "ranklens/nn/linear.hpp"
+#include "ranklens/nn/transformer.hpp"
+
+namespace ranklens {
+
+struct LoraConfig {
+  LoraOptions options{};                    // alpha, rsLoRA, dropout
+  std::vector<std::string> target_modules{};  // PEFT's target_modules; empty: every projection
+  std::vector<index_t> layers{};              // PEFT's layers_to_transform; empty: every layer
+  std::uint64_t seed = 0;                     // draws every A (in site order) and keys dropout
+};
+
+// One attached adapter: where it sits and its widths.
+struct LoraSite {
+  std::string module_path;  // "model.layers.3.mlp.gate_proj"
+  std::string_view site;    // "mlp.gate_proj": the projection within its block
+  index_t layer = 0;
+  index_t in_features = 0, out_features = 0;
+};
+
+namespace detail {
+
+// PEFT's rule for a target_modules list: the module's path equals the name or ends in ".name".
+inline bool matches_target(std::string_view path, std::string_view target) {
+  if (path == target) return true;
+  return path.size() > target.size() && path.ends_with(target) && path[path.size() - target.size() - 1] == '.';
+}
+
+template <Real T, index_t In, index_t Out>
+void add_to_weight(Linear<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& delta) {
+  T* w = layer.weight.value().data();
+  for (index_t i = 0; i < Out * In; ++i) w[i] += delta.data()[i];
+}
+template <Real T, index_t In, index_t Out>
+void add_to_weight(Conv1D<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& delta) {
+  T* w = layer.weight.value().data();  // (In, Out): the transpose of nn.Linear's layout
+  for (index_t o = 0; o < Out; ++o)
+    for (index_t i = 0; i < In; ++i) w[i * Out + o] += delta.data()[o * In + i];
+}
+
+}  // namespace detail
+
+template <index_t Rank, class Model>
+class LoraAdapters;
+
+template <index_t Rank, TransformerConfig C, Real T>
+class LoraAdapters<Rank, Transformer<C, T>> {
+  static_assert(Rank > 0, "LoraAdapters<Rank, Model>: the rank must be a positive compile-time constant.");
+  using names = hf_names<C::layout>;
+
+ public:
+  using model_type = Transformer<C, T>;
+  using block_type = LoraBlock<C, Rank, T>;
+  static constexpr index_t rank = Rank;
+
+  LoraAdapters(model_type& model, LoraConfig config = {})
+      : model_(model), config_(std::move(config)), blocks_(model.blocks.size()) {
+    check_config();
+    data::rng init_rng(config_.seed);
+    std::uint64_t dropout_key = 0;
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      if (!layer_selected(index_t(l))) continue;
+      block_type::for_each_site(blocks_[l], model_.blocks[l], [&](std::string_view site, auto& adapter, auto& layer) {
+        const std::string path = std::string(names::blocks) + "." + std::to_string(l) + "." + std::string(site);
+        if (!module_targeted(path)) return;
+        adapter.emplace(init_rng, config_.options, data::mix64(config_.seed ^ ++dropout_key));
+        sites_.push_back({path, site, index_t(l), layer.in_features, layer.out_features});
+      });
+    }
+    name_parameters(*this);
+    // Attach last, and only to free slots, so that a refused configuration leaves the model
+    // untouched.
+    for_each_attached([&](const LoraSite& site, auto&, auto& layer) {
+      if (layer.adapter.attached())
+        throw value_error("LoraAdapters: " + site.module_path + " already has an adapter (another LoraAdapters is attached)");
+    });
+    for_each_attached([&](const LoraSite&, auto& adapter, auto& layer) { layer.adapter.attach(adapter); });
+    for_each_parameter(model_, [&](std::string_view, auto& p) { frozen_before_.push_back(p.frozen()); });
+    freeze(model_);
+  }
+
+  LoraAdapters(const LoraAdapters&) = delete;
+  LoraAdapters& operator=(const LoraAdapters&) = delete;
+
+  ~LoraAdapters() {
+    if (merged_) unmerge();
+    for_each_attached([&](const LoraSite&, auto&, auto& layer) { layer.adapter.detach(); });
+    std::size_t i = 0;
+    for_each_parameter(model_, [&](std::string_view, auto& p) { p.freeze(frozen_before_[i++]); });
+  }
+
+  const LoraConfig& config() const noexcept { return config_; }
+  double scale() const noexcept { return lora_scale(config_.options, Rank); }
+  // The attached adapters, in the order of the adapter state's columns.
+  const std::vector<LoraSite>& sites() const noexcept { return sites_; }
+  // Columns of the adapter state: one per site and rank.
+  index_t state_width() const noexcept { return index_t(sites_.size()) * Rank; }
+
+  // The trainable parameters: every lora_A and lora_B, none of the model's.
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+  index_t trainable_parameter_count() const { return parameter_count(*this); }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit(names::blocks, self.blocks_);
+  }
+
+  // Dropout on (training) or off (evaluation), for every adapter.
+  void set_training(bool training) {
+    for_each_attached([&](const LoraSite&, auto& adapter, auto&) { adapter.set_training(training); });
+  }
+
+  // Ablation: enabled(site) says which adapters keep acting; the others pass their layer's
+  // output through. enable_all() undoes it.
+  void set_enabled(const std::function<bool(const LoraSite&)>& enabled) {
+    for_each_attached([&](const LoraSite& site, auto& adapter, auto&) { adapter.set_enabled(enabled(site)); });
+  }
+  void enable_all() {
+    set_enabled([](const LoraSite&) { return true; });
+  }
+
+  // Folds scale·B·A into each adapted layer's weight (PEFT's merge_adapter): the model alone
+  // then computes what model + adapters computed, to float rounding. The weights before
+  // merging are kept, so that unmerge() restores them exactly.
+  void merge() {
+    if (merged_) return;
+    original_weights_.clear();
+    for_each_attached([&](const LoraSite&, auto& adapter, auto& layer) {
+      const auto& w = layer.weight.value();
+      original_weights_.emplace_back(w.data(), w.data() + w.numel());
+      detail::add_to_weight(layer, adapter.delta_weight());
+      adapter.set_merged(true);
+    });
+    merged_ = true;
+  }
+  void unmerge() {
+    if (!merged_) return;
+    std::size_t i = 0;
+    for_each_attached([&](const LoraSite&, auto& adapter, auto& layer) {
+      std::copy(original_weights_[i].begin(), original_weights_[i].end(), layer.weight.value().data());
+      ++i;
+      adapter.set_merged(false);
+    });
+    original_weights_.clear();
+    merged_ = false;
+  }
+  bool merged() const noexcept { return merged_; }
+
+  // The adapter state of one forward pass: run() must run the model once (under no_grad if no
+  // training is wanted); the result has one row per token of that forward (batch·seq, in
+  // order) and state_width() columns: site s, rank j in column s·Rank + j.
+  template <class Run>
+  Tensor<float, Shape<dyn, dyn>> capture_state(Run&& run) {
+    std::vector<float> table;
+    std::size_t s = 0;
+    for_each_attached([&](const LoraSite&, auto& adapter, auto&) {
+      adapter.set_sink({&table, state_width(), index_t(s++) * Rank});
+    });
+    struct StopCapture {
+      LoraAdapters& self;
+      ~StopCapture() {
+        self.for_each_attached([](const LoraSite&, auto& adapter, auto&) { adapter.set_sink({}); });
+      }
+    } stop{*this};
+    run();
+    const index_t width = std::max<index_t>(state_width(), 1);
+    Tensor<float, Shape<dyn, dyn>> state(Shape<dyn, dyn>{index_t(table.size()) / width, state_width()});
+    std::copy(table.begin(), table.end(), state.data());
+    return state;
+  }
+
+  // f(site, adapter, layer) for every attached adapter, in state order, with their full types.
+  template <class F>
+  void for_each_attached(F&& f) {
+    std::size_t s = 0;
+    for (std::size_t l = 0; l < blocks_.size(); ++l)
+      block_type::for_each_site(blocks_[l], model_.blocks[l], [&](std::string_view, auto& adapter, auto& layer) {
+        if constexpr (!std::is_same_v<std::remove_cvref_t<decltype(adapter)>, Absent>)
+          if (adapter) f(sites_[s++], *adapter, layer);
+      });
+  }
+
+  model_type& model() noexcept { return model_; }
+
+ private:
+  void check_config() const {
+    const index_t layers = index_t(model_.blocks.size());
+    for (const index_t l : config_.layers)
+      if (l < 0 || l >= layers)
+        throw value_error("LoraAdapters: layer " + std::to_string(l) + " does not exist (the model has " + std::to_string(layers) +
+                          " layers)");
+    for (const std::string& target : config_.target_modules) {
+      bool found = false;
+      for (index_t l = 0; l < layers && !found; ++l)
+        for (std::size_t s = 0; s < block_type::site_count && !found; ++s)
+          found = detail::matches_target(std::string(names::blocks) + "." + std::to_string(l) + "." +
+                                             std::string(block_type::all_sites[s]),
+                                         target);
+      if (!found) {
+        std::string known;
+        for (std::size_t s = 0; s < block_type::site_count; ++s) known += (s ? ", " : "") + std::string(block_type::all_sites[s]);
+        throw value_error("LoraAdapters: target module '" + target + "' matches no projection of this model (it has " + known +
+                          " in every layer)");
+      }
+    }
+    if (!(config_.options.dropout >= 0 && config_.options.dropout < 1))
+      throw value_error("LoraAdapters: dropout must be in [0, 1), got " + std::to_string(config_.options.dropout));
+  }
+
+  bool layer_selected(index_t layer) const {
+    return config_.layers.empty() || std::find(config_.layers.begin(), config_.layers.end(), layer) != config_.layers.end();
+  }
+  bool module_targeted(std::string_view path) const {
+    if (config_.target_modules.empty()) return true;
+    return std::any_of(config_.target_modules.begin(), config_.target_modules.end(),
+                       [&](const std::string& target) { return detail::matches_target(path, target); });
+  }
+
+  model_type& model_;
+  LoraConfig config_;
+  std::vector<block_type> blocks_;
+  std::vector<LoraSite> sites_;
+  std::vector<bool> frozen_before_;
+  std::vector<std::vector<T>> original_weights_;
+  bool merged_ = false;
+};
+
+}  // namespace ranklens

@@ -1,0 +1,194 @@
+// LowRankAdapter<Rank, In, Out>: a LoRA adapter (Hu et al. 2021) for a frozen affine layer of
+// widths In → Out. Attached to the layer's AdapterSlot (nn/adapter_slot.hpp), it turns the
+// layer's output into
+//
+//   y = W·x (+ b) + scale · B·A·dropout(x)        A: (Rank, In), B: (Out, Rank)
+//
+// as PEFT's LoRA layer computes it, with PEFT's names (lora_A.weight, lora_B.weight) and
+// initialisation: A ~ U(±1/√In) (kaiming_uniform_ with a = √5), B = 0, so that a fresh adapter
+// changes nothing, bit for bit. scale = alpha / Rank, or alpha / √Rank with rsLoRA
+// (Kalajdzievski 2023, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA").
+//
+// Ranks up to 64 run as dot products and axpys per row (ops/low_rank_update.hpp); larger ones
+// as two GEMMs. The adapter's activation u = A·x per token (one scalar for rank 1) can be
+// captured (adapt/lora_adapters.hpp gathers them into the adapter state). A disabled adapter
+// passes the layer's output through (ablation); a merged one has folded B·A into the layer's
+// weight (adapt/lora_adapters.hpp) and passes it through too.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/adapter_slot.hpp"
+#include "ranklens/nn/module.hpp"
+#include "ranklens/ops/arithmetic.hpp"
+#include "ranklens/ops/dropout.hpp"
+#include "ranklens/ops/low_rank_update.hpp"
+#include "ranklens/ops/matmul.hpp"
+
+namespace ranklens {
+
+struct LoraOptions {
+  double alpha = 16;    // lora_alpha
+  bool rslora = false;  // scale alpha / √rank instead of alpha / rank
+  double dropout = 0;   // lora_dropout: on the adapter's input, in training only
+};
+
+inline double lora_scale(const LoraOptions& options, index_t rank) {
+  return options.rslora ? options.alpha / std::sqrt(double(rank)) : options.alpha / double(rank);
+}
+
+// Where captured adapter activations go: row r of a forward's (rows, Rank) activations lands
+// in row r, columns [first_column, first_column + Rank) of a (rows, width) table.
+struct ActivationSink {
+  std::vector<float>* table = nullptr;
+  index_t width = 0;
+  index_t first_column = 0;
+};
+
+template <index_t Rank, index_t In, index_t Out, Real T = float>
+class LowRankAdapter final : public AffineAdapter<In, Out, T> {
+  static_assert(Rank > 0, "LowRankAdapter<Rank, In, Out>: the rank must be a positive compile-time constant.");
+  static_assert(In > 0 && Out > 0, "LowRankAdapter<Rank, In, Out>: both widths must be positive compile-time constants.");
+
+ public:
+  using a_shape = Shape<Rank, In>;
+  using b_shape = Shape<Out, Rank>;
+  static constexpr index_t rank = Rank;
+  static constexpr index_t in_features = In;
+  static constexpr index_t out_features = Out;
+
+  // A from rng as PEFT initialises it; B zero. dropout_seed keys the dropout masks.
+  template <class Rng>
+  explicit LowRankAdapter(Rng& rng, LoraOptions options = {}, std::uint64_t dropout_seed = 0)
+      : lora_A(kaiming_uniform(rng), "lora_A.weight"),
+        lora_B(Tensor<T, b_shape>::zeros(b_shape{}), "lora_B.weight"),
+        options_(options),
+        dropout_generator_(dropout_seed) {
+    if (!(options.dropout >= 0 && options.dropout < 1))
+      throw value_error("LowRankAdapter: dropout must be in [0, 1), got " + std::to_string(options.dropout));
+    if (!std::isfinite(options.alpha)) throw value_error("LowRankAdapter: alpha must be finite");
+  }
+
+  // Not copyable or movable: layers point at it while it is attached.
+  LowRankAdapter(const LowRankAdapter&) = delete;
+  LowRankAdapter& operator=(const LowRankAdapter&) = delete;
+
+  // x: (..., In), base: the frozen layer's output (..., Out) for that x.
+  template <ShapeType SX, ShapeType SY>
+  Var<T, SY> operator()(const Var<T, SX>& x, const Var<T, SY>& base) const {
+    static_assert(SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
+                  "LowRankAdapter<Rank, In, Out>: the input's last extent must equal In.");
+    static_assert(SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
+                  "LowRankAdapter<Rank, In, Out>: the base output's last extent must equal Out.");
+    const index_t rows = base.numel() / Out;
+    return reshape(adapt(reshape(x, Shape<dyn, In>{rows}), reshape(base, Shape<dyn, Out>{rows})), base.shape());
+  }
+
+  Var<T, Shape<dyn, Out>> adapt(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<dyn, Out>>& base) const override {
+    if (x.extent(0) != base.extent(0) || x.extent(1) != In || base.extent(1) != Out)
+      throw shape_error("LowRankAdapter<" + std::to_string(Rank) + ", " + std::to_string(In) + ", " + std::to_string(Out) +
+                        ">: input " + to_string(x.shape()) + " and base output " + to_string(base.shape()) + " do not fit");
+    const bool adds = enabled_ && !merged_;
+    if (!adds && sink_.table == nullptr) return base;
+    const Var<T, Shape<dyn, In>> input = options_.dropout > 0 ? dropout(x, options_.dropout, dropout_generator_, training_) : x;
+    if (!adds) {  // only the activations are wanted
+      auto guard = no_grad();
+      capture(activations(input));
+      return base;
+    }
+    if constexpr (Rank <= cpu::low_rank_max_rank) {
+      const auto result = low_rank_update(base, input, lora_A.var(), lora_B.var(), T(scale()));
+      capture(result.activation);
+      return result.output;
+    } else {
+      const auto u = matmul(input, transpose(lora_A.var()));
+      capture(u);
+      return base + matmul(u, transpose(lora_B.var())) * T(scale());
+    }
+  }
+
+  // u = A·x per row: (rows, Rank), not differentiated.
+  Tensor<T, Shape<dyn, Rank>> activations_of(const Var<T, Shape<dyn, In>>& x) const {
+    auto guard = no_grad();
+    return activations(x).to_tensor();
+  }
+
+  double scale() const noexcept { return lora_scale(options_, Rank); }
+  const LoraOptions& options() const noexcept { return options_; }
+  void set_options(const LoraOptions& options) { options_ = options; }
+
+  // Ablation: a disabled adapter leaves the layer's output as it was.
+  bool enabled() const noexcept { return enabled_; }
+  void set_enabled(bool enabled) noexcept { enabled_ = enabled; }
+  // Dropout applies in training only (PyTorch's module.train() / eval()).
+  bool training() const noexcept { return training_; }
+  void set_training(bool training) noexcept { training_ = training; }
+  // Set while B·A is folded into the layer's weight (adapt/lora_adapters.hpp merges).
+  bool merged() const noexcept { return merged_; }
+  void set_merged(bool merged) noexcept { merged_ = merged; }
+  // Where this adapter's activations go on each forward; a default sink stops capturing.
+  void set_sink(ActivationSink sink) noexcept { sink_ = sink; }
+
+  // The change to the layer's weight, scale · B·A, as an (Out, In) matrix.
+  Tensor<T, Shape<Out, In>> delta_weight() const {
+    Tensor<T, Shape<Out, In>> delta = Tensor<T, Shape<Out, In>>::zeros(Shape<Out, In>{});
+    const T* a = lora_A.value().data();
+    const T* b = lora_B.value().data();
+    for (index_t o = 0; o < Out; ++o)
+      for (index_t j = 0; j < Rank; ++j) {
+        const T c = T(scale()) * b[o * Rank + j];
+        for (index_t i = 0; i < In; ++i) delta.data()[o * In + i] += c * a[j * In + i];
+      }
+    return delta;
+  }
+
+  template <class Self, class Visit>
+  static void visit_parameters(Self& self, Visit&& visit) {
+    visit("lora_A.weight", self.lora_A);
+    visit("lora_B.weight", self.lora_B);
+  }
+  std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
+
+  Parameter<T, a_shape> lora_A;
+  Parameter<T, b_shape> lora_B;
+
+ private:
+  template <class Rng>
+  static Tensor<T, a_shape> kaiming_uniform(Rng& rng) {
+    const T bound = T(1) / std::sqrt(T(In));
+    std::uniform_real_distribution<T> dist(-bound, bound);
+    Tensor<T, a_shape> a(a_shape{});
+    for (auto& v : a.span()) v = dist(rng);
+    return a;
+  }
+
+  Var<T, Shape<dyn, Rank>> activations(const Var<T, Shape<dyn, In>>& x) const { return matmul(x, transpose(lora_A.var())); }
+
+  void capture(const Var<T, Shape<dyn, Rank>>& u) const {
+    if (sink_.table == nullptr) return;
+    const index_t rows = u.extent(0);
+    std::vector<float>& table = *sink_.table;
+    if (table.empty()) table.assign(std::size_t(rows * sink_.width), 0.0f);
+    if (index_t(table.size()) != rows * sink_.width)
+      throw shape_error("LowRankAdapter: captured " + std::to_string(rows) + " rows, but the activation table was sized for " +
+                        std::to_string(index_t(table.size()) / std::max<index_t>(sink_.width, 1)) +
+                        " (one capture must run one forward)");
+    const auto values = u.value();
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t j = 0; j < Rank; ++j)
+        table[std::size_t(r * sink_.width + sink_.first_column + j)] = float(values(r, j));
+  }
+
+  LoraOptions options_;
+  mutable CounterGenerator dropout_generator_;
+  bool enabled_ = true;
+  bool training_ = true;
+  bool merged_ = false;
+  ActivationSink sink_{};
+};
+
+}  // namespace ranklens
