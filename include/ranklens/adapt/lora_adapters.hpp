@@ -93,10 +93,10 @@ class LoraAdapters<Rank, Transformer<C, T>> {
     data::rng init_rng(config_.seed);
     std::uint64_t dropout_key = 0;
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
-      if (!layer_selected(index_t(l))) continue;
+      if (!layer_selected(config_, index_t(l))) continue;
       block_type::for_each_site(blocks_[l], model_.blocks[l], [&](std::string_view site, auto& adapter, auto& layer) {
         const std::string path = std::string(names::blocks) + "." + std::to_string(l) + "." + std::string(site);
-        if (!module_targeted(path)) return;
+        if (!module_targeted(config_, path)) return;
         adapter.emplace(init_rng, config_.options, data::mix64(config_.seed ^ ++dropout_key));
         sites_.push_back({path, site, index_t(l), layer.in_features, layer.out_features});
       });
@@ -215,6 +215,21 @@ class LoraAdapters<Rank, Transformer<C, T>> {
   }
 
   model_type& model() noexcept { return model_; }
+  const model_type& model() const noexcept { return model_; }
+
+  // The module paths `config` selects in `model`, in state order (what the adapters built from
+  // it would attach to).
+  static std::vector<std::string> selected_paths(const model_type& model, const LoraConfig& config) {
+    std::vector<std::string> paths;
+    for (std::size_t l = 0; l < model.blocks.size(); ++l) {
+      if (!layer_selected(config, index_t(l))) continue;
+      for (std::size_t s = 0; s < block_type::site_count; ++s) {
+        std::string path = std::string(names::blocks) + "." + std::to_string(l) + "." + std::string(block_type::all_sites[s]);
+        if (module_targeted(config, path)) paths.push_back(std::move(path));
+      }
+    }
+    return paths;
+  }
 
  private:
   void check_config() const {
@@ -241,12 +256,12 @@ class LoraAdapters<Rank, Transformer<C, T>> {
       throw value_error("LoraAdapters: dropout must be in [0, 1), got " + std::to_string(config_.options.dropout));
   }
 
-  bool layer_selected(index_t layer) const {
-    return config_.layers.empty() || std::find(config_.layers.begin(), config_.layers.end(), layer) != config_.layers.end();
+  static bool layer_selected(const LoraConfig& config, index_t layer) {
+    return config.layers.empty() || std::find(config.layers.begin(), config.layers.end(), layer) != config.layers.end();
   }
-  bool module_targeted(std::string_view path) const {
-    if (config_.target_modules.empty()) return true;
-    return std::any_of(config_.target_modules.begin(), config_.target_modules.end(),
+  static bool module_targeted(const LoraConfig& config, std::string_view path) {
+    if (config.target_modules.empty()) return true;
+    return std::any_of(config.target_modules.begin(), config.target_modules.end(),
                        [&](const std::string& target) { return detail::matches_target(path, target); });
   }
 
