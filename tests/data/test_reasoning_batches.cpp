@@ -339,5 +339,20 @@ TEST_CASE("packing statistics of the default mixture", "[.][stats]") {
               100.0 * double(trained) / double(total), double(examples) / double(steps * std::uint64_t(mixture.batch_size)));
   for (const auto& [kind, count] : tokens_by_kind)
     std::printf("  %-7s %.1f%% of the tokens\n", kind.c_str(), 100.0 * double(count) / double(total));
+
+  // Chance level: the share of the most frequent answer over all problems of n operators
+  // (exact, by propagating the value distribution through n uniform steps), i.e. the exact
+  // match of the best constant guess.
+  std::vector<double> value(10, 0.1);
+  for (index_t n = 1; n <= 8; ++n) {
+    std::vector<double> next(10, 0.0);
+    for (int v = 0; v < 10; ++v)
+      for (int o = 0; o < 3; ++o)
+        for (int d = 0; d < 10; ++d) next[std::size_t(apply(ChainOperator(o), v, d))] += value[std::size_t(v)] / 30.0;
+    value = next;
+    const auto top = std::max_element(value.begin(), value.end());
+    std::printf("  %td operators: the most frequent answer, %td, is %.1f%% of problems\n", n, index_t(top - value.begin()),
+                100.0 * *top);
+  }
   SUCCEED();
 }
