@@ -311,6 +311,10 @@ TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]")
   ReasoningBatch batch = empty_batch(2, 8);
   CHECK_THROWS_AS(place_example(batch, 0, 4, direct_example(parse_problem("1+2")), 0), shape_error);
   CHECK_THROWS_AS(empty_batch(0, 8), value_error);
+  Example unlabelled = direct_example(parse_problem("1+2"));
+  unlabelled.roles.pop_back();
+  ReasoningBatch wide = empty_batch(1, 16);
+  CHECK_THROWS_WITH(place_example(wide, 0, 0, unlabelled, 0), Catch::Contains("8 tokens but 7 roles"));
 }
 
 // Packing statistics quoted in docs/data.md:

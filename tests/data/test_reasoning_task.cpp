@@ -114,6 +114,9 @@ TEST_CASE("problem_from_tokens accepts only a digit followed by operator-digit p
   CHECK_THROWS_AS(sample_problem(gen, 0), value_error);
   CHECK_THROWS_AS(sample_problem(gen, max_chain_operators + 1), value_error);
   CHECK(parse_problem("3+4") == ChainProblem{{3, 4}, {ChainOperator::plus}});
+  CHECK_THROWS_WITH((ChainProblem{{3, 4}, {ChainOperator(3)}}.answer()), Catch::Contains("operators (+ - *)"));
+  CHECK_THROWS_AS((ChainProblem{{3, 10}, {ChainOperator::plus}}.tokens()), value_error);
+  CHECK_THROWS_AS((ChainProblem{{3, 4, 5}, {ChainOperator::plus}}.steps()), value_error);
 }
 
 TEST_CASE("the held-out split takes about one problem in modulus, by the problem alone", "[data][reasoning]") {

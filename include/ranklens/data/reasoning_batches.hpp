@@ -70,6 +70,10 @@ inline void place_example(ReasoningBatch& batch, index_t row, index_t offset, co
                       std::to_string(row) + ", position " + std::to_string(offset) + " does not fit a batch of shape (" +
                       std::to_string(batch.rows()) + ", " + std::to_string(batch.seq_len()) + ")");
   }
+  if (example.roles.size() != example.tokens.size()) {
+    throw shape_error("place_example: the example has " + std::to_string(example.tokens.size()) + " tokens but " +
+                      std::to_string(example.roles.size()) + " roles");
+  }
   for (index_t j = 0; j < example.size(); ++j) {
     const std::int32_t id = example.tokens[std::size_t(j)];
     const Role role = example.roles[std::size_t(j)];
@@ -157,6 +161,7 @@ struct PretrainingMixture {
 
   // One example drawn from the mixture.
   Example sample_example(rng& gen) const {
+    validate();
     const std::array<double, 3> weights{direct_weight, worked_weight, facts_weight};
     const double total = weights[0] + weights[1] + weights[2];
     const std::array<double, 3> probabilities{weights[0] / total, weights[1] / total, weights[2] / total};

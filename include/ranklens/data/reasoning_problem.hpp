@@ -68,12 +68,13 @@ struct ChainProblem {
   index_t operator_count() const noexcept { return static_cast<index_t>(operators.size()); }
 
   void validate() const {
-    bool digits_ok = true;
+    bool digits_ok = true, operators_ok = true;
     for (int d : operands) digits_ok = digits_ok && d >= 0 && d < chain_modulus;
-    if (operators.empty() || operands.size() != operators.size() + 1 || !digits_ok ||
+    for (ChainOperator op : operators) operators_ok = operators_ok && op <= ChainOperator::times;
+    if (operators.empty() || operands.size() != operators.size() + 1 || !digits_ok || !operators_ok ||
         operator_count() > max_chain_operators) {
       throw value_error("ChainProblem: need 1.." + std::to_string(max_chain_operators) +
-                        " operators and one more operand, every operand a digit 0-9; got " +
+                        " operators (+ - *) and one more operand, every operand a digit 0-9; got " +
                         std::to_string(operands.size()) + " operands and " + std::to_string(operators.size()) +
                         " operators");
     }
