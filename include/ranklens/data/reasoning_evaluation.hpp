@@ -1,0 +1,171 @@
+// Evaluation of the synthetic reasoning task: per tier, distinct held-out problems as prompts
+// "BOS Q problem" (the model chooses to answer with A or to work with T), and the grading of
+// what a model generated after a prompt.
+//
+// Grading is exact match on the final answer, as on the paper's benchmarks: the answer is the
+// digit of the output's "A d E" ending, whatever came before it. Apart from that, the output's
+// form (a direct answer, a well-formed trace, or neither) and whether a trace's kept steps are
+// exactly the problem's steps are reported, to tell a right answer reached by working from a
+// guess.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ranklens/core/config.hpp"
+#include "ranklens/core/error.hpp"
+#include "ranklens/core/tensor.hpp"
+#include "ranklens/data/random.hpp"
+#include "ranklens/data/reasoning_batches.hpp"
+#include "ranklens/data/reasoning_examples.hpp"
+#include "ranklens/data/reasoning_problem.hpp"
+#include "ranklens/data/reasoning_vocabulary.hpp"
+
+namespace ranklens::data::reasoning {
+
+// The difficulty tiers, by operators per problem: the analogues of the paper's three benchmarks.
+inline constexpr std::array<index_t, 3> default_tiers{2, 4, 6};
+
+struct EvaluationSet {
+  index_t operators = 0;
+  Context context = Context::plain;
+  std::vector<ChainProblem> problems;  // distinct, all held out
+  std::vector<int> answers;
+  TokenMatrix prompts;                 // (size, prompt_length(operators, context)): BOS [D] Q problem
+
+  index_t size() const noexcept { return static_cast<index_t>(problems.size()); }
+};
+
+namespace detail {
+constexpr std::uint64_t evaluation_stream_salt = 0x6576616c75617431ULL;
+}
+
+// `count` distinct held-out problems with `operators` operators, drawn uniformly from the
+// stream (seed, operators); a smaller set is a prefix of a larger one. Context::document
+// gives "BOS D Q problem" prompts, which ask a base model for the skill it holds behind D.
+inline EvaluationSet evaluation_set(const HeldOutSplit& split, index_t operators, index_t count, std::uint64_t seed,
+                                    Context context = Context::plain) {
+  split.validate();
+  if (count < 1) throw value_error("evaluation_set: count must be >= 1, got " + std::to_string(count));
+  EvaluationSet set;
+  set.operators = operators;
+  set.context = context;
+  rng gen = rng::for_stream(seed ^ detail::evaluation_stream_salt, static_cast<std::uint64_t>(operators));
+  std::set<std::vector<std::int32_t>> seen;
+  const index_t max_draws = 64 * count + 10000;
+  for (index_t draw = 0; draw < max_draws && set.size() < count; ++draw) {
+    ChainProblem problem = sample_test_problem(gen, operators, split);
+    if (!seen.insert(problem.tokens()).second) continue;
+    set.answers.push_back(problem.answer());
+    set.problems.push_back(std::move(problem));
+  }
+  if (set.size() < count) {
+    throw value_error("evaluation_set: only " + std::to_string(set.size()) + " distinct held-out problems with " +
+                      std::to_string(operators) + " operators turned up in " + std::to_string(max_draws) +
+                      " draws, fewer than the " + std::to_string(count) + " asked for (modulus " +
+                      std::to_string(split.modulus) + ")");
+  }
+  set.prompts = TokenMatrix(Shape<dyn, dyn>{count, prompt_length(operators, context)});
+  for (index_t i = 0; i < count; ++i) {
+    const Example prompt = prompt_example(set.problems[std::size_t(i)], context);
+    for (index_t t = 0; t < prompt.size(); ++t) set.prompts(i, t) = prompt.tokens[std::size_t(t)];
+  }
+  return set;
+}
+
+enum class OutputForm {
+  direct,     // A d E
+  worked,     // T step (; | W) ... step ; A d E, at least one step
+  malformed,  // anything else, including an output cut off before E
+};
+
+struct GradedOutput {
+  std::optional<int> answer;  // the digit of the "A d E" ending; empty without one
+  bool correct = false;       // answer == the problem's answer
+  OutputForm form = OutputForm::malformed;
+  bool steps_correct = false;  // worked, and the kept steps (not retracted by W) are exactly the
+                               // problem's steps, with the answer their last result
+  index_t steps = 0;           // steps written, retracted ones included (worked form only)
+  index_t corrections = 0;     // W markers (worked form only)
+
+  bool followed_trace_syntax() const noexcept { return form == OutputForm::worked; }
+};
+
+// Grades what a model generated after the prompt of `problem` (the prompt not included).
+// Tokens after the first E are ignored, so a padded buffer may be passed.
+inline GradedOutput grade_output(const ChainProblem& problem, std::span<const std::int32_t> generated) {
+  GradedOutput graded;
+  std::size_t end = 0;
+  while (end < generated.size() && generated[end] != token::end) ++end;
+  if (end == generated.size()) return graded;  // no E: cut off or rambling
+  const std::span<const std::int32_t> body = generated.first(end);
+
+  // The answer: the body ends with "A d", and that is its only A.
+  std::size_t answer_markers = 0;
+  for (std::int32_t id : body) answer_markers += id == token::answer;
+  if (answer_markers != 1 || body.size() < 2 || body[body.size() - 2] != token::answer || !is_digit(body.back())) {
+    return graded;
+  }
+  graded.answer = body.back();
+  graded.correct = *graded.answer == problem.answer();
+  if (body.size() == 2) {
+    graded.form = OutputForm::direct;
+    return graded;
+  }
+
+  // A trace: T, then steps of six tokens "d op d = d" closed by ';' or W, then A d.
+  if (body[0] != token::think) return graded;
+  const std::size_t steps_end = body.size() - 2;
+  std::vector<ChainStep> kept;
+  index_t steps = 0, corrections = 0;
+  std::int32_t last_closing = -1;
+  std::size_t i = 1;
+  for (; i + 6 <= steps_end; i += 6) {
+    const auto op = operator_from_token(body[i + 1]);
+    const bool well_formed = is_digit(body[i]) && op && is_digit(body[i + 2]) && body[i + 3] == token::equals &&
+                             is_digit(body[i + 4]) && (body[i + 5] == token::separator || body[i + 5] == token::wait);
+    if (!well_formed) return graded;
+    ++steps;
+    last_closing = body[i + 5];
+    if (last_closing == token::wait) {
+      ++corrections;
+    } else {
+      kept.push_back({body[i], *op, body[i + 2], body[i + 4]});
+    }
+  }
+  // Leftover tokens, no step, or a W with no step after it: not a trace.
+  if (i != steps_end || steps == 0 || last_closing != token::separator) return graded;
+  graded.form = OutputForm::worked;
+  graded.steps = steps;
+  graded.corrections = corrections;
+  graded.steps_correct = kept == problem.steps() && kept.back().result == *graded.answer;
+  return graded;
+}
+
+// Counts over many graded outputs, e.g. one tier of one model.
+struct GradeTally {
+  index_t outputs = 0;
+  index_t correct = 0;
+  index_t direct = 0;
+  index_t worked = 0;
+  index_t malformed = 0;
+  index_t steps_correct = 0;
+  index_t with_corrections = 0;  // worked outputs with at least one W
+
+  void add(const GradedOutput& graded) noexcept {
+    ++outputs;
+    correct += graded.correct;
+    direct += graded.form == OutputForm::direct;
+    worked += graded.form == OutputForm::worked;
+    malformed += graded.form == OutputForm::malformed;
+    steps_correct += graded.steps_correct;
+    with_corrections += graded.corrections > 0;
+  }
+  double accuracy() const noexcept { return outputs == 0 ? 0.0 : double(correct) / double(outputs); }
+};
+
+}  // namespace ranklens::data::reasoning

@@ -1,0 +1,215 @@
+// The problems of the synthetic reasoning task: a chain of n + 1 digits and n operators
+// (+, -, *), evaluated left to right mod 10:
+//
+//   3 + 4 * 2 - 9  =  ((3 + 4) * 2 - 9) mod 10  =  5,  in the steps 3+4=7, 7*2=4, 4-9=5.
+//
+// Held-out problems: a problem is a test problem iff the hash of its canonical token form is
+// divisible by HeldOutSplit::modulus. The split is a property of the problem alone (no seed,
+// no tier), so every training stream rejects exactly the problems every evaluation set draws
+// from, whatever their seeds: no training data can ever contain a test problem.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ranklens/core/config.hpp"
+#include "ranklens/core/error.hpp"
+#include "ranklens/data/random.hpp"
+#include "ranklens/data/reasoning_vocabulary.hpp"
+
+namespace ranklens::data::reasoning {
+
+enum class ChainOperator : std::uint8_t { plus, minus, times };
+
+inline constexpr int chain_modulus = 10;
+// A longer chain than this is refused as a likely mistake (it would not fit any sequence).
+inline constexpr index_t max_chain_operators = 64;
+
+// left op right, mod 10, in 0..9.
+constexpr int apply(ChainOperator op, int left, int right) noexcept {
+  switch (op) {
+    case ChainOperator::plus: return (left + right) % chain_modulus;
+    case ChainOperator::minus: return (left - right + chain_modulus) % chain_modulus;
+    case ChainOperator::times: return (left * right) % chain_modulus;
+  }
+  return 0;
+}
+
+constexpr std::int32_t operator_token(ChainOperator op) noexcept {
+  return token::plus + static_cast<std::int32_t>(op);
+}
+
+constexpr std::optional<ChainOperator> operator_from_token(std::int32_t id) noexcept {
+  if (!is_operator(id)) return std::nullopt;
+  return static_cast<ChainOperator>(id - token::plus);
+}
+
+// One worked step "left op right = result". In a trace, left is the previous step's result
+// (the problem's first digit for the first step) and right is the problem's next digit.
+struct ChainStep {
+  int left = 0;
+  ChainOperator op = ChainOperator::plus;
+  int right = 0;
+  int result = 0;
+  friend bool operator==(const ChainStep&, const ChainStep&) = default;
+};
+
+constexpr ChainStep make_step(int left, ChainOperator op, int right) noexcept {
+  return {left, op, right, apply(op, left, right)};
+}
+
+struct ChainProblem {
+  std::vector<int> operands;              // n + 1 digits
+  std::vector<ChainOperator> operators;   // n operators; operators[k] joins operands[k + 1]
+
+  index_t operator_count() const noexcept { return static_cast<index_t>(operators.size()); }
+
+  void validate() const {
+    bool digits_ok = true, operators_ok = true;
+    for (int d : operands) digits_ok = digits_ok && d >= 0 && d < chain_modulus;
+    for (ChainOperator op : operators) operators_ok = operators_ok && op <= ChainOperator::times;
+    if (operators.empty() || operands.size() != operators.size() + 1 || !digits_ok || !operators_ok ||
+        operator_count() > max_chain_operators) {
+      throw value_error("ChainProblem: need 1.." + std::to_string(max_chain_operators) +
+                        " operators (+ - *) and one more operand, every operand a digit 0-9; got " +
+                        std::to_string(operands.size()) + " operands and " + std::to_string(operators.size()) +
+                        " operators");
+    }
+  }
+
+  // The n steps of the left-to-right evaluation.
+  std::vector<ChainStep> steps() const {
+    validate();
+    std::vector<ChainStep> result;
+    result.reserve(operators.size());
+    int value = operands[0];
+    for (std::size_t k = 0; k < operators.size(); ++k) {
+      result.push_back(make_step(value, operators[k], operands[k + 1]));
+      value = result.back().result;
+    }
+    return result;
+  }
+
+  int answer() const {
+    validate();
+    int value = operands[0];
+    for (std::size_t k = 0; k < operators.size(); ++k) value = apply(operators[k], value, operands[k + 1]);
+    return value;
+  }
+
+  // The canonical form "3 + 4 * 2 - 9" as token ids: what the question shows and the hash reads.
+  std::vector<std::int32_t> tokens() const {
+    validate();
+    std::vector<std::int32_t> result{token::digit(operands[0])};
+    for (std::size_t k = 0; k < operators.size(); ++k) {
+      result.push_back(operator_token(operators[k]));
+      result.push_back(token::digit(operands[k + 1]));
+    }
+    return result;
+  }
+
+  friend bool operator==(const ChainProblem&, const ChainProblem&) = default;
+};
+
+// The problem whose canonical form is exactly `tokens` (digit, then operator-digit pairs).
+inline ChainProblem problem_from_tokens(std::span<const std::int32_t> tokens) {
+  ChainProblem problem;
+  bool ok = tokens.size() >= 3 && tokens.size() % 2 == 1;
+  for (std::size_t i = 0; ok && i < tokens.size(); ++i) {
+    if (i % 2 == 0) {
+      ok = is_digit(tokens[i]);
+      if (ok) problem.operands.push_back(tokens[i]);
+    } else {
+      const auto op = operator_from_token(tokens[i]);
+      ok = op.has_value();
+      if (ok) problem.operators.push_back(*op);
+    }
+  }
+  if (!ok) {
+    throw value_error("problem_from_tokens: \"" + to_string(tokens) +
+                      "\" is not a chain problem (a digit, then one or more operator-digit pairs)");
+  }
+  problem.validate();
+  return problem;
+}
+
+// "3 + 4 * 2 - 9" or "3+4*2-9".
+inline ChainProblem parse_problem(std::string_view text) { return problem_from_tokens(parse_tokens(text)); }
+
+// A 64-bit hash of the canonical form, the same on every platform: SplitMix64's mixer folded
+// over the token ids. The length is part of the fold, so "3 + 4" and "3 + 4 * 2" are unrelated.
+inline std::uint64_t problem_hash(const ChainProblem& problem) {
+  std::uint64_t h = 0x7265617330ULL;  // a fixed salt ("reas0"); changing it moves the split
+  for (std::int32_t id : problem.tokens()) h = mix64(h + static_cast<std::uint64_t>(id) + 1);
+  return mix64(h + static_cast<std::uint64_t>(problem.operator_count()));
+}
+
+// Which problems are held out for evaluation: about one in `modulus` of every length.
+struct HeldOutSplit {
+  // Beyond one in a thousand the short tiers keep too few test problems to measure, and the
+  // rejection samplers below would need too many draws.
+  static constexpr std::uint64_t max_modulus = 1000;
+  std::uint64_t modulus = 10;
+
+  void validate() const {
+    if (modulus < 2 || modulus > max_modulus) {
+      throw value_error("HeldOutSplit: modulus must be in 2..1000 (one problem in `modulus` is held out), got " +
+                        std::to_string(modulus));
+    }
+  }
+  bool is_test(const ChainProblem& problem) const {
+    validate();
+    return problem_hash(problem) % modulus == 0;
+  }
+};
+
+// Uniform over all problems with `operators` operators: digits uniform on 0-9, operators
+// uniform on + - *.
+inline ChainProblem sample_problem(rng& gen, index_t operators) {
+  if (operators < 1 || operators > max_chain_operators) {
+    throw value_error("sample_problem: operators must be in 1.." + std::to_string(max_chain_operators) + ", got " +
+                      std::to_string(operators));
+  }
+  ChainProblem problem;
+  problem.operands.reserve(static_cast<std::size_t>(operators + 1));
+  problem.operators.reserve(static_cast<std::size_t>(operators));
+  problem.operands.push_back(static_cast<int>(gen.below(chain_modulus)));
+  for (index_t k = 0; k < operators; ++k) {
+    problem.operators.push_back(static_cast<ChainOperator>(gen.below(3)));
+    problem.operands.push_back(static_cast<int>(gen.below(chain_modulus)));
+  }
+  return problem;
+}
+
+namespace detail {
+// Rejection sampling on the split. When about one problem in `modulus` is held out, failing
+// 64 * modulus draws in a row has probability about e^-64; failing means the split leaves no
+// (or almost no) problem of this length on the wanted side.
+inline ChainProblem sample_problem_on_side(rng& gen, index_t operators, const HeldOutSplit& split, bool test) {
+  split.validate();
+  const std::uint64_t max_draws = 64 * split.modulus + 10000;
+  for (std::uint64_t draw = 0; draw < max_draws; ++draw) {
+    ChainProblem problem = sample_problem(gen, operators);
+    if (split.is_test(problem) == test) return problem;
+  }
+  throw value_error(std::string("sample_") + (test ? "test" : "training") + "_problem: no " +
+                    (test ? "held-out" : "training") + " problem with " + std::to_string(operators) +
+                    " operators in " + std::to_string(max_draws) + " draws; the split (modulus " +
+                    std::to_string(split.modulus) + ") leaves almost none of this length on that side");
+}
+}  // namespace detail
+
+// Uniform over the training problems (those the split does not hold out), by rejection.
+inline ChainProblem sample_training_problem(rng& gen, index_t operators, const HeldOutSplit& split) {
+  return detail::sample_problem_on_side(gen, operators, split, false);
+}
+
+// Uniform over the held-out problems, by rejection (about `modulus` draws each).
+inline ChainProblem sample_test_problem(rng& gen, index_t operators, const HeldOutSplit& split) {
+  return detail::sample_problem_on_side(gen, operators, split, true);
+}
+
+}  // namespace ranklens::data::reasoning

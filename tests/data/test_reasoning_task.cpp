@@ -1,0 +1,414 @@
+// Specification of the synthetic reasoning task's language, problems, examples, roles and
+// grading: data/reasoning_vocabulary.hpp, reasoning_problem.hpp, reasoning_roles.hpp,
+// reasoning_examples.hpp and reasoning_evaluation.hpp.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ranklens/data/reasoning_evaluation.hpp"
+#include "ranklens/data/reasoning_examples.hpp"
+#include "ranklens/data/reasoning_problem.hpp"
+#include "ranklens/data/reasoning_roles.hpp"
+#include "ranklens/data/reasoning_vocabulary.hpp"
+
+using namespace ranklens;
+using namespace ranklens::data;
+using namespace ranklens::data::reasoning;
+
+namespace {
+
+std::vector<std::string> role_names(const std::vector<Role>& roles) {
+  std::vector<std::string> names;
+  for (Role role : roles) names.emplace_back(role_name(role));
+  return names;
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : text) {
+    if (c == ' ') {
+      if (!word.empty()) words.push_back(word);
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) words.push_back(word);
+  return words;
+}
+
+// The tokens of an example after its prompt: what a model would have generated.
+std::vector<std::int32_t> response_of(const Example& example) {
+  return {example.tokens.begin() + example.response_begin, example.tokens.end()};
+}
+
+GradedOutput grade(const std::string& problem, const std::string& output) {
+  const std::vector<std::int32_t> tokens = parse_tokens(output);
+  return grade_output(parse_problem(problem), tokens);
+}
+
+}  // namespace
+
+TEST_CASE("vocabulary: 23 ids, digits are their values, every name reads back", "[data][reasoning]") {
+  CHECK(vocab_size == 23);
+  for (int d = 0; d < 10; ++d) CHECK(token::digit(d) == d);
+  std::vector<std::int32_t> all;
+  for (std::int32_t id = 0; id < vocab_size; ++id) all.push_back(id);
+  const std::string text = to_string(all);
+  CHECK(text == "0 1 2 3 4 5 6 7 8 9 + - * = ; BOS Q A T D W E PAD");
+  CHECK(parse_tokens(text) == all);
+  CHECK(parse_tokens("BOSQ3+4A7E") == parse_tokens("BOS Q 3 + 4 A 7 E"));
+  CHECK(parse_tokens("BOS Q 3 + 4 A 7 E") ==
+        std::vector<std::int32_t>{token::bos, token::question, 3, token::plus, 4, token::answer, 7, token::end});
+  CHECK(token_name(23) == "<23?>");
+  CHECK(token_name(-1) == "<-1?>");
+  CHECK_THROWS_WITH(parse_tokens("BOS Q 3 x 4"), Catch::Contains("'x' at character 8"));
+  CHECK_THROWS_AS(parse_tokens("BO"), value_error);
+}
+
+TEST_CASE("problems are evaluated left to right mod 10", "[data][reasoning]") {
+  const ChainProblem problem = parse_problem("3 + 4 * 2 - 9");
+  CHECK(problem.operator_count() == 3);
+  CHECK(problem.answer() == 5);
+  const std::vector<ChainStep> steps = problem.steps();
+  REQUIRE(steps.size() == 3);
+  CHECK(steps[0] == ChainStep{3, ChainOperator::plus, 4, 7});
+  CHECK(steps[1] == ChainStep{7, ChainOperator::times, 2, 4});
+  CHECK(steps[2] == ChainStep{4, ChainOperator::minus, 9, 5});
+  CHECK(parse_problem("0-1").answer() == 9);
+  CHECK(parse_problem("1-2-3").answer() == 6);
+  CHECK(parse_problem("2*5+7").answer() == 7);
+  CHECK(parse_problem("9-9*3").answer() == 0);
+  CHECK(parse_problem("9*9*9").answer() == 9);  // 729
+  CHECK(to_string(problem.tokens()) == "3 + 4 * 2 - 9");
+
+  // Against exact integer arithmetic, reduced once at the end: mod 10 is a ring homomorphism,
+  // so the reductions after each step must not change the result.
+  rng gen(11);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const ChainProblem p = sample_problem(gen, 1 + index_t(gen.below(8)));
+    long long exact = p.operands[0];
+    for (std::size_t k = 0; k < p.operators.size(); ++k) {
+      const long long d = p.operands[k + 1];
+      switch (p.operators[k]) {
+        case ChainOperator::plus: exact += d; break;
+        case ChainOperator::minus: exact -= d; break;
+        case ChainOperator::times: exact *= d; break;
+      }
+    }
+    REQUIRE(p.answer() == int(((exact % 10) + 10) % 10));
+    REQUIRE(p.steps().back().result == p.answer());
+  }
+}
+
+TEST_CASE("problem_from_tokens accepts only a digit followed by operator-digit pairs", "[data][reasoning]") {
+  for (const char* bad : {"", "3", "3+", "+3", "3 3", "3+4+", "3++4", "3+4 A"}) {
+    CHECK_THROWS_WITH(parse_problem(bad), Catch::Contains("is not a chain problem"));
+  }
+  rng gen(1);
+  CHECK_THROWS_AS(sample_problem(gen, 0), value_error);
+  CHECK_THROWS_AS(sample_problem(gen, max_chain_operators + 1), value_error);
+  CHECK(parse_problem("3+4") == ChainProblem{{3, 4}, {ChainOperator::plus}});
+  CHECK_THROWS_WITH((ChainProblem{{3, 4}, {ChainOperator(3)}}.answer()), Catch::Contains("operators (+ - *)"));
+  CHECK_THROWS_AS((ChainProblem{{3, 10}, {ChainOperator::plus}}.tokens()), value_error);
+  CHECK_THROWS_AS((ChainProblem{{3, 4, 5}, {ChainOperator::plus}}.steps()), value_error);
+}
+
+TEST_CASE("the held-out split takes about one problem in modulus, by the problem alone", "[data][reasoning]") {
+  const HeldOutSplit split{10};
+  // Every problem with two operators: 10^3 digits times 3^2 operators.
+  index_t total = 0, test = 0;
+  for (int a = 0; a < 10; ++a)
+    for (int b = 0; b < 10; ++b)
+      for (int c = 0; c < 10; ++c)
+        for (int o1 = 0; o1 < 3; ++o1)
+          for (int o2 = 0; o2 < 3; ++o2) {
+            const ChainProblem p{{a, b, c}, {ChainOperator(o1), ChainOperator(o2)}};
+            ++total;
+            test += split.is_test(p);
+            REQUIRE(split.is_test(p) == (problem_hash(p) % 10 == 0));
+          }
+  CHECK(total == 9000);
+  CHECK(test > 800);  // 900 expected; the binomial standard deviation is 28
+  CHECK(test < 1000);
+  // The split is part of the benchmark's definition: these counts change only if the hash does.
+  CHECK(test == 918);
+  index_t one_operator = 0;
+  for (int a = 0; a < 10; ++a)
+    for (int b = 0; b < 10; ++b)
+      for (int o = 0; o < 3; ++o) one_operator += split.is_test(ChainProblem{{a, b}, {ChainOperator(o)}});
+  CHECK(one_operator == 33);
+  // Prefixes are unrelated problems: the hash of "3 + 4" says nothing about "3 + 4 * 2".
+  CHECK(problem_hash(parse_problem("3+4")) != problem_hash(parse_problem("3+4*2")));
+  CHECK_THROWS_WITH(HeldOutSplit{1}.validate(), Catch::Contains("modulus must be in 2..1000"));
+  CHECK_THROWS_AS(HeldOutSplit{1001}.validate(), value_error);
+
+  rng gen(3);
+  for (int i = 0; i < 300; ++i) {
+    CHECK_FALSE(split.is_test(sample_training_problem(gen, 4, split)));
+    CHECK(split.is_test(sample_test_problem(gen, 4, split)));
+  }
+  // A split that holds out nothing of a short length is reported, not looped on: of the 300
+  // one-operator problems, one in 1000 holds none out (counted here).
+  const HeldOutSplit sparse{1000};
+  index_t one_operator_test = 0;
+  for (int a = 0; a < 10; ++a)
+    for (int b = 0; b < 10; ++b)
+      for (int o = 0; o < 3; ++o) one_operator_test += sparse.is_test(ChainProblem{{a, b}, {ChainOperator(o)}});
+  REQUIRE(one_operator_test == 0);
+  CHECK_THROWS_WITH(sample_test_problem(gen, 1, sparse), Catch::Contains("no held-out problem with 1 operators"));
+}
+
+TEST_CASE("examples have the exact formats", "[data][reasoning]") {
+  const ChainProblem problem = parse_problem("3 + 4 * 2 - 9");
+  CHECK(to_string(direct_example(problem).tokens) == "BOS Q 3 + 4 * 2 - 9 A 5 E");
+  CHECK(to_string(worked_example(problem, Context::document).tokens) ==
+        "BOS D Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  CHECK(to_string(worked_example(problem, Context::plain).tokens) ==
+        "BOS Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  const std::vector<Correction> corrections{{1, 3}};
+  CHECK(to_string(worked_example(problem, Context::plain, corrections).tokens) ==
+        "BOS Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  const std::vector<ChainStep> facts{make_step(3, ChainOperator::plus, 4), make_step(9, ChainOperator::times, 8)};
+  CHECK(to_string(facts_example(facts).tokens) == "BOS 3 + 4 = 7 ; 9 * 8 = 2 ; E");
+  CHECK(to_string(prompt_example(problem).tokens) == "BOS Q 3 + 4 * 2 - 9");
+  CHECK(to_string(prompt_example(problem, Context::document).tokens) == "BOS D Q 3 + 4 * 2 - 9");
+
+  // response_begin: the A or T after the question.
+  CHECK(direct_example(problem).response_begin == 9);
+  CHECK(worked_example(problem, Context::plain).response_begin == 9);
+  CHECK(worked_example(problem, Context::document).response_begin == 10);
+  // The length formulas agree with the builders.
+  CHECK(direct_example(problem).size() == prompt_length(3) + direct_response_length());
+  CHECK(worked_example(problem, Context::document, corrections).size() ==
+        prompt_length(3, Context::document) + worked_response_length(3, 1));
+  CHECK(facts_example(facts).size() == facts_length(2));
+}
+
+TEST_CASE("roles of a self-corrected trace, token by token", "[data][reasoning]") {
+  const std::vector<Correction> corrections{{1, 3}};
+  const Example example = worked_example(parse_problem("3 + 4 * 2"), Context::document, corrections);
+  REQUIRE(to_string(example.tokens) == "BOS D Q 3 + 4 * 2 T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; A 4 E");
+  const std::vector<std::string> expected = split_words(
+      "bos document_marker question_marker problem_digit problem_plus problem_digit problem_times problem_digit "
+      "think_marker step_left step_plus step_right step_equals step_result step_separator "
+      "step_left step_times step_right step_equals wrong_result wait_marker "
+      "step_left step_times step_right step_equals corrected_result step_separator "
+      "answer_marker answer_digit end");
+  CHECK(role_names(example.roles) == expected);
+  CHECK(example.roles.size() == example.tokens.size());
+  CHECK(role_names(label_roles(example.tokens)) == expected);
+
+  CHECK(role_names(facts_example(std::vector<ChainStep>{make_step(1, ChainOperator::minus, 2)}).roles) ==
+        split_words("bos step_left step_minus step_right step_equals step_result step_separator end"));
+  CHECK(role_count == 24);
+  CHECK(role_name(std::int32_t(role_count - 1)) == "other");
+  CHECK_THROWS_AS(role_name(std::int32_t(role_count)), value_error);
+}
+
+TEST_CASE("label_roles reads the same roles the builders write, and marks stray tokens other", "[data][reasoning]") {
+  rng gen(5);
+  std::vector<std::int32_t> packed;
+  std::vector<Role> packed_roles;
+  for (int i = 0; i < 3000; ++i) {
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(7)));
+    const std::vector<Correction> corrections = sample_corrections(problem, 0.3, gen);
+    std::vector<ChainStep> facts{sample_fact(gen), sample_fact(gen)};
+    for (const Example& example : {direct_example(problem), worked_example(problem, Context::document, corrections),
+                                   worked_example(problem, Context::plain, corrections), facts_example(facts)}) {
+      REQUIRE(example.roles.size() == example.tokens.size());
+      REQUIRE(label_roles(example.tokens) == example.roles);
+      packed.insert(packed.end(), example.tokens.begin(), example.tokens.end());
+      packed_roles.insert(packed_roles.end(), example.roles.begin(), example.roles.end());
+    }
+  }
+  CHECK(label_roles(packed) == packed_roles);  // examples one after another, as rows pack them
+
+  // Text a model might write: stray digits and operators are `other`, markers keep their roles.
+  const std::vector<Role> roles = label_roles(parse_tokens("BOS Q 3 3 + T 3 + = 4 ; A 5 6 E PAD 7"));
+  CHECK(role_names(roles) ==
+        split_words("bos question_marker problem_digit other other think_marker step_left step_plus step_equals other "
+                    "step_separator answer_marker answer_digit other end pad other"));
+  const std::vector<std::int32_t> out_of_vocabulary{token::bos, 99, -5};
+  CHECK(role_names(label_roles(out_of_vocabulary)) == split_words("bos other other"));
+}
+
+TEST_CASE("self-corrections are well formed and drawn at the asked rate", "[data][reasoning]") {
+  rng gen(8);
+  const double p = 0.25;
+  index_t steps = 0, corrected = 0;
+  std::vector<index_t> shift_counts(10, 0);
+  for (int i = 0; i < 4000; ++i) {
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(6)));
+    const std::vector<Correction> corrections = sample_corrections(problem, p, gen);
+    const std::vector<ChainStep> right = problem.steps();
+    steps += problem.operator_count();
+    corrected += index_t(corrections.size());
+    for (const Correction& c : corrections) {
+      REQUIRE(c.wrong_result != right[std::size_t(c.step)].result);
+      ++shift_counts[std::size_t((c.wrong_result - right[std::size_t(c.step)].result + 10) % 10)];
+    }
+    // Every W follows a wrong result and is followed by the same step with the right result.
+    const Example example = worked_example(problem, Context::plain, corrections);
+    for (std::size_t t = 0; t < example.tokens.size(); ++t) {
+      if (example.tokens[t] != token::wait) continue;
+      REQUIRE(t >= 5);
+      REQUIRE(t + 6 < example.tokens.size());
+      for (std::size_t j = 0; j < 4; ++j) REQUIRE(example.tokens[t - 5 + j] == example.tokens[t + 1 + j]);
+      const ChainProblem step_problem = problem_from_tokens(std::span(example.tokens).subspan(t - 5, 3));
+      REQUIRE(example.tokens[t - 1] != step_problem.answer());
+      REQUIRE(example.tokens[t + 5] == step_problem.answer());
+      REQUIRE(example.tokens[t + 6] == token::separator);
+    }
+    const GradedOutput graded = grade_output(problem, response_of(example));
+    REQUIRE(graded.form == OutputForm::worked);
+    REQUIRE(graded.steps_correct);
+    REQUIRE(graded.correct);
+    REQUIRE(graded.corrections == index_t(corrections.size()));
+    REQUIRE(graded.steps == problem.operator_count() + index_t(corrections.size()));
+  }
+  const double rate = double(corrected) / double(steps);
+  CHECK(rate == Approx(p).margin(0.02));
+  CHECK(shift_counts[0] == 0);
+  for (int s = 1; s < 10; ++s) CHECK(double(shift_counts[std::size_t(s)]) / double(corrected) == Approx(1.0 / 9).margin(0.02));
+  CHECK(sample_corrections(parse_problem("1+2"), 0.0, gen).empty());
+  CHECK_THROWS_AS(sample_corrections(parse_problem("1+2"), 1.5, gen), value_error);
+}
+
+TEST_CASE("corrections that name no step, repeat a step or are not wrong are refused", "[data][reasoning]") {
+  const ChainProblem problem = parse_problem("3 + 4 * 2");  // steps give 7, then 4
+  const auto refused = [&](std::vector<Correction> corrections) {
+    CHECK_THROWS_WITH(worked_example(problem, Context::plain, corrections), Catch::Contains("worked_example: correction"));
+  };
+  refused({{2, 1}});
+  refused({{-1, 1}});
+  refused({{0, 7}});
+  refused({{1, 3}, {0, 2}});
+  refused({{1, 3}, {1, 2}});
+  refused({{0, 10}});
+  CHECK_NOTHROW(worked_example(problem, Context::plain, std::vector<Correction>{{0, 2}, {1, 3}}));
+  CHECK_THROWS_WITH(facts_example(std::vector<ChainStep>{{3, ChainOperator::plus, 4, 8}}), Catch::Contains("true single step"));
+  CHECK_THROWS_AS(facts_example(std::vector<ChainStep>{}), value_error);
+}
+
+TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off outputs", "[data][reasoning]") {
+  const std::string problem = "3 + 4 * 2 - 9";  // answer 5
+
+  GradedOutput g = grade(problem, "A 5 E");
+  CHECK(g.answer == 5);
+  CHECK(g.correct);
+  CHECK(g.form == OutputForm::direct);
+  CHECK_FALSE(g.followed_trace_syntax());
+  CHECK_FALSE(g.steps_correct);
+
+  g = grade(problem, "A 6 E");
+  CHECK(g.answer == 6);
+  CHECK_FALSE(g.correct);
+  CHECK(g.form == OutputForm::direct);
+
+  g = grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  CHECK(g.answer == 5);
+  CHECK(g.correct);
+  CHECK(g.followed_trace_syntax());
+  CHECK(g.steps_correct);
+  CHECK(g.steps == 3);
+  CHECK(g.corrections == 0);
+
+  g = grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  CHECK(g.correct);
+  CHECK(g.steps_correct);
+  CHECK(g.steps == 4);
+  CHECK(g.corrections == 1);
+
+  // A right answer after a wrong step, a wrong answer after right steps, a step too few, an
+  // operand that is not the problem's: well-formed traces whose steps are not all right.
+  for (const char* output : {"T 3 + 4 = 7 ; 7 * 2 = 3 ; 3 - 9 = 5 ; A 5 E", "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 4 E",
+                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; A 5 E", "T 3 + 4 = 7 ; 7 * 3 = 1 ; 1 - 9 = 2 ; A 2 E",
+                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; 5 + 0 = 5 ; A 5 E"}) {
+    g = grade(problem, output);
+    INFO(output);
+    CHECK(g.form == OutputForm::worked);
+    CHECK_FALSE(g.steps_correct);
+  }
+  CHECK(grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 3 ; 3 - 9 = 5 ; A 5 E").correct);
+
+  // Malformed: an answer is still read from an "A d E" ending.
+  g = grade(problem, "T 3 + 4 = 7 7 * 2 = 4 ; A 5 E");
+  CHECK(g.form == OutputForm::malformed);
+  CHECK(g.answer == 5);
+  CHECK(g.correct);
+  CHECK_FALSE(g.steps_correct);
+  for (const char* output : {"T 3 + 4 = 7 ; 7 * 2 = 4 W A 4 E",  // W with no step after it
+                             "T A 5 E", "Q 5 A 5 E", "5 A 5 E", "T 3 + 4 = 7 ; 7 * = 4 ; A 4 E", "T 3 + 4 = 7 ; BOS A 5 E"}) {
+    INFO(output);
+    g = grade(problem, output);
+    CHECK(g.form == OutputForm::malformed);
+    CHECK(g.answer == 5 - (std::string(output).find("A 4") != std::string::npos));
+  }
+  // No answer: cut off before E, no digit after A, two A, nothing at all.
+  for (const char* output : {"T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9", "A 5", "A E", "A 5 5 E", "A 5 A 5 E", "E", "", "PAD PAD",
+                             "T 3 + 4 = 7 ; A 7 ; A 5 E"}) {
+    INFO(output);
+    g = grade(problem, output);
+    CHECK_FALSE(g.answer.has_value());
+    CHECK_FALSE(g.correct);
+    CHECK(g.form == OutputForm::malformed);
+  }
+  // Tokens after the first E are not read; ids outside the vocabulary are just wrong.
+  CHECK(grade(problem, "A 5 E PAD PAD 3 +").form == OutputForm::direct);
+  const std::vector<std::int32_t> strange{token::answer, 42, token::end};
+  CHECK_FALSE(grade_output(parse_problem(problem), strange).answer.has_value());
+  const std::vector<std::int32_t> negative{-7, token::answer, 5, token::end};
+  CHECK(grade_output(parse_problem(problem), negative).form == OutputForm::malformed);
+
+  GradeTally tally;
+  tally.add(grade(problem, "A 5 E"));
+  tally.add(grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E"));
+  tally.add(grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; 4 - 9 = 5 ; A 6 E"));
+  tally.add(grade(problem, "A 5"));
+  CHECK(tally.outputs == 4);
+  CHECK(tally.correct == 2);
+  CHECK(tally.direct == 1);
+  CHECK(tally.worked == 2);
+  CHECK(tally.malformed == 1);
+  CHECK(tally.steps_correct == 1);
+  CHECK(tally.with_corrections == 1);
+  CHECK(tally.accuracy() == 0.5);
+}
+
+TEST_CASE("evaluation sets: distinct held-out problems per tier, prompts without a marker", "[data][reasoning]") {
+  const HeldOutSplit split{10};
+  for (index_t n : default_tiers) {
+    const EvaluationSet set = evaluation_set(split, n, 200, 42);
+    REQUIRE(set.size() == 200);
+    REQUIRE(set.prompts.extent(0) == 200);
+    REQUIRE(set.prompts.extent(1) == prompt_length(n));
+    std::set<std::vector<std::int32_t>> distinct;
+    for (index_t i = 0; i < set.size(); ++i) {
+      const ChainProblem& problem = set.problems[std::size_t(i)];
+      REQUIRE(problem.operator_count() == n);
+      REQUIRE(split.is_test(problem));
+      REQUIRE(set.answers[std::size_t(i)] == problem.answer());
+      distinct.insert(problem.tokens());
+      const std::vector<std::int32_t> row(set.prompts.data() + i * set.prompts.extent(1),
+                                          set.prompts.data() + (i + 1) * set.prompts.extent(1));
+      REQUIRE(row == prompt_example(problem).tokens);
+    }
+    CHECK(distinct.size() == 200);
+    // A smaller set is a prefix of a larger one; another seed gives other problems.
+    const EvaluationSet smaller = evaluation_set(split, n, 50, 42);
+    CHECK(std::equal(smaller.problems.begin(), smaller.problems.end(), set.problems.begin()));
+    CHECK(evaluation_set(split, n, 50, 43).problems != smaller.problems);
+  }
+  const EvaluationSet documents = evaluation_set(split, 2, 10, 42, Context::document);
+  CHECK(to_string(prompt_example(documents.problems[0], Context::document).tokens) ==
+        to_string(std::vector<std::int32_t>(documents.prompts.data(), documents.prompts.data() + documents.prompts.extent(1))));
+  CHECK(documents.prompts(0, 1) == token::document);
+  // One operator: 300 problems, about 30 held out. Asking for more is an error, not a hang.
+  CHECK_THROWS_WITH(evaluation_set(split, 1, 100, 42), Catch::Contains("distinct held-out problems with 1 operators"));
+}
