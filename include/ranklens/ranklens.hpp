@@ -136,6 +136,7 @@
 #include "ranklens/io/hf_model.hpp"
 #include "ranklens/io/mapped_file.hpp"
 #include "ranklens/io/name_list.hpp"
+#include "ranklens/io/peft.hpp"
 #include "ranklens/io/safetensors_format.hpp"
 #include "ranklens/io/safetensors_reader.hpp"
 #include "ranklens/io/safetensors_writer.hpp"
