@@ -55,11 +55,14 @@ inline void check_attention_extents(const char* kernel, const attention_extents&
 // in registers: 16 row loads, four rounds of 16 shuffles, 16 row stores.
 inline void transpose_16x16(const float* from, index_t ld_from, float* to, index_t ld_to) {
   __m512 r[16], t[16];
+#pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(from + i * ld_from);
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 4) {
     auto lo = [&](int a, int b) { return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[a]), _mm512_castps_pd(t[b]))); };
     auto hi = [&](int a, int b) { return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[a]), _mm512_castps_pd(t[b]))); };
@@ -68,15 +71,19 @@ inline void transpose_16x16(const float* from, index_t ld_from, float* to, index
     r[i + 2] = lo(i + 1, i + 3);
     r[i + 3] = hi(i + 1, i + 3);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 8)
+#pragma GCC unroll 16
     for (int j = 0; j < 4; ++j) {
       t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
       t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
     }
+#pragma GCC unroll 16
   for (int j = 0; j < 8; ++j) {
     r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
     r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(to + i * ld_to, r[i]);
 }
 #pragma GCC diagnostic pop

@@ -64,9 +64,12 @@ inline __mmask16 visible_lanes(index_t first, index_t last) { return keys_in_ran
 template <int R, int DV>
 inline void score_tile(float* out, const float* a, index_t lda, const float* t, index_t keys, index_t first) {
   __mmask16 in_range[4];
+#pragma GCC unroll 16
   for (int v = 0; v < 4; ++v) in_range[v] = keys_in_range(first + 16 * v, keys);
   __m512 s[R][4];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (int v = 0; v < 4; ++v) s[r][v] = _mm512_setzero_ps();
   for (int d = 0; d < 16 * DV; ++d) {
     __m512 row[4];
@@ -79,7 +82,9 @@ inline void score_tile(float* out, const float* a, index_t lda, const float* t, 
       for (int v = 0; v < 4; ++v) s[r][v] = _mm512_fmadd_ps(x, row[v], s[r][v]);
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (int v = 0; v < 4; ++v) _mm512_storeu_ps(out + r * chunk_keys + 16 * v, s[r][v]);
 }
 
@@ -100,6 +105,7 @@ void forward_tile(const forward_args& f, index_t i0, const float* q, index_t q_l
   // would be spilled inside the score loop instead.
   alignas(64) float o[R][16 * DV] = {};
   float m[R], l[R], rescale[R];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     m[r] = -std::numeric_limits<float>::infinity();
     l[r] = 0.0f;
@@ -107,9 +113,11 @@ void forward_tile(const forward_args& f, index_t i0, const float* q, index_t q_l
   const index_t last_visible = i0 + R - 1 + f.offset;
   for (index_t j0 = 0; j0 <= last_visible; j0 += chunk_keys) {
     score_tile<R, DV>(p_tile, q, q_ld, f.keys_t, f.keys, j0);
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       __mmask16 visible[4];
       __m512 s[4];
+#pragma GCC unroll 16
       for (int v = 0; v < 4; ++v) {
         visible[v] = visible_lanes(j0 + 16 * v, i0 + r + f.offset);
         s[v] = _mm512_mask_mov_ps(neg_inf, visible[v],
@@ -121,6 +129,7 @@ void forward_tile(const forward_args& f, index_t i0, const float* q, index_t q_l
       rescale[r] = std::exp(m[r] - m_new);
       const __m512 top = _mm512_set1_ps(m_new);
       __m512 sum = _mm512_setzero_ps();
+#pragma GCC unroll 16
       for (int v = 0; v < 4; ++v) {
         const __m512 p = _mm512_maskz_mov_ps(visible[v], exp16(_mm512_maskz_sub_ps(visible[v], s[v], top)));
         _mm512_storeu_ps(p_tile + r * chunk_keys + 16 * v, p);
@@ -132,14 +141,18 @@ void forward_tile(const forward_args& f, index_t i0, const float* q, index_t q_l
     const index_t n = std::min(chunk_keys, last_visible + 1 - j0);
     for (int dv = 0; dv < DV; ++dv) {
       __m512 acc[R];
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r] = _mm512_mul_ps(_mm512_load_ps(o[r] + 16 * dv), _mm512_set1_ps(rescale[r]));
       for (index_t j = 0; j < n; ++j) {
         const __m512 vj = _mm512_loadu_ps(f.v + (j0 + j) * f.v_ld + 16 * dv);
+#pragma GCC unroll 16
         for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(p_tile[r * chunk_keys + j]), vj, acc[r]);
       }
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) _mm512_store_ps(o[r] + 16 * dv, acc[r]);
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     const __m512 inverse = _mm512_set1_ps(1.0f / l[r]);
     for (int dv = 0; dv < DV; ++dv) _mm512_storeu_ps(z + r * z_ld + 16 * dv, _mm512_mul_ps(_mm512_load_ps(o[r] + 16 * dv), inverse));
@@ -152,6 +165,7 @@ void forward_tile(const forward_args& f, index_t i0, const float* q, index_t q_l
 template <int R>
 inline __m512 add_weighted_rows(__m512 start, const float* weights, const __m512 (&rows)[R]) {
   __m512 other = _mm512_setzero_ps();
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     const __m512 w = _mm512_set1_ps(weights[r * chunk_keys]);
     if (r % 2 == 0)
@@ -181,6 +195,7 @@ void backward_tile(const backward_args& b, index_t i0, const float* q, index_t q
                    index_t z_ld, const float* lse, float* p_tile, float* ds_tile) {
   float row_lse[R], row_dot[R];  // log-sum-exp, and Σ_d dz · z (the softmax backward's row term)
   alignas(64) float dq_acc[R][16 * DV] = {};  // in L1 between chunks, as the forward's output rows
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     row_lse[r] = lse[r];
     __m512 dot = _mm512_setzero_ps();
@@ -191,7 +206,9 @@ void backward_tile(const backward_args& b, index_t i0, const float* q, index_t q
   const index_t last_visible = i0 + R - 1 + b.offset;
   for (index_t j0 = 0; j0 <= last_visible; j0 += chunk_keys) {
     score_tile<R, DV>(p_tile, q, q_ld, b.keys_t, b.keys, j0);
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
       for (int v = 0; v < 4; ++v) {
         float* at = p_tile + r * chunk_keys + 16 * v;
         const __mmask16 visible = visible_lanes(j0 + 16 * v, i0 + r + b.offset);
@@ -199,7 +216,9 @@ void backward_tile(const backward_args& b, index_t i0, const float* q, index_t q
         _mm512_storeu_ps(at, _mm512_maskz_mov_ps(visible, exp16(_mm512_maskz_mov_ps(visible, centred))));
       }
     score_tile<R, DV>(ds_tile, dz, z_ld, b.values_t, b.keys, j0);
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
       for (int v = 0; v < 4; ++v) {  // scale · P ⊙ (dP − row_dot): zero wherever P is
         float* at = ds_tile + r * chunk_keys + 16 * v;
         const __m512 p = _mm512_loadu_ps(p_tile + r * chunk_keys + 16 * v);
@@ -209,6 +228,7 @@ void backward_tile(const backward_args& b, index_t i0, const float* q, index_t q
     const index_t n = std::min(chunk_keys, last_visible + 1 - j0);
     for (int dv = 0; dv < DV; ++dv) {  // one 16-wide slice of the head at a time: 3 × R rows in registers
       __m512 q_rows[R], dz_rows[R], dq_rows[R];
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         q_rows[r] = _mm512_loadu_ps(q + r * q_ld + 16 * dv);
         dz_rows[r] = _mm512_loadu_ps(dz + r * z_ld + 16 * dv);
@@ -226,13 +246,16 @@ void backward_tile(const backward_args& b, index_t i0, const float* q, index_t q
         }
         if (dq != nullptr) {  // dq[r] += Σ_key scale · dS[r, key] · k[key]
           const __m512 kj = _mm512_loadu_ps(b.k + key * b.k_ld + 16 * dv);
+#pragma GCC unroll 16
           for (int r = 0; r < R; ++r) dq_rows[r] = _mm512_fmadd_ps(_mm512_set1_ps(ds_tile[r * chunk_keys + j]), kj, dq_rows[r]);
         }
       }
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) _mm512_store_ps(dq_acc[r] + 16 * dv, dq_rows[r]);
     }
   }
   if (dq != nullptr)
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
       for (int dv = 0; dv < DV; ++dv)
         _mm512_storeu_ps(dq + r * q_ld + 16 * dv, _mm512_add_ps(_mm512_loadu_ps(dq + r * q_ld + 16 * dv), _mm512_load_ps(dq_acc[r] + 16 * dv)));
