@@ -251,11 +251,12 @@ inline std::string render_svg(const line_plot& plot) {
   return svg;
 }
 
-// Writes the plot to `path` through a temporary file in the same directory and a rename, so a
+namespace detail {
+
+// Writes `svg` to `path` through a temporary file in the same directory and a rename, so a
 // reader (a browser refreshing the report) never sees half a file; parent directories are
 // created.
-inline void write_svg(const line_plot& plot, const std::filesystem::path& path) {
-  const std::string svg = render_svg(plot);
+inline void write_svg_text(const std::string& svg, const std::filesystem::path& path) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   const std::filesystem::path temporary = path.string() + ".tmp." + std::to_string(::getpid());
   {
@@ -276,5 +277,9 @@ inline void write_svg(const line_plot& plot, const std::filesystem::path& path) 
     throw io_error("write_svg: cannot rename " + temporary.string() + " to " + path.string() + ": " + failed.message());
   }
 }
+
+}  // namespace detail
+
+inline void write_svg(const line_plot& plot, const std::filesystem::path& path) { detail::write_svg_text(render_svg(plot), path); }
 
 }  // namespace ranklens::interp
