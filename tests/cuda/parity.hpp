@@ -37,8 +37,15 @@ using cuda::bfloat16;
 
 inline constexpr bool emulated = cuda::emulated;
 
-// n on a device, the smaller m under the emulation.
-inline index_t sized(index_t n, index_t m) { return emulated ? m : n; }
+// n on a device, the smaller m under the emulation or with RANKLENS_PARITY_SMALL=1 (for runs under
+// compute-sanitizer, which slows kernels down a hundredfold).
+inline index_t sized(index_t n, index_t m) {
+  static const bool small = [] {
+    const char* flag = std::getenv("RANKLENS_PARITY_SMALL");
+    return emulated || (flag != nullptr && std::string(flag) == "1");
+  }();
+  return small ? m : n;
+}
 
 template <class T>
 inline constexpr double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-2;
@@ -98,7 +105,7 @@ class twin {
 
 struct comparison {
   double error = 0;       // ‖got − want‖₂ / ‖want‖₂ (absolute when want is all zeros)
-  index_t nans = 0;       // elements of got that are NaN or infinite where want is finite
+  index_t nans = 0;       // elements where exactly one of got and want is finite (or both, differently)
   index_t first_nan = -1;
 };
 
@@ -110,7 +117,11 @@ inline comparison compare(const std::vector<float>& got, const std::vector<float
   }
   double difference = 0, norm = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(want[i])) continue;
+    if (!std::isfinite(want[i])) {  // expected NaN or infinity: got must be the same
+      const bool same = std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i];
+      if (!same && c.nans++ == 0) c.first_nan = index_t(i);
+      continue;
+    }
     if (!std::isfinite(got[i])) {
       if (c.nans++ == 0) c.first_nan = index_t(i);
       continue;
@@ -124,9 +135,22 @@ inline comparison compare(const std::vector<float>& got, const std::vector<float
   return c;
 }
 
+// With RANKLENS_PARITY_LOG=<file>, every comparison is appended to that file as one line
+// "name<TAB>error<TAB>tolerance<TAB>non-finite" (scripts/gpu_check.sh turns it into a table).
+inline void log_comparison(const std::string& what, const comparison& c, double tol) {
+  static std::FILE* log = [] {
+    const char* path = std::getenv("RANKLENS_PARITY_LOG");
+    return path != nullptr ? std::fopen(path, "a") : nullptr;
+  }();
+  if (log == nullptr) return;
+  std::fprintf(log, "%s\t%.3e\t%.0e\t%lld\n", what.c_str(), c.error, tol, static_cast<long long>(c.nans));
+  std::fflush(log);
+}
+
 // Checks got against want within tol, naming the output in the report.
 inline void check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol) {
   const comparison c = compare(got, want);
+  log_comparison(what, c, tol);
   INFO(what << ": relative error " << c.error << " (tolerance " << tol << "), " << c.nans << " non-finite of " << got.size()
             << (c.nans ? ", first at " + std::to_string(c.first_nan) : std::string()));
   CHECK(c.nans == 0);

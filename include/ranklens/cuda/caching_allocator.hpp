@@ -8,8 +8,8 @@
 // While a CUDA graph is captured (graph.hpp), the thread allocates from the graph's private pool
 // instead: blocks the graph's kernels use must not reach another owner while the graph lives.
 //
-// RANKLENS_CUDA_NO_CACHE=1 in the environment turns the caching off (every free is a cudaFree),
-// for memory checkers.
+// RANKLENS_CUDA_NO_CACHE=1 in the environment turns the caching off (every free is a cudaFree, and
+// no size is rounded), for memory checkers.
 #pragma once
 #include <cstdlib>
 #include <map>
@@ -52,7 +52,8 @@ class caching_allocator {
   // Memory for `bytes` on the current device, for use on the current stream (nullptr for 0).
   void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    const std::size_t size = rounded_size(bytes);
+    // Uncached, a block is exactly what was asked for, so that a memory checker sees every overrun.
+    const std::size_t size = caching_disabled_ ? bytes : rounded_size(bytes);
     std::lock_guard lock(mutex_);
     private_pool* pool = capture_pool();
     void* p = pool ? take_from_pool(*pool, size) : take_cached(size);

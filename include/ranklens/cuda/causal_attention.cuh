@@ -98,13 +98,13 @@ __global__ void __launch_bounds__(attention_layout<D>::query_tile* attention_lay
   __shared__ float4 keys[key_tile][D / 4];
   __shared__ float4 values[key_tile][D / 4];
 
-  const index_t batch = blockIdx.z, head = blockIdx.y, kv_head = head / e.group();
+  const index_t batch = blockIdx.z, head = blockIdx.y, kv_head = head / (e.query_heads / e.kv_heads);
   const index_t first_query = index_t(gridDim.x - 1 - blockIdx.x) * L::query_tile;  // the longest tiles first
   const int slice = int(threadIdx.x) % tpr;
   const index_t query = first_query + threadIdx.x / tpr;
   const bool valid = query < e.queries;
   const index_t row = valid ? query : e.queries - 1;
-  const index_t offset = e.key_offset();
+  const index_t offset = e.keys - e.queries;  // keys cached before the first query
   const index_t last_visible = row + offset;
   const index_t last_query = (first_query + L::query_tile < e.queries ? first_query + L::query_tile : e.queries) - 1;
   const index_t block_keys = last_query + offset + 1;
@@ -170,13 +170,13 @@ __global__ void __launch_bounds__(attention_layout<D>::query_tile* attention_lay
   __shared__ float4 keys[key_tile][D / 4];
   __shared__ float4 values[key_tile][D / 4];
 
-  const index_t batch = blockIdx.z, head = blockIdx.y, kv_head = head / e.group();
+  const index_t batch = blockIdx.z, head = blockIdx.y, kv_head = head / (e.query_heads / e.kv_heads);
   const index_t first_query = index_t(gridDim.x - 1 - blockIdx.x) * L::query_tile;
   const int slice = int(threadIdx.x) % tpr;
   const index_t query = first_query + threadIdx.x / tpr;
   const bool valid = query < e.queries;
   const index_t row = valid ? query : e.queries - 1;
-  const index_t offset = e.key_offset();
+  const index_t offset = e.keys - e.queries;  // keys cached before the first query
   const index_t last_visible = row + offset;
   const index_t last_query = (first_query + L::query_tile < e.queries ? first_query + L::query_tile : e.queries) - 1;
   const index_t block_keys = last_query + offset + 1;
@@ -242,7 +242,7 @@ __global__ void __launch_bounds__(attention_layout<D>::key_tile* attention_layou
   const index_t key = first_key + threadIdx.x / tpr;
   const bool valid = key < e.keys;
   const index_t row = valid ? key : e.keys - 1;
-  const index_t offset = e.key_offset();
+  const index_t offset = e.keys - e.queries;  // keys cached before the first query
 
   float4 k_row[chunks], v_row[chunks], dk_acc[chunks], dv_acc[chunks];
   load_row<T, D>(k_row, k + batch * ks.batch + row * ks.position + kv_head * ks.head, slice);
@@ -253,7 +253,8 @@ __global__ void __launch_bounds__(attention_layout<D>::key_tile* attention_layou
   // The first query that sees this block's first key.
   const index_t first_query = first_key - offset > 0 ? (first_key - offset) / query_tile * query_tile : 0;
   const index_t z_stride = e.query_heads * D;  // between positions of dz
-  for (index_t head = kv_head * e.group(); head < (kv_head + 1) * e.group(); ++head) {
+  const index_t group = e.query_heads / e.kv_heads;
+  for (index_t head = kv_head * group; head < (kv_head + 1) * group; ++head) {
     const T* q_head = q + batch * qs.batch + head * qs.head;
     const T* dz_head = dz + (batch * e.queries * e.query_heads + head) * D;
     for (index_t tile_start = first_query; tile_start < e.queries; tile_start += query_tile) {
