@@ -135,12 +135,12 @@ if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
   sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
   if [ -n "$sanitizer" ]; then
     section "memcheck"
-    RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --error-exitcode 3 \
+    RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --print-limit 50 --error-exitcode 3 \
       "$bundle/ranklens_cuda_tests" "[cuda]" > "$out/sanitizer.log" 2>&1
     memcheck_rc=$?
     write_report
     section "racecheck"
-    RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --error-exitcode 3 \
+    RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --print-limit 50 --error-exitcode 3 \
       "$bundle/ranklens_cuda_tests" "[attention],[softmax],[norm],[sae],[cross_entropy],[reduce]" >> "$out/sanitizer.log" 2>&1
     racecheck_rc=$?
     write_report

@@ -28,6 +28,7 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
