@@ -15,3 +15,19 @@ foreach(bench_source IN LISTS bench_sources)
     RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bench")
   add_dependencies(ranklens_bench bench_${bench_name})
 endforeach()
+
+# Every bench/<name>.cu becomes build/bench/<name> when the CUDA backend is on: GPU benchmarks
+# time themselves with CUDA events and print their own rows (no Google Benchmark).
+if(RANKLENS_CUDA)
+  file(GLOB cuda_bench_sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/bench/*.cu")
+  foreach(bench_source IN LISTS cuda_bench_sources)
+    get_filename_component(bench_name "${bench_source}" NAME_WE)
+    add_executable(bench_${bench_name} "${bench_source}")
+    target_link_libraries(bench_${bench_name} PRIVATE ranklens::cuda)
+    set_target_properties(bench_${bench_name} PROPERTIES
+      OUTPUT_NAME ${bench_name}
+      CUDA_RUNTIME_LIBRARY Static
+      RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bench")
+    add_dependencies(ranklens_bench bench_${bench_name})
+  endforeach()
+endif()

@@ -11,21 +11,12 @@
 // that contracts a·b + c into an FMA, as GCC does by default at -O2, may do so here and in a
 // scalar loop in different places: agreement is then to a few ulp, not to the bit.)
 #pragma once
+#include "ranklens/cpu/adamw_coefficients.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/work_split.hpp"
 
 namespace ranklens::cpu {
-
-// The per-step constants, computed by the optimizer in double and rounded to T once.
-template <Real T>
-struct adamw_coefficients {
-  T decay;           // 1 − lr·weight_decay
-  T beta1, beta2;
-  T step_size;       // lr / (1 − β₁ᵗ)
-  T inv_bias2_sqrt;  // 1 / √(1 − β₂ᵗ)
-  T eps;
-};
 
 // value, grad, m, v: (n). value, m and v are updated in place.
 template <Real T>

@@ -1,6 +1,6 @@
-// The layout of attention's operands, shared by the CPU attention kernels: extents, strides of
-// (batch, position, head, head_dim) arrays, their check, and the transposed copy of a head's keys
-// or values that the score products read.
+// The layout of attention's operands for the CPU attention kernels: the extents and strides of
+// attention_extents.hpp, and the transposed copy of a head's keys or values that the score
+// products read.
 #pragma once
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -11,39 +11,11 @@
 
 #include "ranklens/core/config.hpp"
 #include "ranklens/core/dtype.hpp"
-#include "ranklens/core/error.hpp"
+#include "ranklens/cpu/attention_extents.hpp"
 
 namespace ranklens::cpu {
 
-// Strides, in elements, of a (batch, position, head, head_dim) array whose head_dim is contiguous.
-struct attention_strides {
-  index_t batch, position, head;
-};
-
-struct attention_extents {
-  index_t batch, queries, keys, query_heads, kv_heads, head_dim;
-  index_t key_offset() const noexcept { return keys - queries; }  // keys cached before the first query
-  index_t group() const noexcept { return query_heads / kv_heads; }
-};
-
 namespace detail {
-
-inline void check_attention_extents(const char* kernel, const attention_extents& e) {
-  auto fail = [&](const char* what) {
-    std::string message(kernel);
-    message += ": ";
-    message += what;
-    message += " (batch=" + std::to_string(e.batch) + ", queries=" + std::to_string(e.queries) +
-               ", keys=" + std::to_string(e.keys) + ", query_heads=" + std::to_string(e.query_heads) +
-               ", kv_heads=" + std::to_string(e.kv_heads) + ", head_dim=" + std::to_string(e.head_dim) + ")";
-    throw shape_error(message);
-  };
-  if (e.batch < 0 || e.queries < 0 || e.keys < 0 || e.head_dim < 0 || e.query_heads < 0 || e.kv_heads < 0)
-    fail("negative extent");
-  if (e.keys < e.queries) fail("fewer keys than queries: the queries must be the last of the key positions");
-  if (e.kv_heads == 0 ? e.query_heads != 0 : e.query_heads % e.kv_heads != 0)
-    fail("the query heads must be a multiple of the key/value heads");
-}
 
 #if defined(__AVX512F__)
 // GCC 12 reports its own headers' _mm512_undefined_*() in the unpack and shuffle intrinsics as

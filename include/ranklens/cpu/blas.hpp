@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "ranklens/core/dtype.hpp"
+#include "ranklens/cpu/gemm_args.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/thin_gemm.hpp"
@@ -29,31 +30,10 @@
 
 namespace ranklens::cpu {
 
-enum class transpose { no, yes };
-
 namespace detail {
 
 inline CBLAS_TRANSPOSE to_cblas(transpose t) noexcept {
   return t == transpose::yes ? CblasTrans : CblasNoTrans;
-}
-
-// Checks extents and leading dimensions of a row-major GEMM, and that CBLAS' int holds them.
-inline void check_gemm(const char* kernel, transpose ta, transpose tb, index_t m, index_t n,
-                       index_t k, index_t lda, index_t ldb, index_t ldc) {
-  auto fail = [&](const std::string& what) {
-    throw shape_error(std::string(kernel) + ": " + what + " (m=" + std::to_string(m) +
-                      ", n=" + std::to_string(n) + ", k=" + std::to_string(k) +
-                      ", lda=" + std::to_string(lda) + ", ldb=" + std::to_string(ldb) +
-                      ", ldc=" + std::to_string(ldc) + ")");
-  };
-  if (m < 0 || n < 0 || k < 0) fail("negative extent");
-  const index_t a_cols = ta == transpose::no ? k : m;
-  const index_t b_cols = tb == transpose::no ? n : k;
-  if (lda < std::max<index_t>(a_cols, 1)) fail("lda is smaller than a row of A");
-  if (ldb < std::max<index_t>(b_cols, 1)) fail("ldb is smaller than a row of B");
-  if (ldc < std::max<index_t>(n, 1)) fail("ldc is smaller than a row of C");
-  for (index_t v : {m, n, k, lda, ldb, ldc})
-    if (v > INT_MAX) fail("an extent exceeds what CBLAS can address (int)");
 }
 
 // C = beta * C for the (m, n) block of C.

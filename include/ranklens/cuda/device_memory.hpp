@@ -1,41 +1,53 @@
-// device_memory<cuda_t>: what core/ needs to place Tensors and the tape arena on a GPU, and
-// explicit host <-> device transfers (never implicit: a copy across PCIe is a decision).
+// device_memory<cuda_t>: what core/ needs to place Tensors and the tape arena on a GPU (memory
+// from the caching allocator; zeroing and copies queued on the current stream), and explicit
+// host <-> device transfers (never implicit: a copy across PCIe is a decision).
 #pragma once
 #include "ranklens/core/tensor.hpp"
-#include "ranklens/cuda/check.hpp"
+#include "ranklens/cuda/caching_allocator.hpp"
 
 namespace ranklens {
 
 template <>
 struct device_memory<cuda_t> {
-  static void* allocate(std::size_t bytes) {
-    if (bytes == 0) return nullptr;
-    void* p = nullptr;
-    cuda::check(cudaMalloc(&p, bytes), "cudaMalloc");  // 256-byte aligned: more than tensor_alignment
-    return p;
-  }
-  static void deallocate(void* p) noexcept {
-    if (p) (void)cudaFree(p);
-  }
-  static void zero(void* p, std::size_t bytes) {
-    if (bytes) cuda::check(cudaMemset(p, 0, bytes), "cudaMemset");
-  }
+  // At least 256-byte aligned (cudaMalloc's alignment, and the allocator rounds sizes to 512):
+  // more than tensor_alignment.
+  static void* allocate(std::size_t bytes) { return cuda::caching_allocator::instance().allocate(bytes); }
+  static void deallocate(void* p) noexcept { cuda::caching_allocator::instance().deallocate(p); }
+  static void zero(void* p, std::size_t bytes) { cuda::runtime::memset_async(p, 0, bytes, cuda::current_stream()); }
   static void copy(void* dst, const void* src, std::size_t bytes) {
-    if (bytes) cuda::check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy (device to device)");
+    cuda::runtime::copy_async(dst, src, bytes, cuda::current_stream(), "cudaMemcpyAsync (device to device)");
   }
 };
+
+namespace cuda {
+
+// dst (device) = src (host), `count` elements. Returns when src may be reused.
+template <class T>
+void copy_to_device(T* dst, const T* src, index_t count) {
+  runtime::copy_async(dst, src, sizeof(T) * std::size_t(count), current_stream(), "cudaMemcpyAsync (host to device)");
+  synchronize();
+}
+
+// dst (host) = src (device), `count` elements, after the work queued before it.
+template <class T>
+void copy_to_host(T* dst, const T* src, index_t count) {
+  runtime::copy_async(dst, src, sizeof(T) * std::size_t(count), current_stream(), "cudaMemcpyAsync (device to host)");
+  synchronize();
+}
+
+}  // namespace cuda
 
 template <class T, ShapeType S>
 Tensor<T, S, cuda_t> to_device(const Tensor<T, S, cpu_t>& host) {
   Tensor<T, S, cuda_t> out(host.shape());
-  if (host.bytes()) cuda::check(cudaMemcpy(out.data(), host.data(), host.bytes(), cudaMemcpyHostToDevice), "to_device");
+  cuda::copy_to_device(out.data(), host.data(), host.numel());
   return out;
 }
 
 template <class T, ShapeType S>
 Tensor<T, S, cpu_t> to_host(const Tensor<T, S, cuda_t>& device) {
   Tensor<T, S, cpu_t> out(device.shape());
-  if (device.bytes()) cuda::check(cudaMemcpy(out.data(), device.data(), device.bytes(), cudaMemcpyDeviceToHost), "to_host");
+  cuda::copy_to_host(out.data(), device.data(), device.numel());
   return out;
 }
 

@@ -1,0 +1,121 @@
+// Cross-entropy from logits, fused, the twin of cpu/cross_entropy.hpp: the forward keeps one
+// log-sum-exp per row (found in one pass over the logits with an online max and sum, as in
+// FlashAttention), the backward recomputes softmax(logits) = exp(logits − logsumexp) in the pass
+// that writes the gradient.
+//
+//   loss[r] = logsumexp(logits[r, :]) − logits[r, target[r]]
+//   d loss[r] / d logits[r, :] = softmax(logits[r, :]) − onehot(target[r])
+//
+// Rows whose target is ignore_index have loss 0 and no gradient. cross_entropy_forward checks the
+// targets on the device and copies one count back, so that, as on the CPU, it can return the
+// number of rows used and refuse a target outside [0, vocab) by name; that copy waits for the
+// device. The backward does not check again (a row with such a target gets no gradient).
+#pragma once
+#include <climits>
+#include <cstdint>
+#include <string>
+
+#include "ranklens/cuda/reduce.cuh"
+
+namespace ranklens::cuda {
+
+inline constexpr std::int32_t default_ignore_index = -100;  // cpu::default_ignore_index, PyTorch's
+
+namespace detail {
+
+// status[0] = rows used, status[1] = the first row with a bad target (INT_MAX if none).
+template <class Index>
+__global__ void count_targets_kernel(const std::int32_t* targets, Index rows, Index vocab, std::int32_t ignore_index, int* status) {
+  for (Index r = Index(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += Index(gridDim.x) * blockDim.x) {
+    const std::int32_t target = targets[r];
+    if (target == ignore_index) continue;
+    if (target < 0 || target >= vocab)
+      atomicMin(status + 1, int(r));
+    else
+      atomicAdd(status, 1);
+  }
+}
+
+template <int Threads, class T>
+__global__ void __launch_bounds__(row_group<Threads>::block_threads)
+    cross_entropy_forward_kernel(const T* logits, const std::int32_t* targets, T* loss, float* logsumexp, index_t rows, index_t vocab,
+                                 std::int32_t ignore_index) {
+  const row_group<Threads> g(rows);
+  const std::int32_t target = targets[g.row];
+  const bool used = target != ignore_index && target >= 0 && target < vocab;
+  const T* xr = logits + g.row * vocab;
+  max_and_sum parts;
+  if (used)  // uniform over the group: the whole group has one row
+    for (index_t j = g.lane; j < vocab; j += Threads) parts = push(parts, to_float(xr[j]));
+  parts = group_merge<Threads>(parts);
+  if (!g.valid || g.lane != 0) return;
+  const float log_sum = logf(parts.sum);
+  loss[g.row] = from_float<T>(used ? (parts.max - to_float(xr[target])) + log_sum : 0.0f);
+  if (logsumexp) logsumexp[g.row] = used ? parts.max + log_sum : 0.0f;
+}
+
+template <int Threads, class T>
+__global__ void __launch_bounds__(row_group<Threads>::block_threads)
+    cross_entropy_backward_kernel(const T* logits, const std::int32_t* targets, const float* logsumexp, const T* grad_loss, float scale,
+                                  T* glogits, index_t rows, index_t vocab, std::int32_t ignore_index) {
+  const row_group<Threads> g(rows);
+  const std::int32_t target = targets[g.row];
+  if (!g.valid || target == ignore_index || target < 0 || target >= vocab) return;
+  const float weight = scale * (grad_loss != nullptr ? to_float(grad_loss[g.row]) : 1.0f);
+  const float lse = logsumexp[g.row];
+  const T* xr = logits + g.row * vocab;
+  T* gr = glogits + g.row * vocab;
+  for (index_t j = g.lane; j < vocab; j += Threads) {
+    float v = fmaf(weight, expf(to_float(xr[j]) - lse), to_float(gr[j]));
+    if (j == target) v -= weight;
+    gr[j] = from_float<T>(v);
+  }
+}
+
+}  // namespace detail
+
+// loss[r] = logsumexp(logits[r]) − logits[r, targets[r]] (0 for ignored rows), and logsumexp[r]
+// saved for the backward (float; 0 for ignored rows; may be nullptr). Returns the number of rows
+// not ignored; throws value_error naming the first target outside [0, vocab) that is not
+// ignore_index. logits: (rows, vocab); targets, loss, logsumexp: (rows)
+template <DeviceReal T>
+index_t cross_entropy_forward(const T* logits, const std::int32_t* targets, T* loss, optional_out<float> logsumexp, index_t rows,
+                              index_t vocab, std::int32_t ignore_index = default_ignore_index) {
+  detail::require_extents("cuda::cross_entropy_forward", rows, vocab);
+  if (rows == 0) return 0;
+  device_buffer<int> status(2);
+  const int initial[2] = {0, INT_MAX};
+  copy_to_device(status.data(), initial, 2);
+  launch("cuda::cross_entropy_forward (targets)", detail::count_targets_kernel<index_t>, launch_shape{dim3(std::min<unsigned>(blocks_for(rows, 256), 1024u)), dim3(256)},
+         targets, rows, vocab, ignore_index, status.data());
+  int result[2] = {0, 0};
+  copy_to_host(result, status.data(), 2);
+  if (result[1] != INT_MAX) {
+    std::int32_t target = 0;
+    copy_to_host(&target, targets + result[1], 1);
+    throw value_error("cuda::cross_entropy_forward: target[" + std::to_string(result[1]) + "] = " + std::to_string(target) +
+                      " is outside [0, " + std::to_string(vocab) + ") and is not ignore_index (" + std::to_string(ignore_index) + ")");
+  }
+  if (vocab > 0)
+    detail::with_row_threads(vocab, [&]<int Threads>() {
+      launch("cuda::cross_entropy_forward", detail::cross_entropy_forward_kernel<Threads, T>, detail::row_group<Threads>::shape(rows), logits,
+             targets, loss, logsumexp, rows, vocab, ignore_index);
+    });
+  return index_t(result[0]);
+}
+
+// glogits[r, :] += scale · g[r] · (softmax(logits[r, :]) − onehot(targets[r])) for the rows not
+// ignored, where g[r] = grad_loss[r], or 1 when grad_loss is nullptr (a reduced loss: scale =
+// 1 / count for the mean). logits, glogits: (rows, vocab); targets, logsumexp, grad_loss: (rows)
+template <DeviceReal T>
+void cross_entropy_backward(const T* logits, const std::int32_t* targets, const float* logsumexp, optional_in<T> grad_loss, float scale,
+                            T* glogits, index_t rows, index_t vocab, std::int32_t ignore_index = default_ignore_index) {
+  detail::require_extents("cuda::cross_entropy_backward", rows, vocab);
+  if (rows == 0 || vocab == 0) return;
+  detail::with_row_threads(vocab, [&]<int Threads>() {
+    launch("cuda::cross_entropy_backward", detail::cross_entropy_backward_kernel<Threads, T>, detail::row_group<Threads>::shape(rows), logits,
+           targets, logsumexp, grad_loss, scale, glogits, rows, vocab, ignore_index);
+  });
+}
+
+}  // namespace ranklens::cuda

@@ -1,0 +1,99 @@
+// CUDA graphs: capture a sequence of launches once, replay it with one launch. At small sizes a
+// training step is mostly launch overhead (dozens of kernels of a few microseconds each), which a
+// replayed graph removes; the shapes must stay fixed between replays, and the replay reads and
+// writes the very buffers the captured launches named.
+//
+//   cuda::graph step;
+//   step.warm_up([&] { train_step(); });   // once, uncaptured: makes cuBLAS handles and buffers
+//   step.capture([&] { train_step(); });   // recorded, not run
+//   for (...) step.replay();               // on the current stream
+//
+// Capture runs on the graph's own stream (a stream_scope makes it current, so every launch of the
+// backend goes there) in relaxed mode, and the thread's allocations go to the graph's private
+// pool: blocks a captured kernel uses are never handed to anyone else while the graph lives.
+// cuBLAS keeps a handle per stream, so run the launches once on the graph's stream (warm_up)
+// before capturing them; a capture that would create a handle, or that synchronises (a copy to
+// the host, cross_entropy_forward's count), fails with the CUDA error naming the call.
+#pragma once
+#include <utility>
+
+#include "ranklens/cuda/caching_allocator.hpp"
+
+namespace ranklens::cuda {
+
+class graph {
+ public:
+  graph() = default;
+  graph(const graph&) = delete;
+  graph& operator=(const graph&) = delete;
+  ~graph() { reset(); }
+
+  cudaStream_t capture_stream() const noexcept { return stream_.handle(); }
+
+  // Runs launches() once on the graph's stream and waits for it.
+  template <class Launches>
+  void warm_up(Launches&& launches) {
+    {
+      stream_scope on(stream_);
+      launches();
+    }
+    stream_.synchronize();
+  }
+
+  // Records launches() (replacing any earlier recording).
+  template <class Launches>
+  void capture(Launches&& launches) {
+#if defined(RANKLENS_CUDA_EMULATION)
+    (void)launches;
+    throw cuda_error("cuda::graph::capture: CUDA graphs have no host emulation");
+#else
+    reset();
+    stream_scope on(stream_);
+    caching_allocator::instance().set_capture_pool(&pool_);
+    check(cudaStreamBeginCapture(stream_.handle(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+    try {
+      launches();
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      (void)cudaStreamEndCapture(stream_.handle(), &broken);
+      if (broken) (void)cudaGraphDestroy(broken);
+      (void)cudaGetLastError();
+      caching_allocator::instance().set_capture_pool(nullptr);
+      throw;
+    }
+    caching_allocator::instance().set_capture_pool(nullptr);
+    check(cudaStreamEndCapture(stream_.handle(), &graph_), "cudaStreamEndCapture");
+    check(cudaGraphInstantiate(&instance_, graph_, 0), "cudaGraphInstantiate");
+#endif
+  }
+
+  // Runs the recorded launches on the current stream, after the work queued there before.
+  void replay() {
+#if !defined(RANKLENS_CUDA_EMULATION)
+    if (!instance_) throw cuda_error("cuda::graph::replay: nothing was captured");
+    check(cudaGraphLaunch(instance_, current_stream()), "cudaGraphLaunch");
+#endif
+  }
+
+  bool captured() const noexcept { return instance_ != nullptr; }
+
+ private:
+  // Waits for the device (a replay may still use the pool), then gives everything back.
+  void reset() noexcept {
+#if !defined(RANKLENS_CUDA_EMULATION)
+    if (instance_ || graph_) (void)cudaDeviceSynchronize();
+    if (instance_) (void)cudaGraphExecDestroy(instance_);
+    if (graph_) (void)cudaGraphDestroy(graph_);
+#endif
+    instance_ = nullptr;
+    graph_ = nullptr;
+    caching_allocator::instance().release_pool(pool_);
+  }
+
+  stream stream_;
+  private_pool pool_;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t instance_ = nullptr;
+};
+
+}  // namespace ranklens::cuda

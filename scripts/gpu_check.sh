@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The GPU check, in one call on a machine with an NVIDIA GPU: the CUDA parity tests (every [cuda]
+# test, Catch2's console reporter), the kernel benchmark against PyTorch, then compute-sanitizer's
+# memcheck and racecheck on the tests at small sizes, writing one markdown report.
+#
+# The binaries are built elsewhere (scripts/gpu_bundle.sh, on a machine with nvcc and our Debian
+# packages) and travel in one folder with this script, bench/pytorch_cuda_kernels.py and the
+# shared libraries the GPU machine lacks:
+#
+#   bash .gpu/gpu_check.sh                 # from the repository root; results go to $OUT
+#
+# Output ($OUT, or .gpu/out): gpu_check.md (the report), gpu_check.log (everything printed),
+# tests.log, parity.tsv (every comparison: name, error, tolerance), ours.csv and table.md (the
+# benchmark), sanitizer.log. The report is rewritten after each phase, so a run cut short still
+# leaves what it finished. Phases have time caps (seconds): TESTS_S, BENCH_S, TORCH_S,
+# SANITIZER_S; SKIP_SANITIZER=1 skips the last phase.
+set -uo pipefail
+
+bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${OUT:-$bundle/out}"
+mkdir -p "$out"
+exec > >(tee "$out/gpu_check.log") 2>&1
+started=$SECONDS
+report="$out/gpu_check.md"
+
+tests_s="${TESTS_S:-90}"
+bench_s="${BENCH_S:-90}"
+torch_s="${TORCH_S:-120}"
+sanitizer_s="${SANITIZER_S:-45}"
+
+# Shared libraries: ours beside the binaries, cuBLAS from the machine's CUDA toolkit or PyTorch.
+export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if ldd "$bundle/ranklens_cuda_tests" | grep -q "libcublas.*not found"; then
+  cublas="$(find /usr/local /opt /usr/lib -name 'libcublasLt.so.13*' -print -quit 2>/dev/null)"
+  [ -n "$cublas" ] && export LD_LIBRARY_PATH="$(dirname "$cublas"):$LD_LIBRARY_PATH"
+fi
+# OpenBLAS (the CPU side of the parity tests) picks its kernels from the CPU it recognises.
+if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; else export OPENBLAS_CORETYPE=Haswell; fi
+python="$(command -v python3)"
+
+section() { echo; echo "== $* ($((SECONDS - started)) s)"; }
+
+tests_rc="not run"
+bench_rc="not run"
+torch_rc="not run"
+memcheck_rc="not run"
+racecheck_rc="not run"
+
+write_report() {
+  {
+    echo "# GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    echo
+    echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
+    echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+    echo "- Phases (exit codes): tests $tests_rc, benchmark $bench_rc, PyTorch $torch_rc, memcheck $memcheck_rc, racecheck $racecheck_rc; $((SECONDS - started)) s in all"
+    echo
+    echo "## Parity tests"
+    echo
+    if [ -f "$out/tests.log" ]; then
+      echo '```'
+      grep -E "^(test cases|assertions|All tests passed)" "$out/tests.log" | tail -n 2
+      echo '```'
+      if grep -q "FAILED" "$out/tests.log"; then
+        echo
+        echo "Failures (first 60 lines of their reports):"
+        echo '```'
+        grep -B3 -A12 "FAILED" "$out/tests.log" | head -n 60
+        echo '```'
+      fi
+    fi
+    if [ -s "$out/parity.tsv" ]; then
+      echo
+      "$python" - "$out/parity.tsv" <<'PY'
+import sys
+from collections import OrderedDict
+worst = OrderedDict()
+for line in open(sys.argv[1]):
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) != 4:
+        continue
+    name, error, tolerance, bad = parts[0], float(parts[1]), float(parts[2]), int(parts[3])
+    kernel = name.split(" ")[0]
+    dtype = "bf16" if "bfloat16" in name or tolerance > 1e-3 else "fp32"
+    key = (kernel, dtype)
+    ratio = error / tolerance if tolerance > 0 else float("inf")
+    count, best_ratio, best_name, failures = worst.get(key, (0, -1.0, "", 0))
+    failures += int(ratio > 1 or bad > 0)
+    if ratio > best_ratio:
+        best_ratio, best_name = ratio, name
+    worst[key] = (count + 1, best_ratio, best_name, failures)
+print("| kernel | dtype | comparisons | failed | worst error / tolerance | worst case |")
+print("|---|---|---:|---:|---:|---|")
+for (kernel, dtype), (count, ratio, name, failures) in worst.items():
+    print(f"| {kernel} | {dtype} | {count} | {failures} | {ratio:.3f} | {name} |")
+PY
+    fi
+    echo
+    echo "## Benchmark against PyTorch"
+    echo
+    if [ -s "$out/table.md" ]; then cat "$out/table.md"; elif [ -s "$out/ours.csv" ]; then echo '```'; cat "$out/ours.csv"; echo '```'; fi
+    echo
+    echo "## compute-sanitizer (small sizes, no allocator cache)"
+    echo
+    if [ -f "$out/sanitizer.log" ]; then
+      echo '```'
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race reported|hazard|test cases" "$out/sanitizer.log" | sort | uniq -c | head -n 40
+      echo '```'
+    fi
+  } > "$report.tmp" && mv "$report.tmp" "$report"
+}
+
+section "device"
+nvidia-smi || true
+ldd "$bundle/ranklens_cuda_tests" | grep -E "not found|cublas" || true
+write_report
+
+section "parity tests"
+RANKLENS_PARITY_LOG="$out/parity.tsv" timeout "$tests_s" "$bundle/ranklens_cuda_tests" "[cuda]" --durations yes > "$out/tests.log" 2>&1
+tests_rc=$?
+tail -n 40 "$out/tests.log"
+write_report
+
+section "benchmark (ours)"
+timeout "$bench_s" "$bundle/bench_cuda_kernels" > "$out/ours.csv"
+bench_rc=$?
+cat "$out/ours.csv"
+write_report
+
+section "benchmark (PyTorch)"
+PYTHONUNBUFFERED=1 timeout "$torch_s" "$python" "$bundle/pytorch_cuda_kernels.py" --ours "$out/ours.csv" --out "$out/table.md"
+torch_rc=$?
+write_report
+
+if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
+  sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
+  if [ -n "$sanitizer" ]; then
+    section "memcheck"
+    RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --print-limit 50 --error-exitcode 3 \
+      "$bundle/ranklens_cuda_tests" "[cuda]" > "$out/sanitizer.log" 2>&1
+    memcheck_rc=$?
+    write_report
+    section "racecheck"
+    RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --print-limit 50 --error-exitcode 3 \
+      "$bundle/ranklens_cuda_tests" "[attention],[softmax],[norm],[sae],[cross_entropy],[reduce]" >> "$out/sanitizer.log" 2>&1
+    racecheck_rc=$?
+    write_report
+  else
+    echo "compute-sanitizer not found"
+  fi
+fi
+
+section "done"
+cat "$report"

@@ -1,0 +1,510 @@
+// Parity of the CUDA elementwise, reduction, softmax, norm, cross-entropy, embedding, RoPE and
+// AdamW kernels with their CPU twins (harness: parity.hpp).
+#include <cstdint>
+
+#include "parity.hpp"
+#include "ranklens/cuda/adamw.cuh"
+#include "ranklens/cuda/cross_entropy.cuh"
+#include "ranklens/cuda/elementwise.cuh"
+#include "ranklens/cuda/embedding.cuh"
+#include "ranklens/cuda/norm.cuh"
+#include "ranklens/cuda/reduce.cuh"
+#include "ranklens/cuda/rope.cuh"
+#include "ranklens/cuda/softmax.cuh"
+
+using namespace ranklens;
+using namespace ranklens::test::parity;
+namespace ref = ranklens::test::reference;
+using cpu::grad_write;
+
+namespace {
+
+template <class Body>
+void for_float_and_bf16(Body&& body) {
+  body.template operator()<float>();
+  body.template operator()<bfloat16>();
+}
+
+// Calls body.template operator()<cuda functor>(reference enum) for every unary function.
+template <class Body>
+void for_each_unary(Body&& body) {
+  body.template operator()<cuda::neg_op>(ref::unary::neg);
+  body.template operator()<cuda::square_op>(ref::unary::square);
+  body.template operator()<cuda::abs_op>(ref::unary::abs);
+  body.template operator()<cuda::reciprocal_op>(ref::unary::reciprocal);
+  body.template operator()<cuda::exp_op>(ref::unary::exp);
+  body.template operator()<cuda::log_op>(ref::unary::log);
+  body.template operator()<cuda::sqrt_op>(ref::unary::sqrt);
+  body.template operator()<cuda::rsqrt_op>(ref::unary::rsqrt);
+  body.template operator()<cuda::tanh_op>(ref::unary::tanh);
+  body.template operator()<cuda::sigmoid_op>(ref::unary::sigmoid);
+  body.template operator()<cuda::relu_op>(ref::unary::relu);
+  body.template operator()<cuda::silu_op>(ref::unary::silu);
+  body.template operator()<cuda::softplus_op>(ref::unary::softplus);
+  body.template operator()<cuda::gelu_tanh_op>(ref::unary::gelu_tanh);
+  body.template operator()<cuda::gelu_exact_op>(ref::unary::gelu_exact);
+  body.template operator()<cuda::erf_op>(ref::unary::erf);
+}
+
+template <class Body>
+void for_each_binary(Body&& body) {
+  body.template operator()<cuda::add_op>(ref::binary::add);
+  body.template operator()<cuda::sub_op>(ref::binary::sub);
+  body.template operator()<cuda::rsub_op>(ref::binary::rsub);
+  body.template operator()<cuda::mul_op>(ref::binary::mul);
+  body.template operator()<cuda::div_op>(ref::binary::div);
+  body.template operator()<cuda::rdiv_op>(ref::binary::rdiv);
+}
+
+bool positive_domain(ref::unary f) {
+  return f == ref::unary::log || f == ref::unary::sqrt || f == ref::unary::rsqrt || f == ref::unary::reciprocal;
+}
+
+std::string label(const char* kernel, const char* function, index_t n) {
+  return std::string(kernel) + " " + function + " n=" + std::to_string(n);
+}
+
+}  // namespace
+
+// The device functors are the CPU's under another namespace: a caller may name either.
+static_assert(std::is_same_v<cuda::device_function_t<cpu::gelu_tanh_op>, cuda::gelu_tanh_op>);
+static_assert(std::is_same_v<cuda::device_function_t<cpu::div_op>, cuda::div_op>);
+static_assert(std::is_same_v<cuda::device_function_t<cuda::silu_op>, cuda::silu_op>);
+static_assert(cuda::default_ignore_index == -100);
+
+TEST_CASE("CUDA unary functions match the CPU forward and backward, added and stored", "[cuda][elementwise]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  for (index_t n : {index_t(1), index_t(37), sized(100003, 3001)}) {
+    for_each_unary([&]<class Op>(ref::unary f) {
+      for_float_and_bf16([&]<class T>() {
+        if (std::is_same_v<T, bfloat16> && n == 1) return;
+        const bool positive = positive_domain(f);
+        twin<T> x(random_values(n, 1, positive ? 0.1f : -4.0f, positive ? 3.0f : 4.0f));
+        twin<T> y(n);
+        cuda::unary_forward<Op>(x.data(), y.data(), n);
+        std::vector<float> want(n);
+        ref::unary_forward(f, x.cpu(), want.data(), n);
+        check_close(label("unary_forward", ref::name_of(f), n), y, want);
+
+        // The backward reads the CPU's y (rounded to T) on both sides.
+        twin<T> y_in(want), gy(random_values(n, 2));
+        for (grad_write mode : {grad_write::store, grad_write::add}) {
+          twin<T> gx = mode == grad_write::store ? twin<T>(n) : twin<T>(random_values(n, 3));
+          std::vector<float> want_gx = gx.host;
+          cuda::unary_backward<Op>(x.data(), y_in.data(), gy.data(), gx.data(), n, mode);
+          ref::unary_backward(f, x.cpu(), y_in.cpu(), gy.cpu(), want_gx.data(), n, mode);
+          check_close(label(mode == grad_write::store ? "unary_backward (store)" : "unary_backward (add)", ref::name_of(f), n), gx, want_gx);
+        }
+        if (std::is_same_v<T, float> && n > 1000)
+          report_timing(label("unary_forward", ref::name_of(f), n), [&] { cuda::unary_forward<Op>(x.data(), y.data(), n); });
+      });
+    });
+  }
+}
+
+TEST_CASE("CUDA binary functions match the CPU: same shape, scalar, broadcast row and column", "[cuda][elementwise]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t rows = sized(301, 37), cols = sized(333, 29), n = rows * cols;
+  for_each_binary([&]<class Op>(ref::binary f) {
+    for_float_and_bf16([&]<class T>() {
+      const char* name = ref::name_of(f);
+      twin<T> a(random_values(n, 10, 0.5f, 2.0f)), b(random_values(n, 11, 0.5f, 2.0f)), gy(random_values(n, 12));
+      twin<T> b_row(random_values(cols, 13, 0.5f, 2.0f)), b_column(random_values(rows, 14, 0.5f, 2.0f));
+      const float s = representable<T>(1.375f);
+
+      {  // forward
+        twin<T> y(n);
+        std::vector<float> want(n);
+        cuda::binary_forward<Op>(a.data(), b.data(), y.data(), n);
+        ref::binary_forward(f, a.cpu(), b.cpu(), want.data(), n);
+        check_close(label("binary_forward", name, n), y, want);
+        twin<T> ys(n);
+        cuda::binary_forward_scalar<Op>(a.data(), cuda::from_float<T>(s), ys.data(), n);
+        ref::binary_forward_scalar(f, a.cpu(), s, want.data(), n);
+        check_close(label("binary_forward_scalar", name, n), ys, want);
+        twin<T> yr(n);
+        cuda::binary_forward_broadcast_row<Op>(a.data(), b_row.data(), yr.data(), rows, cols);
+        ref::binary_forward_broadcast_row(f, a.cpu(), b_row.cpu(), want.data(), rows, cols);
+        check_close(label("binary_forward_broadcast_row", name, n), yr, want);
+        twin<T> yc(n);
+        cuda::binary_forward_broadcast_column<Op>(a.data(), b_column.data(), yc.data(), rows, cols);
+        ref::binary_forward_broadcast_column(f, a.cpu(), b_column.cpu(), want.data(), rows, cols);
+        check_close(label("binary_forward_broadcast_column", name, n), yc, want);
+      }
+      for (grad_write write_a : {grad_write::store, grad_write::add})
+        for (grad_write write_b : {grad_write::store, grad_write::add}) {  // same shape, both gradients
+          twin<T> ga = write_a == grad_write::store ? twin<T>(n) : twin<T>(random_values(n, 15));
+          twin<T> gb = write_b == grad_write::store ? twin<T>(n) : twin<T>(random_values(n, 16));
+          std::vector<float> want_a = ga.host, want_b = gb.host;
+          cuda::binary_backward<Op>(a.data(), b.data(), gy.data(), ga.data(), gb.data(), n, write_a, write_b);
+          ref::binary_backward(f, a.cpu(), b.cpu(), gy.cpu(), want_a.data(), want_b.data(), n, write_a, write_b);
+          check_close(label("binary_backward ga", name, n), ga, want_a);
+          check_close(label("binary_backward gb", name, n), gb, want_b);
+        }
+      {  // one gradient only
+        twin<T> gb(random_values(n, 17));
+        std::vector<float> want_b = gb.host;
+        cuda::binary_backward<Op>(a.data(), b.data(), gy.data(), nullptr, gb.data(), n);
+        ref::binary_backward(f, a.cpu(), b.cpu(), gy.cpu(), nullptr, want_b.data(), n, grad_write::add, grad_write::add);
+        check_close(label("binary_backward gb alone", name, n), gb, want_b);
+      }
+      {  // scalar, row and column broadcasts: ga added, gb a sum added
+        twin<T> ga(random_values(n, 18)), gb(random_values(1, 19));
+        std::vector<float> want_a = ga.host, want_b = gb.host;
+        cuda::binary_backward_scalar<Op>(a.data(), cuda::from_float<T>(s), gy.data(), ga.data(), gb.data(), n);
+        ref::binary_backward_scalar(f, a.cpu(), s, gy.cpu(), want_a.data(), want_b.data(), n);
+        check_close(label("binary_backward_scalar ga", name, n), ga, want_a);
+        check_close(label("binary_backward_scalar gb", name, n), gb, want_b);
+
+        twin<T> ga_row(random_values(n, 20)), gb_row(random_values(cols, 21));
+        want_a = ga_row.host, want_b = gb_row.host;
+        cuda::binary_backward_broadcast_row<Op>(a.data(), b_row.data(), gy.data(), ga_row.data(), gb_row.data(), rows, cols);
+        ref::binary_backward_broadcast_row(f, a.cpu(), b_row.cpu(), gy.cpu(), want_a.data(), want_b.data(), rows, cols);
+        check_close(label("binary_backward_broadcast_row ga", name, n), ga_row, want_a);
+        check_close(label("binary_backward_broadcast_row gb", name, n), gb_row, want_b);
+
+        twin<T> ga_column(random_values(n, 22)), gb_column(random_values(rows, 23));
+        want_a = ga_column.host, want_b = gb_column.host;
+        cuda::binary_backward_broadcast_column<Op>(a.data(), b_column.data(), gy.data(), ga_column.data(), gb_column.data(), rows, cols);
+        ref::binary_backward_broadcast_column(f, a.cpu(), b_column.cpu(), gy.cpu(), want_a.data(), want_b.data(), rows, cols);
+        check_close(label("binary_backward_broadcast_column ga", name, n), ga_column, want_a);
+        check_close(label("binary_backward_broadcast_column gb", name, n), gb_column, want_b);
+      }
+    });
+  });
+}
+
+TEST_CASE("CUDA fill, copy, scale, axpy and add_inplace match the CPU", "[cuda][elementwise]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t n = sized(100003, 1003);
+  for_float_and_bf16([&]<class T>() {
+    twin<T> x(random_values(n, 30)), y(random_values(n, 31));
+    std::vector<float> want = y.host;
+    twin<T> filled(n);
+    cuda::fill(filled.data(), cuda::from_float<T>(0.75f), n);
+    ref::fill(want.data(), 0.75f, n);
+    check_close("fill", filled, want);
+    twin<T> copied(n);
+    cuda::copy(x.data(), copied.data(), n);
+    check_close("copy", copied, x.host);
+    twin<T> scaled(n);
+    cuda::scale(x.data(), cuda::from_float<T>(-1.5f), scaled.data(), n);
+    ref::scale(x.cpu(), -1.5f, want.data(), n);
+    check_close("scale", scaled, want);
+    want = y.host;
+    cuda::axpy(cuda::from_float<T>(0.25f), x.data(), y.data(), n);
+    ref::axpy(0.25f, x.cpu(), want.data(), n);
+    check_close("axpy", y, want);
+    twin<T> z(random_values(n, 32));
+    want = z.host;
+    cuda::add_inplace(x.data(), z.data(), n);
+    ref::add_inplace(x.cpu(), want.data(), n);
+    check_close("add_inplace", z, want);
+  });
+}
+
+TEST_CASE("CUDA reductions match the CPU: sums and maxima over any axis, their backward, column sums", "[cuda][reduce]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  struct view {
+    index_t outer, n, inner;
+  };
+  for (view s : {view{1, sized(100003, 3001), 1}, view{37, 129, 1}, view{3, 2001, 1}, view{1, 513, 67}, view{5, 33, 7}, view{3, 1, 5}}) {
+    const std::string shape = " (" + std::to_string(s.outer) + ", " + std::to_string(s.n) + ", " + std::to_string(s.inner) + ")";
+    for_float_and_bf16([&]<class T>() {
+      const index_t total = s.outer * s.n * s.inner, kept = s.outer * s.inner;
+      twin<T> x(random_values(total, 40));
+      twin<T> y(kept);
+      std::vector<float> want(kept);
+      cuda::sum_axis(x.data(), y.data(), s.outer, s.n, s.inner);
+      ref::sum_axis(x.cpu(), want.data(), s.outer, s.n, s.inner);
+      check_close("sum_axis" + shape, y, want);
+
+      twin<T> gy(random_values(kept, 41)), gx(random_values(total, 42));
+      std::vector<float> want_gx = gx.host;
+      cuda::sum_axis_backward(gy.data(), gx.data(), s.outer, s.n, s.inner);
+      ref::sum_axis_backward(gy.cpu(), want_gx.data(), s.outer, s.n, s.inner);
+      check_close("sum_axis_backward" + shape, gx, want_gx);
+
+      // Few distinct values, so that ties decide many maxima: the first index must win.
+      std::vector<float> coarse = random_values(total, 43, -4.0f, 4.0f);
+      for (auto& v : coarse) v = std::round(v);
+      twin<T> xc(coarse), ymax(kept);
+      cuda::device_buffer<index_t> argmax(kept);
+      std::vector<index_t> want_argmax(kept);
+      cuda::max_axis(xc.data(), ymax.data(), argmax.data(), s.outer, s.n, s.inner);
+      ref::max_axis(xc.cpu(), want.data(), want_argmax.data(), s.outer, s.n, s.inner);
+      check_close("max_axis" + shape, ymax, want);
+      CHECK(argmax.to_host() == want_argmax);
+
+      twin<T> gx_max(random_values(total, 44));
+      want_gx = gx_max.host;
+      cuda::device_buffer<index_t> argmax_in(want_argmax);
+      cuda::max_axis_backward(argmax_in.data(), gy.data(), gx_max.data(), s.outer, s.n, s.inner);
+      ref::max_axis_backward(want_argmax.data(), gy.cpu(), want_gx.data(), s.outer, s.n, s.inner);
+      check_close("max_axis_backward" + shape, gx_max, want_gx);
+    });
+  }
+  for_float_and_bf16([&]<class T>() {
+    const index_t n = sized(1000003, 20001);
+    twin<T> x(random_values(n, 45));
+    const float got = cuda::to_float(cuda::sum_all(x.data(), n));
+    check_close("sum_all (" + std::string(type_name<T>()) + ")", {got}, {ref::sum_all(x.cpu(), n)}, tolerance<T>);
+    for (index_t rows : {index_t(1), index_t(67), sized(8192, 301)}) {
+      const index_t cols = 129;
+      twin<T> dy(random_values(rows * cols, 46)), gb(random_values(cols, 47));
+      std::vector<float> want = gb.host;
+      cuda::add_column_sums(dy.data(), gb.data(), rows, cols);
+      ref::add_column_sums(dy.cpu(), want.data(), rows, cols);
+      check_close("add_column_sums rows=" + std::to_string(rows), gb, want);
+      if (std::is_same_v<T, float> && rows > 1000)
+        report_timing("add_column_sums (8192, 129)", [&] { cuda::add_column_sums(dy.data(), gb.data(), rows, cols); });
+    }
+  });
+}
+
+TEST_CASE("CUDA softmax, log-softmax and causal softmax match the CPU forward and backward", "[cuda][softmax]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  struct shape {
+    index_t rows, cols;
+  };
+  for (shape s : {shape{37, 1}, shape{sized(301, 37), 129}, shape{7, 3001}}) {
+    const std::string at = " (" + std::to_string(s.rows) + ", " + std::to_string(s.cols) + ")";
+    for_float_and_bf16([&]<class T>() {
+      const index_t n = s.rows * s.cols;
+      twin<T> x(random_values(n, 50, -5.0f, 5.0f)), gy(random_values(n, 51));
+      twin<T> y(n), ly(n);
+      std::vector<float> want(n), want_log(n);
+      cuda::softmax_forward(x.data(), y.data(), s.rows, s.cols);
+      ref::softmax_forward(x.cpu(), want.data(), s.rows, s.cols);
+      check_close("softmax_forward" + at, y, want);
+      cuda::log_softmax_forward(x.data(), ly.data(), s.rows, s.cols);
+      ref::log_softmax_forward(x.cpu(), want_log.data(), s.rows, s.cols);
+      check_close("log_softmax_forward" + at, ly, want_log);
+
+      twin<T> y_in(want), ly_in(want_log), gx(random_values(n, 52)), lgx(random_values(n, 53));
+      std::vector<float> want_gx = gx.host, want_lgx = lgx.host;
+      cuda::softmax_backward(y_in.data(), gy.data(), gx.data(), s.rows, s.cols);
+      ref::softmax_backward(y_in.cpu(), gy.cpu(), want_gx.data(), s.rows, s.cols);
+      check_close("softmax_backward" + at, gx, want_gx);
+      cuda::log_softmax_backward(ly_in.data(), gy.data(), lgx.data(), s.rows, s.cols);
+      ref::log_softmax_backward(ly_in.cpu(), gy.cpu(), want_lgx.data(), s.rows, s.cols);
+      check_close("log_softmax_backward" + at, lgx, want_lgx);
+    });
+  }
+  for_float_and_bf16([&]<class T>() {
+    const index_t matrices = 3, t = sized(257, 67), n = matrices * t * t;
+    const float scale = 0.3f;
+    twin<T> x(random_values(n, 54, -4.0f, 4.0f)), y(n), gy(random_values(n, 55));
+    std::vector<float> want(n);
+    cuda::causal_softmax_forward(x.data(), y.data(), matrices, t, scale);
+    ref::causal_softmax_forward(x.cpu(), want.data(), matrices, t, scale);
+    check_close("causal_softmax_forward", y, want);
+    twin<T> y_in(want), gx(random_values(n, 56));
+    std::vector<float> want_gx = gx.host;
+    cuda::causal_softmax_backward(y_in.data(), gy.data(), gx.data(), matrices, t, scale);
+    ref::causal_softmax_backward(y_in.cpu(), gy.cpu(), want_gx.data(), matrices, t, scale);
+    check_close("causal_softmax_backward", gx, want_gx);
+  });
+}
+
+TEST_CASE("CUDA layer norm and RMS norm match the CPU forward and backward, with and without weights", "[cuda][norm]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  struct shape {
+    index_t rows, cols;
+  };
+  for (shape s : {shape{37, 64}, shape{sized(8192, 67), 256}, shape{29, 1000}, shape{7, 2500}}) {
+    const std::string at = " (" + std::to_string(s.rows) + ", " + std::to_string(s.cols) + ")";
+    for (bool affine : {true, false}) {
+      for_float_and_bf16([&]<class T>() {
+        const index_t n = s.rows * s.cols;
+        const float eps = 1e-5f;
+        // Rows away from zero: the two-pass variance must not cancel.
+        twin<T> x(random_values(n, 60, 2.0f, 4.0f)), gy(random_values(n, 61));
+        twin<T> weight(random_values(s.cols, 62, 0.5f, 1.5f)), bias(random_values(s.cols, 63));
+        T* w = affine ? weight.data() : nullptr;
+        T* bb = affine ? bias.data() : nullptr;
+        const float* w_cpu = affine ? weight.cpu() : nullptr;
+        const float* b_cpu = affine ? bias.cpu() : nullptr;
+
+        twin<T> y(n);
+        twin<float> mean(s.rows), rstd(s.rows);
+        std::vector<float> want(n), want_mean(s.rows), want_rstd(s.rows);
+        cuda::layernorm_forward(x.data(), w, bb, y.data(), mean.data(), rstd.data(), s.rows, s.cols, eps);
+        ref::layernorm_forward(x.cpu(), w_cpu, b_cpu, want.data(), want_mean.data(), want_rstd.data(), s.rows, s.cols, eps);
+        check_close("layernorm_forward y" + at, y, want);
+        check_close("layernorm_forward mean" + at, mean, want_mean);
+        check_close("layernorm_forward rstd" + at, rstd, want_rstd);
+
+        // The backward takes the CPU's saved statistics on both sides.
+        twin<float> mean_in(want_mean), rstd_in(want_rstd);
+        for (grad_write mode : {grad_write::store, grad_write::add}) {
+          twin<T> gx = mode == grad_write::store ? twin<T>(n) : twin<T>(random_values(n, 64));
+          twin<T> gw(random_values(s.cols, 65)), gb(random_values(s.cols, 66));
+          std::vector<float> want_gx = gx.host, want_gw = gw.host, want_gb = gb.host;
+          cuda::layernorm_backward(x.data(), w, mean_in.data(), rstd_in.data(), gy.data(), gx.data(), gw.data(), gb.data(), s.rows, s.cols,
+                                   mode);
+          ref::layernorm_backward(x.cpu(), w_cpu, mean_in.cpu(), rstd_in.cpu(), gy.cpu(), want_gx.data(), want_gw.data(), want_gb.data(),
+                                  s.rows, s.cols, mode);
+          check_close("layernorm_backward gx" + at, gx, want_gx);
+          check_close("layernorm_backward gweight" + at, gw, want_gw);
+          check_close("layernorm_backward gbias" + at, gb, want_gb);
+        }
+
+        twin<T> ry(n);
+        twin<float> r_rstd(s.rows);
+        std::vector<float> want_r(n), want_r_rstd(s.rows);
+        cuda::rmsnorm_forward(x.data(), w, ry.data(), r_rstd.data(), s.rows, s.cols, eps);
+        ref::rmsnorm_forward(x.cpu(), w_cpu, want_r.data(), want_r_rstd.data(), s.rows, s.cols, eps);
+        check_close("rmsnorm_forward y" + at, ry, want_r);
+        check_close("rmsnorm_forward rstd" + at, r_rstd, want_r_rstd);
+        twin<float> r_rstd_in(want_r_rstd);
+        for (grad_write mode : {grad_write::store, grad_write::add}) {
+          twin<T> gx = mode == grad_write::store ? twin<T>(n) : twin<T>(random_values(n, 67));
+          twin<T> gw(random_values(s.cols, 68));
+          std::vector<float> want_gx = gx.host, want_gw = gw.host;
+          cuda::rmsnorm_backward(x.data(), w, r_rstd_in.data(), gy.data(), gx.data(), gw.data(), s.rows, s.cols, mode);
+          ref::rmsnorm_backward(x.cpu(), w_cpu, r_rstd_in.cpu(), gy.cpu(), want_gx.data(), want_gw.data(), s.rows, s.cols, mode);
+          check_close("rmsnorm_backward gx" + at, gx, want_gx);
+          check_close("rmsnorm_backward gweight" + at, gw, want_gw);
+        }
+        if (std::is_same_v<T, float> && affine && s.rows > 1000) {
+          report_timing("layernorm_forward" + at, [&] {
+            cuda::layernorm_forward(x.data(), w, bb, y.data(), mean.data(), rstd.data(), s.rows, s.cols, eps);
+          });
+        }
+      });
+    }
+  }
+}
+
+TEST_CASE("CUDA cross-entropy matches the CPU, skips ignore_index rows and names a bad target", "[cuda][cross_entropy]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  struct shape {
+    index_t rows, vocab;
+  };
+  for (shape s : {shape{sized(8192, 301), 64}, shape{37, sized(50304, 3001)}, shape{5, 1}}) {
+    const std::string at = " (" + std::to_string(s.rows) + ", " + std::to_string(s.vocab) + ")";
+    for_float_and_bf16([&]<class T>() {
+      const index_t n = s.rows * s.vocab;
+      twin<T> logits(random_values(n, 70, -6.0f, 6.0f));
+      std::vector<std::int32_t> targets(s.rows);
+      std::mt19937 gen(71);
+      for (auto& t : targets) t = gen() % 5 == 0 ? cuda::default_ignore_index : std::int32_t(gen() % s.vocab);
+      cuda::device_buffer<std::int32_t> device_targets(targets);
+      twin<T> loss(s.rows);
+      twin<float> lse(s.rows);
+      std::vector<float> want_loss(s.rows), want_lse(s.rows);
+      const index_t used = cuda::cross_entropy_forward(logits.data(), device_targets.data(), loss.data(), lse.data(), s.rows, s.vocab);
+      const index_t want_used =
+          ref::cross_entropy_forward(logits.cpu(), targets.data(), want_loss.data(), want_lse.data(), s.rows, s.vocab, -100);
+      CHECK(used == want_used);
+      check_close("cross_entropy_forward loss" + at, loss, want_loss);
+      check_close("cross_entropy_forward logsumexp" + at, lse, want_lse);
+
+      twin<float> lse_in(want_lse);
+      twin<T> grad_loss(random_values(s.rows, 72));
+      for (bool per_row : {false, true}) {
+        twin<T> glogits(random_values(n, 73));
+        std::vector<float> want = glogits.host;
+        const float scale = 1.0f / float(std::max<index_t>(used, 1));
+        cuda::cross_entropy_backward(logits.data(), device_targets.data(), lse_in.data(), per_row ? grad_loss.data() : nullptr, scale,
+                                     glogits.data(), s.rows, s.vocab);
+        ref::cross_entropy_backward(logits.cpu(), targets.data(), lse_in.cpu(), per_row ? grad_loss.cpu() : nullptr, scale, want.data(),
+                                    s.rows, s.vocab, -100);
+        check_close(std::string("cross_entropy_backward") + (per_row ? " per row" : " reduced") + at, glogits, want);
+      }
+      if (std::is_same_v<T, float> && s.vocab > 1000 && !emulated)
+        report_timing("cross_entropy_forward" + at, [&] {
+          cuda::cross_entropy_forward(logits.data(), device_targets.data(), loss.data(), lse.data(), s.rows, s.vocab);
+        });
+    });
+  }
+  twin<float> logits(random_values(12, 74)), loss(3);
+  cuda::device_buffer<std::int32_t> bad(std::vector<std::int32_t>{1, -100, 4});
+  REQUIRE_THROWS_WITH(cuda::cross_entropy_forward(logits.data(), bad.data(), loss.data(), nullptr, 3, 4),
+                      Catch::Contains("target[2] = 4 is outside [0, 4)"));
+}
+
+TEST_CASE("CUDA embedding gathers and scatter-adds rows as the CPU does", "[cuda][embedding]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t vocab = 50, width = 37, count = sized(8192, 101);
+  std::vector<std::int32_t> ids(count);
+  std::mt19937 gen(80);
+  for (auto& id : ids) id = std::int32_t(gen() % vocab);  // many repeats: the backward must sum them
+  cuda::device_buffer<std::int32_t> device_ids(ids);
+  for_float_and_bf16([&]<class T>() {
+    twin<T> weight(random_values(vocab * width, 81)), y(count * width), gy(random_values(count * width, 82));
+    std::vector<float> want(count * width);
+    cuda::embedding_forward(weight.data(), device_ids.data(), y.data(), count, vocab, width);
+    ref::embedding_forward(weight.cpu(), ids.data(), want.data(), count, vocab, width);
+    check_close("embedding_forward", y, want);
+    // bf16 sums of many rows round at every atomic add; float keeps the test's 1e-5.
+    if (std::is_same_v<T, float>) {
+      twin<T> gw(random_values(vocab * width, 83));
+      std::vector<float> want_gw = gw.host;
+      cuda::embedding_backward(device_ids.data(), gy.data(), gw.data(), count, width);
+      ref::embedding_backward(ids.data(), gy.cpu(), want_gw.data(), count, width);
+      check_close("embedding_backward", gw, want_gw);
+    }
+  });
+  // An id outside the table gives a NaN row on the device (the op checks ids on the host).
+  cuda::device_buffer<std::int32_t> bad(std::vector<std::int32_t>{0, 50});
+  twin<float> weight(random_values(vocab * width, 84)), y(2 * width);
+  cuda::embedding_forward(weight.data(), bad.data(), y.data(), 2, vocab, width);
+  const std::vector<float> rows = y.download();
+  CHECK(rows[0] == weight.host[0]);
+  CHECK(std::isnan(rows[width]));
+}
+
+TEST_CASE("CUDA RoPE uses the CPU's tables and rotates as the CPU does, forward and backward", "[cuda][rope]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t batch = 3, positions = sized(256, 19), heads = 5, width = 64;
+  const index_t rows = batch * positions * heads, n = rows * width;
+  std::vector<float> want_cos(positions * width / 2), want_sin(want_cos.size());
+  ref::rope_tables(positions, width, 1e4, 7, want_cos.data(), want_sin.data());
+  twin<float> cos(index_t(want_cos.size())), sin(index_t(want_sin.size()));
+  cuda::rope_tables(positions, width, 1e4, 7, cos.data(), sin.data());
+  CHECK(cos.download() == want_cos);
+  CHECK(sin.download() == want_sin);
+  for_float_and_bf16([&]<class T>() {
+    twin<T> x(random_values(n, 90)), y(n), gy(random_values(n, 91));
+    std::vector<float> want(n);
+    cuda::rope_forward(x.data(), cos.data(), sin.data(), y.data(), rows, width, positions, heads);
+    ref::rope_forward(x.cpu(), want_cos.data(), want_sin.data(), want.data(), rows, width, positions, heads);
+    check_close("rope_forward", y, want);
+    for (grad_write mode : {grad_write::store, grad_write::add}) {
+      twin<T> gx = mode == grad_write::store ? twin<T>(n) : twin<T>(random_values(n, 92));
+      std::vector<float> want_gx = gx.host;
+      cuda::rope_backward(gy.data(), cos.data(), sin.data(), gx.data(), rows, width, positions, heads, mode);
+      ref::rope_backward(gy.cpu(), want_cos.data(), want_sin.data(), want_gx.data(), rows, width, positions, heads, mode);
+      check_close(mode == grad_write::store ? "rope_backward (store)" : "rope_backward (add)", gx, want_gx);
+    }
+  });
+}
+
+TEST_CASE("CUDA AdamW repeats the CPU's update over three steps", "[cuda][adamw]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t n = sized(100003, 3001);
+  twin<float> value(random_values(n, 100)), m(std::vector<float>(n, 0.0f)), v(std::vector<float>(n, 0.0f));
+  std::vector<float> want_value = value.host, want_m = m.host, want_v = v.host;
+  for (int step = 1; step <= 3; ++step) {
+    twin<float> grad(random_values(n, 100 + step));
+    const double lr = 1e-3, beta1 = 0.9, beta2 = 0.999;
+    const cpu::adamw_coefficients<float> c{.decay = float(1 - lr * 1e-2),
+                                           .beta1 = float(beta1),
+                                           .beta2 = float(beta2),
+                                           .step_size = float(lr / (1 - std::pow(beta1, step))),
+                                           .inv_bias2_sqrt = float(1 / std::sqrt(1 - std::pow(beta2, step))),
+                                           .eps = 1e-8f};
+    cuda::adamw_update(value.data(), grad.data(), m.data(), v.data(), n, c);
+    ref::adamw_update(want_value.data(), grad.cpu(), want_m.data(), want_v.data(), n, c);
+  }
+  // The same operations in the same order: within a few ulp (the CPU compiler may fuse some).
+  const std::vector<float> got = value.download();
+  index_t identical = 0;
+  for (index_t i = 0; i < n; ++i) identical += got[i] == want_value[i];
+  INFO(identical << " of " << n << " values identical to the bit");
+  check_close("adamw value", got, want_value, 1e-6);
+  check_close("adamw m", m.download(), want_m, 1e-6);
+  check_close("adamw v", v.download(), want_v, 1e-6);
+}
