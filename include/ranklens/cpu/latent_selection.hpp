@@ -159,7 +159,7 @@ T kth_largest_positive(const T* x, index_t n, index_t count) {
   if (chosen < 0) {  // fewer positive entries than count: all of them
     chosen = lowest;
   }
-  std::vector<index_t> offsets(std::size_t(blocks + 1), 0);
+  std::vector<index_t> offsets(static_cast<std::size_t>(blocks + 1), 0);
   for (index_t b = 0; b < blocks; ++b)
     offsets[std::size_t(b + 1)] = offsets[std::size_t(b)] + histograms[std::size_t(b * buckets + chosen)];
   const index_t in_chosen = offsets[std::size_t(blocks)];
