@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/matmul_bias.hpp"
+#include "ranklens/ops/unary.hpp"
 #include "ranklens/ops/reduce.hpp"
 #include "ranklens/ops/sparse_decode.hpp"
 #include "ranklens/ops/sparse_encode.hpp"
@@ -85,4 +89,62 @@ TEST_CASE("sparse_decode refuses a W whose rows are not the code's latents", "[o
   const auto code = f.encode(constant(f.x), constant(f.centre), constant(f.w_enc), constant(f.b_enc));
   Tensor<double, Shape<dyn, dyn>> w(Shape<dyn, dyn>{10, 4}, 0.0);
   REQUIRE_THROWS_WITH(sparse_decode(code, constant(w)), Catch::Contains("12 latents") && Catch::Contains("(dyn=10, dyn=4)"));
+}
+
+TEST_CASE("sparse encode and decode agree with the dense products at a size that runs on several threads", "[ops][sparse_decode]") {
+  // 512 tokens, 64 → 1024 latents, k = 16: every kernel splits its rows or latents over the pool.
+  constexpr index_t rows = 512, n = 64, m = 1024;
+  std::mt19937_64 rng(40);
+  const auto to_float = [](const auto& t) {
+    Tensor<float, typename std::remove_cvref_t<decltype(t)>::shape_type> out(t.shape());
+    for (index_t i = 0; i < t.numel(); ++i) out.data()[i] = float(t.data()[i]);
+    return out;
+  };
+  const auto x = to_float(random_tensor(Shape<dyn, n>{rows}, rng));
+  const auto centre = to_float(random_tensor(Shape<n>{}, rng, -0.1, 0.1));
+  const auto w_enc = to_float(random_tensor(Shape<n, m>{}, rng));
+  const auto b_enc = to_float(random_tensor(Shape<m>{}, rng, -0.1, 0.1));
+  const auto w_dec = to_float(random_tensor(Shape<m, n>{}, rng));
+  const auto b_dec = to_float(random_tensor(Shape<n>{}, rng));
+  const auto seed = to_float(random_tensor(Shape<dyn, n>{rows}, rng));
+  auto run = [&](bool sparse, Tensor<float, Shape<dyn, dyn>>& mask) {
+    auto step = tape();
+    const auto we = variable(w_enc);
+    const auto be = variable(b_enc);
+    const auto wd = variable(w_dec);
+    const auto bd = variable(b_dec);
+    const auto c = variable(centre);
+    Var<float, Shape<dyn, n>> y;
+    if (sparse) {
+      const auto code = sparse_encode(constant(x), c, we, be, LatentSelector<float>::top_k(16));
+      mask = Tensor<float, Shape<dyn, dyn>>(Shape<dyn, dyn>{rows, m}, 0.0f);
+      for (index_t r = 0; r < rows; ++r)
+        for (index_t e = code.row_begin(r); e < code.row_end(r); ++e) mask(r, index_t(code.latent(e))) = 1;
+      y = sparse_decode(code, wd, bd);
+    } else {
+      const auto z = mul(relu(matmul_bias(sub(constant(x), c), we, be)), constant(mask));
+      y = add(matmul(z, wd), bd);
+    }
+    backward(sum(mul(y, constant(seed))));
+    const auto grab = [](const auto& v) { return to_tensor(v.grad()); };
+    return std::tuple{y.to_tensor(), grab(we), grab(be), grab(wd), grab(bd), grab(c)};
+  };
+  Tensor<float, Shape<dyn, dyn>> mask;
+  const auto sparse = run(true, mask);
+  const auto dense = run(false, mask);
+  auto close = [](const auto& a, const auto& b, const char* what) {
+    double worst = 0, scale = 0;
+    for (index_t i = 0; i < a.numel(); ++i) {
+      worst = std::max(worst, std::abs(double(a.data()[i]) - double(b.data()[i])));
+      scale = std::max(scale, std::abs(double(b.data()[i])));
+    }
+    INFO(what << ": worst difference " << worst << " at scale " << scale);
+    CHECK(worst <= 1e-5 * std::max(scale, 1.0));
+  };
+  close(std::get<0>(sparse), std::get<0>(dense), "y");
+  close(std::get<1>(sparse), std::get<1>(dense), "dW_enc");
+  close(std::get<2>(sparse), std::get<2>(dense), "db_enc");
+  close(std::get<3>(sparse), std::get<3>(dense), "dW_dec");
+  close(std::get<4>(sparse), std::get<4>(dense), "db_dec");
+  close(std::get<5>(sparse), std::get<5>(dense), "dcentre");
 }

@@ -9,6 +9,7 @@
 #pragma once
 #include <cmath>
 
+#include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/work_split.hpp"
 

@@ -1,0 +1,108 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "ranklens/cpu/latent_selection.hpp"
+
+using namespace ranklens;
+
+namespace {
+
+std::vector<float> random_matrix(index_t rows, index_t cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(static_cast<std::size_t>(rows * cols));
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("top_k_per_row returns each row's k largest entries, largest first", "[cpu][selection]") {
+  // Rows long enough to fill and cut back the candidate buffer several times, on several threads.
+  const index_t rows = 300, cols = 3000, k = 32;
+  const auto x = random_matrix(rows, cols, 1);
+  std::vector<std::int32_t> columns(static_cast<std::size_t>(rows * k));
+  std::vector<float> values(static_cast<std::size_t>(rows * k));
+  cpu::top_k_per_row(x.data(), rows, cols, k, nullptr, 0, columns.data(), values.data());
+  for (index_t r = 0; r < rows; ++r) {
+    std::vector<float> row(x.begin() + r * cols, x.begin() + (r + 1) * cols);
+    std::sort(row.begin(), row.end(), std::greater<>());
+    for (index_t i = 0; i < k; ++i) {
+      REQUIRE(values[std::size_t(r * k + i)] == row[std::size_t(i)]);
+      REQUIRE(x[std::size_t(r * cols + columns[std::size_t(r * k + i)])] == row[std::size_t(i)]);
+    }
+  }
+}
+
+TEST_CASE("top_k_per_row among given columns, with ties broken towards the lower column", "[cpu][selection]") {
+  const std::vector<float> x{5, 1, 5, 3, 9, 5,  // row 0
+                             0, 0, 0, 0, 0, 0};  // row 1: all tied
+  const std::vector<std::int32_t> among{0, 2, 3, 5};
+  std::vector<std::int32_t> columns(4);
+  std::vector<float> values(4);
+  cpu::top_k_per_row(x.data(), 2, 6, 2, among.data(), 4, columns.data(), values.data());
+  CHECK(columns == std::vector<std::int32_t>{0, 2, 0, 2});  // 9 at column 4 is not among them
+  CHECK(values == std::vector<float>{5, 5, 0, 0});
+}
+
+TEST_CASE("top_k_per_row refuses k out of range and rows without k comparable values", "[cpu][selection]") {
+  std::vector<float> x(8, 1.0f);
+  std::vector<std::int32_t> columns(8);
+  std::vector<float> values(8);
+  REQUIRE_THROWS_WITH(cpu::top_k_per_row(x.data(), 2, 4, 5, nullptr, 0, columns.data(), values.data()), Catch::Contains("k = 5"));
+  x[0] = x[1] = x[2] = std::numeric_limits<float>::quiet_NaN();
+  REQUIRE_THROWS_WITH(cpu::top_k_per_row(x.data(), 2, 4, 2, nullptr, 0, columns.data(), values.data()), Catch::Contains("NaN"));
+}
+
+TEST_CASE("kth_largest_positive finds BatchTopK's threshold exactly", "[cpu][selection]") {
+  const index_t n = 1 << 20;  // several histogram blocks
+  const auto x = random_matrix(1, n, 2);
+  std::vector<float> positive;
+  for (float v : x)
+    if (v > 0) positive.push_back(v);
+  std::sort(positive.begin(), positive.end(), std::greater<>());
+  for (const index_t count : {index_t(1), index_t(7), index_t(4096), index_t(100000), index_t(positive.size())})
+    CHECK(cpu::kth_largest_positive(x.data(), n, count) == positive[std::size_t(count - 1)]);
+  // Fewer positive entries than asked for: the smallest positive one, so that all are kept.
+  CHECK(cpu::kth_largest_positive(x.data(), n, n) == positive.back());
+  const std::vector<double> none{-1.0, 0.0, -3.0};
+  CHECK(cpu::kth_largest_positive(none.data(), 3, 1) == std::numeric_limits<double>::infinity());
+  const std::vector<double> nan_and_ties{std::numeric_limits<double>::quiet_NaN(), 2.0, 2.0, 2.0, 1.0};
+  CHECK(cpu::kth_largest_positive(nan_and_ties.data(), 5, 2) == 2.0);
+  CHECK(cpu::kth_largest_positive(nan_and_ties.data(), 5, 4) == 1.0);
+}
+
+TEST_CASE("count_kept and gather_kept give the kept entries as compressed rows", "[cpu][selection]") {
+  const index_t rows = 64, cols = 1000;
+  const auto x = random_matrix(rows, cols, 3);
+  std::vector<index_t> offsets(static_cast<std::size_t>(rows + 1));
+  const cpu::KeepAtLeast<float> keep{1.5f};
+  const index_t kept = cpu::count_kept(x.data(), rows, cols, keep, offsets.data());
+  std::vector<std::int32_t> columns(static_cast<std::size_t>(kept));
+  std::vector<float> values(static_cast<std::size_t>(kept));
+  cpu::gather_kept(x.data(), rows, cols, keep, offsets.data(), columns.data(), values.data());
+  index_t e = 0;
+  for (index_t r = 0; r < rows; ++r) {
+    REQUIRE(offsets[std::size_t(r)] == e);
+    for (index_t j = 0; j < cols; ++j)
+      if (x[std::size_t(r * cols + j)] >= 1.5f) {
+        REQUIRE(columns[std::size_t(e)] == j);
+        REQUIRE(values[std::size_t(e)] == x[std::size_t(r * cols + j)]);
+        ++e;
+      }
+  }
+  CHECK(e == kept);
+
+  // JumpReLU's rule: x > max(θ_j, 0), one threshold per column.
+  std::vector<float> theta(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) theta[std::size_t(j)] = j % 2 == 0 ? -1.0f : 1.0f;
+  const index_t above = cpu::count_kept(x.data(), rows, cols, cpu::KeepAboveColumnThreshold<float>{theta.data()}, offsets.data());
+  index_t expected = 0;
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t j = 0; j < cols; ++j) expected += x[std::size_t(r * cols + j)] > std::max(theta[std::size_t(j)], 0.0f);
+  CHECK(above == expected);
+}
