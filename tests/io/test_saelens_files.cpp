@@ -265,3 +265,44 @@ TEST_CASE("bad SAELens directories are refused with one error naming the file an
     refused("different saves", d.string());
   }
 }
+
+// Fixtures written by tools/saelens_roundtrip.py with SAELens (versions in versions.json).
+TEST_CASE("directories SAELens wrote load and reproduce SAELens' codes and reconstructions", "[io][saelens][fixtures]") {
+  const auto x = io::read_tensor<float, Shape<dyn, DIn>>(io::testing::fixture_path("saelens/inputs.safetensors"), "x");
+  for (const std::string architecture : {"topk", "batchtopk", "jumprelu"}) {
+    INFO("saelens_" << architecture);
+    data::rng gen(0);
+    Sae sae(gen);
+    io::load_saelens(sae, io::testing::fixture_path("saelens/saelens_" + architecture));
+    CHECK(sae.hook_name == "blocks.0.hook_resid_post");
+    const auto expected = io::safetensors_reader::open(io::testing::fixture_path("saelens/saelens_" + architecture + ".expected.safetensors"));
+    const auto [code, reconstruction] = run(sae, x);
+    const auto acts = io::read_tensor<float, Shape<dyn, dyn>>(expected, "feature_acts");
+    const auto out = io::read_tensor<float, Shape<dyn, DIn>>(expected, "sae_out");
+    index_t active = 0;
+    for (const float v : acts.span()) active += v > 0;
+    CHECK(active > 0);
+    CHECK(max_difference(code, acts) < 1e-5);
+    CHECK(max_difference(reconstruction, out) < 1e-5);
+  }
+}
+
+TEST_CASE("directories ranklens wrote are what SAELens read, and the writer still writes them byte for byte", "[io][saelens][fixtures]") {
+  const auto x = io::read_tensor<float, Shape<dyn, DIn>>(io::testing::fixture_path("saelens/inputs.safetensors"), "x");
+  scratch_directory dir;
+  for (const std::string architecture : {"topk", "batchtopk", "jumprelu"}) {
+    INFO("ranklens_" << architecture);
+    const fs::path fixture = io::testing::fixture_path("saelens/ranklens_" + architecture);
+    data::rng gen(0);
+    Sae sae(gen);
+    io::load_saelens(sae, fixture);
+    const auto expected = io::safetensors_reader::open(io::testing::fixture_path("saelens/ranklens_" + architecture + ".expected.safetensors"));
+    const auto [code, reconstruction] = run(sae, x);
+    CHECK(max_difference(code, io::read_tensor<float, Shape<dyn, dyn>>(expected, "feature_acts")) < 1e-5);
+    CHECK(max_difference(reconstruction, io::read_tensor<float, Shape<dyn, DIn>>(expected, "sae_out")) < 1e-5);
+    const fs::path again = dir.path() / architecture;
+    io::save_saelens(sae, again);
+    for (const char* file : {"cfg.json", "sae_weights.safetensors"})
+      CHECK(io::testing::read_whole_file(again / file) == io::testing::read_whole_file(fixture / file));
+  }
+}
