@@ -1,7 +1,7 @@
 // Choosing the active latents of a sparse autoencoder from its dense pre-activations x: (rows, cols),
 // one row per token. Three rules, each a pass or a few over x:
 //
-//   top_k_per_row        the k largest entries of every row (Gao et al. 2024's TopK), optionally
+//   top_k_per_row        the k largest entries of every row (Gao et al. 2024's TopK), unordered, optionally
 //                        among a given list of columns only (AuxK's dead latents);
 //   kth_largest_positive the threshold of BatchTopK (Bussmann et al. 2024): the count-th largest
 //                        positive entry of the whole matrix, found by a radix histogram of the
@@ -43,7 +43,7 @@ RANKLENS_ALWAYS_INLINE bool ranks_before(const ScoredColumn<T>& a, const ScoredC
   return a.value > b.value || (a.value == b.value && a.column < b.column);
 }
 
-// The k best entries of one row, best first, into out_columns / out_values. `buffer` holds
+// The k best entries of one row, in no particular order, into out_columns / out_values. `buffer` holds
 // `capacity` >= 2k candidates: once full, it is cut back to the k best, whose worst value then
 // becomes the bar a later entry must beat, so most of a long row is only compared, 16 at a time.
 template <Real T>
@@ -71,8 +71,9 @@ void top_k_of_row(const T* row, index_t cols, const std::int32_t* among, index_t
   if (held < k)
     throw value_error("top_k_per_row: a row has only " + std::to_string(held) + " comparable values for k = " + std::to_string(k) +
                       " (NaN pre-activations?)");
+  // Not sorted: nothing downstream needs the order, and AuxK's k_aux of a few hundred would
+  // spend more time sorting than choosing.
   if (held > k) std::nth_element(buffer, buffer + (k - 1), buffer + held, ranks_before<T>);
-  std::sort(buffer, buffer + k, ranks_before<T>);
   for (index_t i = 0; i < k; ++i) {
     out_columns[i] = buffer[i].column;
     out_values[i] = buffer[i].value;
@@ -81,7 +82,7 @@ void top_k_of_row(const T* row, index_t cols, const std::int32_t* among, index_t
 
 }  // namespace detail
 
-// x: (rows, cols). For each row r, its k largest entries, largest first, go to
+// x: (rows, cols). For each row r, its k largest entries, in no particular order, go to
 // out_columns / out_values (rows, k). With `among` (among_count column indices, ascending), only
 // those columns compete; k <= among_count (or cols) is required.
 template <Real T>
