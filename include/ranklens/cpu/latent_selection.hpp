@@ -3,19 +3,18 @@
 //
 //   top_k_per_row        the k largest entries of every row (Gao et al. 2024's TopK), unordered, optionally
 //                        among a given list of columns only (AuxK's dead latents);
-//   kth_largest_positive the threshold of BatchTopK (Bussmann et al. 2024): the count-th largest
-//                        positive entry of the whole matrix, found by a radix histogram of the
-//                        float bits instead of a sort;
+//   batch_top_k          BatchTopK (Bussmann et al. 2024): the count largest positive entries of
+//                        the whole matrix, found in one pass without a sort, as compressed rows;
 //   count_kept / gather_kept
-//                        every entry a predicate keeps (x >= tau for BatchTopK, x > θ_j for the
-//                        JumpReLU inference mode), as compressed rows.
+//                        every entry a predicate keeps (x > θ_j for the JumpReLU inference
+//                        mode), as compressed rows.
 //
 // Ties: top_k_per_row prefers the lower column among equal values; the threshold rules keep every
 // entry equal to the threshold, so identical tokens always get identical codes (torch.topk, which
 // SAELens uses, breaks such ties arbitrarily). NaN entries are never chosen.
 #pragma once
 #include <algorithm>
-#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -101,92 +100,102 @@ void top_k_per_row(const T* x, index_t rows, index_t cols, index_t k, const std:
 
 namespace detail {
 
-// Positive floats order like their bit patterns read as unsigned integers; the 16 bits below
-// the sign bit (exponent and the top mantissa bits) sort them into 65536 buckets, each 2^-7
-// (float) wide in relative terms.
+// Entry `at` (a flat index into x) with its value.
 template <Real T>
-using float_bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-inline constexpr index_t radix_buckets = index_t(1) << 16;
+struct FlatEntry {
+  T value;
+  index_t at;
+};
 
+// Every entry of x[0, n) with value >= bound (and > 0), in index order, gathered by blocks in
+// parallel. The filter runs 16 lanes at a time; only the few lanes that pass are looked at.
 template <Real T>
-RANKLENS_ALWAYS_INLINE std::uint32_t radix_bucket(T positive) noexcept {
-  return std::uint32_t(std::bit_cast<float_bits<T>>(positive) >> (8 * sizeof(T) - 17));
+std::vector<FlatEntry<T>> entries_at_least(const T* x, index_t n, T bound) {
+  const index_t blocks = std::clamp<index_t>((n + (index_t(1) << 16) - 1) >> 16, 1, 64);
+  std::vector<std::vector<FlatEntry<T>>> found(static_cast<std::size_t>(blocks));
+  const T floor = std::max(bound, std::numeric_limits<T>::denorm_min());  // positive entries only
+  parallel_for(blocks, 1, [&](index_t first, index_t last) {
+    for (index_t b = first; b < last; ++b) {
+      const index_t begin = n * b / blocks, end = n * (b + 1) / blocks;
+      auto& out = found[std::size_t(b)];
+      simd_for<T>(end - begin, [&](index_t i, auto step) {
+        if (xsimd::any(load(x + begin + i, step) >= simd<T>(floor)))
+          for (index_t l = 0; l < step.count; ++l)
+            if (x[begin + i + l] >= floor) out.push_back({x[begin + i + l], begin + i + l});
+      });
+    }
+  });
+  std::size_t total = 0;
+  for (const auto& part : found) total += part.size();
+  std::vector<FlatEntry<T>> all;
+  all.reserve(total);
+  for (const auto& part : found) all.insert(all.end(), part.begin(), part.end());
+  return all;
 }
 
 }  // namespace detail
 
-// The count-th largest of the positive entries of x[0, n) (count >= 1): BatchTopK keeps the
-// entries >= this value. With fewer than `count` positive entries, the smallest positive one
-// (every positive entry is kept); with none, +infinity (nothing is kept).
+// BatchTopK (Bussmann et al. 2024): the `count` largest positive entries of the whole matrix x
+// (rows, cols), and every entry tied with the smallest of them; all positive entries when there
+// are fewer. Writes compressed-row offsets into row_offsets (rows + 1), then calls
+// allocate(entries), which returns {columns, values} with room for that many, and fills them row
+// by row in column order. Returns the threshold: the smallest value kept (+infinity when none).
 //
-// Two passes: a histogram of radix buckets (per block of the input, added up), which names the
-// bucket that holds the threshold, then a pass collecting that bucket's values, among which
-// nth_element finds it exactly.
-template <Real T>
-T kth_largest_positive(const T* x, index_t n, index_t count) {
-  if (n < 0 || count < 1)
-    throw value_error("kth_largest_positive: need n >= 0 and count >= 1, got n = " + std::to_string(n) + ", count = " + std::to_string(count));
-  constexpr index_t buckets = detail::radix_buckets;
-  const index_t blocks = std::clamp<index_t>((n + (index_t(1) << 18) - 1) >> 18, 1, 16);
-  const std::span<std::uint32_t> histograms = thread_scratch<std::uint32_t>(scratch_slot::partial_sums, std::size_t(blocks * buckets));
-  auto block_begin = [&](index_t b) { return n * b / blocks; };
-  parallel_for(blocks, 1, [&](index_t first, index_t last) {
-    for (index_t b = first; b < last; ++b) {
-      std::uint32_t* h = histograms.data() + b * buckets;
-      std::fill(h, h + buckets, 0u);
-      const T* p = x + block_begin(b);
-      const index_t len = block_begin(b + 1) - block_begin(b);
-      simd_for<T>(len, [&](index_t i, auto step) {
-        if (xsimd::any(load(p + i, step) > simd<T>(T(0))))
-          for (index_t l = 0; l < step.count; ++l)
-            if (p[i + l] > T(0)) ++h[detail::radix_bucket(p[i + l])];
-      });
+// One pass over x instead of a sort: a sample of the rows (every 64th) gives a value that lies
+// below the threshold by a wide margin; the entries at least that large (about twice `count`)
+// are gathered in one vectorised pass, and nth_element finds the threshold among them. If the
+// sample misled (fewer than `count` gathered), every positive entry is gathered instead.
+template <Real T, class Allocate>
+T batch_top_k(const T* x, index_t rows, index_t cols, index_t count, index_t* row_offsets, Allocate&& allocate) {
+  detail::require_extents("batch_top_k", rows, cols);
+  if (count < 1) throw value_error("batch_top_k: count must be >= 1, got " + std::to_string(count));
+  const index_t n = rows * cols;
+  T bound = 0;
+  {
+    constexpr index_t row_stride = 64;
+    std::vector<T> sample;
+    index_t sampled = 0;
+    for (index_t r = 0; r < rows; r += row_stride, sampled += cols)
+      for (index_t j = 0; j < cols; ++j)
+        if (x[r * cols + j] > T(0)) sample.push_back(x[r * cols + j]);
+    // The threshold's expected rank in the sample, from the top, and a rank well below it.
+    const double expected = double(count) * double(sampled) / double(std::max<index_t>(n, 1));
+    const auto rank = std::size_t(2 * expected + 4 * std::sqrt(expected) + 16);
+    if (rank < sample.size()) {
+      std::nth_element(sample.begin(), sample.begin() + std::ptrdiff_t(rank), sample.end(), std::greater<T>());
+      bound = sample[rank];
     }
-  });
-  // The bucket holding the threshold, scanning from the largest values down.
-  index_t above = 0, chosen = -1, lowest = -1;
-  for (index_t key = buckets - 1; key >= 0; --key) {
-    index_t in_bucket = 0;
-    for (index_t b = 0; b < blocks; ++b) in_bucket += histograms[std::size_t(b * buckets + key)];
-    if (in_bucket == 0) continue;
-    lowest = key;
-    if (above + in_bucket >= count) {
-      chosen = key;
-      break;
-    }
-    above += in_bucket;
   }
-  if (lowest < 0) return std::numeric_limits<T>::infinity();
-  if (chosen < 0) {  // fewer positive entries than count: all of them
-    chosen = lowest;
+  std::vector<detail::FlatEntry<T>> candidates = detail::entries_at_least(x, n, bound);
+  if (index_t(candidates.size()) < count && bound > T(0)) candidates = detail::entries_at_least(x, n, T(0));
+
+  T threshold = std::numeric_limits<T>::infinity();
+  if (!candidates.empty()) {
+    std::vector<T> values(candidates.size());
+    for (std::size_t i = 0; i < candidates.size(); ++i) values[i] = candidates[i].value;
+    const std::size_t nth = std::size_t(std::min<index_t>(count, index_t(values.size())) - 1);
+    std::nth_element(values.begin(), values.begin() + std::ptrdiff_t(nth), values.end(), std::greater<T>());
+    threshold = values[nth];
   }
-  std::vector<index_t> offsets(static_cast<std::size_t>(blocks + 1), 0);
-  for (index_t b = 0; b < blocks; ++b)
-    offsets[std::size_t(b + 1)] = offsets[std::size_t(b)] + histograms[std::size_t(b * buckets + chosen)];
-  const index_t in_chosen = offsets[std::size_t(blocks)];
-  const index_t need = std::min(count - above, in_chosen);
-  std::vector<T> candidates(static_cast<std::size_t>(in_chosen));
-  parallel_for(blocks, 1, [&](index_t first, index_t last) {
-    for (index_t b = first; b < last; ++b) {
-      T* out = candidates.data() + offsets[std::size_t(b)];
-      const T* p = x + block_begin(b);
-      const index_t len = block_begin(b + 1) - block_begin(b);
-      for (index_t i = 0; i < len; ++i)
-        if (p[i] > T(0) && detail::radix_bucket(p[i]) == std::uint32_t(chosen)) *out++ = p[i];
+  // The kept entries are the candidates >= threshold, already in row-major order.
+  std::fill(row_offsets, row_offsets + rows + 1, index_t(0));
+  index_t kept = 0;
+  for (const auto& c : candidates)
+    if (c.value >= threshold) ++row_offsets[c.at / cols + 1], ++kept;
+  for (index_t r = 0; r < rows; ++r) row_offsets[r + 1] += row_offsets[r];
+  const auto [columns, values] = allocate(kept);
+  index_t e = 0;
+  for (const auto& c : candidates)
+    if (c.value >= threshold) {
+      columns[e] = std::int32_t(c.at % cols);
+      values[e] = c.value;
+      ++e;
     }
-  });
-  std::nth_element(candidates.begin(), candidates.begin() + (need - 1), candidates.end(), std::greater<T>());
-  return candidates[std::size_t(need - 1)];
+  return threshold;
 }
 
 // Predicates for count_kept / gather_kept: any(v, j, step) says whether some lane of the vector
 // at column j may be kept (a cheap filter), keeps(value, j) decides one entry.
-template <Real T>
-struct KeepAtLeast {  // x >= tau, with tau > 0 (BatchTopK)
-  T tau;
-  RANKLENS_ALWAYS_INLINE bool any(const simd<T>& v, index_t, auto) const { return xsimd::any(v >= simd<T>(tau)); }
-  RANKLENS_ALWAYS_INLINE bool keeps(T value, index_t) const { return value >= tau && value > T(0); }
-};
 template <Real T>
 struct KeepAboveColumnThreshold {  // x > max(θ_j, 0) (JumpReLU: SAELens keeps relu(x) where x > θ_j)
   const T* threshold;

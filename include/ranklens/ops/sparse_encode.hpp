@@ -83,10 +83,15 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
     case rule::top_k_over_batch: {
       if (select.k < 1 || select.k > m)
         throw value_error("sparse_encode: top_k_over_batch needs 1 <= k <= " + std::to_string(m) + ", got " + std::to_string(select.k));
-      const T tau = rows > 0 ? cpu::kth_largest_positive(pre, rows * m, select.k * rows) : T(1);
-      const cpu::KeepAtLeast<T> keep{tau};
-      allocate_entries(cpu::count_kept(pre, rows, m, keep, row_offsets));
-      cpu::gather_kept(pre, rows, m, keep, row_offsets, columns, values);
+      if (rows == 0) {
+        row_offsets[0] = 0;
+        allocate_entries(0);
+        break;
+      }
+      cpu::batch_top_k(pre, rows, m, select.k * rows, row_offsets, [&](index_t entries) {
+        allocate_entries(entries);
+        return std::pair{columns, values};
+      });
       break;
     }
     case rule::above_threshold: {
