@@ -3,6 +3,11 @@
 #include <cmath>
 #include <vector>
 
+#include <filesystem>
+
+#include <unistd.h>
+
+#include "ranklens/io/checkpoint.hpp"
 #include "ranklens/sae/sae_trainer.hpp"
 #include "sae_test_support.hpp"
 
@@ -165,4 +170,29 @@ TEST_CASE("the trainer refuses what it cannot train and keeps the autoencoder on
   batch(3, 2) = std::numeric_limits<float>::quiet_NaN();
   REQUIRE_THROWS_WITH(trainer.step(batch.view()), Catch::Contains("loss is") && Catch::Contains("unchanged"));
   for (index_t i = 0; i < before.numel(); ++i) REQUIRE(sae.W_dec.value().data()[i] == before.data()[i]);
+}
+
+TEST_CASE("an autoencoder and its Adam state go through a training checkpoint like any module", "[sae][trainer][checkpoint]") {
+  const sae_test::SparseSource<n> source(32, k, 11);
+  data::rng gen(12);
+  Sae sae(gen);
+  SaeTrainer trainer(sae);
+  trainer.initialise(source.sample(256, 0).view());
+  for (index_t t = 0; t < 3; ++t) trainer.step(source.sample(64, std::uint64_t(t + 1)).view());
+  const auto path = std::filesystem::temp_directory_path() / ("ranklens-sae-checkpoint-" + std::to_string(::getpid()) + ".safetensors");
+  {
+    io::training_state state;
+    state.add_model(sae).add_optimizer(trainer.optimizer());
+    io::save_checkpoint(path, state);
+  }
+  data::rng other(13);
+  Sae restored(other);
+  SaeTrainer restored_trainer(restored);
+  io::training_state state;
+  state.add_model(restored).add_optimizer(restored_trainer.optimizer());
+  io::load_checkpoint(path, state);
+  std::filesystem::remove(path);
+  for (index_t i = 0; i < n * m; ++i) REQUIRE(restored.W_dec.value().data()[i] == sae.W_dec.value().data()[i]);
+  CHECK(restored_trainer.optimizer().steps_taken() == 3);
+  CHECK(restored_trainer.optimizer().first_moment(2) == trainer.optimizer().first_moment(2));  // W_dec's
 }
