@@ -78,7 +78,7 @@ struct MechanismResult {
 // The residual stream after each block at each row's last prompt position: (layers, rows, d).
 inline std::vector<std::vector<std::vector<float>>> residual_at_last_position(Model& model, const reasoning::TokenMatrix& prompts) {
   const index_t rows = prompts.extent(0), last = prompts.extent(1) - 1;
-  std::vector<std::vector<std::vector<float>>> out(std::size_t(layer_count));
+  std::vector<std::vector<std::vector<float>>> out(static_cast<std::size_t>(layer_count));
   for (index_t l = 0; l < layer_count; ++l)
     model.add_hook("blocks." + std::to_string(l) + ".hook_resid_post", [&, l](const Model::residual_activation& h) {
       auto& rows_out = out[std::size_t(l)];
@@ -109,7 +109,7 @@ inline MechanismResult mechanism(Adapters& adapters, const EvaluationSets& sets)
   const auto base_document = residual_at_last_position(model, document);
   adapters.enable_all();
   for (index_t l = 0; l < layer_count; ++l) {
-    std::vector<double> adapter_shift(std::size_t(BaseConfig::d_model)), document_shift(std::size_t(BaseConfig::d_model));
+    std::vector<double> adapter_shift(static_cast<std::size_t>(BaseConfig::d_model)), document_shift(static_cast<std::size_t>(BaseConfig::d_model));
     const auto& a = adapted[std::size_t(l)];
     for (std::size_t r = 0; r < a.size(); ++r)
       for (std::size_t i = 0; i < adapter_shift.size(); ++i) {

@@ -83,7 +83,7 @@ inline std::vector<FeatureSummary> summarize_features(const FeatureTable& table,
     if (table.counted.empty() || table.counted[std::size_t(t)]) counted.push_back(t);
   std::vector<FeatureSummary> out(std::size_t(table.features));
   std::vector<index_t> order;
-  std::vector<index_t> role_counts(std::size_t(role_count)), group_counts(std::size_t(role_count));
+  std::vector<index_t> role_counts(static_cast<std::size_t>(role_count)), group_counts(static_cast<std::size_t>(role_count));
   for (index_t f = 0; f < table.features; ++f) {
     const auto value = [&](index_t t) { return table.values[std::size_t(t * table.features + f)]; };
     FeatureSummary& summary = out[std::size_t(f)];
