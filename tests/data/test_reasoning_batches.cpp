@@ -104,7 +104,8 @@ TEST_CASE("pretraining: worked solutions only behind D, direct answers never beh
         if (has_q) {
           REQUIRE(example[has_d ? 2 : 1] == token::question);
           const ChainProblem problem = *question_of(example);
-          const std::size_t choice = std::size_t(prompt_length(problem.operator_count(), has_d ? Context::document : Context::plain));
+          const Context context = has_d ? Context::document : Context::plain;
+          const std::size_t choice = std::size_t(prompt_length(problem.operator_count(), context));
           REQUIRE(example[choice - 1] == token::question_end);
           REQUIRE(example[choice] == (has_d ? token::think : token::answer));
           kinds[has_d ? "worked" : "direct"]++;

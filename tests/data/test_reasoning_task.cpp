@@ -443,7 +443,8 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
                              "T #1 3 + 4 = 7 ; BOS A 5 E",
                              // Steps without tags (the format before the tags), a tag that is not
                              // the step's position, a step after W that moves on to the next tag.
-                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E", "T #1 3 + 4 = 7 ; #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
+                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E",
+                             "T #1 3 + 4 = 7 ; #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
                              "T #2 3 + 4 = 7 ; #3 7 * 2 = 4 ; #4 4 - 9 = 5 ; A 5 E",
                              "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
                              "T #1 3 + 4 = 7 #1 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",

@@ -192,7 +192,9 @@ inline std::vector<Correction> sample_corrections(const ChainProblem& problem, d
   for (std::size_t k = 0; k < steps.size(); ++k) {
     if (!(gen.uniform() < probability)) continue;
     const int shift = 1 + static_cast<int>(gen.below(chain_modulus - 1));
-    if (index_t(corrections.size()) < max_corrections) corrections.push_back({index_t(k), (steps[k].result + shift) % chain_modulus});
+    if (index_t(corrections.size()) < max_corrections) {
+      corrections.push_back({index_t(k), (steps[k].result + shift) % chain_modulus});
+    }
   }
   return corrections;
 }

@@ -74,8 +74,9 @@ constexpr index_t tag_position(std::int32_t id) noexcept { return is_index_tag(i
 // The printable name of a token id; ids outside the vocabulary print as "<id?>" so that a
 // report of a broken output still shows what was there.
 inline std::string token_name(std::int32_t id) {
-  static constexpr std::string_view names[] = {"0", "1", "2", "3", "4", "5", "6", "7",  "8",  "9",  "+",  "-",  "*",  "=",  ";",
-                                               "BOS", "Q", "A", "T", "D", "W", "E", "PAD", "?", "#1", "#2", "#3", "#4", "#5", "#6"};
+  static constexpr std::string_view names[] = {"0", "1", "2", "3",   "4", "5",  "6",  "7",  "8",  "9",
+                                               "+", "-", "*", "=",   ";", "BOS", "Q", "A",  "T",  "D",
+                                               "W", "E", "PAD", "?", "#1", "#2", "#3", "#4", "#5", "#6"};
   static_assert(std::size(names) == vocab_size, "Every token id needs exactly one printable name.");
   if (!is_token(id)) return "<" + std::to_string(id) + "?>";
   return std::string(names[id]);
