@@ -103,7 +103,7 @@ TEST_CASE("Target modules and layers select adapters as PEFT selects them", "[ad
   CHECK_THROWS_WITH((LoraAdapters<1, Transformer<Gpt>>(gpt)), Catch::Contains("already has an adapter"));
 }
 
-TEST_CASE("Fresh adapters change no logit; attaching freezes the model and detaching restores it", "[adapt][lora]") {
+TEST_CASE("Fresh adapters change no logit, attaching freezes the model and detaching restores it", "[adapt][lora]") {
   std::mt19937 rng(2);
   Transformer<Qwen> model(rng);
   nn_test::randomize_parameters(model, 3);
@@ -126,7 +126,7 @@ TEST_CASE("Fresh adapters change no logit; attaching freezes the model and detac
   for_each_parameter(model, [&](std::string_view name, auto& p) { CHECK(p.frozen() == (name == "model.layers.1.mlp.up_proj.weight")); });
 }
 
-TEST_CASE("merge folds the adapters into the weights to float rounding; unmerge restores them exactly", "[adapt][lora]") {
+TEST_CASE("merge folds the adapters into the weights to float rounding, unmerge restores them exactly", "[adapt][lora]") {
   std::mt19937 rng(7);
   const auto check_model = [&](auto& model) {
     using Model = std::remove_cvref_t<decltype(model)>;
@@ -251,7 +251,7 @@ TEST_CASE("Ablating adapters by layer or kind: all off gives the base model", "[
   for (index_t i = 0; i < full.numel(); ++i) REQUIRE(again.data()[i] == full.data()[i]);
 }
 
-TEST_CASE("Adapter gradients through a whole float64 model pass the gradient check; the base gets none", "[adapt][lora][gradcheck]") {
+TEST_CASE("Adapter gradients through a whole float64 model pass the gradient check, the base gets none", "[adapt][lora][gradcheck]") {
   std::mt19937 rng(19);
   Transformer<Qwen, double> model(rng);
   nn_test::randomize_parameters(model, 20);

@@ -69,7 +69,7 @@ std::vector<Role> roles_as_enum(const std::vector<std::int32_t>& ids) {
 
 }  // namespace
 
-TEST_CASE("pretraining rows: whole examples, then PAD; targets are the next token; roles match the tokens",
+TEST_CASE("pretraining rows: whole examples, then PAD, targets are the next token, roles match the tokens",
           "[data][reasoning]") {
   const PretrainingMixture mixture;
   const ReasoningBatch batch = mixture.batch(7, 0);
@@ -251,7 +251,7 @@ TEST_CASE("finetune traces: no D, targets from the prediction of T on, wrong res
   CHECK(trained_wrong > 0);
 }
 
-TEST_CASE("finetune sets of N traces are prefixes of larger ones; epochs visit each trace once", "[data][reasoning]") {
+TEST_CASE("finetune sets of N traces are prefixes of larger ones, epochs visit each trace once", "[data][reasoning]") {
   FinetuneTraces finetune;
   const std::vector<Example> thirty = finetune.traces(11, 30), thousand = finetune.traces(11, 1000);
   for (std::size_t i = 0; i < thirty.size(); ++i) {
