@@ -148,7 +148,7 @@ inline std::int32_t role_group(std::int32_t role) {
 struct FeatureSet {
   std::string name;
   std::vector<std::string> labels;             // "L3.gate+" or "L1.up[57]-"
-  std::vector<interp::FeatureSummary> summaries;
+  std::vector<interp::FeatureRoles> summaries;
   std::array<double, 4> class_share{};         // monosemantic, broad, polysemantic, dead
 };
 
@@ -188,7 +188,7 @@ inline FeatureSet summarize(std::string name, std::vector<std::string> labels, c
   const std::vector<bool> counted_vector(corpus.counted);
   std::unique_ptr<bool[]> counted(new bool[std::size_t(tokens)]);
   for (index_t t = 0; t < tokens; ++t) counted[std::size_t(t)] = corpus.counted[std::size_t(t)];
-  set.summaries = interp::summarize_features({signed_table, tokens, features, corpus.roles, {counted.get(), std::size_t(tokens)}}, top_k,
+  set.summaries = interp::feature_roles({signed_table, tokens, features, corpus.roles, {counted.get(), std::size_t(tokens)}}, top_k,
                                              reasoning::role_count, role_group);
   for (const auto& s : set.summaries) set.class_share[std::size_t(interp::classify(s, rule))] += 1.0 / double(features);
   return set;
