@@ -1,5 +1,5 @@
 // Ground-truth roles of the tokens of the synthetic reasoning task: what each token is doing
-// in its example (a digit of the question, the carried operand of a step, a step result that
+// in its example (a digit of the question, the value a trace starts from, a step result that
 // is about to be retracted, ...). The interpretability analysis scores a feature by how pure
 // the roles of its top-activating tokens are, so roles are fine-grained; merge them for a
 // coarser view (e.g. the three *_plus / *_minus / *_times into "operator").
