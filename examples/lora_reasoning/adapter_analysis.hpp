@@ -134,7 +134,7 @@ inline std::int32_t role_group(std::int32_t role) {
   using R = reasoning::Role;
   switch (R(role)) {
     case R::problem_digit: case R::step_left: case R::step_right: case R::step_result: case R::wrong_result:
-    case R::corrected_result: case R::answer_digit:
+    case R::corrected_result: case R::answer_digit: case R::start_value: case R::restated_value:
       return std::int32_t(R::problem_digit);
     case R::problem_plus: case R::problem_minus: case R::problem_times: case R::step_plus: case R::step_minus: case R::step_times:
       return std::int32_t(R::problem_plus);

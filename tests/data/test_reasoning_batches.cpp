@@ -294,7 +294,7 @@ TEST_CASE("the correction cap bounds every example to seq_len 96", "[data][reaso
   finetune.correction_probability = 1.0;
   const std::vector<Example> traces = finetune.traces(3, 20);
   for (const Example& trace : traces) {
-    REQUIRE(trace.size() == 89);
+    REQUIRE(trace.size() == 88);
     REQUIRE(std::count(trace.tokens.begin(), trace.tokens.end(), token::wait) == 3);
     REQUIRE(grade_output(*question_of(trace.tokens), std::vector<std::int32_t>(trace.tokens.begin() + trace.response_begin,
                                                                                trace.tokens.end()))
@@ -306,12 +306,12 @@ TEST_CASE("the correction cap bounds every example to seq_len 96", "[data][reaso
   mixture.correction_probability = 1.0;
   mixture.direct_weight = mixture.facts_weight = 0;
   rng gen(3);
-  for (int i = 0; i < 20; ++i) REQUIRE(mixture.sample_example(gen).size() == 90);
+  for (int i = 0; i < 20; ++i) REQUIRE(mixture.sample_example(gen).size() == 89);
   // The cap changes no example that it does not cut: with the default rates the streams are
-  // those of an uncapped source that fits 111 tokens, except where that one has 4+ corrections.
+  // those of an uncapped source that fits 112 tokens, except where that one has 4+ corrections.
   FinetuneTraces uncapped;
   uncapped.max_corrections = 6;
-  uncapped.seq_len = 111;
+  uncapped.seq_len = 112;
   const FinetuneTraces capped;
   index_t cut = 0;
   for (index_t i = 0; i < 2000; ++i) {
@@ -325,16 +325,16 @@ TEST_CASE("the correction cap bounds every example to seq_len 96", "[data][reaso
 
 TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]") {
   PretrainingMixture mixture;
-  mixture.seq_len = 89;  // a six-operator document with 3 corrections (the default cap) needs 90
-  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 90 tokens long, more than seq_len = 89"));
-  mixture.correction_probability = 0;  // then 69
+  mixture.seq_len = 88;  // a six-operator document with 3 corrections (the default cap) needs 89
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 89 tokens long, more than seq_len = 88"));
+  mixture.correction_probability = 0;  // then 65
   CHECK_NOTHROW(mixture.validate());
-  mixture.seq_len = 68;
-  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 69 tokens long"));
+  mixture.seq_len = 64;
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 65 tokens long"));
   mixture = PretrainingMixture{};
-  mixture.max_corrections = 6;  // every step of six corrected: 111
-  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 111 tokens long, more than seq_len = 96"));
-  mixture.seq_len = 111;
+  mixture.max_corrections = 6;  // every step of six corrected: 113
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 113 tokens long, more than seq_len = 96"));
+  mixture.seq_len = 113;
   CHECK_NOTHROW(mixture.validate());
   mixture.max_corrections = -1;
   CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("max_corrections must be >= 0"));
@@ -361,8 +361,8 @@ TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]")
   CHECK_THROWS_AS(mixture.batch(0, 0), value_error);
 
   FinetuneTraces finetune;
-  finetune.seq_len = 88;
-  CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("a trace can be 89 tokens long"));
+  finetune.seq_len = 87;
+  CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("a trace can be 88 tokens long"));
   finetune = FinetuneTraces{};
   finetune.max_corrections = -2;
   CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("max_corrections must be >= 0"));

@@ -199,12 +199,15 @@ TEST_CASE("examples have the exact formats", "[data][reasoning]") {
   const ChainProblem problem = parse_problem("3 + 4 * 2 - 9");
   CHECK(to_string(direct_example(problem).tokens) == "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? A 5 E");
   CHECK(to_string(worked_example(problem, Context::document).tokens) ==
-        "BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+        "BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ? T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
   CHECK(to_string(worked_example(problem, Context::plain).tokens) ==
-        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
+  // A correction: the wrong result, W, the running value restated, the step done again.
   const std::vector<Correction> corrections{{1, 3}};
   CHECK(to_string(worked_example(problem, Context::plain, corrections).tokens) ==
-        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
+  CHECK(to_string(worked_example(problem, Context::plain, std::vector<Correction>{{0, 1}}).tokens) ==
+        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T 3 ; #1 + 4 = 1 W 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
   const std::vector<ChainStep> facts{make_step(3, ChainOperator::plus, 4), make_step(9, ChainOperator::times, 8)};
   CHECK(to_string(facts_example(facts).tokens) == "BOS 3 + 4 = 7 ; 9 * 8 = 2 ; E");
   CHECK(to_string(prompt_example(problem).tokens) == "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ?");
@@ -233,25 +236,26 @@ TEST_CASE("examples have the exact formats", "[data][reasoning]") {
       if (c < n) all.push_back({c, (p.steps()[std::size_t(c)].result + 1) % 10});
     }
   }
-  // The longest examples (docs/data.md): six operators behind D, every step corrected, is 111
-  // tokens; with at most 3 corrections (the batches' default cap) 90; without any, 69.
-  CHECK(prompt_length(6, Context::document) + worked_response_length(6, 6) == 111);
-  CHECK(prompt_length(6, Context::document) + worked_response_length(6, 3) == 90);
-  CHECK(prompt_length(6) + worked_response_length(6, 3) == 89);
-  CHECK(prompt_length(6, Context::document) + worked_response_length(6) == 69);
+  // The longest examples (docs/data.md): six operators behind D, every step corrected, is 113
+  // tokens; with at most 3 corrections (the batches' default cap) 89; without any, 65.
+  CHECK(worked_response_length(6) == 42);
+  CHECK(worked_response_length(6, 3) == 66);
+  CHECK(prompt_length(6, Context::document) + worked_response_length(6, 6) == 113);
+  CHECK(prompt_length(6, Context::document) + worked_response_length(6, 3) == 89);
+  CHECK(prompt_length(6) + worked_response_length(6, 3) == 88);
+  CHECK(prompt_length(6, Context::document) + worked_response_length(6) == 65);
 }
 
 TEST_CASE("roles of a self-corrected trace, token by token", "[data][reasoning]") {
   const std::vector<Correction> corrections{{1, 3}};
   const Example example = worked_example(parse_problem("3 + 4 * 2"), Context::document, corrections);
-  REQUIRE(to_string(example.tokens) ==
-          "BOS D Q 3 #1 + 4 #2 * 2 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; A 4 E");
+  REQUIRE(to_string(example.tokens) == "BOS D Q 3 #1 + 4 #2 * 2 ? T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 7 ; #2 * 2 = 4 ; A 4 E");
   const std::vector<std::string> expected = split_words(
       "bos document_marker question_marker problem_digit problem_index problem_plus problem_digit problem_index "
-      "problem_times problem_digit question_end think_marker "
-      "step_index step_left step_plus step_right step_equals step_result step_separator "
-      "step_index step_left step_times step_right step_equals wrong_result wait_marker "
-      "step_index step_left step_times step_right step_equals corrected_result step_separator "
+      "problem_times problem_digit question_end think_marker start_value step_separator "
+      "step_index step_plus step_right step_equals step_result step_separator "
+      "step_index step_times step_right step_equals wrong_result wait_marker restated_value step_separator "
+      "step_index step_times step_right step_equals corrected_result step_separator "
       "answer_marker answer_digit end");
   CHECK(role_names(example.roles) == expected);
   CHECK(example.roles.size() == example.tokens.size());
@@ -259,9 +263,62 @@ TEST_CASE("roles of a self-corrected trace, token by token", "[data][reasoning]"
 
   CHECK(role_names(facts_example(std::vector<ChainStep>{make_step(1, ChainOperator::minus, 2)}).roles) ==
         split_words("bos step_left step_minus step_right step_equals step_result step_separator end"));
-  CHECK(role_count == 27);
-  CHECK(role_name(std::int32_t(role_count - 1)) == "other");
+  // The ids of the format before the start and restated values are unchanged: the new roles
+  // came after `other`. A trace step has no step_left any more; a fact still does.
+  CHECK(role_count == 29);
+  CHECK(std::int32_t(Role::step_left) == 15);
+  CHECK(std::int32_t(Role::answer_digit) == 25);
+  CHECK(std::int32_t(Role::other) == 26);
+  CHECK(role_name(std::int32_t(27)) == "start_value");
+  CHECK(role_name(std::int32_t(28)) == "restated_value");
+  CHECK(std::count(example.roles.begin(), example.roles.end(), Role::step_left) == 0);
   CHECK_THROWS_AS(role_name(std::int32_t(role_count)), value_error);
+  CHECK_THROWS_AS(role_name(std::int32_t(-1)), value_error);
+}
+
+TEST_CASE("every token of a trace is a copy after a match or a function of tokens at fixed offsets", "[data][reasoning]") {
+  // The claims docs/data.md makes for the step syntax, checked on many examples with
+  // corrections: the start value is the token after Q; "#k op d" is the question's text after
+  // its "#k"; the left operand of every step is the token 5 before its '='; a restated value is
+  // the token 7 before W (5 before the retracted step's '='); the answer is 2 before A.
+  rng gen(17);
+  index_t equals_seen = 0, waits_seen = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(max_operators)));
+    const std::vector<Correction> corrections = sample_corrections(problem, 0.3, gen);
+    const Example example = worked_example(problem, i % 2 ? Context::document : Context::plain, corrections);
+    const std::vector<std::int32_t>& t = example.tokens;
+    const auto q = std::size_t(std::find(t.begin(), t.end(), token::question) - t.begin());
+    const auto think = std::size_t(example.response_begin);
+    REQUIRE(t[think] == token::think);
+    REQUIRE(t[think + 1] == t[q + 1]);
+    REQUIRE(t[think + 2] == token::separator);
+    for (std::size_t e = think; e < t.size(); ++e) {
+      if (t[e] == token::equals) {
+        ++equals_seen;
+        REQUIRE(t[e - 4] == token::separator);
+        const std::int32_t tag = t[e - 3];
+        REQUIRE(is_index_tag(tag));
+        const auto question_begin = t.begin() + std::ptrdiff_t(q), question_end = t.begin() + std::ptrdiff_t(think);
+        const auto in_question = std::size_t(std::find(question_begin, question_end, tag) - t.begin());
+        REQUIRE(in_question < think);
+        REQUIRE(t[in_question + 1] == t[e - 2]);  // the operator
+        REQUIRE(t[in_question + 2] == t[e - 1]);  // the right operand
+        const int result = apply(*operator_from_token(t[e - 2]), t[e - 5], t[e - 1]);
+        REQUIRE((t[e + 1] == result) == (t[e + 2] != token::wait));
+      }
+      if (t[e] == token::wait) {
+        ++waits_seen;
+        REQUIRE(t[e + 1] == t[e - 7]);
+      }
+    }
+    const auto a = t.size() - 3;
+    REQUIRE(t[a] == token::answer);
+    REQUIRE(t[a + 1] == t[a - 2]);
+    REQUIRE(t[a + 1] == problem.answer());
+  }
+  CHECK(equals_seen > 7000);
+  CHECK(waits_seen > 1000);
 }
 
 TEST_CASE("label_roles reads the same roles the builders write, and marks stray tokens other", "[data][reasoning]") {
@@ -283,20 +340,27 @@ TEST_CASE("label_roles reads the same roles the builders write, and marks stray 
   CHECK(label_roles(packed) == packed_roles);  // examples one after another, as rows pack them
 
   // Text a model might write: stray digits, operators and tags are `other`, markers keep their
-  // roles.
-  const std::vector<Role> roles = label_roles(parse_tokens("BOS Q 3 3 #1 + ? T #1 3 + = 4 ; A 5 6 E PAD 7"));
+  // roles, and ';' or a marker resynchronises.
+  const std::vector<Role> roles = label_roles(parse_tokens("BOS Q 3 3 #1 + ? T 3 3 ; #1 + = 4 ; A 5 6 E PAD 7"));
   CHECK(role_names(roles) ==
-        split_words("bos question_marker problem_digit other other other question_end think_marker step_index step_left "
-                    "step_plus step_equals other step_separator answer_marker answer_digit other end pad other"));
-  // Facts carry no tag, trace steps need one; a tag's number is the grader's business.
+        split_words("bos question_marker problem_digit other other other question_end think_marker start_value other "
+                    "step_separator step_index step_plus step_equals other step_separator answer_marker answer_digit "
+                    "other end pad other"));
+  // Facts carry no tag and write their left operand; trace steps open with a tag and do not.
   CHECK(role_names(label_roles(parse_tokens("BOS #1 3 + 4 = 7 ; 3 + 4 = 7 ; E"))) ==
         split_words("bos other other other other step_equals other step_separator "
                     "step_left step_plus step_right step_equals step_result step_separator end"));
-  CHECK(role_names(label_roles(parse_tokens("Q 3 #1 + 4 ? T 3 + 4 = 7 ; #5 7 + 1 = 8 ; #2 #2 A 8 E"))) ==
+  CHECK(role_names(label_roles(parse_tokens("Q 3 #1 + 4 ? T 3 ; 3 + 4 = 7 ; #5 + 1 = 8 ; #2 #2 A 8 E"))) ==
         split_words("question_marker problem_digit problem_index problem_plus problem_digit question_end think_marker "
-                    "other other other step_equals other step_separator "
-                    "step_index step_left step_plus step_right step_equals step_result step_separator "
+                    "start_value step_separator other other other step_equals other step_separator "
+                    "step_index step_plus step_right step_equals step_result step_separator "
                     "step_index other answer_marker answer_digit end"));
+  // A trace without its start value, W in a line of facts, ';' or '=' inside a question.
+  CHECK(role_names(label_roles(parse_tokens("T #1 + 4 = 7 ; BOS 1 + 2 = 4 W 3 ; Q 3 ; 4 ? A 1 ; 2 E"))) ==
+        split_words("think_marker other other other step_equals other step_separator bos step_left step_plus "
+                    "step_right step_equals wrong_result wait_marker other step_separator question_marker "
+                    "problem_digit step_separator other question_end answer_marker answer_digit step_separator "
+                    "other end"));
   const std::vector<std::int32_t> out_of_vocabulary{token::bos, 99, -5};
   CHECK(role_names(label_roles(out_of_vocabulary)) == split_words("bos other other"));
 }
@@ -316,19 +380,23 @@ TEST_CASE("self-corrections are well formed and drawn at the asked rate", "[data
       REQUIRE(c.wrong_result != right[std::size_t(c.step)].result);
       ++shift_counts[std::size_t((c.wrong_result - right[std::size_t(c.step)].result + 10) % 10)];
     }
-    // Every W follows a wrong result and is followed by the same step, tag included, with the
-    // right result.
+    // Every W follows a wrong result, "v ; #k op d = r W", and is followed by the running value
+    // v restated, ';', and the same step, tag included, with the right result.
     const Example example = worked_example(problem, Context::plain, corrections);
-    for (std::size_t t = 0; t < example.tokens.size(); ++t) {
-      if (example.tokens[t] != token::wait) continue;
-      REQUIRE(t >= 6);
-      REQUIRE(t + 7 < example.tokens.size());
-      REQUIRE(is_index_tag(example.tokens[t - 6]));
-      for (std::size_t j = 0; j < 5; ++j) REQUIRE(example.tokens[t - 6 + j] == example.tokens[t + 1 + j]);
-      const ChainProblem step_problem = problem_from_tokens(std::span(example.tokens).subspan(t - 5, 3));
-      REQUIRE(example.tokens[t - 1] != step_problem.answer());
-      REQUIRE(example.tokens[t + 6] == step_problem.answer());
-      REQUIRE(example.tokens[t + 7] == token::separator);
+    const std::vector<std::int32_t>& tokens = example.tokens;
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+      if (tokens[t] != token::wait) continue;
+      REQUIRE(t >= 7);
+      REQUIRE(t + 8 < tokens.size());
+      REQUIRE(is_index_tag(tokens[t - 5]));
+      REQUIRE(tokens[t - 6] == token::separator);
+      REQUIRE(tokens[t + 1] == tokens[t - 7]);
+      REQUIRE(tokens[t + 2] == token::separator);
+      for (std::size_t j = 0; j < 4; ++j) REQUIRE(tokens[t + 3 + j] == tokens[t - 5 + j]);
+      const int right = apply(*operator_from_token(tokens[t - 4]), tokens[t - 7], tokens[t - 3]);
+      REQUIRE(tokens[t - 1] != right);
+      REQUIRE(tokens[t + 7] == right);
+      REQUIRE(tokens[t + 8] == token::separator);
     }
     const GradedOutput graded = grade_output(problem, response_of(example));
     REQUIRE(graded.form == OutputForm::worked);
@@ -399,7 +467,7 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
   CHECK_FALSE(g.correct);
   CHECK(g.form == OutputForm::direct);
 
-  g = grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+  g = grade(problem, "T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
   CHECK(g.answer == 5);
   CHECK(g.correct);
   CHECK(g.followed_trace_syntax());
@@ -407,49 +475,67 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
   CHECK(g.steps == 3);
   CHECK(g.corrections == 0);
 
-  // W retracts the step just written; the step written again keeps its tag.
-  g = grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+  // W retracts the step just written; the running value is restated and the step done again,
+  // tag included.
+  g = grade(problem, "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
   CHECK(g.correct);
   CHECK(g.steps_correct);
   CHECK(g.steps == 4);
   CHECK(g.corrections == 1);
-  g = grade(problem, "T #1 3 + 4 = 1 W #1 3 + 4 = 2 W #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+  g = grade(problem, "T 3 ; #1 + 4 = 1 W 3 ; #1 + 4 = 2 W 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E");
   CHECK(g.steps_correct);
   CHECK(g.steps == 5);
   CHECK(g.corrections == 2);
+  // A retracted step is not checked beyond its tag: W takes it back, operator and operand too.
+  CHECK(grade(problem, "T 3 ; #1 - 5 = 1 W 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E").steps_correct);
 
   // A right answer after a wrong step, a wrong answer after right steps, a step too few, an
-  // operand that is not the problem's, a step too many: well-formed traces whose steps are not
-  // all right.
-  for (const char* output : {"T #1 3 + 4 = 7 ; #2 7 * 2 = 3 ; #3 3 - 9 = 5 ; A 5 E",
-                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 4 E", "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; A 5 E",
-                             "T #1 3 + 4 = 7 ; #2 7 * 3 = 1 ; #3 1 - 9 = 2 ; A 2 E",
-                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; #4 5 + 0 = 5 ; A 5 E"}) {
+  // operand or operator that is not the question's, a step too many, a wrong start value, a
+  // wrong value restated after W: well-formed traces whose steps are not all right.
+  for (const char* output : {"T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 4 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 3 = 1 ; #3 - 9 = 2 ; A 2 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 + 2 = 9 ; #3 - 9 = 0 ; A 0 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; #4 + 0 = 5 ; A 5 E",
+                             "T 4 ; #1 + 4 = 8 ; #2 * 2 = 6 ; #3 - 9 = 7 ; A 7 E",
+                             "T 4 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 6 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E"}) {
     g = grade(problem, output);
     INFO(output);
     CHECK(g.form == OutputForm::worked);
     CHECK_FALSE(g.steps_correct);
   }
-  CHECK(grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 ; #3 3 - 9 = 5 ; A 5 E").correct);
+  CHECK(grade(problem, "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 ; #3 - 9 = 5 ; A 5 E").correct);
 
   // Malformed: an answer is still read from an "A d E" ending.
-  g = grade(problem, "T #1 3 + 4 = 7 #2 7 * 2 = 4 ; A 5 E");
+  g = grade(problem, "T 3 ; #1 + 4 = 7 #2 * 2 = 4 ; A 5 E");
   CHECK(g.form == OutputForm::malformed);
   CHECK(g.answer == 5);
   CHECK(g.correct);
   CHECK_FALSE(g.steps_correct);
-  for (const char* output : {"T #1 3 + 4 = 7 ; #2 7 * 2 = 4 W A 4 E",  // W with no step after it
-                             "T A 5 E", "Q 5 A 5 E", "5 A 5 E", "T #1 3 + 4 = 7 ; #2 7 * = 4 ; A 4 E",
-                             "T #1 3 + 4 = 7 ; BOS A 5 E",
-                             // Steps without tags (the format before the tags), a tag that is not
-                             // the step's position, a step after W that moves on to the next tag.
+  for (const char* output : {"T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 W 7 ; A 4 E",  // W with no step after it
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 W A 4 E",
+                             "T A 5 E", "T 3 ; A 5 E", "Q 5 A 5 E", "5 A 5 E", "T 3 ; #1 + 4 = 7 ; #2 * = 4 ; A 4 E",
+                             "T 3 ; #1 + 4 = 7 ; BOS A 5 E",
+                             // The format before the start value (left operands in the steps),
+                             // and before the tags.
+                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
                              "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E",
-                             "T #1 3 + 4 = 7 ; #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
-                             "T #2 3 + 4 = 7 ; #3 7 * 2 = 4 ; #4 4 - 9 = 5 ; A 5 E",
-                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
-                             "T #1 3 + 4 = 7 #1 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
+                             // No start value, or no ';' after it; a correction without the
+                             // restated value, or without its ';'.
+                             "T #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 7 #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             // A tag that is not the step's position, a step after W that moves
+                             // on to the next tag, a stray token.
+                             "T 3 ; #1 + 4 = 7 ; #3 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 ; #2 + 4 = 7 ; #3 * 2 = 4 ; #4 - 9 = 5 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 7 ; #3 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
+                             "T 3 ; #1 + 4 = 7 #1 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E",
                              // The question going on, or ended twice, before the choice.
-                             "#4 + 1 ? A 5 E", "? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E"}) {
+                             "#4 + 1 ? A 5 E", "? T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E"}) {
     INFO(output);
     g = grade(problem, output);
     CHECK(g.form == OutputForm::malformed);
@@ -457,12 +543,12 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
   }
   // Six operators: a seventh step would need the tag #7, which does not exist.
   const std::string six = "1 + 1 + 1 + 1 + 1 + 1 + 1";  // answer 7
-  const std::string six_steps = "T #1 1 + 1 = 2 ; #2 2 + 1 = 3 ; #3 3 + 1 = 4 ; #4 4 + 1 = 5 ; #5 5 + 1 = 6 ; #6 6 + 1 = 7 ; ";
+  const std::string six_steps = "T 1 ; #1 + 1 = 2 ; #2 + 1 = 3 ; #3 + 1 = 4 ; #4 + 1 = 5 ; #5 + 1 = 6 ; #6 + 1 = 7 ; ";
   CHECK(grade(six, six_steps + "A 7 E").steps_correct);
-  CHECK(grade(six, six_steps + "#6 7 + 0 = 7 ; A 7 E").form == OutputForm::malformed);
+  CHECK(grade(six, six_steps + "#6 + 0 = 7 ; A 7 E").form == OutputForm::malformed);
   // No answer: cut off before E, no digit after A, two A, nothing at all.
-  for (const char* output : {"T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9", "A 5", "A E", "A 5 5 E", "A 5 A 5 E", "E", "",
-                             "PAD PAD", "T #1 3 + 4 = 7 ; A 7 ; A 5 E"}) {
+  for (const char* output : {"T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9", "A 5", "A E", "A 5 5 E", "A 5 A 5 E", "E", "",
+                             "PAD PAD", "T 3 ; #1 + 4 = 7 ; A 7 ; A 5 E"}) {
     INFO(output);
     g = grade(problem, output);
     CHECK_FALSE(g.answer.has_value());
@@ -478,8 +564,8 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
 
   GradeTally tally;
   tally.add(grade(problem, "A 5 E"));
-  tally.add(grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E"));
-  tally.add(grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 6 E"));
+  tally.add(grade(problem, "T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E"));
+  tally.add(grade(problem, "T 3 ; #1 + 4 = 7 ; #2 * 2 = 3 W 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 6 E"));
   tally.add(grade(problem, "A 5"));
   CHECK(tally.outputs == 4);
   CHECK(tally.correct == 2);

@@ -134,11 +134,11 @@ struct PretrainingMixture {
   std::vector<index_t> operator_counts{1, 2, 3, 4, 5, 6};  // each example's length, uniformly
   double direct_weight = 0.5;   // BOS Q question ? A answer E
   double worked_weight = 0.4;   // BOS D Q question ? T steps A answer E
-  double facts_weight = 0.1;    // BOS step ; step ; ... E
+  double facts_weight = 0.1;    // BOS fact ; fact ; ... E (the table drilled; not the trace's step syntax)
   index_t facts_per_example = 4;
   double correction_probability = 0.02;  // per step of a worked document
   // At most this many corrections a document (sample_corrections): with 3, the longest
-  // document (6 operators, 3 corrections) is 90 tokens and fits seq_len 96; all 6 would be 111.
+  // document (6 operators, 3 corrections) is 89 tokens and fits seq_len 96; all 6 would be 113.
   index_t max_corrections = 3;
   index_t batch_size = 32;
   index_t seq_len = 96;
@@ -219,7 +219,7 @@ struct FinetuneTraces {
   HeldOutSplit split{};
   std::vector<index_t> operator_counts{1, 2, 3, 4, 5, 6};
   double correction_probability = 0.1;  // per step
-  index_t max_corrections = 3;          // a trace (as PretrainingMixture): the longest is 89 tokens
+  index_t max_corrections = 3;          // a trace (as PretrainingMixture): the longest is 88 tokens
   bool train_on_wrong_results = false;  // false: teach the correction, never the error
   index_t batch_size = 16;
   index_t seq_len = 96;

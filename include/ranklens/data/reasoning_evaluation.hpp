@@ -6,7 +6,7 @@
 // digit of the output's "A d E" ending, whatever came before it. Apart from that, the output's
 // form (a direct answer, a well-formed trace, or neither) and whether a trace's kept steps are
 // exactly the problem's steps are reported, to tell a right answer reached by working from a
-// guess.
+// guess. A retracted step is not checked beyond its tag: W takes it back.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -79,7 +79,8 @@ inline EvaluationSet evaluation_set(const HeldOutSplit& split, index_t operators
 
 enum class OutputForm {
   direct,     // A d E
-  worked,     // T step (; | W) ... step ; A d E, at least one step, step = #k d op d = d
+  worked,     // T v ; step... A d E, step = "#k op d = r ;" or, retracted, "#k op d = r W v ;";
+              // at least one step kept, the last one not retracted
   malformed,  // anything else, including an output cut off before E
 };
 
@@ -87,8 +88,11 @@ struct GradedOutput {
   std::optional<int> answer;  // the digit of the "A d E" ending; empty without one
   bool correct = false;       // answer == the problem's answer
   OutputForm form = OutputForm::malformed;
-  bool steps_correct = false;  // worked, and the kept steps (not retracted by W) are exactly the
-                               // problem's steps, with the answer their last result
+  bool steps_correct = false;  // worked, the start value is the first digit, the kept steps (not
+                               // retracted by W) are exactly the problem's steps (operator and
+                               // operand copied from the question, right results), every value
+                               // restated after W is the running value, and the answer is the
+                               // last result
   index_t steps = 0;           // steps written, retracted ones included (worked form only)
   index_t corrections = 0;     // W markers (worked form only)
 
@@ -117,37 +121,48 @@ inline GradedOutput grade_output(const ChainProblem& problem, std::span<const st
     return graded;
   }
 
-  // A trace: T, then steps of seven tokens "#k d op d = d" closed by ';' or W, then A d. The
-  // tag must be the step's position: one more than the steps kept so far, so a step written
-  // again after W repeats its tag.
+  // A trace: "T v ;" (the start value), then steps "#k op d = r" closed by ';', or by W and
+  // the restated running value "v ;", then A d. The tag must be the step's position: one more
+  // than the steps kept so far, so a step done again after W repeats its tag.
   if (body[0] != token::think) return graded;
-  constexpr std::size_t step_size = 7;
+  constexpr auto step_size = std::size_t(trace_step_length);
   const std::size_t steps_end = body.size() - 2;
+  if (steps_end < 3 || !is_digit(body[1]) || body[2] != token::separator) return graded;
+  int running = body[1];  // the running value as written: the start value, then each kept result
+  bool restated_right = true;
+  bool redo_pending = false;  // a W whose step has not been done again yet
   std::vector<ChainStep> kept;
   index_t steps = 0, corrections = 0;
-  std::int32_t last_closing = -1;
-  std::size_t i = 1;
-  for (; i + step_size <= steps_end; i += step_size) {
+  for (std::size_t i = 3; i < steps_end;) {
+    if (i + step_size > steps_end) return graded;  // leftover tokens
     const std::span<const std::int32_t> step = body.subspan(i, step_size);
-    const auto op = operator_from_token(step[2]);
-    const bool well_formed = tag_position(step[0]) == index_t(kept.size()) + 1 && is_digit(step[1]) && op &&
-                             is_digit(step[3]) && step[4] == token::equals && is_digit(step[5]) &&
-                             (step[6] == token::separator || step[6] == token::wait);
+    const auto op = operator_from_token(step[1]);
+    const bool well_formed = tag_position(step[0]) == index_t(kept.size()) + 1 && op && is_digit(step[2]) &&
+                             step[3] == token::equals && is_digit(step[4]) &&
+                             (step[5] == token::separator || step[5] == token::wait);
     if (!well_formed) return graded;
     ++steps;
-    last_closing = step[6];
-    if (last_closing == token::wait) {
+    i += step_size;
+    if (step[5] == token::wait) {
+      if (i + 2 > steps_end || !is_digit(body[i]) || body[i + 1] != token::separator) return graded;
+      restated_right = restated_right && body[i] == running;
       ++corrections;
+      redo_pending = true;
+      i += 2;
     } else {
-      kept.push_back({step[1], *op, step[3], step[5]});
+      kept.push_back({running, *op, step[2], step[4]});
+      running = step[4];
+      redo_pending = false;
     }
   }
-  // Leftover tokens, no step, or a W with no step after it: not a trace.
-  if (i != steps_end || steps == 0 || last_closing != token::separator) return graded;
+  // No step kept, or a W with no step after it: not a trace.
+  if (kept.empty() || redo_pending) return graded;
   graded.form = OutputForm::worked;
   graded.steps = steps;
   graded.corrections = corrections;
-  graded.steps_correct = kept == problem.steps() && kept.back().result == *graded.answer;
+  // Each kept step compared with the problem's: the left operands (the start value, then the
+  // results as written), the operator and operand copied from the question, the result.
+  graded.steps_correct = kept == problem.steps() && restated_right && kept.back().result == *graded.answer;
   return graded;
 }
 

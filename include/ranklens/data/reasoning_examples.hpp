@@ -1,15 +1,19 @@
 // The example formats of the synthetic reasoning task, each token with its role:
 //
 //   direct   BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? A 5 E
-//   worked   BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E  (a document)
-//   trace    BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E    (finetune)
+//   worked   BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ? T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E  (a document)
+//   trace    BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T 3 ; #1 + 4 = 7 ; #2 * 2 = 4 ; #3 - 9 = 5 ; A 5 E    (finetune)
 //   facts    BOS 3 + 4 = 7 ; 9 * 8 = 2 ; E
 //
-// The question ends with ?, so the token after it is the model's choice of A or T. Step k
-// opens with the tag #k that the question wrote before its k-th operator. A self-correction
-// writes a wrong result, then W, then the step again, tag included, with the right result:
-// "... #2 7 * 2 = 3 W #2 7 * 2 = 4 ; ...". Pretraining shows worked solutions only behind D;
-// the finetune traces are the same syntax without D (docs/data.md says why).
+// The question ends with ?, so the token after it is the model's choice of A or T. A trace
+// writes the running value it starts from (the question's first digit), then step k as
+// "#k op d = r ;": "#k op d" is the question's text from its tag #k on, copied verbatim, and
+// the left operand is not written, since it is always the token 5 before '=' (the start value
+// or the previous result). A self-correction writes a wrong result, then W, restates the
+// running value, and does the step again: "... = 7 ; #2 * 2 = 3 W 7 ; #2 * 2 = 4 ; ...", so
+// the value stays 5 before the '=' of the redone step too. Pretraining shows worked solutions
+// only behind D; the finetune traces are the same syntax without D (docs/data.md says why).
+// Bare facts keep the left operand: they have no running value.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -56,23 +60,38 @@ constexpr index_t prompt_length(index_t operators, Context context = Context::pl
   return 4 + 3 * operators + (context == Context::document ? 1 : 0);  // BOS [D] Q d (#k op d)*n ?
 }
 constexpr index_t direct_response_length() noexcept { return 3; }  // A d E
+// "#k op d = r ;" (or closed by W instead of ';').
+inline constexpr index_t trace_step_length = 6;
+// A correction adds the retracted step and the restated value: "#k op d = r W" "v ;".
+inline constexpr index_t correction_length = trace_step_length + 2;
 constexpr index_t worked_response_length(index_t operators, index_t corrections = 0) noexcept {
-  return 1 + 7 * (operators + corrections) + 3;  // T, "#k d op d = d ;" a step, A d E
+  return 3 + trace_step_length * operators + correction_length * corrections + 3;  // T v ;, steps, A d E
 }
 constexpr index_t facts_length(index_t facts) noexcept { return 2 + 6 * facts; }  // BOS, d op d = d ;, E
 
 namespace detail {
-// A step "[#position] left op right = result" closed by `closing` (';' or W); position 0 writes
-// no tag (a bare fact).
-inline void push_step(Example& example, index_t position, const ChainStep& step, Role result_role, std::int32_t closing) {
+// Trace step `position` (1-based), "#position op right = result", closed by `closing` (';'
+// or W). The left operand is the running value already written 5 tokens before '='.
+inline void push_trace_step(Example& example, index_t position, const ChainStep& step, Role result_role,
+                            std::int32_t closing) {
   const std::int32_t op = operator_token(step.op);
-  if (position > 0) example.push(token::index_tag(position), Role::step_index);
-  example.push(token::digit(step.left), Role::step_left);
+  example.push(token::index_tag(position), Role::step_index);
   example.push(op, step_operator_role(op));
   example.push(token::digit(step.right), Role::step_right);
   example.push(token::equals, Role::step_equals);
   example.push(token::digit(step.result), result_role);
   example.push(closing, closing == token::wait ? Role::wait_marker : Role::step_separator);
+}
+
+// A bare fact "left op right = result ;".
+inline void push_fact(Example& example, const ChainStep& fact) {
+  const std::int32_t op = operator_token(fact.op);
+  example.push(token::digit(fact.left), Role::step_left);
+  example.push(op, step_operator_role(op));
+  example.push(token::digit(fact.right), Role::step_right);
+  example.push(token::equals, Role::step_equals);
+  example.push(token::digit(fact.result), Role::step_result);
+  example.push(token::separator, Role::step_separator);
 }
 
 inline void check_corrections(const ChainProblem& problem, std::span<const Correction> corrections,
@@ -120,24 +139,30 @@ inline Example direct_example(const ChainProblem& problem) {
   return example;
 }
 
-// BOS [D] Q question ? T #1 step ; ... #n step ; A answer E, with the given self-corrections
-// (steps in increasing order, each at most once).
+// BOS [D] Q question ? T v ; #1 step ; ... #n step ; A answer E, with the given
+// self-corrections (steps in increasing order, each at most once): a corrected step is written
+// with the wrong result and W, then the running value again, ';', and the step with the right
+// result.
 inline Example worked_example(const ChainProblem& problem, Context context, std::span<const Correction> corrections = {}) {
   const std::vector<ChainStep> steps = problem.steps();
   detail::check_corrections(problem, corrections, steps);
   Example example = prompt_example(problem, context);
   example.push(token::think, Role::think_marker);
+  example.push(token::digit(steps.front().left), Role::start_value);
+  example.push(token::separator, Role::step_separator);
   auto correction = corrections.begin();
   for (std::size_t k = 0; k < steps.size(); ++k) {
     const index_t position = index_t(k) + 1;
     if (correction != corrections.end() && correction->step == index_t(k)) {
       ChainStep wrong = steps[k];
       wrong.result = correction->wrong_result;
-      detail::push_step(example, position, wrong, Role::wrong_result, token::wait);
-      detail::push_step(example, position, steps[k], Role::corrected_result, token::separator);
+      detail::push_trace_step(example, position, wrong, Role::wrong_result, token::wait);
+      example.push(token::digit(steps[k].left), Role::restated_value);
+      example.push(token::separator, Role::step_separator);
+      detail::push_trace_step(example, position, steps[k], Role::corrected_result, token::separator);
       ++correction;
     } else {
-      detail::push_step(example, position, steps[k], Role::step_result, token::separator);
+      detail::push_trace_step(example, position, steps[k], Role::step_result, token::separator);
     }
   }
   example.push(token::answer, Role::answer_marker);
@@ -146,8 +171,9 @@ inline Example worked_example(const ChainProblem& problem, Context context, std:
   return example;
 }
 
-// BOS fact ; fact ; ... E: single steps in the trace's step syntax without the tag (there is no
-// question to index), outside any problem.
+// BOS fact ; fact ; ... E: single steps outside any problem, written whole ("3 + 4 = 7 ;"):
+// unlike a trace step they have no tag (no question to index) and write their left operand
+// (no running value to point back to).
 inline Example facts_example(std::span<const ChainStep> facts) {
   if (facts.empty()) throw value_error("facts_example: need at least one fact");
   Example example;
@@ -159,7 +185,7 @@ inline Example facts_example(std::span<const ChainStep> facts) {
                         " " + token_name(operator_token(fact.op)) + " " + std::to_string(fact.right) + " = " +
                         std::to_string(fact.result));
     }
-    detail::push_step(example, 0, fact, Role::step_result, token::separator);
+    detail::push_fact(example, fact);
   }
   example.push(token::end, Role::end);
   example.response_begin = 1;

@@ -48,8 +48,9 @@ constexpr std::optional<ChainOperator> operator_from_token(std::int32_t id) noex
   return static_cast<ChainOperator>(id - token::plus);
 }
 
-// One worked step "left op right = result". In a trace, left is the previous step's result
-// (the problem's first digit for the first step) and right is the problem's next digit.
+// One step "left op right = result": left is the running value (the previous step's result,
+// the problem's first digit for the first step) and right the problem's next digit. A line of
+// facts writes all four; a trace step leaves left out (reasoning_examples.hpp).
 struct ChainStep {
   int left = 0;
   ChainOperator op = ChainOperator::plus;

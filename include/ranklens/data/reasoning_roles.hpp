@@ -1,5 +1,5 @@
 // Ground-truth roles of the tokens of the synthetic reasoning task: what each token is doing
-// in its example (a digit of the question, the carried operand of a step, a step result that
+// in its example (a digit of the question, the value a trace starts from, a step result that
 // is about to be retracted, ...). The interpretability analysis scores a feature by how pure
 // the roles of its top-activating tokens are, so roles are fine-grained; merge them for a
 // coarser view (e.g. the three *_plus / *_minus / *_times into "operator").
@@ -37,8 +37,8 @@ enum class Role : std::int32_t {
   problem_minus,
   problem_times,
   step_index,         // the index tag #k that opens a trace step (the operator it applies)
-  step_left,          // a step's left operand: the carried value (the first digit at step 1)
-  step_right,         // a step's right operand: the question's digit after operator k
+  step_left,          // a fact's left operand (trace steps do not write theirs: it is the running value)
+  step_right,         // a step's or fact's right operand: in a trace, the question's digit after operator k
   step_plus,          // a step's operator
   step_minus,
   step_times,
@@ -49,9 +49,13 @@ enum class Role : std::int32_t {
   step_separator,     // ';'
   answer_digit,       // the digit after A
   other,              // a token out of place in the grammar (only in generated text)
+  // Added after `other` so that the ids above keep their meaning (saved role tensors and
+  // reports stay readable).
+  start_value,        // the running value a trace starts from, after T: the question's first digit
+  restated_value,     // the running value written again after W, before the step is redone
 };
 
-inline constexpr index_t role_count = static_cast<index_t>(Role::other) + 1;
+inline constexpr index_t role_count = static_cast<index_t>(Role::restated_value) + 1;
 
 inline std::string_view role_name(Role role) {
   static constexpr std::string_view names[] = {
@@ -59,7 +63,7 @@ inline std::string_view role_name(Role role) {
       "think_marker",  "answer_marker", "wait_marker",  "problem_digit",   "problem_index",    "problem_plus",
       "problem_minus", "problem_times", "step_index",   "step_left",       "step_right",       "step_plus",
       "step_minus",    "step_times",   "step_equals",   "step_result",     "wrong_result",     "corrected_result",
-      "step_separator", "answer_digit", "other"};
+      "step_separator", "answer_digit", "other",        "start_value",     "restated_value"};
   static_assert(std::size(names) == role_count, "Every role needs exactly one printable name.");
   const auto i = static_cast<std::int32_t>(role);
   if (i < 0 || i >= role_count) throw value_error("role_name: " + std::to_string(i) + " is not a role");
@@ -82,69 +86,114 @@ constexpr Role step_operator_role(std::int32_t operator_id) noexcept {
 
 // The roles of a token sequence (any number of packed examples, or a prompt and the model's
 // continuation), read from the grammar left to right:
-//   BOS [D] Q d #1 op d ... #n op d ? (A d | T step... A d) E     step = #k d op d = d (; | W)
+//   BOS [D] Q d #1 op d ... #n op d ? (A d | T v ; step... A d) E
+//       step = #k op d = d ;  or, retracted,  #k op d = d W v ;
 //   BOS fact... E                                                  fact = d op d = d ;
-// (a line of bare facts has no tags). A result followed by W is a wrong_result, the result of
-// the step after a W a corrected_result. Markers, '=', ';' and PAD have one role wherever they
-// stand; a digit, operator or tag that fits nowhere is `other`. Roles follow the position in
-// the grammar, not the tag's number: "#5" opening the first step is still a step_index (the
-// grader, not the labeller, checks the numbers).
+// (a line of bare facts has no tags, and writes the left operand that a trace step leaves
+// out). A result followed by W is a wrong_result, the result of the step after a W a
+// corrected_result. Markers, '=', ';' and PAD have one role wherever they stand; a digit,
+// operator or tag that fits nowhere is `other`. Roles follow the position in the grammar, not
+// the tag's number: "#5" opening the first step is still a step_index (the grader, not the
+// labeller, checks the numbers).
 inline std::vector<Role> label_roles(std::span<const std::int32_t> tokens) {
   enum class Region { none, facts, question, trace, answer };
-  // The slots of a step: 0 its tag, 1 left, 2 operator, 3 right, 4 '=', 5 result. A fact
-  // starts at slot 1. The question cycles digit, tag, operator: slot % 3 = 0, 1, 2.
-  constexpr int out_of_place = -1;  // slot after a token that broke the pattern
+  // What a line of facts or a trace expects next. `nothing` after a token that broke the
+  // pattern, until a marker or ';' resynchronises.
+  enum class Next { nothing, start_value, restated_value, separator, tag, left, op, right, equals, result };
   std::vector<Role> roles(tokens.size(), Role::other);
   Region region = Region::none;
-  int slot = 0;
+  Next next = Next::nothing;
+  int question_slot = 0;  // the question cycles digit, tag, operator: slot % 3 = 0, 1, 2; -1 once broken
+  bool answer_written = false;
   bool after_wait = false;
-  const auto step_start = [&] { return region == Region::trace ? 0 : 1; };
+  // After a token out of place, what follows is out of place too, until a marker or ';'.
+  const auto break_pattern = [&] {
+    question_slot = -1;
+    answer_written = true;
+    next = Next::nothing;
+  };
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::int32_t id = tokens[i];
     Role& role = roles[i];
     const bool in_steps = region == Region::facts || region == Region::trace;
     switch (id) {
-      case token::bos: role = Role::bos; region = Region::facts; slot = 1; after_wait = false; continue;
+      case token::bos: role = Role::bos; region = Region::facts; next = Next::left; after_wait = false; continue;
       case token::document: role = Role::document_marker; region = Region::none; continue;
-      case token::question: role = Role::question_marker; region = Region::question; slot = 0; continue;
+      case token::question: role = Role::question_marker; region = Region::question; question_slot = 0; continue;
       case token::question_end: role = Role::question_end; region = Region::none; continue;
-      case token::think: role = Role::think_marker; region = Region::trace; slot = 0; after_wait = false; continue;
-      case token::answer: role = Role::answer_marker; region = Region::answer; slot = 0; continue;
+      case token::think:
+        role = Role::think_marker;
+        region = Region::trace;
+        next = Next::start_value;
+        after_wait = false;
+        continue;
+      case token::answer: role = Role::answer_marker; region = Region::answer; answer_written = false; continue;
       case token::end: role = Role::end; region = Region::none; continue;
       case token::pad: role = Role::pad; region = Region::none; continue;
-      case token::wait: role = Role::wait_marker; slot = step_start(); after_wait = true; continue;
-      case token::separator: role = Role::step_separator; slot = step_start(); after_wait = false; continue;
-      case token::equals:
-        role = Role::step_equals;
-        slot = in_steps && slot == 4 ? 5 : out_of_place;
+      case token::wait: {
+        role = Role::wait_marker;
+        const bool in_place = region == Region::trace;
+        break_pattern();
+        if (in_place) next = Next::restated_value;
+        after_wait = true;
         continue;
+      }
+      case token::separator:
+        role = Role::step_separator;
+        break_pattern();
+        if (in_steps) next = region == Region::trace ? Next::tag : Next::left;
+        continue;
+      case token::equals: {
+        role = Role::step_equals;
+        const bool in_place = in_steps && next == Next::equals;
+        break_pattern();
+        if (in_place) next = Next::result;
+        continue;
+      }
       default: break;
     }
-    const bool question_slot = region == Region::question && slot >= 0;
-    if (is_digit(id) && question_slot && slot % 3 == 0) {
+    const bool in_question = region == Region::question && question_slot >= 0;
+    const bool in_trace = region == Region::trace;
+    Next then = Next::nothing;
+    if (is_digit(id) && in_question && question_slot % 3 == 0) {
       role = Role::problem_digit;
-    } else if (is_index_tag(id) && question_slot && slot % 3 == 1) {
+    } else if (is_index_tag(id) && in_question && question_slot % 3 == 1) {
       role = Role::problem_index;
-    } else if (is_operator(id) && question_slot && slot % 3 == 2) {
+    } else if (is_operator(id) && in_question && question_slot % 3 == 2) {
       role = problem_operator_role(id);
-    } else if (is_index_tag(id) && region == Region::trace && slot == 0) {
+    } else if (is_digit(id) && in_trace && next == Next::start_value) {
+      role = Role::start_value;
+      then = Next::separator;
+    } else if (is_digit(id) && in_trace && next == Next::restated_value) {
+      role = Role::restated_value;
+      then = Next::separator;
+    } else if (is_index_tag(id) && in_trace && next == Next::tag) {
       role = Role::step_index;
-    } else if (is_digit(id) && in_steps && slot == 1) {
+      then = Next::op;
+    } else if (is_digit(id) && region == Region::facts && next == Next::left) {
       role = Role::step_left;
-    } else if (is_operator(id) && in_steps && slot == 2) {
+      then = Next::op;
+    } else if (is_operator(id) && in_steps && next == Next::op) {
       role = step_operator_role(id);
-    } else if (is_digit(id) && in_steps && slot == 3) {
+      then = Next::right;
+    } else if (is_digit(id) && in_steps && next == Next::right) {
       role = Role::step_right;
-    } else if (is_digit(id) && in_steps && slot == 5) {
+      then = Next::equals;
+    } else if (is_digit(id) && in_steps && next == Next::result) {
       const bool retracted = i + 1 < tokens.size() && tokens[i + 1] == token::wait;
       role = retracted ? Role::wrong_result : after_wait ? Role::corrected_result : Role::step_result;
-    } else if (is_digit(id) && region == Region::answer && slot == 0) {
+      after_wait = false;
+      then = Next::separator;
+    } else if (is_digit(id) && region == Region::answer && !answer_written) {
       role = Role::answer_digit;
+      answer_written = true;
+      continue;
     } else {
-      slot = out_of_place;  // includes ids outside the vocabulary
+      break_pattern();  // ids outside the vocabulary included
       continue;
     }
-    ++slot;
+    if (region == Region::question) ++question_slot;
+    next = then;
   }
   return roles;
 }

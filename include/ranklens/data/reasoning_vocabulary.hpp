@@ -9,8 +9,9 @@
 // trace follows, D a "textbook" document (where problems are always worked), W "wait": the
 // step just written was wrong and is written again, E the end of an example, PAD filling after
 // the last example of a row. The index tag #k names the k-th operator of a question: the
-// question writes it before that operator, and the trace step that applies it starts with it,
-// so the step can find its operator and right operand by content, not by counting.
+// question writes it before that operator, and the trace step that applies it starts with it
+// and copies what follows it in the question ("#k op d"), so the step finds its operator and
+// right operand by content, not by counting.
 //
 // to_string writes tokens as space-separated names ("BOS Q 3 #1 + 4 ? A 7 E"); parse_tokens
 // reads that back, and also the same without spaces ("BOSQ3#1+4?A7E").
