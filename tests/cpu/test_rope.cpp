@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -11,7 +13,14 @@
 using namespace ranklens;
 
 namespace {
-// cpu::rope_* on a (B, T, H, D) array must reproduce ops/rope.hpp's rotary_embedding<1> bit for bit.
+// cpu::rope_* on a (B, T, H, D) array must reproduce ops/rope.hpp's rotary_embedding<1>: the same
+// tables and arithmetic, to a few units of rounding (not bit for bit: the compiler may fuse a
+// multiply-add in one inlined copy and not in another).
+template <class T>
+bool close(T a, T b) {
+  return std::abs(double(a) - double(b)) <= 4.0 * std::numeric_limits<T>::epsilon() * (1.0 + std::abs(double(b)));
+}
+
 template <class T>
 void check_against_the_op(index_t position_offset, double theta) {
   constexpr index_t batch = 2, positions = 5, heads = 3, width = 8;
@@ -34,14 +43,14 @@ void check_against_the_op(index_t position_offset, double theta) {
   cpu::rope_backward(seed.data(), cos.data(), sin.data(), backward_store.data(), rows, width, positions, heads, cpu::grad_write::store);
   cpu::rope_backward(seed.data(), cos.data(), sin.data(), backward_add.data(), rows, width, positions, heads);
   for (index_t i = 0; i < rows * width; ++i) {
-    REQUIRE(forward[std::size_t(i)] == y.value().data()[i]);
-    REQUIRE(backward_store[std::size_t(i)] == input.grad().data()[i]);
-    REQUIRE(backward_add[std::size_t(i)] == T(1) + input.grad().data()[i]);
+    REQUIRE(close(forward[std::size_t(i)], y.value().data()[i]));
+    REQUIRE(close(backward_store[std::size_t(i)], input.grad().data()[i]));
+    REQUIRE(close(backward_add[std::size_t(i)], T(1) + input.grad().data()[i]));
   }
 }
 }  // namespace
 
-TEST_CASE("cpu::rope_forward and rope_backward reproduce rotary_embedding bit for bit", "[cpu][rope]") {
+TEST_CASE("cpu::rope_forward and rope_backward reproduce rotary_embedding to rounding", "[cpu][rope]") {
   check_against_the_op<float>(0, 1e4);
   check_against_the_op<float>(3, 1e6);
   check_against_the_op<double>(2, 10.0);

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
+#include "ranklens/cpu/rope.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -55,48 +56,20 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
     for (std::size_t k = position_axis + 1; k + 1 < S::rank; ++k) rows_per_position *= x.extent(k);
     const index_t rows = x.numel() / width;
 
-    // cos/sin per (position, pair), kept in the arena for the backward.
+    // cos/sin per (position, pair), kept in the arena for the backward; the rotation is
+    // cpu/rope.hpp's (which cuda/ shares in contract).
     auto& arena = Tape::current().arena<D>();
-    T* cos_table = arena.template allocate_array<T>(std::size_t(positions * half));
-    T* sin_table = arena.template allocate_array<T>(std::size_t(positions * half));
-    std::array<float, half> inverse_frequency{};
-    for (index_t i = 0; i < half; ++i) inverse_frequency[std::size_t(i)] = rotary_inverse_frequency(i, width, theta);
-    for (index_t p = 0; p < positions; ++p)
-      for (index_t i = 0; i < half; ++i) {
-        const double angle = double(float(position_offset + p) * inverse_frequency[std::size_t(i)]);  // = rotary_angle
-        cos_table[p * half + i] = T(float(std::cos(angle)));
-        sin_table[p * half + i] = T(float(std::sin(angle)));
-      }
-
-    // Applies the rotation (sign = +1) or its inverse (sign = −1) to every head vector,
-    // adding into `to` when Accumulate (the backward) and assigning otherwise.
-    auto rotate = [=]<bool Accumulate>(const T* from, T* to, T sign) {
-      for (index_t r = 0; r < rows; ++r) {
-        const index_t p = (r / rows_per_position) % positions;
-        const T* c = cos_table + p * half;
-        const T* s = sin_table + p * half;
-        const T* a = from + r * width;
-        T* b = to + r * width;
-        for (index_t i = 0; i < half; ++i) {
-          const T first = a[i] * c[i] - sign * a[i + half] * s[i];
-          const T second = a[i + half] * c[i] + sign * a[i] * s[i];
-          if constexpr (Accumulate) {
-            b[i] += first;
-            b[i + half] += second;
-          } else {
-            b[i] = first;
-            b[i + half] = second;
-          }
-        }
-      }
-    };
+    float* cos_table = arena.template allocate_array<float>(std::size_t(positions * half));
+    float* sin_table = arena.template allocate_array<float>(std::size_t(positions * half));
+    cpu::rope_tables(positions, width, theta, position_offset, cos_table, sin_table);
 
     auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-    rotate.template operator()<false>(x.value().data(), out.mutable_data(), T(1));
+    cpu::rope_forward<T>(x.value().data(), cos_table, sin_table, out.mutable_data(), rows, width, positions, rows_per_position);
     record(
         "rotary_embedding", out,
-        [rotate](const auto& result, const auto& source) {
-          rotate.template operator()<true>(result.grad().data(), source.grad_accumulator().data(), T(-1));
+        [cos_table, sin_table, rows, positions, rows_per_position](const auto& result, const auto& source) {
+          const auto gx = source.grad_sink();
+          cpu::rope_backward<T>(result.grad().data(), cos_table, sin_table, gx.data(), rows, width, positions, rows_per_position, gx.mode);
         },
         x);
     return out;
