@@ -103,8 +103,48 @@ PY
     echo
     if [ -f "$out/sanitizer.log" ]; then
       echo '```'
-      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race reported|hazard|test cases" "$out/sanitizer.log" | sort | uniq -c | head -n 40
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|test cases|assertions" "$out/sanitizer.log" | head -n 20
       echo '```'
+      echo
+      "$python" - "$out/sanitizer.log" <<'PY'
+# Which tests failed, and which test each sanitizer report came from: the test binary prints
+# "ranklens-test-start: <name>" to stderr as each test starts (RANKLENS_TEST_TRACE=1), so a report
+# belongs to the last test started before it.
+import re, sys
+from collections import OrderedDict
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+not_reports = ("COMPUTE-SANITIZER", "ERROR SUMMARY", "RACECHECK SUMMARY", "LEAK SUMMARY", "Target application returned", "Saved host backtrace")
+current, reports, failed = "(before the first test)", OrderedDict(), []
+i = 0
+while i < len(lines):
+    line = lines[i]
+    if line.startswith("ranklens-test-start: "):
+        current = line[len("ranklens-test-start: "):]
+    elif re.match(r"^========= \S", line) and not any(word in line for word in not_reports):
+        reports.setdefault(current, []).append(line[len("========= "):])
+    elif re.match(r"^-{70,}$", line):  # a Catch header: the test's name, then its failures
+        j, name = i + 1, []
+        while j < len(lines) and not re.match(r"^-{70,}$", lines[j]):
+            name.append(lines[j].strip())
+            j += 1
+        k = j + 1
+        while k < len(lines) and not re.match(r"^-{70,}$", lines[k]) and not lines[k].startswith("===="):
+            if "FAILED" in lines[k] or "due to unexpected exception" in lines[k]:
+                failed.append(" ".join(name))
+                break
+            k += 1
+        i = j
+    i += 1
+print("Failing tests: " + ("; ".join(dict.fromkeys(failed)) if failed else "none") + ".")
+print()
+if reports:
+    print("| test | sanitizer reports | first report |")
+    print("|---|---:|---|")
+    for test, found in reports.items():
+        print(f"| {test} | {len(found)} | {found[0][:160]} |")
+else:
+    print("No sanitizer reports.")
+PY
     fi
   } > "$report.tmp" && mv "$report.tmp" "$report"
 }
@@ -135,12 +175,12 @@ if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
   sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
   if [ -n "$sanitizer" ]; then
     section "memcheck"
-    RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --print-limit 50 --error-exitcode 3 \
+    RANKLENS_TEST_TRACE=1 RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --print-limit 50 --error-exitcode 3 \
       "$bundle/ranklens_cuda_tests" "[cuda]" > "$out/sanitizer.log" 2>&1
     memcheck_rc=$?
     write_report
     section "racecheck"
-    RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --print-limit 50 --error-exitcode 3 \
+    RANKLENS_TEST_TRACE=1 RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --print-limit 50 --error-exitcode 3 \
       "$bundle/ranklens_cuda_tests" "[attention],[softmax],[norm],[sae],[cross_entropy],[reduce]" >> "$out/sanitizer.log" 2>&1
     racecheck_rc=$?
     write_report
