@@ -78,7 +78,7 @@ struct MechanismResult {
 // The residual stream after each block at each row's last prompt position: (layers, rows, d).
 inline std::vector<std::vector<std::vector<float>>> residual_at_last_position(Model& model, const reasoning::TokenMatrix& prompts) {
   const index_t rows = prompts.extent(0), last = prompts.extent(1) - 1;
-  std::vector<std::vector<std::vector<float>>> out(std::size_t(layer_count));
+  std::vector<std::vector<std::vector<float>>> out(static_cast<std::size_t>(layer_count));
   for (index_t l = 0; l < layer_count; ++l)
     model.add_hook("blocks." + std::to_string(l) + ".hook_resid_post", [&, l](const Model::residual_activation& h) {
       auto& rows_out = out[std::size_t(l)];
@@ -109,7 +109,7 @@ inline MechanismResult mechanism(Adapters& adapters, const EvaluationSets& sets)
   const auto base_document = residual_at_last_position(model, document);
   adapters.enable_all();
   for (index_t l = 0; l < layer_count; ++l) {
-    std::vector<double> adapter_shift(std::size_t(BaseConfig::d_model)), document_shift(std::size_t(BaseConfig::d_model));
+    std::vector<double> adapter_shift(static_cast<std::size_t>(BaseConfig::d_model)), document_shift(static_cast<std::size_t>(BaseConfig::d_model));
     const auto& a = adapted[std::size_t(l)];
     for (std::size_t r = 0; r < a.size(); ++r)
       for (std::size_t i = 0; i < adapter_shift.size(); ++i) {
@@ -148,7 +148,7 @@ inline std::int32_t role_group(std::int32_t role) {
 struct FeatureSet {
   std::string name;
   std::vector<std::string> labels;             // "L3.gate+" or "L1.up[57]-"
-  std::vector<interp::FeatureSummary> summaries;
+  std::vector<interp::FeatureRoles> summaries;
   std::array<double, 4> class_share{};         // monosemantic, broad, polysemantic, dead
 };
 
@@ -188,7 +188,7 @@ inline FeatureSet summarize(std::string name, std::vector<std::string> labels, c
   const std::vector<bool> counted_vector(corpus.counted);
   std::unique_ptr<bool[]> counted(new bool[std::size_t(tokens)]);
   for (index_t t = 0; t < tokens; ++t) counted[std::size_t(t)] = corpus.counted[std::size_t(t)];
-  set.summaries = interp::summarize_features({signed_table, tokens, features, corpus.roles, {counted.get(), std::size_t(tokens)}}, top_k,
+  set.summaries = interp::feature_roles({signed_table, tokens, features, corpus.roles, {counted.get(), std::size_t(tokens)}}, top_k,
                                              reasoning::role_count, role_group);
   for (const auto& s : set.summaries) set.class_share[std::size_t(interp::classify(s, rule))] += 1.0 / double(features);
   return set;

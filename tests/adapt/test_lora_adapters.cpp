@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../nn/nn_test_support.hpp"
+#include "ranklens/adapt/adapter_ablation.hpp"
 #include "ranklens/adapt/lora_adapters.hpp"
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/ops/cross_entropy.hpp"
@@ -103,7 +104,7 @@ TEST_CASE("Target modules and layers select adapters as PEFT selects them", "[ad
   CHECK_THROWS_WITH((LoraAdapters<1, Transformer<Gpt>>(gpt)), Catch::Contains("already has an adapter"));
 }
 
-TEST_CASE("Fresh adapters change no logit; attaching freezes the model and detaching restores it", "[adapt][lora]") {
+TEST_CASE("Fresh adapters change no logit, attaching freezes the model and detaching restores it", "[adapt][lora]") {
   std::mt19937 rng(2);
   Transformer<Qwen> model(rng);
   nn_test::randomize_parameters(model, 3);
@@ -126,7 +127,7 @@ TEST_CASE("Fresh adapters change no logit; attaching freezes the model and detac
   for_each_parameter(model, [&](std::string_view name, auto& p) { CHECK(p.frozen() == (name == "model.layers.1.mlp.up_proj.weight")); });
 }
 
-TEST_CASE("merge folds the adapters into the weights to float rounding; unmerge restores them exactly", "[adapt][lora]") {
+TEST_CASE("merge folds the adapters into the weights to float rounding, unmerge restores them exactly", "[adapt][lora]") {
   std::mt19937 rng(7);
   const auto check_model = [&](auto& model) {
     using Model = std::remove_cvref_t<decltype(model)>;
@@ -251,7 +252,7 @@ TEST_CASE("Ablating adapters by layer or kind: all off gives the base model", "[
   for (index_t i = 0; i < full.numel(); ++i) REQUIRE(again.data()[i] == full.data()[i]);
 }
 
-TEST_CASE("Adapter gradients through a whole float64 model pass the gradient check; the base gets none", "[adapt][lora][gradcheck]") {
+TEST_CASE("Adapter gradients through a whole float64 model pass the gradient check, the base gets none", "[adapt][lora][gradcheck]") {
   std::mt19937 rng(19);
   Transformer<Qwen, double> model(rng);
   nn_test::randomize_parameters(model, 20);
@@ -298,4 +299,36 @@ TEST_CASE("Training the adapters lowers the loss and leaves every base weight as
   }
   CHECK(last < first - 0.5);
   CHECK(nn_test::state_dict(model) == before);
+}
+
+TEST_CASE("kl_of_logits is KL(p || q) of the two softmaxes, row by row", "[adapt][ablation]") {
+  const std::vector<double> p{0.0, std::log(2.0), 1.0, 1.0}, q{0.0, 0.0, 1.0, 1.0};
+  double kl[2];
+  kl_of_logits<double>(p.data(), q.data(), 2, 2, kl);
+  CHECK(kl[0] == Approx(std::log(2.0 / 3.0) / 3 + 2 * std::log(4.0 / 3.0) / 3));
+  CHECK(kl[1] == 0.0);
+}
+
+TEST_CASE("ablation_kl measures how far switching adapters off moves each token, and restores their flags", "[adapt][ablation]") {
+  std::mt19937 rng(31);
+  Transformer<Qwen> model(rng);
+  nn_test::randomize_parameters(model, 32);
+  LoraAdapters<1, Transformer<Qwen>> adapters(model);
+  randomize_b(adapters, 33);
+  const auto tokens = nn_test::random_tokens(2, 6, 32, 34);
+  adapters.set_enabled([](const LoraSite& site) { return site.module_path != "model.layers.0.self_attn.k_proj"; });
+  const auto none = ablation_kl(adapters, [](const LoraSite&) { return false; }, tokens.view());
+  for (const double v : none.span()) CHECK(v == 0.0);
+  const auto mlp = ablation_kl(adapters, [](const LoraSite& site) { return site.site.starts_with("mlp"); }, tokens.view());
+  const auto all = ablation_kl(adapters, [](const LoraSite&) { return true; }, tokens.view());
+  REQUIRE(all.extent(0) == 2);
+  REQUIRE(all.extent(1) == 6);
+  double mlp_mean = 0, all_mean = 0;
+  for (index_t i = 0; i < all.numel(); ++i) mlp_mean += mlp.data()[i] / 12, all_mean += all.data()[i] / 12;
+  CHECK(mlp_mean > 0);
+  CHECK(all_mean > mlp_mean);
+  // The flags are as they were: k_proj of layer 0 off, the rest on.
+  adapters.for_each_attached([](const LoraSite& site, auto& adapter, auto&) {
+    CHECK(adapter.enabled() == (site.module_path != "model.layers.0.self_attn.k_proj"));
+  });
 }

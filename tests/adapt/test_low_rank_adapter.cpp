@@ -176,7 +176,7 @@ TEST_CASE("LowRankAdapter starts as PEFT does: A uniform in ±1/√In, B zero, s
   CHECK_THROWS_WITH((LowRankAdapter<1, 4, 4>(rng, {.dropout = 1.0})), Catch::Contains("dropout"));
 }
 
-TEST_CASE("A fresh adapter changes nothing, bit for bit; a trained one adds scale·B·A·x", "[adapt]") {
+TEST_CASE("A fresh adapter changes nothing, bit for bit, a trained one adds scale·B·A·x", "[adapt]") {
   std::mt19937 rng(4);
   Linear<8, 6> layer(rng);
   LowRankAdapter<2, 8, 6> adapter(rng, {.alpha = 3});

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -46,12 +47,18 @@ std::vector<std::vector<std::int32_t>> examples_of(const std::vector<std::int32_
   return examples;
 }
 
-// The question of an example (the tokens between Q and its A or T), if it has one.
+// The question of an example (the tagged tokens between Q and ?), if it has one; the token
+// after the ? must be the choice, A or T.
 std::optional<ChainProblem> question_of(const std::vector<std::int32_t>& example) {
   const auto q = std::find(example.begin(), example.end(), token::question);
   if (q == example.end()) return std::nullopt;
-  const auto stop = std::find_if(q + 1, example.end(), [](std::int32_t id) { return id == token::answer || id == token::think; });
-  return problem_from_tokens(std::vector<std::int32_t>(q + 1, stop));
+  const auto stop = std::find(q + 1, example.end(), token::question_end);
+  REQUIRE(stop + 1 < example.end());
+  REQUIRE((stop[1] == token::answer || stop[1] == token::think));
+  const std::vector<std::int32_t> question(q + 1, stop);
+  const ChainProblem problem = problem_from_tokens(question);
+  REQUIRE(question == problem.question_tokens());
+  return problem;
 }
 
 std::vector<Role> roles_as_enum(const std::vector<std::int32_t>& ids) {
@@ -62,7 +69,7 @@ std::vector<Role> roles_as_enum(const std::vector<std::int32_t>& ids) {
 
 }  // namespace
 
-TEST_CASE("pretraining rows: whole examples, then PAD; targets are the next token; roles match the tokens",
+TEST_CASE("pretraining rows: whole examples, then PAD, targets are the next token, roles match the tokens",
           "[data][reasoning]") {
   const PretrainingMixture mixture;
   const ReasoningBatch batch = mixture.batch(7, 0);
@@ -96,6 +103,11 @@ TEST_CASE("pretraining: worked solutions only behind D, direct answers never beh
         REQUIRE(has_d == has_t);
         if (has_q) {
           REQUIRE(example[has_d ? 2 : 1] == token::question);
+          const ChainProblem problem = *question_of(example);
+          const Context context = has_d ? Context::document : Context::plain;
+          const std::size_t choice = std::size_t(prompt_length(problem.operator_count(), context));
+          REQUIRE(example[choice - 1] == token::question_end);
+          REQUIRE(example[choice] == (has_d ? token::think : token::answer));
           kinds[has_d ? "worked" : "direct"]++;
           if (has_w) kinds["corrected"]++;
         } else {
@@ -209,6 +221,7 @@ TEST_CASE("finetune traces: no D, targets from the prediction of T on, wrong res
       const std::vector<std::int32_t> tokens = row_of(batch.tokens, b), targets = row_of(batch.targets, b);
       REQUIRE(std::equal(trace.tokens.begin(), trace.tokens.end(), tokens.begin()));
       REQUIRE(tokens[1] == token::question);
+      REQUIRE(tokens[std::size_t(trace.response_begin) - 1] == token::question_end);
       REQUIRE(tokens[std::size_t(trace.response_begin)] == token::think);
       REQUIRE(std::count(tokens.begin(), tokens.end(), token::document) == 0);
       REQUIRE(roles_as_enum(row_of(batch.roles, b)) == label_roles(tokens));
@@ -218,7 +231,7 @@ TEST_CASE("finetune traces: no D, targets from the prediction of T on, wrong res
         wrong_seen += predicts_wrong;
         REQUIRE(targets[t] == (predicts_response && !predicts_wrong ? tokens[t + 1] : ignore_target));
       }
-      // The last prompt token is trained to predict T; the E is the last target.
+      // The prompt's last token, ?, is trained to predict T; the E is the last target.
       REQUIRE(targets[std::size_t(trace.response_begin - 1)] == token::think);
       REQUIRE(targets[std::size_t(trace.size() - 2)] == token::end);
     }
@@ -238,7 +251,7 @@ TEST_CASE("finetune traces: no D, targets from the prediction of T on, wrong res
   CHECK(trained_wrong > 0);
 }
 
-TEST_CASE("finetune sets of N traces are prefixes of larger ones; epochs visit each trace once", "[data][reasoning]") {
+TEST_CASE("finetune sets of N traces are prefixes of larger ones, epochs visit each trace once", "[data][reasoning]") {
   FinetuneTraces finetune;
   const std::vector<Example> thirty = finetune.traces(11, 30), thousand = finetune.traces(11, 1000);
   for (std::size_t i = 0; i < thirty.size(); ++i) {
@@ -274,12 +287,63 @@ TEST_CASE("finetune sets of N traces are prefixes of larger ones; epochs visit e
   CHECK(std::vector<index_t>(wide.begin() + 30, wide.begin() + 60) == epochs[1]);
 }
 
+TEST_CASE("the correction cap bounds every example to seq_len 96", "[data][reasoning]") {
+  // Every step drawn for correction: six-operator traces keep the first three corrections.
+  FinetuneTraces finetune;
+  finetune.operator_counts = {6};
+  finetune.correction_probability = 1.0;
+  const std::vector<Example> traces = finetune.traces(3, 20);
+  for (const Example& trace : traces) {
+    REQUIRE(trace.size() == 89);
+    REQUIRE(std::count(trace.tokens.begin(), trace.tokens.end(), token::wait) == 3);
+    REQUIRE(grade_output(*question_of(trace.tokens), std::vector<std::int32_t>(trace.tokens.begin() + trace.response_begin,
+                                                                               trace.tokens.end()))
+                .steps_correct);
+  }
+  CHECK(finetune.batch_of(traces).seq_len() == 96);
+  PretrainingMixture mixture;
+  mixture.operator_counts = {6};
+  mixture.correction_probability = 1.0;
+  mixture.direct_weight = mixture.facts_weight = 0;
+  rng gen(3);
+  for (int i = 0; i < 20; ++i) REQUIRE(mixture.sample_example(gen).size() == 90);
+  // The cap changes no example that it does not cut: with the default rates the streams are
+  // those of an uncapped source that fits 111 tokens, except where that one has 4+ corrections.
+  FinetuneTraces uncapped;
+  uncapped.max_corrections = 6;
+  uncapped.seq_len = 111;
+  const FinetuneTraces capped;
+  index_t cut = 0;
+  for (index_t i = 0; i < 2000; ++i) {
+    const Example a = capped.trace(8, i), b = uncapped.trace(8, i);
+    const bool over = std::count(b.tokens.begin(), b.tokens.end(), token::wait) > 3;
+    cut += over;
+    if (!over) REQUIRE(a.tokens == b.tokens);
+  }
+  CHECK(cut < 5);  // about 0.1% of six-operator traces have four or more corrections at 0.1 a step
+}
+
 TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]") {
   PretrainingMixture mixture;
-  mixture.seq_len = 91;  // a six-operator document with a correction at every step needs 92
-  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 92 tokens long, more than seq_len = 91"));
-  mixture.correction_probability = 0;  // then 56
+  mixture.seq_len = 89;  // a six-operator document with 3 corrections (the default cap) needs 90
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 90 tokens long, more than seq_len = 89"));
+  mixture.correction_probability = 0;  // then 69
   CHECK_NOTHROW(mixture.validate());
+  mixture.seq_len = 68;
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 69 tokens long"));
+  mixture = PretrainingMixture{};
+  mixture.max_corrections = 6;  // every step of six corrected: 111
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a worked document can be 111 tokens long, more than seq_len = 96"));
+  mixture.seq_len = 111;
+  CHECK_NOTHROW(mixture.validate());
+  mixture.max_corrections = -1;
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("max_corrections must be >= 0"));
+  mixture = PretrainingMixture{};
+  mixture.worked_weight = mixture.facts_weight = 0;
+  mixture.seq_len = 25;  // a six-operator direct example: BOS Q, 7 digits, 6 tags, 6 operators, ?, A d E
+  CHECK_NOTHROW(mixture.validate());
+  mixture.seq_len = 24;
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("a direct example can be 25 tokens long"));
   mixture.direct_weight = -1;
   CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("weights must be finite and >= 0"));
   mixture = PretrainingMixture{};
@@ -288,6 +352,8 @@ TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]")
   mixture = PretrainingMixture{};
   mixture.operator_counts = {0, 2};
   CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("operator count 0 is outside"));
+  mixture.operator_counts = {2, 7};
+  CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("operator count 7 is outside 1..6"));
   mixture.operator_counts = {};
   CHECK_THROWS_WITH(mixture.validate(), Catch::Contains("operator_counts is empty"));
   mixture = PretrainingMixture{};
@@ -295,8 +361,11 @@ TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]")
   CHECK_THROWS_AS(mixture.batch(0, 0), value_error);
 
   FinetuneTraces finetune;
-  finetune.seq_len = 90;
-  CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("a trace can be 91 tokens long"));
+  finetune.seq_len = 88;
+  CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("a trace can be 89 tokens long"));
+  finetune = FinetuneTraces{};
+  finetune.max_corrections = -2;
+  CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("max_corrections must be >= 0"));
   finetune = FinetuneTraces{};
   finetune.correction_probability = -0.1;
   CHECK_THROWS_WITH(finetune.validate(), Catch::Contains("correction_probability must be in [0, 1]"));
@@ -314,7 +383,7 @@ TEST_CASE("bad configurations are refused with the reason", "[data][reasoning]")
   Example unlabelled = direct_example(parse_problem("1+2"));
   unlabelled.roles.pop_back();
   ReasoningBatch wide = empty_batch(1, 16);
-  CHECK_THROWS_WITH(place_example(wide, 0, 0, unlabelled, 0), Catch::Contains("8 tokens but 7 roles"));
+  CHECK_THROWS_WITH(place_example(wide, 0, 0, unlabelled, 0), Catch::Contains("10 tokens but 9 roles"));
 }
 
 // Packing statistics quoted in docs/data.md:

@@ -54,21 +54,41 @@ GradedOutput grade(const std::string& problem, const std::string& output) {
 
 }  // namespace
 
-TEST_CASE("vocabulary: 23 ids, digits are their values, every name reads back", "[data][reasoning]") {
-  CHECK(vocab_size == 23);
+TEST_CASE("vocabulary: 30 ids, digits are their values, every name reads back", "[data][reasoning]") {
+  CHECK(vocab_size == 30);
   for (int d = 0; d < 10; ++d) CHECK(token::digit(d) == d);
   std::vector<std::int32_t> all;
   for (std::int32_t id = 0; id < vocab_size; ++id) all.push_back(id);
   const std::string text = to_string(all);
-  CHECK(text == "0 1 2 3 4 5 6 7 8 9 + - * = ; BOS Q A T D W E PAD");
+  CHECK(text == "0 1 2 3 4 5 6 7 8 9 + - * = ; BOS Q A T D W E PAD ? #1 #2 #3 #4 #5 #6");
   CHECK(parse_tokens(text) == all);
-  CHECK(parse_tokens("BOSQ3+4A7E") == parse_tokens("BOS Q 3 + 4 A 7 E"));
-  CHECK(parse_tokens("BOS Q 3 + 4 A 7 E") ==
-        std::vector<std::int32_t>{token::bos, token::question, 3, token::plus, 4, token::answer, 7, token::end});
-  CHECK(token_name(23) == "<23?>");
+  CHECK(parse_tokens("BOSQ3#1+4?A7E") == parse_tokens("BOS Q 3 #1 + 4 ? A 7 E"));
+  CHECK(parse_tokens("BOS Q 3 #1 + 4 ? A 7 E") ==
+        std::vector<std::int32_t>{token::bos, token::question, 3, token::index_tag(1), token::plus, 4, token::question_end,
+                                  token::answer, 7, token::end});
+  CHECK(parse_tokens("#12") == std::vector<std::int32_t>{token::index_tag(1), 2});
+  CHECK(token_name(30) == "<30?>");
   CHECK(token_name(-1) == "<-1?>");
   CHECK_THROWS_WITH(parse_tokens("BOS Q 3 x 4"), Catch::Contains("'x' at character 8"));
+  CHECK_THROWS_WITH(parse_tokens("3 #7 + 4"), Catch::Contains("'#' at character 2"));
+  CHECK_THROWS_AS(parse_tokens("#"), value_error);
   CHECK_THROWS_AS(parse_tokens("BO"), value_error);
+
+  // The new tokens came after PAD, so the ids 0..22 are those of the format without them.
+  CHECK(token::pad == 22);
+  CHECK(token::question_end == 23);
+  CHECK(max_operators == 6);
+  for (index_t k = 1; k <= max_operators; ++k) {
+    CHECK(token::index_tag(k) == 23 + k);
+    CHECK(is_index_tag(token::index_tag(k)));
+    CHECK(tag_position(token::index_tag(k)) == k);
+    CHECK(token_name(token::index_tag(k)) == "#" + std::to_string(k));
+  }
+  CHECK_FALSE(is_index_tag(token::question_end));
+  CHECK_FALSE(is_index_tag(vocab_size));
+  CHECK(tag_position(token::digit(1)) == 0);
+  CHECK_THROWS_WITH(token::index_tag(7), Catch::Contains("operator position 7 is outside 1..6"));
+  CHECK_THROWS_AS(token::index_tag(0), value_error);
 }
 
 TEST_CASE("problems are evaluated left to right mod 10", "[data][reasoning]") {
@@ -86,12 +106,15 @@ TEST_CASE("problems are evaluated left to right mod 10", "[data][reasoning]") {
   CHECK(parse_problem("9-9*3").answer() == 0);
   CHECK(parse_problem("9*9*9").answer() == 9);  // 729
   CHECK(to_string(problem.tokens()) == "3 + 4 * 2 - 9");
+  CHECK(to_string(problem.question_tokens()) == "3 #1 + 4 #2 * 2 #3 - 9");
+  CHECK(parse_problem("3 #1 + 4 #2 * 2 #3 - 9") == problem);
+  CHECK(parse_problem("3#1+4#2*2#3-9") == problem);
 
   // Against exact integer arithmetic, reduced once at the end: mod 10 is a ring homomorphism,
   // so the reductions after each step must not change the result.
   rng gen(11);
   for (int trial = 0; trial < 2000; ++trial) {
-    const ChainProblem p = sample_problem(gen, 1 + index_t(gen.below(8)));
+    const ChainProblem p = sample_problem(gen, 1 + index_t(gen.below(max_operators)));
     long long exact = p.operands[0];
     for (std::size_t k = 0; k < p.operators.size(); ++k) {
       const long long d = p.operands[k + 1];
@@ -106,13 +129,21 @@ TEST_CASE("problems are evaluated left to right mod 10", "[data][reasoning]") {
   }
 }
 
-TEST_CASE("problem_from_tokens accepts only a digit followed by operator-digit pairs", "[data][reasoning]") {
-  for (const char* bad : {"", "3", "3+", "+3", "3 3", "3+4+", "3++4", "3+4 A"}) {
+TEST_CASE("problem_from_tokens accepts only a digit followed by operator-digit pairs, all tagged or none",
+          "[data][reasoning]") {
+  for (const char* bad : {"", "3", "3+", "+3", "3 3", "3+4+", "3++4", "3+4 A", "3 #1 + 4 ?", "#1 3 + 4", "3 #2 + 4",
+                          "3 #1 + 4 * 2", "3 + 4 #2 * 2", "3 #1 + 4 #1 * 2", "3 + #1 4", "3 #1 4", "3 #1"}) {
+    INFO(bad);
     CHECK_THROWS_WITH(parse_problem(bad), Catch::Contains("is not a chain problem"));
   }
+  // At most six operators: the vocabulary has the tags #1..#6 only.
+  CHECK(parse_problem("1+1+1+1+1+1+1").operator_count() == 6);
+  CHECK_THROWS_WITH(parse_problem("1+1+1+1+1+1+1+1"), Catch::Contains("need 1..6 operators"));
+  CHECK_THROWS_WITH((ChainProblem{{1, 1, 1, 1, 1, 1, 1, 1}, std::vector<ChainOperator>(7)}.question_tokens()),
+                    Catch::Contains("tags operators #1..#6 only"));
   rng gen(1);
   CHECK_THROWS_AS(sample_problem(gen, 0), value_error);
-  CHECK_THROWS_AS(sample_problem(gen, max_chain_operators + 1), value_error);
+  CHECK_THROWS_WITH(sample_problem(gen, max_operators + 1), Catch::Contains("operators must be in 1..6"));
   CHECK(parse_problem("3+4") == ChainProblem{{3, 4}, {ChainOperator::plus}});
   CHECK_THROWS_WITH((ChainProblem{{3, 4}, {ChainOperator(3)}}.answer()), Catch::Contains("operators (+ - *)"));
   CHECK_THROWS_AS((ChainProblem{{3, 10}, {ChainOperator::plus}}.tokens()), value_error);
@@ -137,7 +168,7 @@ TEST_CASE("the held-out split takes about one problem in modulus, by the problem
   CHECK(test > 800);  // 900 expected; the binomial standard deviation is 28
   CHECK(test < 1000);
   // The split is part of the benchmark's definition: these counts change only if the hash does.
-  CHECK(test == 918);
+  CHECK(test == 918);  // as before the index tags: the hash reads tokens(), the untagged form
   index_t one_operator = 0;
   for (int a = 0; a < 10; ++a)
     for (int b = 0; b < 10; ++b)
@@ -166,39 +197,61 @@ TEST_CASE("the held-out split takes about one problem in modulus, by the problem
 
 TEST_CASE("examples have the exact formats", "[data][reasoning]") {
   const ChainProblem problem = parse_problem("3 + 4 * 2 - 9");
-  CHECK(to_string(direct_example(problem).tokens) == "BOS Q 3 + 4 * 2 - 9 A 5 E");
+  CHECK(to_string(direct_example(problem).tokens) == "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? A 5 E");
   CHECK(to_string(worked_example(problem, Context::document).tokens) ==
-        "BOS D Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+        "BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
   CHECK(to_string(worked_example(problem, Context::plain).tokens) ==
-        "BOS Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
   const std::vector<Correction> corrections{{1, 3}};
   CHECK(to_string(worked_example(problem, Context::plain, corrections).tokens) ==
-        "BOS Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+        "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
   const std::vector<ChainStep> facts{make_step(3, ChainOperator::plus, 4), make_step(9, ChainOperator::times, 8)};
   CHECK(to_string(facts_example(facts).tokens) == "BOS 3 + 4 = 7 ; 9 * 8 = 2 ; E");
-  CHECK(to_string(prompt_example(problem).tokens) == "BOS Q 3 + 4 * 2 - 9");
-  CHECK(to_string(prompt_example(problem, Context::document).tokens) == "BOS D Q 3 + 4 * 2 - 9");
+  CHECK(to_string(prompt_example(problem).tokens) == "BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ?");
+  CHECK(to_string(prompt_example(problem, Context::document).tokens) == "BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ?");
 
-  // response_begin: the A or T after the question.
-  CHECK(direct_example(problem).response_begin == 9);
-  CHECK(worked_example(problem, Context::plain).response_begin == 9);
-  CHECK(worked_example(problem, Context::document).response_begin == 10);
-  // The length formulas agree with the builders.
-  CHECK(direct_example(problem).size() == prompt_length(3) + direct_response_length());
-  CHECK(worked_example(problem, Context::document, corrections).size() ==
-        prompt_length(3, Context::document) + worked_response_length(3, 1));
+  // response_begin: the A or T after the question's ?.
+  CHECK(direct_example(problem).response_begin == 13);
+  CHECK(worked_example(problem, Context::plain).response_begin == 13);
+  CHECK(worked_example(problem, Context::document).response_begin == 14);
+  CHECK(direct_example(problem).tokens[12] == token::question_end);
+  CHECK(facts_example(facts).response_begin == 1);
+
+  // The length formulas agree with the builders, for every length and number of corrections.
   CHECK(facts_example(facts).size() == facts_length(2));
+  rng gen(2);
+  for (index_t n = 1; n <= max_operators; ++n) {
+    const ChainProblem p = sample_problem(gen, n);
+    CHECK(prompt_example(p).size() == prompt_length(n));
+    CHECK(prompt_example(p, Context::document).size() == prompt_length(n, Context::document));
+    CHECK(direct_example(p).size() == prompt_length(n) + direct_response_length());
+    std::vector<Correction> all;
+    for (index_t c = 0; c <= n; ++c) {
+      CHECK(worked_example(p, Context::document, all).size() ==
+            prompt_length(n, Context::document) + worked_response_length(n, c));
+      CHECK(worked_example(p, Context::plain, all).size() == prompt_length(n) + worked_response_length(n, c));
+      if (c < n) all.push_back({c, (p.steps()[std::size_t(c)].result + 1) % 10});
+    }
+  }
+  // The longest examples (docs/data.md): six operators behind D, every step corrected, is 111
+  // tokens; with at most 3 corrections (the batches' default cap) 90; without any, 69.
+  CHECK(prompt_length(6, Context::document) + worked_response_length(6, 6) == 111);
+  CHECK(prompt_length(6, Context::document) + worked_response_length(6, 3) == 90);
+  CHECK(prompt_length(6) + worked_response_length(6, 3) == 89);
+  CHECK(prompt_length(6, Context::document) + worked_response_length(6) == 69);
 }
 
 TEST_CASE("roles of a self-corrected trace, token by token", "[data][reasoning]") {
   const std::vector<Correction> corrections{{1, 3}};
   const Example example = worked_example(parse_problem("3 + 4 * 2"), Context::document, corrections);
-  REQUIRE(to_string(example.tokens) == "BOS D Q 3 + 4 * 2 T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; A 4 E");
+  REQUIRE(to_string(example.tokens) ==
+          "BOS D Q 3 #1 + 4 #2 * 2 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; A 4 E");
   const std::vector<std::string> expected = split_words(
-      "bos document_marker question_marker problem_digit problem_plus problem_digit problem_times problem_digit "
-      "think_marker step_left step_plus step_right step_equals step_result step_separator "
-      "step_left step_times step_right step_equals wrong_result wait_marker "
-      "step_left step_times step_right step_equals corrected_result step_separator "
+      "bos document_marker question_marker problem_digit problem_index problem_plus problem_digit problem_index "
+      "problem_times problem_digit question_end think_marker "
+      "step_index step_left step_plus step_right step_equals step_result step_separator "
+      "step_index step_left step_times step_right step_equals wrong_result wait_marker "
+      "step_index step_left step_times step_right step_equals corrected_result step_separator "
       "answer_marker answer_digit end");
   CHECK(role_names(example.roles) == expected);
   CHECK(example.roles.size() == example.tokens.size());
@@ -206,7 +259,7 @@ TEST_CASE("roles of a self-corrected trace, token by token", "[data][reasoning]"
 
   CHECK(role_names(facts_example(std::vector<ChainStep>{make_step(1, ChainOperator::minus, 2)}).roles) ==
         split_words("bos step_left step_minus step_right step_equals step_result step_separator end"));
-  CHECK(role_count == 24);
+  CHECK(role_count == 27);
   CHECK(role_name(std::int32_t(role_count - 1)) == "other");
   CHECK_THROWS_AS(role_name(std::int32_t(role_count)), value_error);
 }
@@ -216,7 +269,7 @@ TEST_CASE("label_roles reads the same roles the builders write, and marks stray 
   std::vector<std::int32_t> packed;
   std::vector<Role> packed_roles;
   for (int i = 0; i < 3000; ++i) {
-    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(7)));
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(max_operators)));
     const std::vector<Correction> corrections = sample_corrections(problem, 0.3, gen);
     std::vector<ChainStep> facts{sample_fact(gen), sample_fact(gen)};
     for (const Example& example : {direct_example(problem), worked_example(problem, Context::document, corrections),
@@ -229,11 +282,21 @@ TEST_CASE("label_roles reads the same roles the builders write, and marks stray 
   }
   CHECK(label_roles(packed) == packed_roles);  // examples one after another, as rows pack them
 
-  // Text a model might write: stray digits and operators are `other`, markers keep their roles.
-  const std::vector<Role> roles = label_roles(parse_tokens("BOS Q 3 3 + T 3 + = 4 ; A 5 6 E PAD 7"));
+  // Text a model might write: stray digits, operators and tags are `other`, markers keep their
+  // roles.
+  const std::vector<Role> roles = label_roles(parse_tokens("BOS Q 3 3 #1 + ? T #1 3 + = 4 ; A 5 6 E PAD 7"));
   CHECK(role_names(roles) ==
-        split_words("bos question_marker problem_digit other other think_marker step_left step_plus step_equals other "
-                    "step_separator answer_marker answer_digit other end pad other"));
+        split_words("bos question_marker problem_digit other other other question_end think_marker step_index step_left "
+                    "step_plus step_equals other step_separator answer_marker answer_digit other end pad other"));
+  // Facts carry no tag, trace steps need one; a tag's number is the grader's business.
+  CHECK(role_names(label_roles(parse_tokens("BOS #1 3 + 4 = 7 ; 3 + 4 = 7 ; E"))) ==
+        split_words("bos other other other other step_equals other step_separator "
+                    "step_left step_plus step_right step_equals step_result step_separator end"));
+  CHECK(role_names(label_roles(parse_tokens("Q 3 #1 + 4 ? T 3 + 4 = 7 ; #5 7 + 1 = 8 ; #2 #2 A 8 E"))) ==
+        split_words("question_marker problem_digit problem_index problem_plus problem_digit question_end think_marker "
+                    "other other other step_equals other step_separator "
+                    "step_index step_left step_plus step_right step_equals step_result step_separator "
+                    "step_index other answer_marker answer_digit end"));
   const std::vector<std::int32_t> out_of_vocabulary{token::bos, 99, -5};
   CHECK(role_names(label_roles(out_of_vocabulary)) == split_words("bos other other"));
 }
@@ -253,17 +316,19 @@ TEST_CASE("self-corrections are well formed and drawn at the asked rate", "[data
       REQUIRE(c.wrong_result != right[std::size_t(c.step)].result);
       ++shift_counts[std::size_t((c.wrong_result - right[std::size_t(c.step)].result + 10) % 10)];
     }
-    // Every W follows a wrong result and is followed by the same step with the right result.
+    // Every W follows a wrong result and is followed by the same step, tag included, with the
+    // right result.
     const Example example = worked_example(problem, Context::plain, corrections);
     for (std::size_t t = 0; t < example.tokens.size(); ++t) {
       if (example.tokens[t] != token::wait) continue;
-      REQUIRE(t >= 5);
-      REQUIRE(t + 6 < example.tokens.size());
-      for (std::size_t j = 0; j < 4; ++j) REQUIRE(example.tokens[t - 5 + j] == example.tokens[t + 1 + j]);
+      REQUIRE(t >= 6);
+      REQUIRE(t + 7 < example.tokens.size());
+      REQUIRE(is_index_tag(example.tokens[t - 6]));
+      for (std::size_t j = 0; j < 5; ++j) REQUIRE(example.tokens[t - 6 + j] == example.tokens[t + 1 + j]);
       const ChainProblem step_problem = problem_from_tokens(std::span(example.tokens).subspan(t - 5, 3));
       REQUIRE(example.tokens[t - 1] != step_problem.answer());
-      REQUIRE(example.tokens[t + 5] == step_problem.answer());
-      REQUIRE(example.tokens[t + 6] == token::separator);
+      REQUIRE(example.tokens[t + 6] == step_problem.answer());
+      REQUIRE(example.tokens[t + 7] == token::separator);
     }
     const GradedOutput graded = grade_output(problem, response_of(example));
     REQUIRE(graded.form == OutputForm::worked);
@@ -278,6 +343,29 @@ TEST_CASE("self-corrections are well formed and drawn at the asked rate", "[data
   for (int s = 1; s < 10; ++s) CHECK(double(shift_counts[std::size_t(s)]) / double(corrected) == Approx(1.0 / 9).margin(0.02));
   CHECK(sample_corrections(parse_problem("1+2"), 0.0, gen).empty());
   CHECK_THROWS_AS(sample_corrections(parse_problem("1+2"), 1.5, gen), value_error);
+  CHECK_THROWS_WITH(sample_corrections(parse_problem("1+2"), 0.5, gen, -1), Catch::Contains("max_corrections must be >= 0"));
+}
+
+TEST_CASE("a cap on corrections keeps the first ones and draws the same numbers", "[data][reasoning]") {
+  rng gen(21);
+  index_t capped_somewhere = 0;
+  for (int i = 0; i < 500; ++i) {
+    const ChainProblem problem = sample_problem(gen, 6);
+    for (index_t cap = 0; cap <= 6; ++cap) {
+      rng free_gen = gen, capped_gen = gen;
+      const std::vector<Correction> free = sample_corrections(problem, 0.5, free_gen);
+      const std::vector<Correction> capped = sample_corrections(problem, 0.5, capped_gen, cap);
+      const std::size_t kept = std::min(free.size(), std::size_t(cap));
+      REQUIRE(capped == std::vector<Correction>(free.begin(), free.begin() + std::ptrdiff_t(kept)));
+      REQUIRE(free_gen() == capped_gen());  // the stream goes on the same
+      capped_somewhere += free.size() > capped.size();
+    }
+    gen();
+  }
+  CHECK(capped_somewhere > 100);
+  const std::vector<Correction> all = sample_corrections(parse_problem("1+1+1+1+1+1+1"), 1.0, gen, 3);
+  REQUIRE(all.size() == 3);
+  CHECK(all == std::vector<Correction>{{0, all[0].wrong_result}, {1, all[1].wrong_result}, {2, all[2].wrong_result}});
 }
 
 TEST_CASE("corrections that name no step, repeat a step or are not wrong are refused", "[data][reasoning]") {
@@ -311,7 +399,7 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
   CHECK_FALSE(g.correct);
   CHECK(g.form == OutputForm::direct);
 
-  g = grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  g = grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
   CHECK(g.answer == 5);
   CHECK(g.correct);
   CHECK(g.followed_trace_syntax());
@@ -319,40 +407,62 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
   CHECK(g.steps == 3);
   CHECK(g.corrections == 0);
 
-  g = grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E");
+  // W retracts the step just written; the step written again keeps its tag.
+  g = grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
   CHECK(g.correct);
   CHECK(g.steps_correct);
   CHECK(g.steps == 4);
   CHECK(g.corrections == 1);
+  g = grade(problem, "T #1 3 + 4 = 1 W #1 3 + 4 = 2 W #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E");
+  CHECK(g.steps_correct);
+  CHECK(g.steps == 5);
+  CHECK(g.corrections == 2);
 
   // A right answer after a wrong step, a wrong answer after right steps, a step too few, an
-  // operand that is not the problem's: well-formed traces whose steps are not all right.
-  for (const char* output : {"T 3 + 4 = 7 ; 7 * 2 = 3 ; 3 - 9 = 5 ; A 5 E", "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 4 E",
-                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; A 5 E", "T 3 + 4 = 7 ; 7 * 3 = 1 ; 1 - 9 = 2 ; A 2 E",
-                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; 5 + 0 = 5 ; A 5 E"}) {
+  // operand that is not the problem's, a step too many: well-formed traces whose steps are not
+  // all right.
+  for (const char* output : {"T #1 3 + 4 = 7 ; #2 7 * 2 = 3 ; #3 3 - 9 = 5 ; A 5 E",
+                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 4 E", "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; A 5 E",
+                             "T #1 3 + 4 = 7 ; #2 7 * 3 = 1 ; #3 1 - 9 = 2 ; A 2 E",
+                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; #4 5 + 0 = 5 ; A 5 E"}) {
     g = grade(problem, output);
     INFO(output);
     CHECK(g.form == OutputForm::worked);
     CHECK_FALSE(g.steps_correct);
   }
-  CHECK(grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 3 ; 3 - 9 = 5 ; A 5 E").correct);
+  CHECK(grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 ; #3 3 - 9 = 5 ; A 5 E").correct);
 
   // Malformed: an answer is still read from an "A d E" ending.
-  g = grade(problem, "T 3 + 4 = 7 7 * 2 = 4 ; A 5 E");
+  g = grade(problem, "T #1 3 + 4 = 7 #2 7 * 2 = 4 ; A 5 E");
   CHECK(g.form == OutputForm::malformed);
   CHECK(g.answer == 5);
   CHECK(g.correct);
   CHECK_FALSE(g.steps_correct);
-  for (const char* output : {"T 3 + 4 = 7 ; 7 * 2 = 4 W A 4 E",  // W with no step after it
-                             "T A 5 E", "Q 5 A 5 E", "5 A 5 E", "T 3 + 4 = 7 ; 7 * = 4 ; A 4 E", "T 3 + 4 = 7 ; BOS A 5 E"}) {
+  for (const char* output : {"T #1 3 + 4 = 7 ; #2 7 * 2 = 4 W A 4 E",  // W with no step after it
+                             "T A 5 E", "Q 5 A 5 E", "5 A 5 E", "T #1 3 + 4 = 7 ; #2 7 * = 4 ; A 4 E",
+                             "T #1 3 + 4 = 7 ; BOS A 5 E",
+                             // Steps without tags (the format before the tags), a tag that is not
+                             // the step's position, a step after W that moves on to the next tag.
+                             "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E",
+                             "T #1 3 + 4 = 7 ; #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
+                             "T #2 3 + 4 = 7 ; #3 7 * 2 = 4 ; #4 4 - 9 = 5 ; A 5 E",
+                             "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #3 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
+                             "T #1 3 + 4 = 7 #1 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E",
+                             // The question going on, or ended twice, before the choice.
+                             "#4 + 1 ? A 5 E", "? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E"}) {
     INFO(output);
     g = grade(problem, output);
     CHECK(g.form == OutputForm::malformed);
     CHECK(g.answer == 5 - (std::string(output).find("A 4") != std::string::npos));
   }
+  // Six operators: a seventh step would need the tag #7, which does not exist.
+  const std::string six = "1 + 1 + 1 + 1 + 1 + 1 + 1";  // answer 7
+  const std::string six_steps = "T #1 1 + 1 = 2 ; #2 2 + 1 = 3 ; #3 3 + 1 = 4 ; #4 4 + 1 = 5 ; #5 5 + 1 = 6 ; #6 6 + 1 = 7 ; ";
+  CHECK(grade(six, six_steps + "A 7 E").steps_correct);
+  CHECK(grade(six, six_steps + "#6 7 + 0 = 7 ; A 7 E").form == OutputForm::malformed);
   // No answer: cut off before E, no digit after A, two A, nothing at all.
-  for (const char* output : {"T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9", "A 5", "A E", "A 5 5 E", "A 5 A 5 E", "E", "", "PAD PAD",
-                             "T 3 + 4 = 7 ; A 7 ; A 5 E"}) {
+  for (const char* output : {"T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9", "A 5", "A E", "A 5 5 E", "A 5 A 5 E", "E", "",
+                             "PAD PAD", "T #1 3 + 4 = 7 ; A 7 ; A 5 E"}) {
     INFO(output);
     g = grade(problem, output);
     CHECK_FALSE(g.answer.has_value());
@@ -368,8 +478,8 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
 
   GradeTally tally;
   tally.add(grade(problem, "A 5 E"));
-  tally.add(grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E"));
-  tally.add(grade(problem, "T 3 + 4 = 7 ; 7 * 2 = 3 W 7 * 2 = 4 ; 4 - 9 = 5 ; A 6 E"));
+  tally.add(grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E"));
+  tally.add(grade(problem, "T #1 3 + 4 = 7 ; #2 7 * 2 = 3 W #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 6 E"));
   tally.add(grade(problem, "A 5"));
   CHECK(tally.outputs == 4);
   CHECK(tally.correct == 2);
@@ -381,7 +491,7 @@ TEST_CASE("grading: answer, form and steps of good, wrong, malformed and cut-off
   CHECK(tally.accuracy() == 0.5);
 }
 
-TEST_CASE("evaluation sets: distinct held-out problems per tier, prompts without a marker", "[data][reasoning]") {
+TEST_CASE("evaluation sets: distinct held-out problems per tier, prompts without D that end in ?", "[data][reasoning]") {
   const HeldOutSplit split{10};
   for (index_t n : default_tiers) {
     const EvaluationSet set = evaluation_set(split, n, 200, 42);
@@ -398,6 +508,7 @@ TEST_CASE("evaluation sets: distinct held-out problems per tier, prompts without
       const std::vector<std::int32_t> row(set.prompts.data() + i * set.prompts.extent(1),
                                           set.prompts.data() + (i + 1) * set.prompts.extent(1));
       REQUIRE(row == prompt_example(problem).tokens);
+      REQUIRE(row.back() == token::question_end);
     }
     CHECK(distinct.size() == 200);
     // A smaller set is a prefix of a larger one; another seed gives other problems.

@@ -43,7 +43,7 @@ double loss_with(Model& model, const Batch& batch, F f) {
 
 }  // namespace
 
-TEST_CASE("splicing the activation back in unchanged recovers everything; zeros recover nothing", "[interp][downstream]") {
+TEST_CASE("splicing the activation back in unchanged recovers everything, zeros recover nothing", "[interp][downstream]") {
   std::mt19937 init(2);
   Model model(init);
   const Batch batch;

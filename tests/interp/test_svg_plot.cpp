@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "ranklens/interp/svg_charts.hpp"
 #include "ranklens/interp/svg_plot.hpp"
 
 using namespace ranklens;
@@ -133,4 +134,28 @@ TEST_CASE("write_svg creates the directory and leaves exactly the rendered file,
   CHECK(contents.str() == interp::render_svg(example_plot()));
   CHECK(std::distance(std::filesystem::directory_iterator(path.parent_path()), std::filesystem::directory_iterator{}) == 1);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("A heat map shows every cell's value with its row and column labels, blank where NaN", "[interp][svg]") {
+  interp::heat_map map{.title = "KL & more", .row_axis_label = "layer", .column_axis_label = "projection",
+                       .row_labels = {"L0", "L1"}, .column_labels = {"q", "gate"}, .values = {{0.5, std::nan("")}, {0.125, 2.0}}};
+  const std::string svg = interp::render_svg(map);
+  element_names(svg);  // well-formed
+  CHECK(svg.find("KL &amp; more") != std::string::npos);
+  for (const char* text : {">L0<", ">L1<", ">q<", ">gate<", ">0.5<", ">0.125<", ">2<"}) CHECK(svg.find(text) != std::string::npos);
+  CHECK(count(svg, "<rect") == 1 + 4);  // the background and four cells
+  CHECK(count(svg, "#f4f4f4") == 1);    // the NaN cell, blank
+  map.values.pop_back();
+  CHECK_THROWS_AS(interp::render_svg(map), shape_error);
+}
+
+TEST_CASE("A bar chart draws one bar per series and group, its legend above the plot", "[interp][svg]") {
+  interp::bar_chart chart{.title = "accuracy", .y_label = "exact match", .series_labels = {"base", "full", "rank 1"},
+                          .groups = {{"2 ops", {0.4, 0.9, 0.85}}, {"6 ops", {0.2, 0.8, std::nan("")}}}, .y_max = 1.0};
+  const std::string svg = interp::render_svg(chart);
+  element_names(svg);
+  CHECK(count(svg, "<rect") == 1 + 3 + 5);  // background, three legend swatches, five finite bars
+  for (const char* text : {">base<", ">rank 1<", ">2 ops<", ">6 ops<"}) CHECK(svg.find(text) != std::string::npos);
+  chart.groups[1].values.pop_back();
+  CHECK_THROWS_WITH(interp::render_svg(chart), Catch::Contains("group '6 ops' has 2 values for 3 series"));
 }

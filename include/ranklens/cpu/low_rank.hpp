@@ -57,6 +57,63 @@ RANKLENS_ALWAYS_INLINE void add_combination(const T* rows, const T* c, index_t r
   });
 }
 
+// The row kernels work on blocks of R <= 4 rows, so that each element of a factor (a row of A,
+// a column of B) is loaded once per block rather than once per row.
+inline constexpr index_t low_rank_row_block = 4;
+
+// dots[r] = Σ_i rows[r·ld + i] · v[i] for the R rows.
+template <int R, Real T>
+RANKLENS_ALWAYS_INLINE void dot_rows(const T* rows, index_t ld, const T* v, index_t n, T* dots) {
+  simd<T> acc[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r] = simd<T>(T(0));
+  simd_for<T>(n, [&](index_t i, auto step) {
+    const simd<T> vv = load(v + i, step);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[r] = multiply_add(load(rows + r * ld + i, step), vv, acc[r]);
+  });
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) dots[r] = reduce_add<T>(acc[r]);
+}
+
+// rows[r·ld + i] (+)= c[r] · v[i] for the R rows: stored over with Store, else added.
+template <int R, bool Store, Real T>
+RANKLENS_ALWAYS_INLINE void axpy_rows(const T* c, const T* v, T* rows, index_t ld, index_t n) {
+  simd_for<T>(n, [&](index_t i, auto step) {
+    const simd<T> vv = load(v + i, step);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      T* at = rows + r * ld + i;
+      store(at, Store ? simd<T>(c[r]) * vv : multiply_add(simd<T>(c[r]), vv, load(at, step)), step);
+    }
+  });
+}
+
+// acc[i] += Σ_r c[r] · rows[r·ld + i]: one pass over acc for the R rows.
+template <int R, Real T>
+RANKLENS_ALWAYS_INLINE void accumulate_rows(const T* c, const T* rows, index_t ld, T* acc, index_t n) {
+  simd_for<T>(n, [&](index_t i, auto step) {
+    simd<T> sum = load(acc + i, step);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) sum = multiply_add(simd<T>(c[r]), load(rows + r * ld + i, step), sum);
+    store(acc + i, sum, step);
+  });
+}
+
+// Calls body.template operator()<R>(first) for blocks of R = 4 rows covering [begin, end), the
+// last one shorter.
+template <class Body>
+RANKLENS_ALWAYS_INLINE void for_row_blocks(index_t begin, index_t end, Body&& body) {
+  index_t r = begin;
+  for (; r + low_rank_row_block <= end; r += low_rank_row_block) body.template operator()<4>(r);
+  switch (end - r) {
+    case 3: body.template operator()<3>(r); break;
+    case 2: body.template operator()<2>(r); break;
+    case 1: body.template operator()<1>(r); break;
+    default: break;
+  }
+}
+
 }  // namespace detail
 
 // u = x·Aᵀ and y += scale·u·Bᵀ.  x: (rows, in); a: (rank, in); b: (out, rank); u: (rows, rank);
@@ -67,16 +124,21 @@ void low_rank_forward(const T* x, const T* a, const T* b, T* u, T* y, index_t ro
   detail::check_low_rank("low_rank_forward", rows, in, out, rank);
   if (rows == 0) return;
   const T* bt = detail::transposed_b(b, out, rank);
-  parallel_for_rows(rows, in + out, 2 * int(rank), [&](index_t r) {
-    const T* xr = x + r * in;
-    T* ur = u + r * rank;
-    std::array<T, low_rank_max_rank> scaled{};
-    for (index_t j = 0; j < rank; ++j) {
-      const T* aj = a + j * in;
-      ur[j] = T(simd_sum<T>(in, [&](index_t i, auto step) { return load(xr + i, step) * load(aj + i, step); }));
-      scaled[std::size_t(j)] = scale * ur[j];
-    }
-    detail::add_combination(bt, scaled.data(), rank, y + r * out, out);
+  const index_t blocks = (rows + detail::low_rank_row_block - 1) / detail::low_rank_row_block;
+  const index_t grain = std::max<index_t>(1, parallel_grain(2 * int(rank)) / std::max<index_t>(detail::low_rank_row_block * (in + out), 1));
+  parallel_for(blocks, grain, [&](index_t first_block, index_t last_block) {
+    detail::for_row_blocks(first_block * detail::low_rank_row_block, std::min(rows, last_block * detail::low_rank_row_block), [&]<int R>(index_t r0) {
+      T dots[R], scaled[R];
+      for (index_t j = 0; j < rank; ++j) {
+        detail::dot_rows<R>(x + r0 * in, in, a + j * in, in, dots);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          u[(r0 + r) * rank + j] = dots[r];
+          scaled[r] = scale * dots[r];
+        }
+        detail::axpy_rows<R, false>(scaled, bt + j * out, y + r0 * out, out, out);
+      }
+    });
   });
 }
 
@@ -91,38 +153,40 @@ void low_rank_backward(const T* x, const T* a, const T* b, const T* u, const T* 
   detail::check_low_rank("low_rank_backward", rows, in, out, rank);
   const T* bt = detail::transposed_b(b, out, rank);
 
-  // Row r's share: v = gy_r·B, then gx_r, and (into partial) v ⊗ x_r for gA and u_r ⊗ gy_r for gB.
-  const auto row_pass = [&](index_t r, T* partial) {
-    const T* gyr = gy + r * out;
-    std::array<T, low_rank_max_rank> v{}, scaled_v{};
-    for (index_t j = 0; j < rank; ++j) {
-      const T* btj = bt + j * out;
-      v[std::size_t(j)] = T(simd_sum<T>(out, [&](index_t o, auto step) { return load(gyr + o, step) * load(btj + o, step); }));
-      scaled_v[std::size_t(j)] = scale * v[std::size_t(j)];
-    }
-    if (gx != nullptr) {
-      T* gxr = gx + r * in;
-      if (gx_mode == grad_write::store) simd_for<T>(in, [&](index_t i, auto step) { store(gxr + i, simd<T>(T(0)), step); });
-      detail::add_combination(a, scaled_v.data(), rank, gxr, in);
-    }
-    if (partial != nullptr) {  // [gA (rank, in) | gBᵀ (rank, out)], unscaled
-      T* gbt = partial + rank * in;
-      for (index_t j = 0; j < rank; ++j) {
-        detail::add_combination(x + r * in, &v[std::size_t(j)], 1, partial + j * in, in);
-        detail::add_combination(gyr, u + r * rank + j, 1, gbt + j * out, out);
-      }
-    }
+  // Rows [begin, end): v = gy·B per row, gx, and (into partial, unscaled) vᵀ·x for gA
+  // (rank, in) and uᵀ·gy for gBᵀ (rank, out).
+  const auto rows_pass = [&](index_t begin, index_t end, T* partial) {
+    detail::for_row_blocks(begin, end, [&]<int R>(index_t r0) {
+      T v[low_rank_max_rank][R], coefficient[R];
+      for (index_t j = 0; j < rank; ++j) detail::dot_rows<R>(gy + r0 * out, out, bt + j * out, out, v[j]);
+      if (gx != nullptr)
+        for (index_t j = 0; j < rank; ++j) {
+#pragma GCC unroll 4
+          for (int r = 0; r < R; ++r) coefficient[r] = scale * v[j][r];
+          if (j == 0 && gx_mode == grad_write::store)
+            detail::axpy_rows<R, true>(coefficient, a, gx + r0 * in, in, in);
+          else
+            detail::axpy_rows<R, false>(coefficient, a + j * in, gx + r0 * in, in, in);
+        }
+      if (partial != nullptr)
+        for (index_t j = 0; j < rank; ++j) {
+          detail::accumulate_rows<R>(v[j], x + r0 * in, in, partial + j * in, in);
+#pragma GCC unroll 4
+          for (int r = 0; r < R; ++r) coefficient[r] = u[(r0 + r) * rank + j];
+          detail::accumulate_rows<R>(coefficient, gy + r0 * out, out, partial + rank * in + j * out, out);
+        }
+    });
   };
 
   if (ga == nullptr && gb == nullptr) {
-    if (gx != nullptr) parallel_for_rows(rows, in + out, 2 * int(rank), [&](index_t r) { row_pass(r, nullptr); });
+    if (gx != nullptr)
+      parallel_for(rows, std::max<index_t>(1, parallel_grain(2 * int(rank)) / std::max<index_t>(in + out, 1)),
+                   [&](index_t first, index_t last) { rows_pass(first, last, nullptr); });
     return;
   }
   sum_over_row_blocks<T>(
       rows, rank * (in + out), std::max<index_t>(parallel_grain(2 * int(rank)) / std::max<index_t>(in + out, 1), 1),
-      [&](index_t first, index_t last, T* partial) {
-        for (index_t r = first; r < last; ++r) row_pass(r, partial);
-      },
+      [&](index_t first, index_t last, T* partial) { rows_pass(first, last, partial); },
       [&](index_t column, double total) {
         const T value = T(double(scale) * total);
         if (column < rank * in) {

@@ -6,7 +6,7 @@
 // example that fits. Targets: the next token everywhere, ignore_target where it is PAD.
 //
 // Finetune (FinetuneTraces): one worked trace without D per row; targets only on the
-// response, i.e. from the prediction of T on (the prompt "BOS Q problem" is context), and not
+// response, i.e. from the prediction of T on (the prompt "BOS Q question ?" is context), and not
 // on a deliberately wrong step result unless train_on_wrong_results is set.
 //
 // Every row is a pure function of (seed, index): pretraining row b of step t comes from the
@@ -89,9 +89,9 @@ namespace detail {
 inline void check_operator_counts(const char* who, std::span<const index_t> operator_counts) {
   if (operator_counts.empty()) throw value_error(std::string(who) + ": operator_counts is empty");
   for (index_t n : operator_counts) {
-    if (n < 1 || n > max_chain_operators) {
+    if (n < 1 || n > max_operators) {
       throw value_error(std::string(who) + ": operator count " + std::to_string(n) + " is outside 1.." +
-                        std::to_string(max_chain_operators));
+                        std::to_string(max_operators) + " (the vocabulary tags operators #1..#6 only)");
     }
   }
 }
@@ -103,14 +103,22 @@ inline void check_fits(const char* who, const char* what, index_t length, index_
   }
 }
 
-// The longest worked example of n operators: every step corrected once when corrections occur.
-constexpr index_t longest_worked(index_t n, Context context, double correction_probability) noexcept {
-  return prompt_length(n, context) + worked_response_length(n, correction_probability > 0 ? n : 0);
+// The longest worked example of n operators: as many steps corrected as the cap allows, when
+// corrections occur.
+constexpr index_t longest_worked(index_t n, Context context, double correction_probability,
+                                 index_t max_corrections) noexcept {
+  return prompt_length(n, context) + worked_response_length(n, correction_probability > 0 ? std::min(n, max_corrections) : 0);
 }
 
 inline void check_probability(const char* who, const char* what, double p) {
   if (!(p >= 0.0 && p <= 1.0)) {
     throw value_error(std::string(who) + ": " + what + " must be in [0, 1], got " + std::to_string(p));
+  }
+}
+
+inline void check_max_corrections(const char* who, index_t max_corrections) {
+  if (max_corrections < 0) {
+    throw value_error(std::string(who) + ": max_corrections must be >= 0, got " + std::to_string(max_corrections));
   }
 }
 
@@ -124,11 +132,14 @@ constexpr std::uint64_t shuffle_stream_salt = 0x73687566666c6531ULL;
 struct PretrainingMixture {
   HeldOutSplit split{};
   std::vector<index_t> operator_counts{1, 2, 3, 4, 5, 6};  // each example's length, uniformly
-  double direct_weight = 0.5;   // BOS Q problem A answer E
-  double worked_weight = 0.4;   // BOS D Q problem T steps A answer E
+  double direct_weight = 0.5;   // BOS Q question ? A answer E
+  double worked_weight = 0.4;   // BOS D Q question ? T steps A answer E
   double facts_weight = 0.1;    // BOS step ; step ; ... E
   index_t facts_per_example = 4;
   double correction_probability = 0.02;  // per step of a worked document
+  // At most this many corrections a document (sample_corrections): with 3, the longest
+  // document (6 operators, 3 corrections) is 90 tokens and fits seq_len 96; all 6 would be 111.
+  index_t max_corrections = 3;
   index_t batch_size = 32;
   index_t seq_len = 96;
 
@@ -145,6 +156,7 @@ struct PretrainingMixture {
     }
     if (direct_weight + worked_weight + facts_weight <= 0.0) throw value_error("PretrainingMixture: all weights are zero");
     detail::check_probability("PretrainingMixture", "correction_probability", correction_probability);
+    detail::check_max_corrections("PretrainingMixture", max_corrections);
     if (batch_size < 1) throw value_error("PretrainingMixture: batch_size must be >= 1, got " + std::to_string(batch_size));
     if (facts_weight > 0 && facts_per_example < 1) {
       throw value_error("PretrainingMixture: facts_per_example must be >= 1, got " + std::to_string(facts_per_example));
@@ -153,7 +165,7 @@ struct PretrainingMixture {
       if (direct_weight > 0) detail::check_fits("PretrainingMixture", "a direct example", prompt_length(n) + 3, seq_len);
       if (worked_weight > 0) {
         detail::check_fits("PretrainingMixture", "a worked document",
-                           detail::longest_worked(n, Context::document, correction_probability), seq_len);
+                           detail::longest_worked(n, Context::document, correction_probability, max_corrections), seq_len);
       }
     }
     if (facts_weight > 0) detail::check_fits("PretrainingMixture", "a line of facts", facts_length(facts_per_example), seq_len);
@@ -174,7 +186,7 @@ struct PretrainingMixture {
     const index_t n = operator_counts[std::size_t(gen.below(operator_counts.size()))];
     const ChainProblem problem = sample_training_problem(gen, n, split);
     if (kind == 0) return direct_example(problem);
-    const std::vector<Correction> corrections = sample_corrections(problem, correction_probability, gen);
+    const std::vector<Correction> corrections = sample_corrections(problem, correction_probability, gen, max_corrections);
     return worked_example(problem, Context::document, corrections);
   }
 
@@ -207,6 +219,7 @@ struct FinetuneTraces {
   HeldOutSplit split{};
   std::vector<index_t> operator_counts{1, 2, 3, 4, 5, 6};
   double correction_probability = 0.1;  // per step
+  index_t max_corrections = 3;          // a trace (as PretrainingMixture): the longest is 89 tokens
   bool train_on_wrong_results = false;  // false: teach the correction, never the error
   index_t batch_size = 16;
   index_t seq_len = 96;
@@ -215,10 +228,11 @@ struct FinetuneTraces {
     split.validate();
     detail::check_operator_counts("FinetuneTraces", operator_counts);
     detail::check_probability("FinetuneTraces", "correction_probability", correction_probability);
+    detail::check_max_corrections("FinetuneTraces", max_corrections);
     if (batch_size < 1) throw value_error("FinetuneTraces: batch_size must be >= 1, got " + std::to_string(batch_size));
     for (index_t n : operator_counts) {
-      detail::check_fits("FinetuneTraces", "a trace", detail::longest_worked(n, Context::plain, correction_probability),
-                         seq_len);
+      detail::check_fits("FinetuneTraces", "a trace",
+                         detail::longest_worked(n, Context::plain, correction_probability, max_corrections), seq_len);
     }
   }
 
@@ -229,7 +243,7 @@ struct FinetuneTraces {
     rng gen = rng::for_stream(seed ^ detail::finetune_stream_salt, static_cast<std::uint64_t>(i));
     const index_t n = operator_counts[std::size_t(gen.below(operator_counts.size()))];
     const ChainProblem problem = sample_training_problem(gen, n, split);
-    const std::vector<Correction> corrections = sample_corrections(problem, correction_probability, gen);
+    const std::vector<Correction> corrections = sample_corrections(problem, correction_probability, gen, max_corrections);
     return worked_example(problem, Context::plain, corrections);
   }
 

@@ -1,6 +1,6 @@
 // Evaluation of the synthetic reasoning task: per tier, distinct held-out problems as prompts
-// "BOS Q problem" (the model chooses to answer with A or to work with T), and the grading of
-// what a model generated after a prompt.
+// "BOS Q question ?" (the model's first token chooses to answer with A or to work with T), and
+// the grading of what a model generated after a prompt.
 //
 // Grading is exact match on the final answer, as on the paper's benchmarks: the answer is the
 // digit of the output's "A d E" ending, whatever came before it. Apart from that, the output's
@@ -35,7 +35,7 @@ struct EvaluationSet {
   Context context = Context::plain;
   std::vector<ChainProblem> problems;  // distinct, all held out
   std::vector<int> answers;
-  TokenMatrix prompts;                 // (size, prompt_length(operators, context)): BOS [D] Q problem
+  TokenMatrix prompts;                 // (size, prompt_length(operators, context)): BOS [D] Q question ?
 
   index_t size() const noexcept { return static_cast<index_t>(problems.size()); }
 };
@@ -46,7 +46,7 @@ constexpr std::uint64_t evaluation_stream_salt = 0x6576616c75617431ULL;
 
 // `count` distinct held-out problems with `operators` operators, drawn uniformly from the
 // stream (seed, operators); a smaller set is a prefix of a larger one. Context::document
-// gives "BOS D Q problem" prompts, which ask a base model for the skill it holds behind D.
+// gives "BOS D Q question ?" prompts, which ask a base model for the skill it holds behind D.
 inline EvaluationSet evaluation_set(const HeldOutSplit& split, index_t operators, index_t count, std::uint64_t seed,
                                     Context context = Context::plain) {
   split.validate();
@@ -79,7 +79,7 @@ inline EvaluationSet evaluation_set(const HeldOutSplit& split, index_t operators
 
 enum class OutputForm {
   direct,     // A d E
-  worked,     // T step (; | W) ... step ; A d E, at least one step
+  worked,     // T step (; | W) ... step ; A d E, at least one step, step = #k d op d = d
   malformed,  // anything else, including an output cut off before E
 };
 
@@ -117,24 +117,29 @@ inline GradedOutput grade_output(const ChainProblem& problem, std::span<const st
     return graded;
   }
 
-  // A trace: T, then steps of six tokens "d op d = d" closed by ';' or W, then A d.
+  // A trace: T, then steps of seven tokens "#k d op d = d" closed by ';' or W, then A d. The
+  // tag must be the step's position: one more than the steps kept so far, so a step written
+  // again after W repeats its tag.
   if (body[0] != token::think) return graded;
+  constexpr std::size_t step_size = 7;
   const std::size_t steps_end = body.size() - 2;
   std::vector<ChainStep> kept;
   index_t steps = 0, corrections = 0;
   std::int32_t last_closing = -1;
   std::size_t i = 1;
-  for (; i + 6 <= steps_end; i += 6) {
-    const auto op = operator_from_token(body[i + 1]);
-    const bool well_formed = is_digit(body[i]) && op && is_digit(body[i + 2]) && body[i + 3] == token::equals &&
-                             is_digit(body[i + 4]) && (body[i + 5] == token::separator || body[i + 5] == token::wait);
+  for (; i + step_size <= steps_end; i += step_size) {
+    const std::span<const std::int32_t> step = body.subspan(i, step_size);
+    const auto op = operator_from_token(step[2]);
+    const bool well_formed = tag_position(step[0]) == index_t(kept.size()) + 1 && is_digit(step[1]) && op &&
+                             is_digit(step[3]) && step[4] == token::equals && is_digit(step[5]) &&
+                             (step[6] == token::separator || step[6] == token::wait);
     if (!well_formed) return graded;
     ++steps;
-    last_closing = body[i + 5];
+    last_closing = step[6];
     if (last_closing == token::wait) {
       ++corrections;
     } else {
-      kept.push_back({body[i], *op, body[i + 2], body[i + 4]});
+      kept.push_back({step[1], *op, step[3], step[5]});
     }
   }
   // Leftover tokens, no step, or a W with no step after it: not a trace.

@@ -1,13 +1,15 @@
 // The example formats of the synthetic reasoning task, each token with its role:
 //
-//   direct     BOS Q 3 + 4 * 2 - 9 A 5 E
-//   worked     BOS D Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E   (a document)
-//   trace      BOS Q 3 + 4 * 2 - 9 T 3 + 4 = 7 ; 7 * 2 = 4 ; 4 - 9 = 5 ; A 5 E     (finetune)
-//   facts      BOS 3 + 4 = 7 ; 9 * 8 = 2 ; E
+//   direct   BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? A 5 E
+//   worked   BOS D Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E  (a document)
+//   trace    BOS Q 3 #1 + 4 #2 * 2 #3 - 9 ? T #1 3 + 4 = 7 ; #2 7 * 2 = 4 ; #3 4 - 9 = 5 ; A 5 E    (finetune)
+//   facts    BOS 3 + 4 = 7 ; 9 * 8 = 2 ; E
 //
-// A self-correction writes a wrong result, then W, then the step again with the right one:
-// "... 7 * 2 = 3 W 7 * 2 = 4 ; ...". Pretraining shows worked solutions only behind D; the
-// finetune traces are the same syntax without D (docs/data.md says why).
+// The question ends with ?, so the token after it is the model's choice of A or T. Step k
+// opens with the tag #k that the question wrote before its k-th operator. A self-correction
+// writes a wrong result, then W, then the step again, tag included, with the right result:
+// "... #2 7 * 2 = 3 W #2 7 * 2 = 4 ; ...". Pretraining shows worked solutions only behind D;
+// the finetune traces are the same syntax without D (docs/data.md says why).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -35,7 +37,7 @@ struct Correction {
 };
 
 // One example: tokens and their roles, equally long. response_begin is the position of the
-// first token after the prompt "BOS [D] Q problem" (its A or T): a finetune trains on the
+// first token after the prompt "BOS [D] Q question ?" (its A or T): a finetune trains on the
 // tokens from there on. A line of facts has no prompt; its response_begin is 1 (after BOS).
 struct Example {
   std::vector<std::int32_t> tokens;
@@ -51,17 +53,20 @@ struct Example {
 
 // Lengths, for choosing sequence lengths and generation budgets.
 constexpr index_t prompt_length(index_t operators, Context context = Context::plain) noexcept {
-  return 3 + 2 * operators + (context == Context::document ? 1 : 0);  // BOS [D] Q d (op d)*n
+  return 4 + 3 * operators + (context == Context::document ? 1 : 0);  // BOS [D] Q d (#k op d)*n ?
 }
 constexpr index_t direct_response_length() noexcept { return 3; }  // A d E
 constexpr index_t worked_response_length(index_t operators, index_t corrections = 0) noexcept {
-  return 1 + 6 * (operators + corrections) + 3;  // T, six tokens a step, A d E
+  return 1 + 7 * (operators + corrections) + 3;  // T, "#k d op d = d ;" a step, A d E
 }
 constexpr index_t facts_length(index_t facts) noexcept { return 2 + 6 * facts; }  // BOS, d op d = d ;, E
 
 namespace detail {
-inline void push_step(Example& example, const ChainStep& step, Role result_role, std::int32_t closing) {
+// A step "[#position] left op right = result" closed by `closing` (';' or W); position 0 writes
+// no tag (a bare fact).
+inline void push_step(Example& example, index_t position, const ChainStep& step, Role result_role, std::int32_t closing) {
   const std::int32_t op = operator_token(step.op);
+  if (position > 0) example.push(token::index_tag(position), Role::step_index);
   example.push(token::digit(step.left), Role::step_left);
   example.push(op, step_operator_role(op));
   example.push(token::digit(step.right), Role::step_right);
@@ -88,21 +93,25 @@ inline void check_corrections(const ChainProblem& problem, std::span<const Corre
 }
 }  // namespace detail
 
-// BOS [D] Q problem: what a model is prompted with, and how every question example starts.
+// BOS [D] Q question ?: what a model is prompted with, and how every question example starts.
 inline Example prompt_example(const ChainProblem& problem, Context context = Context::plain) {
   Example example;
-  const std::vector<std::int32_t> body = problem.tokens();
-  example.tokens.reserve(body.size() + 3 + std::size_t(worked_response_length(problem.operator_count())));
+  const std::vector<std::int32_t> body = problem.question_tokens();
+  const index_t n = problem.operator_count();
+  example.tokens.reserve(std::size_t(prompt_length(n, context) + worked_response_length(n)));
   example.roles.reserve(example.tokens.capacity());
   example.push(token::bos, Role::bos);
   if (context == Context::document) example.push(token::document, Role::document_marker);
   example.push(token::question, Role::question_marker);
-  for (std::int32_t id : body) example.push(id, is_digit(id) ? Role::problem_digit : problem_operator_role(id));
+  for (std::int32_t id : body) {
+    example.push(id, is_digit(id) ? Role::problem_digit : is_index_tag(id) ? Role::problem_index : problem_operator_role(id));
+  }
+  example.push(token::question_end, Role::question_end);
   example.response_begin = example.size();
   return example;
 }
 
-// BOS Q problem A answer E.
+// BOS Q question ? A answer E.
 inline Example direct_example(const ChainProblem& problem) {
   Example example = prompt_example(problem, Context::plain);
   example.push(token::answer, Role::answer_marker);
@@ -111,8 +120,8 @@ inline Example direct_example(const ChainProblem& problem) {
   return example;
 }
 
-// BOS [D] Q problem T step ; ... step ; A answer E, with the given self-corrections (steps in
-// increasing order, each at most once).
+// BOS [D] Q question ? T #1 step ; ... #n step ; A answer E, with the given self-corrections
+// (steps in increasing order, each at most once).
 inline Example worked_example(const ChainProblem& problem, Context context, std::span<const Correction> corrections = {}) {
   const std::vector<ChainStep> steps = problem.steps();
   detail::check_corrections(problem, corrections, steps);
@@ -120,14 +129,15 @@ inline Example worked_example(const ChainProblem& problem, Context context, std:
   example.push(token::think, Role::think_marker);
   auto correction = corrections.begin();
   for (std::size_t k = 0; k < steps.size(); ++k) {
+    const index_t position = index_t(k) + 1;
     if (correction != corrections.end() && correction->step == index_t(k)) {
       ChainStep wrong = steps[k];
       wrong.result = correction->wrong_result;
-      detail::push_step(example, wrong, Role::wrong_result, token::wait);
-      detail::push_step(example, steps[k], Role::corrected_result, token::separator);
+      detail::push_step(example, position, wrong, Role::wrong_result, token::wait);
+      detail::push_step(example, position, steps[k], Role::corrected_result, token::separator);
       ++correction;
     } else {
-      detail::push_step(example, steps[k], Role::step_result, token::separator);
+      detail::push_step(example, position, steps[k], Role::step_result, token::separator);
     }
   }
   example.push(token::answer, Role::answer_marker);
@@ -136,7 +146,8 @@ inline Example worked_example(const ChainProblem& problem, Context context, std:
   return example;
 }
 
-// BOS fact ; fact ; ... E: single steps in the trace's step syntax, outside any problem.
+// BOS fact ; fact ; ... E: single steps in the trace's step syntax without the tag (there is no
+// question to index), outside any problem.
 inline Example facts_example(std::span<const ChainStep> facts) {
   if (facts.empty()) throw value_error("facts_example: need at least one fact");
   Example example;
@@ -148,7 +159,7 @@ inline Example facts_example(std::span<const ChainStep> facts) {
                         " " + token_name(operator_token(fact.op)) + " " + std::to_string(fact.right) + " = " +
                         std::to_string(fact.result));
     }
-    detail::push_step(example, fact, Role::step_result, token::separator);
+    detail::push_step(example, 0, fact, Role::step_result, token::separator);
   }
   example.push(token::end, Role::end);
   example.response_begin = 1;
@@ -164,10 +175,16 @@ inline ChainStep sample_fact(rng& gen) {
 }
 
 // Each step independently corrected with `probability`; the wrong result uniform over the
-// nine digits other than the right one.
-inline std::vector<Correction> sample_corrections(const ChainProblem& problem, double probability, rng& gen) {
+// nine digits other than the right one. At most `max_corrections` are kept (the first ones):
+// the cap bounds an example's length (reasoning_batches.hpp) and changes nothing else, since
+// every step draws the same numbers whether or not its correction is kept.
+inline std::vector<Correction> sample_corrections(const ChainProblem& problem, double probability, rng& gen,
+                                                  index_t max_corrections = max_operators) {
   if (!(probability >= 0.0 && probability <= 1.0)) {
     throw value_error("sample_corrections: probability must be in [0, 1], got " + std::to_string(probability));
+  }
+  if (max_corrections < 0) {
+    throw value_error("sample_corrections: max_corrections must be >= 0, got " + std::to_string(max_corrections));
   }
   std::vector<Correction> corrections;
   if (probability == 0.0) return corrections;  // draws nothing, so a stream is the same as without the option
@@ -175,7 +192,9 @@ inline std::vector<Correction> sample_corrections(const ChainProblem& problem, d
   for (std::size_t k = 0; k < steps.size(); ++k) {
     if (!(gen.uniform() < probability)) continue;
     const int shift = 1 + static_cast<int>(gen.below(chain_modulus - 1));
-    corrections.push_back({index_t(k), (steps[k].result + shift) % chain_modulus});
+    if (index_t(corrections.size()) < max_corrections) {
+      corrections.push_back({index_t(k), (steps[k].result + shift) % chain_modulus});
+    }
   }
   return corrections;
 }

@@ -3,6 +3,9 @@
 //
 //   3 + 4 * 2 - 9  =  ((3 + 4) * 2 - 9) mod 10  =  5,  in the steps 3+4=7, 7*2=4, 4-9=5.
 //
+// A question shows the problem with index tags, "3 #1 + 4 #2 * 2 #3 - 9" (question_tokens);
+// the canonical form "3 + 4 * 2 - 9" (tokens) is what the held-out split hashes.
+//
 // Held-out problems: a problem is a test problem iff the hash of its canonical token form is
 // divisible by HeldOutSplit::modulus. The split is a property of the problem alone (no seed,
 // no tier), so every training stream rejects exactly the problems every evaluation set draws
@@ -25,8 +28,6 @@ namespace ranklens::data::reasoning {
 enum class ChainOperator : std::uint8_t { plus, minus, times };
 
 inline constexpr int chain_modulus = 10;
-// A longer chain than this is refused as a likely mistake (it would not fit any sequence).
-inline constexpr index_t max_chain_operators = 64;
 
 // left op right, mod 10, in 0..9.
 constexpr int apply(ChainOperator op, int left, int right) noexcept {
@@ -72,11 +73,11 @@ struct ChainProblem {
     for (int d : operands) digits_ok = digits_ok && d >= 0 && d < chain_modulus;
     for (ChainOperator op : operators) operators_ok = operators_ok && op <= ChainOperator::times;
     if (operators.empty() || operands.size() != operators.size() + 1 || !digits_ok || !operators_ok ||
-        operator_count() > max_chain_operators) {
-      throw value_error("ChainProblem: need 1.." + std::to_string(max_chain_operators) +
-                        " operators (+ - *) and one more operand, every operand a digit 0-9; got " +
-                        std::to_string(operands.size()) + " operands and " + std::to_string(operators.size()) +
-                        " operators");
+        operator_count() > max_operators) {
+      throw value_error("ChainProblem: need 1.." + std::to_string(max_operators) +
+                        " operators (+ - *) and one more operand, every operand a digit 0-9 (no more operators: the "
+                        "vocabulary tags operators #1..#6 only); got " +
+                        std::to_string(operands.size()) + " operands and " + std::to_string(operators.size()) + " operators");
     }
   }
 
@@ -100,43 +101,55 @@ struct ChainProblem {
     return value;
   }
 
-  // The canonical form "3 + 4 * 2 - 9" as token ids: what the question shows and the hash reads.
-  std::vector<std::int32_t> tokens() const {
+  // The canonical form "3 + 4 * 2 - 9" as token ids: what the hash reads. It has no tags, so
+  // the split does not depend on how examples are written.
+  std::vector<std::int32_t> tokens() const { return written(false); }
+
+  // The form a question shows, "3 #1 + 4 #2 * 2 #3 - 9": each operator after its index tag.
+  std::vector<std::int32_t> question_tokens() const { return written(true); }
+
+  friend bool operator==(const ChainProblem&, const ChainProblem&) = default;
+
+ private:
+  std::vector<std::int32_t> written(bool tagged) const {
     validate();
     std::vector<std::int32_t> result{token::digit(operands[0])};
     for (std::size_t k = 0; k < operators.size(); ++k) {
+      if (tagged) result.push_back(token::index_tag(index_t(k) + 1));
       result.push_back(operator_token(operators[k]));
       result.push_back(token::digit(operands[k + 1]));
     }
     return result;
   }
-
-  friend bool operator==(const ChainProblem&, const ChainProblem&) = default;
 };
 
-// The problem whose canonical form is exactly `tokens` (digit, then operator-digit pairs).
+// The problem whose canonical form (digit, then operator-digit pairs) or question form (the
+// same with the tag #k before the k-th operator, every operator tagged) is exactly `tokens`.
 inline ChainProblem problem_from_tokens(std::span<const std::int32_t> tokens) {
   ChainProblem problem;
-  bool ok = tokens.size() >= 3 && tokens.size() % 2 == 1;
-  for (std::size_t i = 0; ok && i < tokens.size(); ++i) {
-    if (i % 2 == 0) {
-      ok = is_digit(tokens[i]);
-      if (ok) problem.operands.push_back(tokens[i]);
-    } else {
-      const auto op = operator_from_token(tokens[i]);
-      ok = op.has_value();
-      if (ok) problem.operators.push_back(*op);
+  const bool tagged = tokens.size() >= 2 && is_index_tag(tokens[1]);
+  const std::size_t group = tagged ? 3 : 2;  // [#k] op d
+  bool ok = tokens.size() >= 1 + group && (tokens.size() - 1) % group == 0 && is_digit(tokens[0]);
+  if (ok) problem.operands.push_back(tokens[0]);
+  for (std::size_t i = 1; ok && i < tokens.size(); i += group) {
+    const index_t position = index_t(problem.operators.size()) + 1;
+    const auto op = operator_from_token(tokens[i + group - 2]);
+    ok = (!tagged || tag_position(tokens[i]) == position) && op.has_value() && is_digit(tokens[i + group - 1]);
+    if (ok) {
+      problem.operators.push_back(*op);
+      problem.operands.push_back(tokens[i + group - 1]);
     }
   }
   if (!ok) {
     throw value_error("problem_from_tokens: \"" + to_string(tokens) +
-                      "\" is not a chain problem (a digit, then one or more operator-digit pairs)");
+                      "\" is not a chain problem (a digit, then one or more operator-digit pairs, either no operator "
+                      "tagged or each after its tag #1, #2, ... in order)");
   }
   problem.validate();
   return problem;
 }
 
-// "3 + 4 * 2 - 9" or "3+4*2-9".
+// "3 + 4 * 2 - 9", "3+4*2-9" or "3 #1 + 4 #2 * 2 #3 - 9".
 inline ChainProblem parse_problem(std::string_view text) { return problem_from_tokens(parse_tokens(text)); }
 
 // A 64-bit hash of the canonical form, the same on every platform: SplitMix64's mixer folded
@@ -169,9 +182,9 @@ struct HeldOutSplit {
 // Uniform over all problems with `operators` operators: digits uniform on 0-9, operators
 // uniform on + - *.
 inline ChainProblem sample_problem(rng& gen, index_t operators) {
-  if (operators < 1 || operators > max_chain_operators) {
-    throw value_error("sample_problem: operators must be in 1.." + std::to_string(max_chain_operators) + ", got " +
-                      std::to_string(operators));
+  if (operators < 1 || operators > max_operators) {
+    throw value_error("sample_problem: operators must be in 1.." + std::to_string(max_operators) +
+                      " (the vocabulary tags operators #1..#6 only), got " + std::to_string(operators));
   }
   ChainProblem problem;
   problem.operands.reserve(static_cast<std::size_t>(operators + 1));

@@ -25,7 +25,7 @@
 
 namespace ranklens::interp {
 
-struct FeatureSummary {
+struct FeatureRoles {
   std::vector<index_t> top_tokens{};  // rows of the table, strongest first (only where the feature is > 0)
   std::vector<float> top_values{};
   std::int32_t dominant_role = -1;    // most common role among top_tokens (-1: the feature never fired)
@@ -51,7 +51,7 @@ struct FeatureClassRule {
   double broad_purity = 0.8;
 };
 
-inline FeatureClass classify(const FeatureSummary& feature, const FeatureClassRule& rule = {}) {
+inline FeatureClass classify(const FeatureRoles& feature, const FeatureClassRule& rule = {}) {
   if (feature.top_tokens.empty()) return FeatureClass::dead;
   if (feature.purity >= rule.monosemantic_purity) return FeatureClass::monosemantic;
   if (feature.group_purity >= rule.broad_purity) return FeatureClass::broad;
@@ -67,26 +67,26 @@ struct FeatureTable {
 
 // The summary of every feature of `table`, with its top_k strongest tokens. group_of maps a
 // role to its family (return the role itself for no families).
-inline std::vector<FeatureSummary> summarize_features(const FeatureTable& table, index_t top_k, index_t role_count,
+inline std::vector<FeatureRoles> feature_roles(const FeatureTable& table, index_t top_k, index_t role_count,
                                                       const std::function<std::int32_t(std::int32_t)>& group_of) {
   if (index_t(table.values.size()) != table.tokens * table.features)
-    throw shape_error("summarize_features: " + std::to_string(table.values.size()) + " values do not make a (" +
+    throw shape_error("feature_roles: " + std::to_string(table.values.size()) + " values do not make a (" +
                       std::to_string(table.tokens) + ", " + std::to_string(table.features) + ") table");
   if (index_t(table.roles.size()) != table.tokens || (!table.counted.empty() && index_t(table.counted.size()) != table.tokens))
-    throw shape_error("summarize_features: roles and counted need one entry per token (" + std::to_string(table.tokens) + ")");
-  if (top_k < 1) throw value_error("summarize_features: top_k must be at least 1");
+    throw shape_error("feature_roles: roles and counted need one entry per token (" + std::to_string(table.tokens) + ")");
+  if (top_k < 1) throw value_error("feature_roles: top_k must be at least 1");
   for (const std::int32_t role : table.roles)
-    if (role < 0 || role >= role_count) throw value_error("summarize_features: role " + std::to_string(role) + " is outside [0, " + std::to_string(role_count) + ")");
+    if (role < 0 || role >= role_count) throw value_error("feature_roles: role " + std::to_string(role) + " is outside [0, " + std::to_string(role_count) + ")");
 
   std::vector<index_t> counted;
   for (index_t t = 0; t < table.tokens; ++t)
     if (table.counted.empty() || table.counted[std::size_t(t)]) counted.push_back(t);
-  std::vector<FeatureSummary> out(std::size_t(table.features));
+  std::vector<FeatureRoles> out(std::size_t(table.features));
   std::vector<index_t> order;
-  std::vector<index_t> role_counts(std::size_t(role_count)), group_counts(std::size_t(role_count));
+  std::vector<index_t> role_counts(static_cast<std::size_t>(role_count)), group_counts(static_cast<std::size_t>(role_count));
   for (index_t f = 0; f < table.features; ++f) {
     const auto value = [&](index_t t) { return table.values[std::size_t(t * table.features + f)]; };
-    FeatureSummary& summary = out[std::size_t(f)];
+    FeatureRoles& summary = out[std::size_t(f)];
     order.clear();
     for (const index_t t : counted)
       if (value(t) > 0) order.push_back(t);
@@ -105,7 +105,7 @@ inline std::vector<FeatureSummary> summarize_features(const FeatureTable& table,
       const std::int32_t role = table.roles[std::size_t(t)];
       ++role_counts[std::size_t(role)];
       const std::int32_t group = group_of(role);
-      if (group < 0 || group >= role_count) throw value_error("summarize_features: group_of(" + std::to_string(role) + ") is out of range");
+      if (group < 0 || group >= role_count) throw value_error("feature_roles: group_of(" + std::to_string(role) + ") is out of range");
       ++group_counts[std::size_t(group)];
     }
     const auto top_role = std::max_element(role_counts.begin(), role_counts.end());

@@ -21,22 +21,22 @@
 namespace ranklens::interp {
 
 struct heat_map {
-  std::string title, row_axis_label, column_axis_label, value_label;
-  std::vector<std::string> row_labels, column_labels;
-  std::vector<std::vector<double>> values;  // [row][column]; NaN cells stay blank
+  std::string title{}, row_axis_label{}, column_axis_label{}, value_label{};
+  std::vector<std::string> row_labels{}, column_labels{};
+  std::vector<std::vector<double>> values{};  // [row][column]; NaN cells stay blank
   std::string value_format = "%.3g";
   double cell_width = 64, cell_height = 34;
 };
 
 struct bar_group {
-  std::string label;           // under the group
-  std::vector<double> values;  // one per series
+  std::string label{};           // under the group
+  std::vector<double> values{};  // one per series
 };
 
 struct bar_chart {
-  std::string title, y_label;
-  std::vector<std::string> series_labels;  // the legend, one per bar of each group
-  std::vector<bar_group> groups;
+  std::string title{}, y_label{};
+  std::vector<std::string> series_labels{};  // the legend, one per bar of each group
+  std::vector<bar_group> groups{};
   std::vector<reference_line> references{};
   double y_min = 0;
   double y_max = NAN;  // NaN: from the data

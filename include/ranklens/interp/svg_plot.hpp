@@ -28,8 +28,8 @@
 namespace ranklens::interp {
 
 struct plot_series {
-  std::string label;
-  std::vector<double> x, y;
+  std::string label{};
+  std::vector<double> x{}, y{};
   bool right_axis = false;  // plotted against the second y axis
   bool dashed = false;
   std::string color{};      // any SVG colour; empty picks from the palette
