@@ -95,6 +95,14 @@ for (kernel, dtype), (count, ratio, name, failures) in worst.items():
 PY
     fi
     echo
+    if [ -s "$out/sass.txt" ]; then
+      echo "## Tensor-core instructions in the kernels (cuobjdump)"
+      echo
+      echo '```'
+      cut -c1-160 "$out/sass.txt" | head -n 20
+      echo '```'
+      echo
+    fi
     echo "## Benchmark against PyTorch"
     echo
     if [ -s "$out/table.md" ]; then cat "$out/table.md"; elif [ -s "$out/ours.csv" ]; then echo '```'; cat "$out/ours.csv"; echo '```'; fi
@@ -152,6 +160,20 @@ PY
 section "device"
 nvidia-smi || true
 ldd "$bundle/ranklens_cuda_tests" | grep -E "not found|cublas" || true
+write_report
+
+section "tensor-core instructions"
+# The bf16 attention kernels must run on the tensor cores: count HMMA (mma.sync) and LDSM
+# (ldmatrix) in their machine code (the benchmark binary holds the same kernels as the tests).
+if command -v cuobjdump > /dev/null 2>&1; then
+  cuobjdump --dump-sass "$bundle/bench_cuda_kernels" 2>/dev/null | awk '
+    /Function :/ { name = $3 }
+    /HMMA/ { hmma[name]++ } /LDSM/ { ldsm[name]++ } /LDGSTS/ { ldgsts[name]++ }
+    END { for (f in hmma) print hmma[f] " HMMA, " ldsm[f] " LDSM, " ldgsts[f] " LDGSTS: " f }' | sort -t: -k2 > "$out/sass.txt"
+  cat "$out/sass.txt"
+else
+  echo "cuobjdump not found" | tee "$out/sass.txt"
+fi
 write_report
 
 section "parity tests"
