@@ -407,8 +407,9 @@ void causal_attention_forward(const attention_extents& e, const T* q, attention_
                               attention_kernels which = attention_kernels::automatic) {
   detail::check_cuda_attention("cuda::causal_attention_forward", e);
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0) return;
+  const bool tensor_cores = detail::use_tensor_cores<T>("cuda::causal_attention_forward", which, e, {q, k, v, z}, {qs, ks, vs});
   if constexpr (std::is_same_v<T, bfloat16>) {
-    if (detail::use_tensor_cores<T>("cuda::causal_attention_forward", which, e, {q, k, v, z}, {qs, ks, vs})) {
+    if (tensor_cores) {
       detail::with_tensor_core_head_dim(e.head_dim, [&]<int D>() {
         using L = flash::tiles<D>;
         launch("cuda::causal_attention_forward (tensor cores)", flash::forward_kernel<D>,
@@ -418,8 +419,6 @@ void causal_attention_forward(const attention_extents& e, const T* q, attention_
       });
       return;
     }
-  } else {
-    (void)detail::use_tensor_cores<T>("cuda::causal_attention_forward", which, e, {q, k, v, z}, {qs, ks, vs});
   }
   detail::with_head_dim("cuda::causal_attention_forward", e.head_dim, [&]<int D>() {
     using L = detail::attention_layout<D>;

@@ -8,7 +8,7 @@
 // value turned into an unsigned key whose order is the selection's (NaN largest, −0 as +0):
 //   1. A threshold from the threads' own maxima: the k-th largest of the 512 maxima (found bit by
 //      bit with block-wide counts) is at most the row's k-th largest, since k distinct elements
-//      reach it; for rows like an encoder's pre-activations few more than k elements do.
+//      reach it; without many ties, usually not many more than k elements do.
 //   2. The elements at or above it go to a list in shared memory, each as (key, inverted index) in
 //      64 bits, one strict order; each finds its rank by counting the list's larger entries, and
 //      the first k are written in order.
