@@ -160,8 +160,11 @@ void gelu_cases(index_t n) {
       3.0 * n * sizeof(T));
 }
 
+// Causal attention with the kernels `which` picks (automatic: the tensor cores for bf16 at head
+// dims 64 and 128); a row for the CUDA-core kernels carries "kernels=cuda_cores" in its params.
 template <class T>
-void attention_cases(index_t batch, index_t t, index_t heads, index_t d) {
+void attention_cases(index_t batch, index_t t, index_t heads, index_t d,
+                     cuda::attention_kernels which = cuda::attention_kernels::automatic) {
   const cpu::attention_extents e{batch, t, t, heads, heads, d};
   const cpu::attention_strides s{t * heads * d, heads * d, d};
   const index_t n = batch * t * heads * d;
@@ -169,14 +172,17 @@ void attention_cases(index_t batch, index_t t, index_t heads, index_t d) {
   cuda::device_buffer<float> lse(batch * heads * t);
   const float scale = 1.0f / std::sqrt(float(d));
   const double flops = 4.0 * double(batch) * heads * double(t) * t * d / 2;  // causal: half the square
-  const std::string params = trimmed(kv("b", batch) + kv("t", t) + kv("h", heads) + kv("d", d));
+  const std::string params = trimmed(kv("b", batch) + kv("t", t) + kv("h", heads) + kv("d", d) +
+                                     (which == cuda::attention_kernels::cuda_cores ? "kernels=cuda_cores" : ""));
   row("attention_fwd", dtype<T>(), params,
-      time_us([&] { cuda::causal_attention_forward(e, q.data(), s, k.data(), s, v.data(), s, z.data(), lse.data(), scale); }), flops,
-      4.0 * n * sizeof(T));
-  cuda::causal_attention_forward(e, q.data(), s, k.data(), s, v.data(), s, z.data(), lse.data(), scale);
+      time_us([&] { cuda::causal_attention_forward(e, q.data(), s, k.data(), s, v.data(), s, z.data(), lse.data(), scale, which); }),
+      flops, 4.0 * n * sizeof(T));
+  cuda::causal_attention_forward(e, q.data(), s, k.data(), s, v.data(), s, z.data(), lse.data(), scale, which);
+  // FLOPs of FlashAttention-2's backward (2.5 times the forward's); ours recomputes P and dP in
+  // both backward kernels, 3.5 times the forward's.
   row("attention_bwd", dtype<T>(), params, time_us([&] {
         cuda::causal_attention_backward(e, q.data(), s, k.data(), s, v.data(), s, z.data(), lse.data(), dz.data(), dq.data(), dk.data(),
-                                        dv.data(), scale);
+                                        dv.data(), scale, which);
       }),
       2.5 * flops, 8.0 * n * sizeof(T));
 }
@@ -316,6 +322,8 @@ int main(int argc, char** argv) {
     gemm_case<bfloat16>(big_tokens, big_vocab, d, transpose::no, transpose::yes);  // logits = x·Wteᵀ
     gemm_case<float>(big_tokens, 4 * d, d, transpose::no, transpose::no);
     attention_cases<bfloat16>(big_batch, big_context, big_heads, d / big_heads);
+    attention_cases<bfloat16>(big_batch, big_context, big_heads, d / big_heads, cuda::attention_kernels::cuda_cores);
+    attention_cases<bfloat16>(big_batch, big_context, big_heads / 2, 2 * d / big_heads);  // head_dim 128
     attention_cases<float>(big_batch, big_context, big_heads, d / big_heads);
     layernorm_cases<bfloat16>(big_tokens, d);
     gelu_cases<bfloat16>(big_tokens * 4 * d);

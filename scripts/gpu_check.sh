@@ -95,6 +95,14 @@ for (kernel, dtype), (count, ratio, name, failures) in worst.items():
 PY
     fi
     echo
+    if [ -s "$out/sass.txt" ]; then
+      echo "## Tensor-core instructions in the kernels (cuobjdump)"
+      echo
+      echo '```'
+      cut -c1-160 "$out/sass.txt" | head -n 20
+      echo '```'
+      echo
+    fi
     echo "## Benchmark against PyTorch"
     echo
     if [ -s "$out/table.md" ]; then cat "$out/table.md"; elif [ -s "$out/ours.csv" ]; then echo '```'; cat "$out/ours.csv"; echo '```'; fi
@@ -103,8 +111,48 @@ PY
     echo
     if [ -f "$out/sanitizer.log" ]; then
       echo '```'
-      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race reported|hazard|test cases" "$out/sanitizer.log" | sort | uniq -c | head -n 40
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|test cases|assertions" "$out/sanitizer.log" | head -n 20
       echo '```'
+      echo
+      "$python" - "$out/sanitizer.log" <<'PY'
+# Which tests failed, and which test each sanitizer report came from: the test binary prints
+# "ranklens-test-start: <name>" to stderr as each test starts (RANKLENS_TEST_TRACE=1), so a report
+# belongs to the last test started before it.
+import re, sys
+from collections import OrderedDict
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+not_reports = ("COMPUTE-SANITIZER", "ERROR SUMMARY", "RACECHECK SUMMARY", "LEAK SUMMARY", "Target application returned", "Saved host backtrace")
+current, reports, failed = "(before the first test)", OrderedDict(), []
+i = 0
+while i < len(lines):
+    line = lines[i]
+    if line.startswith("ranklens-test-start: "):
+        current = line[len("ranklens-test-start: "):]
+    elif re.match(r"^========= \S", line) and not any(word in line for word in not_reports):
+        reports.setdefault(current, []).append(line[len("========= "):])
+    elif re.match(r"^-{70,}$", line):  # a Catch header: the test's name, then its failures
+        j, name = i + 1, []
+        while j < len(lines) and not re.match(r"^-{70,}$", lines[j]):
+            name.append(lines[j].strip())
+            j += 1
+        k = j + 1
+        while k < len(lines) and not re.match(r"^-{70,}$", lines[k]) and not lines[k].startswith("===="):
+            if "FAILED" in lines[k] or "due to unexpected exception" in lines[k]:
+                failed.append(" ".join(name))
+                break
+            k += 1
+        i = j
+    i += 1
+print("Failing tests: " + ("; ".join(dict.fromkeys(failed)) if failed else "none") + ".")
+print()
+if reports:
+    print("| test | sanitizer reports | first report |")
+    print("|---|---:|---|")
+    for test, found in reports.items():
+        print(f"| {test} | {len(found)} | {found[0][:160]} |")
+else:
+    print("No sanitizer reports.")
+PY
     fi
   } > "$report.tmp" && mv "$report.tmp" "$report"
 }
@@ -112,6 +160,20 @@ PY
 section "device"
 nvidia-smi || true
 ldd "$bundle/ranklens_cuda_tests" | grep -E "not found|cublas" || true
+write_report
+
+section "tensor-core instructions"
+# The bf16 attention kernels must run on the tensor cores: count HMMA (mma.sync) and LDSM
+# (ldmatrix) in their machine code (the benchmark binary holds the same kernels as the tests).
+if command -v cuobjdump > /dev/null 2>&1; then
+  cuobjdump --dump-sass "$bundle/bench_cuda_kernels" 2>/dev/null | awk '
+    /Function :/ { name = $3 }
+    /HMMA/ { hmma[name]++ } /LDSM/ { ldsm[name]++ } /LDGSTS/ { ldgsts[name]++ }
+    END { for (f in hmma) print hmma[f] " HMMA, " ldsm[f] " LDSM, " ldgsts[f] " LDGSTS: " f }' | sort -t: -k2 > "$out/sass.txt"
+  cat "$out/sass.txt"
+else
+  echo "cuobjdump not found" | tee "$out/sass.txt"
+fi
 write_report
 
 section "parity tests"
@@ -135,12 +197,12 @@ if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
   sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
   if [ -n "$sanitizer" ]; then
     section "memcheck"
-    RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --print-limit 50 --error-exitcode 3 \
+    RANKLENS_TEST_TRACE=1 RANKLENS_PARITY_SMALL=1 RANKLENS_CUDA_NO_CACHE=1 timeout "$sanitizer_s" "$sanitizer" --tool memcheck --print-limit 50 --error-exitcode 3 \
       "$bundle/ranklens_cuda_tests" "[cuda]" > "$out/sanitizer.log" 2>&1
     memcheck_rc=$?
     write_report
     section "racecheck"
-    RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --print-limit 50 --error-exitcode 3 \
+    RANKLENS_TEST_TRACE=1 RANKLENS_PARITY_SMALL=1 timeout "$sanitizer_s" "$sanitizer" --tool racecheck --print-limit 50 --error-exitcode 3 \
       "$bundle/ranklens_cuda_tests" "[attention],[softmax],[norm],[sae],[cross_entropy],[reduce]" >> "$out/sanitizer.log" 2>&1
     racecheck_rc=$?
     write_report

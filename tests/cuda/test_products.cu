@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <random>
 
 #include "parity.hpp"
 #include "ranklens/cuda/blas.cuh"
@@ -117,15 +118,26 @@ namespace {
 
 struct attention_case {
   cpu::attention_extents e;
-  bool fused;  // q, k, v read from one (B, T, 3, H, D) projection, as GPT-2's c_attn gives them
+  bool fused;               // q, k, v read from one (B, T, 3, H, D) projection, as GPT-2's c_attn gives them
+  index_t pad = 0;          // extra elements after each position of q, k and v (not fused)
+  bool every_kernel = true;  // false: under the emulation only bf16 on the tensor cores (or its fallback), to save time
 };
 
+const char* name_of(cuda::attention_kernels which) {
+  switch (which) {
+    case cuda::attention_kernels::cuda_cores: return ", CUDA cores";
+    case cuda::attention_kernels::tensor_cores: return ", tensor cores";
+    default: return "";
+  }
+}
+
 template <class T>
-void check_attention(const attention_case& c) {
+void check_attention(const attention_case& c, cuda::attention_kernels which) {
   const auto& e = c.e;
   const std::string at = " (B " + std::to_string(e.batch) + ", Tq " + std::to_string(e.queries) + ", Tk " + std::to_string(e.keys) +
                          ", Hq " + std::to_string(e.query_heads) + ", Hkv " + std::to_string(e.kv_heads) + ", D " +
-                         std::to_string(e.head_dim) + (c.fused ? ", fused qkv)" : ")");
+                         std::to_string(e.head_dim) + (c.fused ? ", fused qkv" : "") +
+                         (c.pad ? ", padded by " + std::to_string(c.pad) : std::string()) + name_of(which) + ")";
   const index_t d = e.head_dim;
   cpu::attention_strides qs, ks, vs;
   index_t q_size, kv_size;
@@ -136,10 +148,10 @@ void check_attention(const attention_case& c) {
     q_size = kv_size = e.batch * e.queries * 3 * h * d;
     k_at = h * d, v_at = 2 * h * d;
   } else {
-    qs = {e.queries * e.query_heads * d, e.query_heads * d, d};
-    ks = vs = {e.keys * e.kv_heads * d, e.kv_heads * d, d};
-    q_size = e.batch * e.queries * e.query_heads * d;
-    kv_size = e.batch * e.keys * e.kv_heads * d;
+    qs = {e.queries * (e.query_heads * d + c.pad), e.query_heads * d + c.pad, d};
+    ks = vs = {e.keys * (e.kv_heads * d + c.pad), e.kv_heads * d + c.pad, d};
+    q_size = e.batch * qs.batch;
+    kv_size = e.batch * ks.batch;
   }
   const float scale = 1.0f / std::sqrt(float(d));
   twin<T> q(random_values(q_size, 30, -2.0f, 2.0f)), k(random_values(kv_size, 31, -2.0f, 2.0f)), v(random_values(kv_size, 32));
@@ -154,7 +166,7 @@ void check_attention(const attention_case& c) {
   twin<T> z(z_size);
   twin<float> lse(lse_size);
   std::vector<float> want_z(z_size), want_lse(lse_size);
-  cuda::causal_attention_forward(e, q_data, qs, k_data, ks, v_data, vs, z.data(), lse.data(), scale);
+  cuda::causal_attention_forward(e, q_data, qs, k_data, ks, v_data, vs, z.data(), lse.data(), scale, which);
   ref::causal_attention_forward(e, q_cpu, qs, k_cpu, ks, v_cpu, vs, want_z.data(), want_lse.data(), scale);
   check_close("causal_attention_forward z" + at, z, want_z);
   check_close("causal_attention_forward lse" + at, lse, want_lse);
@@ -170,7 +182,7 @@ void check_attention(const attention_case& c) {
     float* dk_cpu = c.fused ? want_dq.data() + k_at : want_dk.data();
     float* dv_cpu = c.fused ? want_dq.data() + v_at : want_dv.data();
     cuda::causal_attention_backward(e, q_data, qs, k_data, ks, v_data, vs, z_in.data(), lse_in.data(), dz.data(), dq.data(),
-                                    all ? dk_data : nullptr, dv_data, scale);
+                                    all ? dk_data : nullptr, dv_data, scale, which);
     ref::causal_attention_backward(e, q_cpu, qs, k_cpu, ks, v_cpu, vs, z_in.cpu(), lse_in.cpu(), dz.cpu(), want_dq.data(),
                                    all ? dk_cpu : nullptr, dv_cpu, scale);
     const std::string which = all ? "" : " (no dk)";
@@ -180,29 +192,59 @@ void check_attention(const attention_case& c) {
       check_close("causal_attention_backward dv" + which + at, dv, want_dv);
     }
   }
-  if (std::is_same_v<T, float> && e.queries >= 256)
-    report_timing("causal_attention_forward" + at, [&] {
-      cuda::causal_attention_forward(e, q_data, qs, k_data, ks, v_data, vs, z.data(), lse.data(), scale);
+  if (e.queries >= 256)
+    report_timing("causal_attention_forward" + at + " (" + type_name<T>() + ")", [&] {
+      cuda::causal_attention_forward(e, q_data, qs, k_data, ks, v_data, vs, z.data(), lse.data(), scale, which);
     });
 }
 
 }  // namespace
 
-TEST_CASE("CUDA causal attention matches the CPU: every head width, GQA, a KV cache offset, fused qkv", "[cuda][attention]") {
+TEST_CASE("CUDA causal attention matches the CPU: every head width, GQA, a KV cache offset, fused qkv, both kernels for bf16",
+          "[cuda][attention]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   const std::vector<attention_case> cases = {
       {{2, sized(67, 19), sized(67, 19), 4, 4, 16}, false},
       {{1, sized(130, 21), sized(130, 21), 2, 2, 32}, true},
-      {{2, sized(37, 9), sized(101, 23), 6, 2, 64}, false},  // GQA with 14 cached keys before the first query
+      {{2, sized(37, 9), sized(101, 23), 6, 2, 64}, false},  // GQA with 64 (14) cached keys before the first query
       {{1, sized(70, 13), sized(70, 13), 2, 1, 128}, false},
       {{sized(4, 1), sized(256, 17), sized(256, 17), 4, 4, 64}, false},
+      {{1, sized(64, 40), sized(64, 40), 2, 2, 64}, true},
+      // Several tiles of queries and of keys (64 each on the tensor cores, 32 for D = 128 in the
+      // backward), GQA, a cache offset, and tails everywhere.
+      {{2, sized(301, 70), sized(333, 150), 4, 2, 64}, false, 0, false},
+      {{1, sized(200, 67), sized(259, 97), 4, 1, 128}, false, 0, false},
+      // Strides that are no multiple of 8 elements: the tensor cores cannot take them.
+      {{1, sized(77, 21), sized(77, 21), 2, 2, 64}, false, 4, false},
   };
-  for (const attention_case& c : cases) for_float_and_bf16([&]<class T>() { check_attention<T>(c); });
+  for (const attention_case& c : cases) {
+    if (c.every_kernel || !cuda::emulated) {
+      check_attention<float>(c, cuda::attention_kernels::automatic);
+      check_attention<bfloat16>(c, cuda::attention_kernels::cuda_cores);
+    }
+    const bool tensor_core_case = (c.e.head_dim == 64 || c.e.head_dim == 128) && c.pad == 0;
+    check_attention<bfloat16>(c, tensor_core_case ? cuda::attention_kernels::tensor_cores : cuda::attention_kernels::automatic);
+  }
   twin<float> x(64), lse(4);
   const cpu::attention_extents odd{1, 2, 2, 1, 1, 24};
   const cpu::attention_strides s{48, 24, 24};
   REQUIRE_THROWS_WITH(cuda::causal_attention_forward(odd, x.data(), s, x.data(), s, x.data(), s, x.data(), lse.data(), 1.0f),
                       Catch::Contains("head_dim 24 has no CUDA kernel"));
+  // Demanding the tensor cores where they cannot serve throws, naming why.
+  const cpu::attention_extents e64{1, 2, 2, 1, 1, 64};
+  const cpu::attention_strides packed{128, 64, 64}, padded{136, 68, 68};
+  twin<float> xf(200);
+  twin<bfloat16> xb(200);
+  twin<bfloat16> zb(128);
+  REQUIRE_THROWS_WITH(cuda::causal_attention_forward(e64, xf.data(), packed, xf.data(), packed, xf.data(), packed, xf.data(), lse.data(),
+                                                     1.0f, cuda::attention_kernels::tensor_cores),
+                      Catch::Contains("bfloat16 only"));
+  REQUIRE_THROWS_WITH(cuda::causal_attention_forward(e64, xb.data(), padded, xb.data(), padded, xb.data(), padded, zb.data(), lse.data(),
+                                                     1.0f, cuda::attention_kernels::tensor_cores),
+                      Catch::Contains("not a multiple of 8"));
+  REQUIRE_THROWS_WITH(cuda::causal_attention_forward(e64, xb.data() + 1, packed, xb.data(), packed, xb.data(), packed, zb.data(),
+                                                     lse.data(), 1.0f, cuda::attention_kernels::tensor_cores),
+                      Catch::Contains("16-byte aligned"));
 }
 
 TEST_CASE("CUDA low-rank adapter path matches products on the CPU for ranks 1 to 16", "[cuda][low_rank]") {
@@ -302,6 +344,42 @@ TEST_CASE("CUDA TopK picks the k largest per row in a sort's order, and scatters
   twin<float> x(10), values(11);
   cuda::device_buffer<std::int32_t> indices(11);
   REQUIRE_THROWS_AS(cuda::topk_rows(x.data(), values.data(), indices.data(), 1, 10, 11), shape_error);
+}
+
+TEST_CASE("CUDA TopK keeps the sort's order through massive ties, NaNs and wide rows", "[cuda][sae]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  // Rows whose candidate list overflows (thousands of equal values or NaNs), so that the exact
+  // bit-by-bit selection runs, next to a plain random row; then rows past the selection kernel's
+  // 32768 columns, which take the plain kernel.
+  struct shape {
+    index_t cols;
+    std::vector<index_t> ks;
+  };
+  for (const shape& sh : {shape{3001, {1, 7, 32, 256}}, shape{sized(40000, 33000), {3, 32}}})
+    for_float_and_bf16([&]<class T>() {
+      const index_t rows = 4, cols = sh.cols;
+      std::vector<float> x = random_values(rows * cols, 53, -3.0f, 3.0f);
+      std::mt19937 gen(54);
+      for (index_t j = 0; j < cols; ++j) {
+        x[0 * cols + j] = j % 3 == 0 ? -0.0f : 0.0f;                                // all equal (±0)
+        x[1 * cols + j] = std::uniform_int_distribution<int>(0, 5)(gen) ? 1.0f : 0.5f;  // mostly equal
+        if (std::uniform_int_distribution<int>(0, 9)(gen) < 7) x[2 * cols + j] = nan_value;  // mostly NaN
+      }
+      twin<T> device_x(x);
+      for (index_t k : sh.ks) {
+        std::vector<float> want_values;
+        std::vector<std::int32_t> want_indices;
+        topk_reference(device_x.host, rows, cols, k, want_values, want_indices);
+        twin<T> values(rows * k);
+        cuda::device_buffer<std::int32_t> indices(rows * k);
+        cuda::topk_rows(device_x.data(), values.data(), indices.data(), rows, cols, k);
+        INFO("topk_rows cols " << cols << " k " << k << " (" << type_name<T>() << ")");
+        CHECK(indices.to_host() == want_indices);
+        const std::vector<float> got = values.download();
+        for (std::size_t i = 0; i < got.size(); ++i)
+          if (!(got[i] == want_values[i] || (std::isnan(got[i]) && std::isnan(want_values[i])))) FAIL_CHECK("value " << i << " differs");
+      }
+    });
 }
 
 TEST_CASE("CUDA sparse decoder matches the dense definition and touches only active rows", "[cuda][sae]") {

@@ -107,6 +107,9 @@ class caching_allocator {
     stats_.peak_in_use = stats_.in_use;
   }
 
+  // False under RANKLENS_CUDA_NO_CACHE=1: every block is exactly the size asked for and freed at once.
+  bool caching() const noexcept { return !caching_disabled_; }
+
   // Routes this thread's allocations to `pool` (nullptr: back to the shared cache).
   void set_capture_pool(private_pool* pool) noexcept { capture_pool() = pool; }
 

@@ -21,16 +21,32 @@
 // dimensions 16, 32, 64 and 128 have kernels. T is float or bfloat16 (loaded as float; all
 // arithmetic in float). Masked keys of a diagonal tile are computed and dropped, so that every
 // thread of a warp runs the same shuffles.
+//
+// For bfloat16 at head dimensions 64 and 128 the tensor-core kernels of flash_attention.cuh run
+// instead (same scheme on mma.sync, fp32 accumulation), unless the operands are not 16-byte aligned
+// with strides in multiples of 8 elements, or the device code was built for an architecture before
+// sm_80; attention_kernels says which to use.
 #pragma once
+#include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <type_traits>
 
 #include "ranklens/cpu/attention_extents.hpp"
+#include "ranklens/cuda/flash_attention.cuh"
 #include "ranklens/cuda/reduce.cuh"
 
 namespace ranklens::cuda {
 
 using cpu::attention_extents;
 using cpu::attention_strides;
+
+// Which kernels run causal attention.
+enum class attention_kernels {
+  automatic,     // the tensor cores where they can take the case, the CUDA cores otherwise
+  cuda_cores,    // the kernels of this file, for every type and head dimension they have
+  tensor_cores,  // flash_attention.cuh (bf16, head_dim 64 or 128); a case they cannot take throws
+};
 
 namespace detail {
 
@@ -332,15 +348,78 @@ inline void check_cuda_attention(const char* kernel, const attention_extents& e)
     throw shape_error(std::string(kernel) + ": batch and heads must be at most 65535 (a CUDA grid's y and z)");
 }
 
+// Whether this program's device code has the sm_80 instructions the tensor-core kernels use
+// (asked once, of the forward kernel's binary: all are built for the same architectures).
+inline bool tensor_core_code() {
+#if defined(RANKLENS_CUDA_EMULATION)
+  return true;
+#else
+  static const bool built = [] {
+    cudaFuncAttributes attributes{};
+    check(cudaFuncGetAttributes(&attributes, flash::forward_kernel<64>), "cudaFuncGetAttributes (flash::forward_kernel)");
+    return attributes.binaryVersion >= 80;
+  }();
+  return built;
+#endif
+}
+
+// Why the tensor-core kernels cannot take a case, or nullptr when they can. Pointers may be
+// nullptr (gradients not wanted).
+template <class T>
+const char* tensor_core_refusal(const attention_extents& e, std::initializer_list<const void*> pointers,
+                                std::initializer_list<attention_strides> strides) {
+  if (!std::is_same_v<T, bfloat16>) return "they take bfloat16 only (TF32 would lose float32's precision)";
+  if (e.head_dim != 64 && e.head_dim != 128) return "they have kernels for head_dim 64 and 128 only";
+  for (const void* p : pointers)
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "an operand is not 16-byte aligned";
+  for (const attention_strides& s : strides)
+    if (s.batch % 8 != 0 || s.position % 8 != 0 || s.head % 8 != 0) return "a stride is not a multiple of 8 elements";
+  if (!tensor_core_code()) return "this program's device code was built for an architecture before sm_80";
+  return nullptr;
+}
+
+// Whether to run the tensor-core kernels: yes when they can take the case (and were not ruled
+// out), no when they cannot (and were not demanded).
+template <class T>
+bool use_tensor_cores(const char* kernel, attention_kernels which, const attention_extents& e, std::initializer_list<const void*> pointers,
+                      std::initializer_list<attention_strides> strides) {
+  if (which == attention_kernels::cuda_cores) return false;
+  const char* refusal = tensor_core_refusal<T>(e, pointers, strides);
+  if (refusal != nullptr && which == attention_kernels::tensor_cores)
+    throw shape_error(std::string(kernel) + ": the tensor-core kernels cannot take this case: " + refusal + " (head_dim " +
+                      std::to_string(e.head_dim) + ")");
+  return refusal == nullptr;
+}
+
+template <class Body>
+void with_tensor_core_head_dim(index_t head_dim, Body&& body) {
+  if (head_dim == 64) return body.template operator()<64>();
+  return body.template operator()<128>();
+}
+
 }  // namespace detail
 
 // z = softmax(scale · q·kᵀ, causal) · v, and lse = the log-sum-exp of each score row (see the top of
 // this file).
 template <DeviceReal T>
 void causal_attention_forward(const attention_extents& e, const T* q, attention_strides qs, const T* k, attention_strides ks, const T* v,
-                              attention_strides vs, T* z, float* lse, float scale) {
+                              attention_strides vs, T* z, float* lse, float scale,
+                              attention_kernels which = attention_kernels::automatic) {
   detail::check_cuda_attention("cuda::causal_attention_forward", e);
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0) return;
+  const bool tensor_cores = detail::use_tensor_cores<T>("cuda::causal_attention_forward", which, e, {q, k, v, z}, {qs, ks, vs});
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    if (tensor_cores) {
+      detail::with_tensor_core_head_dim(e.head_dim, [&]<int D>() {
+        using L = flash::tiles<D>;
+        launch("cuda::causal_attention_forward (tensor cores)", flash::forward_kernel<D>,
+               launch_shape{dim3(blocks_for(e.queries, L::forward_queries), unsigned(e.query_heads), unsigned(e.batch)),
+                            dim3(flash::threads), L::forward_shared},
+               e, q, qs, k, ks, v, vs, z, lse, scale);
+      });
+      return;
+    }
+  }
   detail::with_head_dim("cuda::causal_attention_forward", e.head_dim, [&]<int D>() {
     using L = detail::attention_layout<D>;
     launch("cuda::causal_attention_forward", detail::attention_forward_kernel<T, D>,
@@ -355,9 +434,31 @@ void causal_attention_forward(const attention_extents& e, const T* q, attention_
 template <DeviceReal T>
 void causal_attention_backward(const attention_extents& e, const T* q, attention_strides qs, const T* k, attention_strides ks, const T* v,
                                attention_strides vs, const T* z, const float* lse, const T* dz, optional_out<T> dq, optional_out<T> dk,
-                               optional_out<T> dv, float scale) {
+                               optional_out<T> dv, float scale, attention_kernels which = attention_kernels::automatic) {
   detail::check_cuda_attention("cuda::causal_attention_backward", e);
   if (e.batch == 0 || e.queries == 0 || e.query_heads == 0 || (!dq && !dk && !dv)) return;
+  const bool tensor_cores = detail::use_tensor_cores<T>("cuda::causal_attention_backward", which, e, {q, k, v, dz, dq, dk, dv}, {qs, ks, vs});
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    if (tensor_cores) {
+      detail::with_tensor_core_head_dim(e.head_dim, [&]<int D>() {
+        using L = flash::tiles<D>;
+        const index_t rows = e.batch * e.queries * e.query_heads;
+        device_buffer<float> delta(rows);
+        row_reduce("cuda::causal_attention_backward (delta)", rows, D, detail::output_dot<T>{z, dz, D}, store_into<float>{delta.data()});
+        if (dq)
+          launch("cuda::causal_attention_backward (dq, tensor cores)", flash::dq_kernel<D>,
+                 launch_shape{dim3(blocks_for(e.queries, L::dq_queries), unsigned(e.query_heads), unsigned(e.batch)), dim3(flash::threads),
+                              L::dq_shared},
+                 e, q, qs, k, ks, v, vs, lse, delta.data(), dz, dq, scale);
+        if (dk || dv)
+          launch("cuda::causal_attention_backward (dk, dv, tensor cores)", flash::dkdv_kernel<D>,
+                 launch_shape{dim3(blocks_for(e.keys, L::dkdv_keys), unsigned(e.kv_heads), unsigned(e.batch)), dim3(flash::threads),
+                              L::dkdv_shared},
+                 e, q, qs, k, ks, v, vs, lse, delta.data(), dz, dk, dv, scale);
+      });
+      return;
+    }
+  }
   detail::with_head_dim("cuda::causal_attention_backward", e.head_dim, [&]<int D>() {
     using L = detail::attention_layout<D>;
     const index_t rows = e.batch * e.queries * e.query_heads;

@@ -21,9 +21,11 @@ struct device_memory<cuda_t> {
 
 namespace cuda {
 
-// dst (device) = src (host), `count` elements. Returns when src may be reused.
+// dst (device) = src (host), `count` elements. Returns when src may be reused. Refused while the
+// current stream is captured into a graph (graph.hpp), as is copy_to_host.
 template <class T>
 void copy_to_device(T* dst, const T* src, index_t count) {
+  runtime::require_not_capturing(current_stream(), "cuda::copy_to_device");
   runtime::copy_async(dst, src, sizeof(T) * std::size_t(count), current_stream(), "cudaMemcpyAsync (host to device)");
   synchronize();
 }
@@ -31,6 +33,7 @@ void copy_to_device(T* dst, const T* src, index_t count) {
 // dst (host) = src (device), `count` elements, after the work queued before it.
 template <class T>
 void copy_to_host(T* dst, const T* src, index_t count) {
+  runtime::require_not_capturing(current_stream(), "cuda::copy_to_host");
   runtime::copy_async(dst, src, sizeof(T) * std::size_t(count), current_stream(), "cudaMemcpyAsync (device to host)");
   synchronize();
 }

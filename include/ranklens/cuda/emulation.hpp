@@ -24,6 +24,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -106,14 +107,17 @@ struct warp_state {
   barrier sync;
   int lanes = 32;
   std::uint64_t slots[32] = {};
+  alignas(16) unsigned char wide_slots[32][64] = {};  // gather()'s values of up to 64 bytes
 };
 
 struct block_state {
   barrier sync;
   std::vector<std::unique_ptr<warp_state>> warps;
+  std::atomic<int> counts[2] = {0, 0};  // __syncthreads_count's, used in turn (zeroed between blocks)
 };
 
 inline thread_local block_state* current_block = nullptr;
+inline thread_local unsigned count_calls = 0;  // this thread's __syncthreads_count calls in the launch
 inline thread_local warp_state* current_warp = nullptr;
 inline thread_local int lane = 0;
 
@@ -140,6 +144,19 @@ inline dim3 blockDim{};
 inline dim3 gridDim{};
 
 inline void __syncthreads() { ranklens::cuda::emulation::current_block->sync.arrive_and_wait(); }
+// The block's threads with a nonzero predicate. Two counters in turn: while every thread reads
+// this call's, the other is zeroed for the next call (by every thread: the same store).
+inline int __syncthreads_count(int predicate) {
+  using namespace ranklens::cuda::emulation;
+  block_state& b = *current_block;
+  const unsigned turn = count_calls++ % 2;
+  if (predicate) b.counts[turn].fetch_add(1);
+  b.sync.arrive_and_wait();
+  b.counts[1 - turn].store(0);
+  const int count = b.counts[turn].load();
+  b.sync.arrive_and_wait();
+  return count;
+}
 inline void __syncwarp(unsigned = 0xffffffffu) { ranklens::cuda::emulation::current_warp->sync.arrive_and_wait(); }
 
 namespace ranklens::cuda::emulation {
@@ -157,6 +174,22 @@ T exchange(T value, int from) {
   w.sync.arrive_and_wait();
   return result;
 }
+// Every lane publishes `value` and receives all the lanes' values (lanes past the end of a partial
+// warp: value-initialised): the warp-wide collectives of warp_matrix.cuh (ldmatrix, mma.sync) are
+// emulated on top of this.
+template <class T>
+std::array<T, 32> gather(const T& value) {
+  static_assert(sizeof(T) <= 64 && std::is_trivially_copyable_v<T>, "emulated warp gathers move at most 64 bytes of plain data.");
+  warp_state& w = *current_warp;
+  std::memcpy(w.wide_slots[lane], &value, sizeof(T));
+  w.sync.arrive_and_wait();
+  std::array<T, 32> all{};
+  for (int from = 0; from < w.lanes; ++from) std::memcpy(&all[std::size_t(from)], w.wide_slots[from], sizeof(T));
+  w.sync.arrive_and_wait();
+  return all;
+}
+inline int lane_id() { return lane; }
+
 }  // namespace ranklens::cuda::emulation
 
 template <class T>
@@ -245,6 +278,7 @@ inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __int_as_float(int x) { return std::bit_cast<float>(x); }
 inline int __float_as_int(float x) { return std::bit_cast<int>(x); }
+inline int __popc(unsigned x) { return std::popcount(x); }
 
 namespace ranklens::cuda::emulation {
 
@@ -279,6 +313,8 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
   barrier end_of_block(threads);
   auto prepare = [&](uint3 index) {
     state.sync.reset(threads, index);
+    state.counts[0].store(0);
+    state.counts[1].store(0);
     for (auto& w : state.warps) w->sync.reset(w->lanes, index);
   };
   prepare(uint3{0, 0, 0});
@@ -310,6 +346,7 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
       for (unsigned y = 0; y < c->grid.y; ++y)
         for (unsigned x = 0; x < c->grid.x; ++x) {
           blockIdx = uint3{x, y, z};
+          count_calls = 0;
           std::apply(c->kernel, *c->arguments);
           current_warp->sync.retire();
           current_block->sync.retire();

@@ -1,14 +1,16 @@
 // Launching kernels: every launch of the backend goes through cuda::launch, which queues the
 // kernel on the current stream and checks the launch (an error becomes a cuda_error naming the
 // kernel). With synchronous checks on (set_synchronous_checks, or RANKLENS_CUDA_SYNC=1 in the
-// environment), each launch also waits for the kernel, so that an error inside a kernel is
-// reported under its own name rather than at the next synchronising call; the tests turn this on.
+// environment), each launch also waits for the kernel (except while its stream is captured into a
+// graph, which cannot wait), so that an error inside a kernel is reported under its own name
+// rather than at the next synchronising call; the tests turn this on.
 // Under the host emulation (emulation.hpp) the kernel runs on host threads instead.
 #pragma once
 #include <cstdlib>
 #include <string>
 
 #include "ranklens/core/config.hpp"
+#include "ranklens/cuda/check.hpp"
 #include "ranklens/cuda/stream.hpp"
 
 // Dynamic shared memory as an array of `type` named `name` (one extern declaration of bytes, so
@@ -43,11 +45,36 @@ struct launch_shape {
   std::size_t shared_bytes = 0;
 };
 
+namespace detail {
+// Throws a cuda_error naming the kernel when `shape` asks more than the device allows, before
+// CUDA is asked (it would answer "invalid argument", a memory checker's error, without saying why).
+inline void check_launch_shape(const char* name, const launch_shape& shape) {
+  const runtime::launch_limits& limits = runtime::current_launch_limits();
+  const unsigned block[3] = {shape.block.x, shape.block.y, shape.block.z}, grid[3] = {shape.grid.x, shape.grid.y, shape.grid.z};
+  const char* axis[3] = {"x", "y", "z"};
+  auto refuse = [name](const std::string& why) { throw cuda_error(std::string(name) + ": cannot launch: " + why); };
+  const unsigned long long threads = 1ull * block[0] * block[1] * block[2];
+  if (threads == 0) refuse("a block of no threads");
+  if (threads > limits.max_threads_per_block)
+    refuse("a block of " + std::to_string(threads) + " threads, more than the device's " + std::to_string(limits.max_threads_per_block));
+  for (int i = 0; i < 3; ++i) {
+    if (block[i] > limits.max_block[i])
+      refuse(std::string("block.") + axis[i] + " = " + std::to_string(block[i]) + ", more than the device's " + std::to_string(limits.max_block[i]));
+    if (grid[i] > limits.max_grid[i])
+      refuse(std::string("grid.") + axis[i] + " = " + std::to_string(grid[i]) + ", more than the device's " + std::to_string(limits.max_grid[i]));
+  }
+  if (shape.shared_bytes > limits.max_shared_per_block)
+    refuse(std::to_string(shape.shared_bytes) + " bytes of dynamic shared memory, more than the device's " +
+           std::to_string(limits.max_shared_per_block) + " per block");
+}
+}  // namespace detail
+
 // Queues kernel<<<shape>>>(args...) on the current stream and checks it; a grid with no blocks
-// launches nothing.
+// launches nothing, and a shape past the device's limits throws before CUDA is called.
 template <class... Params, class... Args>
 void launch(const char* name, void (*kernel)(Params...), const launch_shape& shape, Args&&... args) {
   if (shape.grid.x == 0 || shape.grid.y == 0 || shape.grid.z == 0) return;
+  detail::check_launch_shape(name, shape);
 #if defined(RANKLENS_CUDA_EMULATION)
   (void)name;
   emulation::launch(kernel, shape.grid, shape.block, shape.shared_bytes, std::forward<Args>(args)...);

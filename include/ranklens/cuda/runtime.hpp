@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "ranklens/cuda/check.hpp"
@@ -40,6 +41,14 @@ inline bool device_available() noexcept {
 
 namespace runtime {
 
+// What one launch may ask of the current device (cudaDeviceProp's names).
+struct launch_limits {
+  unsigned max_threads_per_block = 1024;
+  unsigned max_block[3] = {1024, 1024, 64};
+  unsigned max_grid[3] = {2147483647u, 65535, 65535};
+  std::size_t max_shared_per_block = 227 * 1024;  // with the opt-in above 48 KB
+};
+
 #if defined(RANKLENS_CUDA_EMULATION)
 
 namespace detail {
@@ -64,6 +73,7 @@ inline void device_synchronize(const char*) {}
 inline cudaStream_t create_stream() { return reinterpret_cast<cudaStream_t>(new char); }
 inline void destroy_stream(cudaStream_t s) noexcept { delete reinterpret_cast<char*>(s); }
 inline bool is_capturing(cudaStream_t) { return false; }
+inline void require_not_capturing(cudaStream_t, const char*) {}
 inline cudaEvent_t create_event() { return reinterpret_cast<cudaEvent_t>(new detail::emulated_event{}); }
 inline void destroy_event(cudaEvent_t e) noexcept { delete reinterpret_cast<detail::emulated_event*>(e); }
 inline void record_event(cudaEvent_t e, cudaStream_t) {
@@ -78,6 +88,10 @@ inline float elapsed_ms(cudaEvent_t start, cudaEvent_t stop) {
 inline int current_device() { return 0; }
 inline int multiprocessors() { return 4; }
 inline std::size_t max_shared_per_block() { return 227 * 1024; }
+inline const launch_limits& current_launch_limits() {  // an sm_90 device's
+  static const launch_limits limits;
+  return limits;
+}
 template <class Kernel>
 void allow_dynamic_shared(Kernel, std::size_t) {}
 inline void check_last_launch(const char*) {}
@@ -98,7 +112,22 @@ inline void copy_async(void* dst, const void* src, std::size_t bytes, cudaStream
 inline void memset_async(void* p, int value, std::size_t bytes, cudaStream_t stream) {
   if (bytes) check(cudaMemsetAsync(p, value, bytes, stream), "cudaMemsetAsync");
 }
-inline void synchronize(cudaStream_t stream, const char* what) { check(cudaStreamSynchronize(stream), what); }
+inline bool is_capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &status), "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
+// A stream being captured into a graph cannot wait for the device or copy to pageable host memory:
+// CUDA would fail the call and invalidate the whole capture. Asked first, the error names what was
+// attempted and the capture stays usable.
+inline void require_not_capturing(cudaStream_t stream, const char* what) {
+  if (is_capturing(stream))
+    throw cuda_error(std::string(what) + ": the stream is being captured into a CUDA graph, which cannot wait for the device or copy to the host");
+}
+inline void synchronize(cudaStream_t stream, const char* what) {
+  require_not_capturing(stream, what);
+  check(cudaStreamSynchronize(stream), what);
+}
 inline void device_synchronize(const char* what) { check(cudaDeviceSynchronize(), what); }
 inline cudaStream_t create_stream() {
   cudaStream_t s = nullptr;
@@ -107,11 +136,6 @@ inline cudaStream_t create_stream() {
 }
 inline void destroy_stream(cudaStream_t s) noexcept {
   if (s) (void)cudaStreamDestroy(s);
-}
-inline bool is_capturing(cudaStream_t stream) {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  check(cudaStreamIsCapturing(stream, &status), "cudaStreamIsCapturing");
-  return status != cudaStreamCaptureStatusNone;
 }
 inline cudaEvent_t create_event() {
   cudaEvent_t e = nullptr;
@@ -144,6 +168,31 @@ inline std::size_t max_shared_per_block() {
   check(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()),
         "cudaDeviceGetAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin)");
   return std::size_t(bytes);
+}
+// The current device's limits, read once per device.
+inline const launch_limits& current_launch_limits() {
+  constexpr int max_devices = 64;
+  static launch_limits limits[max_devices];
+  static std::once_flag read[max_devices];
+  const int device = current_device();
+  if (device < 0 || device >= max_devices) throw cuda_error("cuda::launch: device " + std::to_string(device) + " is past the 64 this backend knows");
+  std::call_once(read[device], [device] {
+    auto attribute = [device](cudaDeviceAttr which, const char* name) {
+      int value = 0;
+      check(cudaDeviceGetAttribute(&value, which, device), name);
+      return unsigned(value);
+    };
+    launch_limits& l = limits[device];
+    l.max_threads_per_block = attribute(cudaDevAttrMaxThreadsPerBlock, "cudaDeviceGetAttribute(cudaDevAttrMaxThreadsPerBlock)");
+    l.max_block[0] = attribute(cudaDevAttrMaxBlockDimX, "cudaDeviceGetAttribute(cudaDevAttrMaxBlockDimX)");
+    l.max_block[1] = attribute(cudaDevAttrMaxBlockDimY, "cudaDeviceGetAttribute(cudaDevAttrMaxBlockDimY)");
+    l.max_block[2] = attribute(cudaDevAttrMaxBlockDimZ, "cudaDeviceGetAttribute(cudaDevAttrMaxBlockDimZ)");
+    l.max_grid[0] = attribute(cudaDevAttrMaxGridDimX, "cudaDeviceGetAttribute(cudaDevAttrMaxGridDimX)");
+    l.max_grid[1] = attribute(cudaDevAttrMaxGridDimY, "cudaDeviceGetAttribute(cudaDevAttrMaxGridDimY)");
+    l.max_grid[2] = attribute(cudaDevAttrMaxGridDimZ, "cudaDeviceGetAttribute(cudaDevAttrMaxGridDimZ)");
+    l.max_shared_per_block = attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin)");
+  });
+  return limits[device];
 }
 // A kernel may use more than 48 KB of dynamic shared memory only after this (once per kernel).
 template <class Kernel>
