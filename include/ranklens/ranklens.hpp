@@ -8,6 +8,7 @@
 #include "ranklens/core/device.hpp"
 #include "ranklens/core/dtype.hpp"
 #include "ranklens/core/error.hpp"
+#include "ranklens/core/random.hpp"
 #include "ranklens/core/shape.hpp"
 #include "ranklens/core/shape_algebra.hpp"
 #include "ranklens/core/tensor.hpp"

@@ -28,7 +28,7 @@ using TinyQwen2OtherVocab = Qwen2Like<16, 1, 2, 1, 9>;
 using TinyGpt2 = Gpt2Like<16, 1, 2, 8, 8>;
 
 // A small training run and everything it needs to continue: model, optimizer, the data
-// generator (a data::rng) and a standard engine that picks each step's sequence length, all
+// generator (a ranklens::Rng) and a standard engine that picks each step's sequence length, all
 // registered in one training_state. It holds pointers to its own members: it never moves.
 template <class Config, class Optimizer>
 struct TrainingRun {
@@ -80,7 +80,7 @@ struct TrainingRun {
   std::mt19937 initialisation;
   Transformer<Config> model;
   Optimizer optimizer;
-  data::rng data;
+  Rng data;
   std::mt19937 lengths;
   training_state state;
 };
@@ -265,7 +265,7 @@ TEST_CASE("a checkpoint of another configuration or other objects is refused nam
     std::mt19937 rng(1);
     Transformer<TinyQwen2> model(rng);
     AdamW optimizer(parameters(model), {.lr = 1e-2, .beta2 = 0.95, .weight_decay = 0.01});
-    data::rng data(1);
+    Rng data(1);
     std::mt19937 lengths(1);
     training_state state;
     state.add_model(model).add_optimizer(optimizer).add_generator("data", data).add_generator("lengths", lengths);
@@ -275,7 +275,7 @@ TEST_CASE("a checkpoint of another configuration or other objects is refused nam
     std::mt19937 rng(1);
     Transformer<TinyQwen2> model(rng);
     AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.01});
-    data::rng data(1), extra(2);
+    Rng data(1), extra(2);
     std::mt19937 lengths(1);
     training_state state;
     state.add_model(model).add_optimizer(optimizer).add_generator("data", data).add_generator("lengths", lengths);
@@ -327,7 +327,7 @@ TEST_CASE("registration mistakes are named when they are made", "[io][checkpoint
   optimizers.add_optimizer(sgd);
   CHECK_THROWS_AS(optimizers.add_optimizer(adamw), value_error);
 
-  data::rng a(1), b(2);
+  Rng a(1), b(2);
   training_state generators;
   generators.add_generator("data", a);
   CHECK_THROWS_AS(generators.add_generator("data", b), value_error);

@@ -95,12 +95,12 @@ class hidden_markov_model {
     return true;
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     sample_with_states(gen, out, {});
   }
 
   // Also records the hidden state before each emission, when `states_out` is non-empty.
-  void sample_with_states(rng& gen, std::span<std::int32_t> out,
+  void sample_with_states(Rng& gen, std::span<std::int32_t> out,
                           std::span<std::int32_t> states_out) const {
     if (!states_out.empty() && states_out.size() != out.size()) {
       throw shape_error(

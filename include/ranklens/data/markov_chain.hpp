@@ -112,7 +112,7 @@ class markov_chain {
     return stationary_distribution(lifted, contexts_);
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     const auto length = static_cast<index_t>(out.size());
     index_t context = categorical_from_cumulative(gen.uniform(), context_cumulative_);
     // The first context is written oldest token first: digit c-1-t of the context number.
@@ -155,7 +155,7 @@ struct dirichlet_markov_source {
 
   index_t vocab_size() const noexcept { return states; }
 
-  markov_chain draw_chain(rng& gen) const {
+  markov_chain draw_chain(Rng& gen) const {
     if (!(alpha > 0.0)) throw value_error("dirichlet_markov_source: alpha must be positive");
     const index_t contexts = context_count(states, context_length);
     std::vector<double> transitions(static_cast<std::size_t>(contexts * states));
@@ -166,7 +166,7 @@ struct dirichlet_markov_source {
     return markov_chain(states, context_length, std::move(transitions), start);
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     draw_chain(gen).sample_sequence(gen, out);
   }
 };

@@ -37,7 +37,7 @@ struct name_copying_source {
     }
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     validate();
     const std::int32_t name =
         name_token(static_cast<index_t>(gen.below(static_cast<std::uint64_t>(names))));

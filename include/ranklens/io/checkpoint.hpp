@@ -19,7 +19,7 @@
 //   adamw/exp_avg/<name>           AdamW's moments (PyTorch's names), with the parameter's shape
 //   adamw/exp_avg_sq/<name>
 //   sgd/momentum_buffer/<name>     SGD's momentum
-//   generator/<name>               a data::rng's four state words, as I64 bit patterns
+//   generator/<name>               a ranklens::Rng's four state words, as I64 bit patterns
 // Metadata ("ranklens." keys are ranklens'; any other key is the user's free-form metadata):
 //   ranklens.checkpoint_version    "1"
 //   ranklens.step                  the training step
@@ -64,7 +64,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ranklens/core/error.hpp"
-#include "ranklens/data/random.hpp"
+#include "ranklens/core/random.hpp"
 #include "ranklens/io/content_hash.hpp"
 #include "ranklens/io/name_list.hpp"
 #include "ranklens/io/tensor_io.hpp"
@@ -144,8 +144,8 @@ class training_state {
     return *this;
   }
 
-  // A data::rng: its four state words.
-  training_state& add_generator(std::string name, data::rng& generator) {
+  // A ranklens::Rng (core/random.hpp): its four state words.
+  training_state& add_generator(std::string name, Rng& generator) {
     claim_generator_name(name);
     word_generators_.push_back({std::move(name), &generator});
     return *this;
@@ -188,7 +188,7 @@ class training_state {
   };
   struct word_generator {
     std::string name;
-    data::rng* generator;
+    Rng* generator;
   };
   struct text_generator {
     std::string name;
@@ -480,13 +480,13 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
     const safetensors_entry* entry = reader.header().find(name);
     if (entry == nullptr) meta.refuse("the checkpoint has no state for the generator '" + generator.name + "'");
     if (entry->element_type != dtype::i64 || entry->shape != std::vector<std::int64_t>{4})
-      meta.damaged("tensor '" + name + "' should be I64 of shape [4] (a data::rng's state)");
+      meta.damaged("tensor '" + name + "' should be I64 of shape [4] (a ranklens::Rng's state)");
     claimed.insert(name);
     std::array<std::uint64_t, 4> words{};
     std::memcpy(words.data(), reader.bytes(*entry).data(), sizeof words);
     if (words == std::array<std::uint64_t, 4>{}) meta.damaged("tensor '" + name + "' is all zero, which no xoshiro generator can be in");
-    data::rng* target = generator.generator;
-    restore_generators.push_back([target, words] { *target = data::rng::from_state(words[0], words[1], words[2], words[3]); });
+    Rng* target = generator.generator;
+    restore_generators.push_back([target, words] { *target = Rng::from_state(words[0], words[1], words[2], words[3]); });
   }
   std::set<std::string, std::less<>> text_generator_keys;
   for (const auto& generator : state.text_generators_) {

@@ -23,8 +23,8 @@ class Conv1D {
   static constexpr index_t out_features = Out;
 
   // weight ~ N(0, init_std²), bias 0 (HF GPT-2).
-  template <class Rng>
-  explicit Conv1D(Rng& rng, double init_std = default_init_std)
+  template <class Generator>
+  explicit Conv1D(Generator& rng, double init_std = default_init_std)
       : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight"), bias(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias") {}
 
   template <ShapeType S>

@@ -17,8 +17,8 @@ class FusedQkvAttention {
  public:
   using activations = activation_types<C, T>;
 
-  template <class Rng>
-  explicit FusedQkvAttention(Rng& rng) : c_attn(rng, C::init_std), c_proj(rng, C::init_std) {}
+  template <class Generator>
+  explicit FusedQkvAttention(Generator& rng) : c_attn(rng, C::init_std), c_proj(rng, C::init_std) {}
 
   // x: (B, T, d_model) → (B, T, d_model).
   typename activations::residual operator()(const typename activations::residual& x, index_t position_offset = 0) const {

@@ -16,8 +16,8 @@ class GroupedQueryAttention {
  public:
   using activations = activation_types<C, T>;
 
-  template <class Rng>
-  explicit GroupedQueryAttention(Rng& rng)
+  template <class Generator>
+  explicit GroupedQueryAttention(Generator& rng)
       : q_proj(rng, {.bias = C::qkv_bias, .init_std = C::init_std}),
         k_proj(rng, {.bias = C::qkv_bias, .init_std = C::init_std}),
         v_proj(rng, {.bias = C::qkv_bias, .init_std = C::init_std}),

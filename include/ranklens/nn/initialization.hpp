@@ -15,8 +15,8 @@ namespace ranklens {
 inline constexpr double default_init_std = 0.02;
 
 // A tensor with entries drawn from N(0, std²).
-template <class T, ShapeType S, class Rng>
-Tensor<T, S> normal_tensor(const S& shape, double std, Rng& rng) {
+template <class T, ShapeType S, class Generator>
+Tensor<T, S> normal_tensor(const S& shape, double std, Generator& rng) {
   Tensor<T, S> t(shape);
   std::normal_distribution<T> dist(T(0), T(std));
   for (auto& v : t.span()) v = dist(rng);

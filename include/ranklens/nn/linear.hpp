@@ -35,8 +35,8 @@ class Linear {
 
   // PyTorch's default initialisation: U(−1/√In, 1/√In) for weight and bias; or, with
   // options.init_std, N(0, init_std²) weights and zero bias.
-  template <class Rng>
-  explicit Linear(Rng& rng, LinearOptions options = {}) {
+  template <class Generator>
+  explicit Linear(Generator& rng, LinearOptions options = {}) {
     if (options.init_std) {
       weight = Parameter<T, weight_shape>(normal_tensor<T>(weight_shape{}, *options.init_std, rng), "weight");
       if (options.bias) bias.emplace(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias");

@@ -56,8 +56,8 @@ class Transformer {
 
   // Draws every weight from rng in HF's registration order (embeddings, blocks, lm_head) and
   // names every parameter by its full HF path.
-  template <class Rng>
-  explicit Transformer(Rng& rng)
+  template <class Generator>
+  explicit Transformer(Generator& rng)
       : token_embedding(rng, C::init_std),
         position_embedding(rng, C::init_std),
         blocks(make_blocks(rng)),
@@ -152,8 +152,8 @@ class Transformer {
       return lm_head(normalized);
   }
 
-  template <class Rng>
-  static std::vector<block_type> make_blocks(Rng& rng) {
+  template <class Generator>
+  static std::vector<block_type> make_blocks(Generator& rng) {
     std::vector<block_type> out;
     out.reserve(std::size_t(dims::n_layers));
     for (index_t i = 0; i < dims::n_layers; ++i) out.emplace_back(rng);

@@ -43,8 +43,8 @@ class TransformerBlock {
   using mlp_hook_type = std::conditional_t<has_mlp, HookPoint<residual>, Absent>;
 
   // Draws the attention's weights, then the MLP's, from rng.
-  template <class Rng>
-  explicit TransformerBlock(Rng& rng) : attention_norm(C::norm_eps), attention(rng), mlp_norm(C::norm_eps), mlp(rng) {}
+  template <class Generator>
+  explicit TransformerBlock(Generator& rng) : attention_norm(C::norm_eps), attention(rng), mlp_norm(C::norm_eps), mlp(rng) {}
 
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
   residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }
