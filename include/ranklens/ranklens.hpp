@@ -6,6 +6,7 @@
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/config.hpp"
 #include "ranklens/core/device.hpp"
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/core/dtype.hpp"
 #include "ranklens/core/error.hpp"
 #include "ranklens/core/random.hpp"

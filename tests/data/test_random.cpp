@@ -13,56 +13,6 @@
 using namespace ranklens;
 using namespace ranklens::data;
 
-TEST_CASE("uniform draws lie in the half-open unit interval with mean 1/2 and variance 1/12", "[data][random]") {
-  Rng gen(1);
-  running_mean mean, square;
-  int outside = 0;
-  for (int i = 0; i < 200000; ++i) {
-    const double u = gen.uniform();
-    outside += u < 0.0 || u >= 1.0 || !(gen.uniform_positive() > 0.0);
-    mean.add(u);
-    square.add((u - 0.5) * (u - 0.5));
-  }
-  CHECK(outside == 0);
-  CHECK(mean.mean() == Approx(0.5).margin(5 * mean.standard_error()));
-  CHECK(square.mean() == Approx(1.0 / 12.0).margin(5 * square.standard_error()));
-}
-
-TEST_CASE("below(n) is uniform on 0..n-1", "[data][random]") {
-  Rng gen(2);
-  constexpr int bound = 7, draws = 70000;
-  std::array<int, bound> counts{};
-  int outside = 0;
-  for (int i = 0; i < draws; ++i) {
-    const auto v = gen.below(bound);
-    if (v >= static_cast<std::uint64_t>(bound)) {
-      ++outside;
-      continue;
-    }
-    ++counts[v];
-  }
-  CHECK(outside == 0);
-  // Pearson chi-square with 6 degrees of freedom: P(chi2 > 22.5) is about 0.001.
-  double chi_square = 0.0;
-  const double expected = draws / static_cast<double>(bound);
-  for (int c : counts) chi_square += (c - expected) * (c - expected) / expected;
-  CHECK(chi_square < 22.5);
-}
-
-TEST_CASE("normal draws have mean 0, variance 1 and kurtosis 3", "[data][random]") {
-  Rng gen(3);
-  running_mean first, second, fourth;
-  for (int i = 0; i < 200000; ++i) {
-    const double z = normal(gen);
-    first.add(z);
-    second.add(z * z);
-    fourth.add(z * z * z * z);
-  }
-  CHECK(first.mean() == Approx(0.0).margin(5 * first.standard_error()));
-  CHECK(second.mean() == Approx(1.0).margin(5 * second.standard_error()));
-  CHECK(fourth.mean() == Approx(3.0).margin(5 * fourth.standard_error()));
-}
-
 TEST_CASE("gamma draws have mean and variance equal to the shape", "[data][random]") {
   for (const double shape : {0.2, 1.0, 4.5}) {
     Rng gen(4);
@@ -137,7 +87,7 @@ TEST_CASE("categorical sampling follows the probabilities and never picks a zero
   for (int i = 0; i < draws; ++i) {
     ++direct[static_cast<std::size_t>(categorical(gen, probabilities))];
     ++from_cumulative[static_cast<std::size_t>(
-        categorical_from_cumulative(gen.uniform(), cumulative))];
+        categorical_from_cumulative(unit_uniform(gen), cumulative))];
   }
   for (const auto& counts : {direct, from_cumulative}) {
     CHECK(counts[0] == 0);

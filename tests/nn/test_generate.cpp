@@ -160,7 +160,7 @@ TEST_CASE("a tiny model trained to copy generates the copied continuation", "[nn
   for (int step_index = 0; step_index < 300; ++step_index) {
     for (index_t b = 0; b < 16; ++b)
       for (index_t t = 0; t < 10; ++t) {
-        tokens(b, t) = std::int32_t(data_generator.below(8));
+        tokens(b, t) = std::int32_t(uniform_below(data_generator, 8));
         targets(b, t) = t == 0 ? -100 : tokens(b, t - 1);
       }
     auto step = tape();

@@ -8,6 +8,9 @@
 // Both are integer arithmetic only: the same seed gives the same stream bit for bit on every
 // platform.
 //
+// Draws from it (uniform, integer, normal) are core/distributions.hpp's, which serve any standard
+// engine alike.
+//
 // Streams: Rng::for_stream(seed, i) gives the generator of work item i (usually sequence i of
 // a batch). Items are then independent of how the work is split among threads.
 #pragma once
@@ -27,10 +30,6 @@ constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-
-// 64 x 64 -> 128-bit products for Lemire's method; __extension__ keeps -Wpedantic quiet
-// about the GCC/Clang builtin type.
-__extension__ typedef unsigned __int128 uint128_for_products;
 
 class Rng {
  public:
@@ -78,29 +77,6 @@ class Rng {
     state_[2] ^= shifted;
     state_[3] = std::rotl(state_[3], 45);
     return result;
-  }
-
-  // Uniform on [0, 1) with 53 random bits: every value is a multiple of 2^-53.
-  constexpr double uniform() noexcept { return static_cast<double>((*this)() >> 11) * 0x1.0p-53; }
-
-  // Uniform on (0, 1]: safe to take the logarithm of.
-  constexpr double uniform_positive() noexcept {
-    return static_cast<double>(((*this)() >> 11) + 1) * 0x1.0p-53;
-  }
-
-  // Uniform integer in [0, bound), unbiased, by Lemire's multiply-and-reject method
-  // ("Fast random integer generation in an interval", ACM TOMACS 2019).
-  constexpr std::uint64_t below(std::uint64_t bound) noexcept {
-    uint128_for_products product = static_cast<uint128_for_products>((*this)()) * bound;
-    auto low = static_cast<std::uint64_t>(product);
-    if (low < bound) {
-      const std::uint64_t threshold = (0 - bound) % bound;
-      while (low < threshold) {
-        product = static_cast<uint128_for_products>((*this)()) * bound;
-        low = static_cast<std::uint64_t>(product);
-      }
-    }
-    return static_cast<std::uint64_t>(product >> 64);
   }
 
  private:

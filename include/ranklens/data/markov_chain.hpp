@@ -114,7 +114,7 @@ class markov_chain {
 
   void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     const auto length = static_cast<index_t>(out.size());
-    index_t context = categorical_from_cumulative(gen.uniform(), context_cumulative_);
+    index_t context = categorical_from_cumulative(unit_uniform(gen), context_cumulative_);
     // The first context is written oldest token first: digit c-1-t of the context number.
     index_t divisor = contexts_ / states_;
     index_t t = 0;
@@ -122,7 +122,7 @@ class markov_chain {
       out[static_cast<std::size_t>(t)] = static_cast<std::int32_t>((context / divisor) % states_);
     }
     for (; t < length; ++t) {
-      const index_t token = categorical_from_cumulative(gen.uniform(), cumulative_span(context));
+      const index_t token = categorical_from_cumulative(unit_uniform(gen), cumulative_span(context));
       out[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(token);
       context = next_context(context, token);
     }

@@ -67,7 +67,7 @@ class nonergodic_mixture {
   // Same, and says which component was drawn.
   index_t sample_sequence_and_component(Rng& gen, std::span<std::int32_t> out) const {
     if (components_.empty()) throw value_error("nonergodic_mixture: no components");
-    const index_t chosen = categorical_from_cumulative(gen.uniform(), choice_cumulative_);
+    const index_t chosen = categorical_from_cumulative(unit_uniform(gen), choice_cumulative_);
     const auto& c = components_[static_cast<std::size_t>(chosen)];
     std::span<std::int32_t> body = out;
     if (bos_ && !out.empty()) {

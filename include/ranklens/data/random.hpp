@@ -1,9 +1,9 @@
-// The samplers of the synthetic data sources, over the one generator of core/random.hpp.
+// The samplers of the synthetic data sources (gamma, Dirichlet, categorical), over the one
+// generator of core/random.hpp and the uniform and normal draws of core/distributions.hpp.
 //
 // Every sampler below is written out here instead of using std::*_distribution, whose
-// algorithms are implementation-defined: the same seed gives the same integer and uniform
-// streams bit for bit on every platform. Samplers that call std::log / std::sqrt / std::pow
-// (normal, gamma, Dirichlet) agree wherever the C library rounds those functions alike.
+// algorithms are implementation-defined. Samplers that call std::log / std::sqrt / std::pow
+// (gamma, Dirichlet) agree wherever the C library rounds those functions alike.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -14,22 +14,11 @@
 #include <string>
 
 #include "ranklens/core/config.hpp"
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/core/error.hpp"
 #include "ranklens/core/random.hpp"
 
 namespace ranklens::data {
-
-// Standard normal by Marsaglia's polar method (Marsaglia & Bray 1964): rejection from the
-// unit disc, then one logarithm and one square root. The second normal of the pair is
-// dropped so that the sampler carries no hidden state.
-inline double normal(Rng& gen) {
-  for (;;) {
-    const double u = 2.0 * gen.uniform() - 1.0;
-    const double v = 2.0 * gen.uniform() - 1.0;
-    const double s = u * u + v * v;
-    if (s > 0.0 && s < 1.0) return u * std::sqrt(-2.0 * std::log(s) / s);
-  }
-}
 
 // log of a Gamma(shape, 1) variate. Marsaglia & Tsang, "A simple method for generating gamma
 // variables" (ACM TOMS 2000) for shape >= 1; for shape < 1 their boost
@@ -40,20 +29,20 @@ inline double log_gamma_variate(Rng& gen, double shape) {
   }
   // Gamma(1) is the exponential distribution, -log U: the flat Dirichlet(1) rows of the Markov
   // sources need nothing more.
-  if (shape == 1.0) return std::log(-std::log(gen.uniform_positive()));
+  if (shape == 1.0) return std::log(-std::log(unit_uniform_positive(gen)));
   double log_boost = 0.0;
   if (shape < 1.0) {
-    log_boost = std::log(gen.uniform_positive()) / shape;
+    log_boost = std::log(unit_uniform_positive(gen)) / shape;
     shape += 1.0;
   }
   const double d = shape - 1.0 / 3.0;
   const double c = 1.0 / std::sqrt(9.0 * d);
   for (;;) {
-    const double x = normal(gen);
+    const double x = standard_normal(gen);
     const double cube_root = 1.0 + c * x;
     if (cube_root <= 0.0) continue;
     const double v = cube_root * cube_root * cube_root;
-    const double u = gen.uniform_positive();
+    const double u = unit_uniform_positive(gen);
     // Cheap squeeze first, then the exact acceptance test on the log scale.
     if (u < 1.0 - 0.0331 * (x * x) * (x * x) ||
         std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) {
@@ -96,7 +85,7 @@ inline void symmetric_dirichlet(Rng& gen, double alpha, std::span<double> out) {
 // Index drawn with the given probabilities (they should sum to 1) by inversion of one uniform.
 // Rounding that leaves the uniform past the last partial sum picks the last positive entry.
 inline index_t categorical(Rng& gen, std::span<const double> probabilities) {
-  const double u = gen.uniform();
+  const double u = unit_uniform(gen);
   double cumulative = 0.0;
   index_t last_positive = -1;
   for (std::size_t i = 0; i < probabilities.size(); ++i) {

@@ -4,7 +4,6 @@
 #pragma once
 #include <cmath>
 #include <optional>
-#include <random>
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
@@ -43,15 +42,8 @@ class Linear {
       return;
     }
     const T bound = T(1) / std::sqrt(T(In));
-    std::uniform_real_distribution<T> dist(-bound, bound);
-    Tensor<T, weight_shape> w(weight_shape{});
-    for (auto& v : w.span()) v = dist(rng);
-    weight = Parameter<T, weight_shape>(std::move(w), "weight");
-    if (options.bias) {
-      Tensor<T, bias_shape> b(bias_shape{});
-      for (auto& v : b.span()) v = dist(rng);
-      bias.emplace(std::move(b), "bias");
-    }
+    weight = Parameter<T, weight_shape>(uniform_tensor<T>(weight_shape{}, -bound, bound, rng), "weight");
+    if (options.bias) bias.emplace(uniform_tensor<T>(bias_shape{}, -bound, bound, rng), "bias");
   }
 
   template <ShapeType S>

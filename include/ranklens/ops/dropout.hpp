@@ -12,6 +12,7 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/core/random.hpp"
 
 namespace ranklens {
@@ -32,7 +33,7 @@ class CounterGenerator {
 
   // Uniform on [0, 1) with 53 random bits.
   static constexpr double uniform(std::uint64_t key, std::uint64_t index) noexcept {
-    return double(bits(key, index) >> 11) * 0x1.0p-53;
+    return unit_interval_from_bits(bits(key, index));
   }
 
   std::uint64_t seed() const noexcept { return seed_; }
