@@ -2,7 +2,9 @@
 // never stopped, bit for bit; saves are atomic; damaged files and mismatched objects are
 // refused with messages that say what differs, and a refused load changes nothing.
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -82,6 +84,38 @@ std::string value_error_message(Action&& action) {
 TEST_CASE("a run resumed from a checkpoint is bit for bit the run that never stopped", "[io][checkpoint]") {
   SECTION("Qwen2-style model, AdamW") { check_resume_is_exact<TinyQwen2, AdamW>(); }
   SECTION("GPT-2-style model, SGD with momentum") { check_resume_is_exact<TinyGpt2, SGD>(); }
+}
+
+namespace {
+
+// The fixture runs of tools/make_checkpoint_fixtures.cpp.
+using FixtureQwen2 = Qwen2Like<8, 1, 2, 1, 8, 16>;
+using FixtureGpt2 = Gpt2Like<8, 1, 2, 8, 8>;
+
+// Loads a committed checkpoint into a run of other seeds and continues it for two steps: the
+// losses must be those the saved run went on to have (its metadata holds them), up to the
+// rounding of another machine's kernels.
+template <class Config, class Optimizer>
+void check_resumes_committed_checkpoint(const std::string& file, bool freeze_final_norm) {
+  TrainingRun<Config, Optimizer> run(99);
+  if (freeze_final_norm) freeze(run.model.final_norm);
+  load_checkpoint(fixture_path(file), run.state);
+  CHECK(run.state.step == 3);
+  std::vector<float> expected;
+  std::istringstream text(run.state.metadata.at("expected_next_losses"));
+  for (std::string number; text >> number;) expected.push_back(std::strtof(number.c_str(), nullptr));
+  REQUIRE(expected.size() == 2);
+  const std::vector<float> losses = run.steps(2);
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(losses[i] == Approx(expected[i]).epsilon(1e-5));
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints written by earlier ranklens load and resume their run", "[io][checkpoint]") {
+  SECTION("AdamW, with state saved for a frozen parameter") {
+    check_resumes_committed_checkpoint<FixtureQwen2, AdamW>("checkpoint_v1_adamw.safetensors", true);
+  }
+  SECTION("SGD with momentum") { check_resumes_committed_checkpoint<FixtureGpt2, SGD>("checkpoint_v1_sgd.safetensors", false); }
 }
 
 TEST_CASE("the checkpoint file names its parts as the file format says", "[io][checkpoint]") {
