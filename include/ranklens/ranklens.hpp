@@ -9,6 +9,7 @@
 #include "ranklens/core/distributions.hpp"
 #include "ranklens/core/dtype.hpp"
 #include "ranklens/core/error.hpp"
+#include "ranklens/core/grad_write.hpp"
 #include "ranklens/core/random.hpp"
 #include "ranklens/core/shape.hpp"
 #include "ranklens/core/shape_algebra.hpp"
