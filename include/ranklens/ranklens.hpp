@@ -83,6 +83,7 @@
 #include "ranklens/nn/module.hpp"
 #include "ranklens/nn/no_norm.hpp"
 #include "ranklens/nn/rms_norm.hpp"
+#include "ranklens/nn/self_attention.hpp"
 #include "ranklens/nn/swiglu_mlp.hpp"
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/nn/transformer_block.hpp"
