@@ -91,6 +91,7 @@
 #include "ranklens/optim/adamw.hpp"
 #include "ranklens/optim/clip_grad_norm.hpp"
 #include "ranklens/optim/lr_schedule.hpp"
+#include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 #include "ranklens/optim/sgd.hpp"
 #include "ranklens/data/bayes_hmm_mixture.hpp"

@@ -1,12 +1,15 @@
 // Specification of io/checkpoint.hpp: a training run resumed from a checkpoint is the run that
 // never stopped, bit for bit; saves are atomic; damaged files and mismatched objects are
 // refused with messages that say what differs, and a refused load changes nothing.
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -289,6 +292,90 @@ TEST_CASE("any module's parameters checkpoint by path, with shape checks", "[io]
   unprefixed.add_model(other);
   CHECK_THAT(value_error_message([&] { load_checkpoint(directory / "c.safetensors", unprefixed); }),
              Contains("lacks 2 tensors") && Contains("'param/weight'"));
+}
+
+namespace {
+
+// An optimizer the checkpoint code has never heard of: it counts, per parameter, the steps in
+// which the parameter had a gradient, and keeps a learning rate it never uses.
+class CountingOptimizer {
+ public:
+  static constexpr std::string_view kind = "Counting";
+  static constexpr std::string_view key = "counting";
+  static constexpr std::array<std::string_view, 1> state_names = {"visits"};
+
+  CountingOptimizer(ParameterList params, double lr) : params_(std::move(params)), state_(params_), lr_(lr) {}
+
+  void step() {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      if (!state_.has(i)) state_.create(i);
+      double* visits = state_.data<double>(i, 0);
+      for (index_t j = 0; j < params_[i].numel; ++j) visits[j] += 1;
+    }
+    ++steps_;
+  }
+  double visits(std::size_t i) { return state_.has(i) ? state_.data<double>(i, 0)[0] : -1; }
+  long long steps() const { return steps_; }
+  double lr() const { return lr_; }
+
+  const ParameterList& parameters() const { return params_; }
+  std::span<std::byte> state(std::size_t i, std::string_view) { return state_.tensor(i, 0); }
+  void create_state(std::size_t i) { state_.create(i); }
+  void release_state(std::size_t i) { state_.release(i); }
+  OptimizerSettings settings() const {
+    OptimizerSettings s;
+    s.set("steps", steps_);
+    s.set("lr", lr_);
+    return s;
+  }
+  void check_settings(const OptimizerSettings& saved) const { (void)saved.integer("steps"), (void)saved.real("lr"); }
+  void restore_settings(const OptimizerSettings& saved) { steps_ = saved.integer("steps"), lr_ = saved.real("lr"); }
+
+ private:
+  ParameterList params_;
+  LazyParameterState<1> state_;
+  double lr_;
+  long long steps_ = 0;
+};
+static_assert(OptimizerWithState<CountingOptimizer>);
+
+}  // namespace
+
+TEST_CASE("any optimizer with named state checkpoints, under its own names", "[io][checkpoint]") {
+  scratch_directory directory;
+  std::mt19937 rng(3);
+  Linear<2, 3, double> saved_layer(rng);
+  CountingOptimizer saved(parameters(saved_layer), 0.5);
+  saved.step();
+  saved.step();
+  training_state saved_state;
+  saved_state.add_model(saved_layer).add_optimizer(saved);
+  save_checkpoint(directory / "c.safetensors", saved_state);
+  const auto reader = safetensors_reader::open(directory / "c.safetensors");
+  CHECK(reader.metadata().at("ranklens.optimizer") == "Counting");
+  CHECK(reader.metadata().at("ranklens.counting.steps") == "2");
+  CHECK(reader.metadata().at("ranklens.counting.lr") == "0.5");
+  CHECK(reader.entry("counting/visits/weight").shape == std::vector<std::int64_t>{3, 2});
+
+  Linear<2, 3, double> layer(rng);
+  CountingOptimizer resumed(parameters(layer), 0.1);
+  training_state state;
+  state.add_model(layer).add_optimizer(resumed);
+  load_checkpoint(directory / "c.safetensors", state);
+  CHECK(resumed.steps() == 2);
+  CHECK(resumed.lr() == 0.5);
+  CHECK(resumed.visits(0) == 2);
+  CHECK(resumed.visits(1) == 2);
+
+  // A parameter without state in the file has none after loading, whatever it had before.
+  CountingOptimizer fresh(parameters(saved_layer), 0.5);
+  training_state fresh_state;
+  fresh_state.add_model(saved_layer).add_optimizer(fresh);
+  save_checkpoint(directory / "fresh.safetensors", fresh_state);
+  CHECK(!safetensors_reader::open(directory / "fresh.safetensors").contains("counting/visits/weight"));
+  load_checkpoint(directory / "fresh.safetensors", state);
+  CHECK(resumed.visits(0) == -1);
+  CHECK(resumed.steps() == 0);
 }
 
 TEST_CASE("registration mistakes are named when they are made", "[io][checkpoint]") {
