@@ -25,7 +25,7 @@
 
 using namespace ranklens;
 using cuda::bfloat16;
-using cpu::grad_write;
+using ranklens::grad_write;
 using cpu::transpose;
 
 namespace {

@@ -80,11 +80,11 @@ int run(const Options& options, const bench::FmaPeak& peak) {
 
   using Tokens = Tensor<std::int32_t, Shape<dyn, dyn>>;
   Tokens inputs(Shape<dyn, dyn>{options.batch, context}), targets(Shape<dyn, dyn>{options.batch, context});
-  std::uniform_int_distribution<std::int32_t> token(0, vocab - 1);
-  for (auto& t : inputs.span()) t = token(rng);
+  const auto token = [&] { return std::int32_t(uniform_below(rng, vocab)); };
+  for (auto& t : inputs.span()) t = token();
   for (index_t b = 0; b < options.batch; ++b) {
     for (index_t t = 0; t + 1 < context; ++t) targets(b, t) = inputs(b, t + 1);
-    targets(b, context - 1) = token(rng);
+    targets(b, context - 1) = token();
   }
 
   auto step = [&] {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fma_peak.hpp"
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/cross_entropy.hpp"
 #include "ranklens/cpu/elementwise.hpp"
@@ -29,9 +30,8 @@ namespace cpu = ranklens::cpu;
 
 std::vector<float> random_floats(index_t n, std::uint64_t seed, float lo = -2, float hi = 2) {
   std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = dist(gen);
+  for (auto& x : v) x = ranklens::uniform<float>(gen, lo, hi);
   return v;
 }
 

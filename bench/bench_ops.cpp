@@ -8,6 +8,7 @@
 #include <random>
 
 #include "ranklens/autograd/backward.hpp"
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/ops/causal_softmax.hpp"
 #include "ranklens/ops/fused_causal_attention.hpp"
@@ -24,8 +25,7 @@ template <ShapeType S>
 Tensor<float, S> random_floats(const S& shape, unsigned seed) {
   Tensor<float, S> t(shape);
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1, 1);
-  for (auto& v : t.span()) v = dist(rng);
+  for (auto& v : t.span()) v = uniform<float>(rng, -1, 1);
   return t;
 }
 

@@ -48,7 +48,7 @@ double peak_rss_mb() {
 template <index_t K, index_t DIn, index_t DSae>
 int run(const Options& options) {
   using Sae = SparseAutoencoder<K, DIn, DSae>;
-  data::rng gen(0);
+  Rng gen(0);
   Sae sae(gen, SaeActivation::batch_top_k);
   SaeTrainer trainer(sae, {.lr = 5e-4});
   Tensor<float, Shape<dyn, DIn>> batch(Shape<dyn, DIn>{options.batch});

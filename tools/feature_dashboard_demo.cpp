@@ -43,7 +43,7 @@ struct Stream {
   std::vector<double> depth_direction;
 
   explicit Stream(std::uint64_t seed) {
-    data::rng gen(seed);
+    Rng gen(seed);
     auto unit = [&] {
       std::vector<double> v(static_cast<std::size_t>(width));
       double norm = 0;
@@ -58,7 +58,7 @@ struct Stream {
 
   // A sequence of `length` tokens: digits and operators alternating, brackets now and then, and
   // a word every so often.
-  std::vector<std::string> sequence(data::rng& gen) const {
+  std::vector<std::string> sequence(Rng& gen) const {
     std::vector<std::string> out;
     bool digit_next = true;
     int depth = 0;
@@ -83,7 +83,7 @@ struct Stream {
     return out;
   }
 
-  void activations(const std::vector<std::string>& tokens, data::rng& gen, float* out) const {
+  void activations(const std::vector<std::string>& tokens, Rng& gen, float* out) const {
     int depth = 0;
     for (std::size_t t = 0; t < tokens.size(); ++t) {
       if (tokens[t] == "(") ++depth;
@@ -106,12 +106,12 @@ int main(int argc, char** argv) {
   }
   try {
     const Stream stream(1);
-    data::rng gen(2);
+    Rng gen(2);
     constexpr index_t train_sequences = 1344;  // 64512 tokens
     Tensor<float, Shape<dyn, width>> train(Shape<dyn, width>{train_sequences * length});
     for (index_t s = 0; s < train_sequences; ++s) stream.activations(stream.sequence(gen), gen, train.data() + s * length * width);
 
-    data::rng init(3);
+    Rng init(3);
     Sae sae(init, SaeActivation::batch_top_k);
     SaeTrainer trainer(sae, {.lr = 2e-3, .warmup_steps = 50, .decay_steps = 1500, .dead_after_tokens = 100000});
     trainer.initialise(train.view());

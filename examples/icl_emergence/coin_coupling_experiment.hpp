@@ -23,8 +23,8 @@ namespace icl {
 struct fixed_coin {
   double bias;
   index_t vocab_size() const noexcept { return 2; }
-  void sample_sequence(data::rng& gen, std::span<std::int32_t> out) const {
-    for (auto& token : out) token = gen.uniform() < bias ? 1 : 0;
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
+    for (auto& token : out) token = unit_uniform(gen) < bias ? 1 : 0;
   }
 };
 

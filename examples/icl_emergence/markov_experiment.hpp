@@ -42,7 +42,7 @@ struct MarkovEvalSet {
       : sequences(n), context(context), states(source.states), flat(data::sample_batch(source, seed, n, context).tokens),
         tokens(token_window(flat, n, context, 0, context)) {
     for (index_t b = 0; b < n; ++b) {
-      data::rng gen = data::rng::for_stream(seed, std::uint64_t(b));
+      Rng gen = Rng::for_stream(seed, std::uint64_t(b));
       const data::markov_chain chain = source.draw_chain(gen);
       for (index_t from = 0; from < states; ++from)
         for (double p : chain.row(from)) rows.push_back(p);

@@ -244,7 +244,7 @@ inline FeatureComparison compare_features(Adapters& adapters, const std::vector<
                             corpus, top_k, rule);
 
   // As many MLP neurons: up_proj channels, uniformly drawn over the layers, split by sign.
-  data::rng draw(seed);
+  Rng draw(seed);
   std::vector<std::pair<index_t, index_t>> picked;  // (layer, channel)
   while (index_t(picked.size()) < sites) {
     const std::pair<index_t, index_t> p{index_t(draw.below(std::uint64_t(layer_count))), index_t(draw.below(std::uint64_t(BaseConfig::mlp_width)))};

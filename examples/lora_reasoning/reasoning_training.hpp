@@ -84,7 +84,7 @@ train::History train_on(const Model& model, std::vector<ParameterRef> parameters
 }
 
 inline Model pretrain(const Settings& settings, train::History* history = nullptr) {
-  data::rng init(settings.seed);
+  Rng init(settings.seed);
   Model model(init);
   const reasoning::PretrainingMixture mixture{.batch_size = settings.pretrain_batch, .seq_len = settings.seq_len};
   auto result = train_on(

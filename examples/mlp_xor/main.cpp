@@ -21,11 +21,10 @@ struct Batch {
 };
 
 Batch make_batch(std::mt19937& rng, index_t n) {
-  std::uniform_real_distribution<float> coord(-1, 1);
   Batch b{Tensor<float, Points>(Points{n}), Tensor<float, Labels>(Labels{n})};
   for (index_t i = 0; i < n; ++i) {
-    b.x(i, 0) = coord(rng);
-    b.x(i, 1) = coord(rng);
+    b.x(i, 0) = uniform<float>(rng, -1, 1);
+    b.x(i, 1) = uniform<float>(rng, -1, 1);
     b.y(i, 0) = b.x(i, 0) * b.x(i, 1) > 0 ? 1.0f : -1.0f;
   }
   return b;

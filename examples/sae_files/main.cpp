@@ -34,7 +34,7 @@ io::SaeLensArchitecture parse_architecture(const std::string& name) {
 
 int write_random(const std::string& out, const std::string& architecture_name, std::uint64_t seed) {
   const io::SaeLensArchitecture architecture = parse_architecture(architecture_name);
-  data::rng gen(seed);
+  Rng gen(seed);
   Sae sae(gen, architecture == io::SaeLensArchitecture::topk ? SaeActivation::top_k : SaeActivation::batch_top_k);
   for (float* p : {sae.W_enc.value().data(), sae.W_dec.value().data()})
     for (index_t i = 0; i < 16 * 64; ++i) p[i] = float(0.4 * data::normal(gen));
@@ -48,7 +48,7 @@ int write_random(const std::string& out, const std::string& architecture_name, s
 }
 
 int run(const std::string& directory, const std::string& inputs, const std::string& out) {
-  data::rng gen(0);
+  Rng gen(0);
   Sae sae(gen);
   io::load_saelens(sae, directory);
   const auto x = io::read_tensor<float, Shape<dyn, 16>>(io::safetensors_reader::open(inputs), "x");

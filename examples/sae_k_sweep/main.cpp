@@ -136,7 +136,7 @@ template <int K>
 SweepRow train_and_measure(Model& model, const Captured& train, const Captured& held_out, const TokenBatch& downstream_batch, const Options& options) {
   const auto started = std::chrono::steady_clock::now();
   using Sae = SparseAutoencoder<K, width, latents>;
-  data::rng gen(options.seed + 77);
+  Rng gen(options.seed + 77);
   Sae sae(gen, SaeActivation::batch_top_k);
   sae.hook_name = options.hook;
   SaeTrainer trainer(sae, {.lr = options.sae_lr,
@@ -146,7 +146,7 @@ SweepRow train_and_measure(Model& model, const Captured& train, const Captured& 
   const index_t rows = train.rows.extent(0);
   trainer.initialise(TensorView<const float, Shape<dyn, width>, cpu_t>(train.rows.data(), Shape<dyn, width>{std::min<index_t>(rows, 16384)}));
   // Batches of consecutive rows from a random start each step (the rows are many sequences long).
-  data::rng picker(options.seed + 5);
+  Rng picker(options.seed + 5);
   SaeStepReport report;
   for (index_t step = 0; step < options.sae_steps; ++step) {
     const index_t first = index_t(picker.below(std::uint64_t(rows - options.sae_batch + 1)));

@@ -60,7 +60,7 @@ TEST_CASE("low_rank kernels match the definition for every rank, row count and t
       auto xf = as<float>(x), af = as<float>(a), bf = as<float>(b), yf = as<float>(base), gyf = as<float>(gy);
       std::vector<float> uf(u.size()), gxf = as<float>(gx0), gaf(ga.size(), 1.0f), gbf(gb.size(), -1.0f);
       cpu::low_rank_forward<float>(xf.data(), af.data(), bf.data(), uf.data(), yf.data(), rows, in, out, rank, float(scale));
-      cpu::low_rank_backward<float>(xf.data(), af.data(), bf.data(), uf.data(), gyf.data(), gxf.data(), cpu::grad_write::add,
+      cpu::low_rank_backward<float>(xf.data(), af.data(), bf.data(), uf.data(), gyf.data(), gxf.data(), grad_write::add,
                                     gaf.data(), gbf.data(), rows, in, out, rank, float(scale));
       INFO("rank " << rank << ", rows " << rows);
       for (std::size_t i = 0; i < u.size(); ++i) REQUIRE(uf[i] == Approx(u[i]).margin(1e-5));
@@ -71,9 +71,9 @@ TEST_CASE("low_rank kernels match the definition for every rank, row count and t
 
       // Stored instead of added; and gx alone (no weight gradients wanted).
       std::vector<float> stored(gx.size(), std::nanf("")), alone(gx.size(), std::nanf(""));
-      cpu::low_rank_backward<float>(xf.data(), af.data(), bf.data(), uf.data(), gyf.data(), stored.data(), cpu::grad_write::store,
+      cpu::low_rank_backward<float>(xf.data(), af.data(), bf.data(), uf.data(), gyf.data(), stored.data(), grad_write::store,
                                     nullptr, nullptr, rows, in, out, rank, float(scale));
-      cpu::low_rank_backward<float>(xf.data(), af.data(), bf.data(), uf.data(), gyf.data(), alone.data(), cpu::grad_write::store,
+      cpu::low_rank_backward<float>(xf.data(), af.data(), bf.data(), uf.data(), gyf.data(), alone.data(), grad_write::store,
                                     nullptr, gbf.data(), rows, in, out, rank, float(scale));
       for (std::size_t i = 0; i < gx.size(); ++i) REQUIRE(stored[i] == Approx(gx[i]).margin(1e-5));
       for (std::size_t i = 0; i < gx.size(); ++i) REQUIRE(alone[i] == stored[i]);
@@ -90,7 +90,7 @@ TEST_CASE("low_rank kernels give the same bits on one thread and on two", "[adap
     cpu::set_num_threads(threads);
     std::vector<float> u(std::size_t(rows * rank)), y(std::size_t(rows * out)), ga(std::size_t(rank * in)), gb(std::size_t(out * rank));
     cpu::low_rank_forward<float>(x.data(), a.data(), b.data(), u.data(), y.data(), rows, in, out, rank, 0.5f);
-    cpu::low_rank_backward<float>(x.data(), a.data(), b.data(), u.data(), gy.data(), nullptr, cpu::grad_write::add, ga.data(),
+    cpu::low_rank_backward<float>(x.data(), a.data(), b.data(), u.data(), gy.data(), nullptr, grad_write::add, ga.data(),
                                   gb.data(), rows, in, out, rank, 0.5f);
     y.insert(y.end(), ga.begin(), ga.end());
     y.insert(y.end(), gb.begin(), gb.end());

@@ -22,15 +22,15 @@ TEST_CASE("grad_sink stores into a fresh whole value and adds otherwise", "[auto
   Tensor<double, Shape<2, 3>> value(Shape<2, 3>{});
   const auto x = variable(value);
   const auto first = x.grad_sink();
-  CHECK(first.mode == cpu::grad_write::store);
+  CHECK(first.mode == grad_write::store);
   const auto second = x.grad_sink();
-  CHECK(second.mode == cpu::grad_write::add);
+  CHECK(second.mode == grad_write::add);
   CHECK(second.data() == first.data());
 
   const auto y = variable(value);
   const auto row = slice<0>(y, 1, 2);  // a view: the rest of y's buffer must be zero, so it adds
   const auto sink = row.grad_sink();
-  CHECK(sink.mode == cpu::grad_write::add);
+  CHECK(sink.mode == grad_write::add);
   const auto gy = to_tensor(y.grad());
   for (double g : gy.span()) CHECK(g == 0.0);
 }

@@ -5,7 +5,7 @@
 using namespace ranklens;
 
 int main() {
-  data::rng gen(0);
+  Rng gen(0);
   SparseAutoencoder<64, 16, 32> sae(gen);
   (void)sae;
 }

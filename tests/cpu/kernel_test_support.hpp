@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ranklens/core/config.hpp"
+#include "ranklens/core/distributions.hpp"
 
 namespace ranklens::test {
 
@@ -20,9 +21,8 @@ inline const std::vector<index_t> odd_sizes = {0, 1, 3, 7, 17, 33, 1000, 100003}
 template <class T>
 std::vector<T> random_vector(index_t n, double lo, double hi, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
   std::vector<T> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = T(dist(gen));
+  for (auto& x : v) x = T(ranklens::uniform<double>(gen, lo, hi));
   return v;
 }
 

@@ -40,7 +40,7 @@ void check_against_the_op(index_t position_offset, double theta) {
   const index_t rows = batch * positions * heads;
   std::vector<T> forward(std::size_t(rows * width)), backward_store(forward.size()), backward_add(forward.size(), T(1));
   cpu::rope_forward(x.data(), cos.data(), sin.data(), forward.data(), rows, width, positions, heads);
-  cpu::rope_backward(seed.data(), cos.data(), sin.data(), backward_store.data(), rows, width, positions, heads, cpu::grad_write::store);
+  cpu::rope_backward(seed.data(), cos.data(), sin.data(), backward_store.data(), rows, width, positions, heads, grad_write::store);
   cpu::rope_backward(seed.data(), cos.data(), sin.data(), backward_add.data(), rows, width, positions, heads);
   for (index_t i = 0; i < rows * width; ++i) {
     REQUIRE(close(forward[std::size_t(i)], y.value().data()[i]));

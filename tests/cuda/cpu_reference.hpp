@@ -12,7 +12,7 @@
 
 namespace ranklens::test::reference {
 
-using cpu::grad_write;
+using ranklens::grad_write;
 using cpu::transpose;
 
 // The functions of cpu/unary_functions.hpp and cpu/binary_functions.hpp, by name.

@@ -15,7 +15,7 @@
 using namespace ranklens;
 using namespace ranklens::test::parity;
 namespace ref = ranklens::test::reference;
-using cpu::grad_write;
+using ranklens::grad_write;
 
 namespace {
 

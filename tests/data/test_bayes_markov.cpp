@@ -100,7 +100,7 @@ TEST_CASE("the add-alpha prediction matches simulated chains with a uniform star
   std::vector<std::int32_t> tokens(3);
   double conditioned = 0, hits = 0;
   for (int s = 0; s < 60000; ++s) {
-    rng gen = rng::for_stream(4, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(4, static_cast<std::uint64_t>(s));
     source.sample_sequence(gen, tokens);
     if (tokens[0] != 0 || tokens[1] != 0) continue;
     conditioned += 1;

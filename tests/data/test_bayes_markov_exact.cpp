@@ -152,7 +152,7 @@ TEST_CASE("long sequences: predictions stay accurate when the posterior is narro
           "[data][bayes_exact]") {
   // A 5000-token chain: the default rule must agree with a rule of 4x finer steps.
   const dirichlet_markov_source source{2, 1.0};
-  rng gen(1);
+  Rng gen(1);
   const markov_chain chain = source.draw_chain(gen);
   std::vector<std::int32_t> tokens(5000);
   chain.sample_sequence(gen, tokens);
@@ -168,7 +168,7 @@ TEST_CASE("long sequences: predictions stay accurate when the posterior is narro
 
 TEST_CASE("importance sampling agrees with the two-state quadrature", "[data][bayes_exact]") {
   const two_state_exact_bayes bayes(1.0);
-  rng sampler(2);
+  Rng sampler(2);
   std::vector<double> p(2);
   for (const auto& x : {std::vector<int>{0}, std::vector<int>{1, 1, 0}, bits(0b1011001, 7)}) {
     const auto counts = counts_of(x);
@@ -189,7 +189,7 @@ TEST_CASE("three states: importance sampling matches the frequencies of simulate
   std::vector<std::int32_t> tokens(3);
   double after_0 = 0, stay_after_0 = 0, after_00 = 0, stay_after_00 = 0;
   for (int s = 0; s < 100000; ++s) {
-    rng gen = rng::for_stream(3, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(3, static_cast<std::uint64_t>(s));
     source.sample_sequence(gen, tokens);
     if (tokens[0] != 0) continue;
     after_0 += 1;
@@ -198,7 +198,7 @@ TEST_CASE("three states: importance sampling matches the frequencies of simulate
     after_00 += 1;
     stay_after_00 += tokens[2] == 0;
   }
-  rng sampler(4);
+  Rng sampler(4);
   for (const auto& [prefix, hits, trials] :
        {std::tuple{std::vector<int>{0}, stay_after_0, after_0},
         std::tuple{std::vector<int>{0, 0}, stay_after_00, after_00}}) {

@@ -25,7 +25,7 @@ TEST_CASE("each sequence flips a single coin, chosen uniformly", "[data][coins]"
   std::vector<std::int32_t> tokens(3000);
   constexpr int sequences = 600;
   for (int s = 0; s < sequences; ++s) {
-    rng gen = rng::for_stream(1, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(1, static_cast<std::uint64_t>(s));
     source.sample_sequence(gen, tokens);
     double ones = 0;
     for (auto x : tokens) ones += x;

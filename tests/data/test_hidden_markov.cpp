@@ -33,7 +33,7 @@ TEST_CASE("the state chain, emissions and stationary distribution follow from T^
 TEST_CASE("sampled (state, symbol, next state) triples have the model's frequencies",
           "[data][hmm]") {
   const auto hmm = small_hmm();
-  rng gen(1);
+  Rng gen(1);
   std::vector<std::int32_t> tokens(100000), states(100000);
   hmm.sample_with_states(gen, tokens, states);
   std::vector<double> triples(8, 0.0), visits(2, 0.0);

@@ -15,7 +15,7 @@ using namespace ranklens::data;
 namespace {
 std::vector<std::int32_t> sample(const hidden_markov_model& hmm, std::size_t length,
                                  std::uint64_t seed, std::vector<std::int32_t>* states = nullptr) {
-  rng gen(seed);
+  Rng gen(seed);
   std::vector<std::int32_t> tokens(length), hidden(length);
   hmm.sample_with_states(gen, tokens, hidden);
   if (states) *states = hidden;

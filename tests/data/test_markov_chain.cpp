@@ -13,7 +13,7 @@ using namespace ranklens::data;
 
 TEST_CASE("a fixed chain's transition frequencies match its table", "[data][markov]") {
   const markov_chain chain(3, 1, {0.1, 0.6, 0.3, 0.5, 0.0, 0.5, 0.2, 0.2, 0.6});
-  rng gen(1);
+  Rng gen(1);
   std::vector<std::int32_t> tokens(200000);
   chain.sample_sequence(gen, tokens);
   std::vector<double> counts(9, 0.0), from(3, 0.0);
@@ -42,7 +42,7 @@ TEST_CASE("the first token follows the stationary or the uniform distribution", 
   int zeros_stationary = 0, zeros_uniform = 0;
   std::vector<std::int32_t> tokens(3);
   for (int s = 0; s < sequences; ++s) {
-    rng gen = rng::for_stream(2, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(2, static_cast<std::uint64_t>(s));
     stationary.sample_sequence(gen, tokens);
     zeros_stationary += tokens[0] == 0;
     uniform.sample_sequence(gen, tokens);
@@ -64,7 +64,7 @@ TEST_CASE("an n-gram chain conditions on the previous n-1 tokens, oldest first",
   CHECK(chain.contexts() == 9);
   CHECK(chain.next_context(3 * 1 + 2, 0) == 3 * 2 + 0);
   for (int s = 0; s < 20; ++s) {
-    rng gen(static_cast<std::uint64_t>(s));
+    Rng gen(static_cast<std::uint64_t>(s));
     std::vector<std::int32_t> tokens(30);
     chain.sample_sequence(gen, tokens);
     for (std::size_t t = 2; t < tokens.size(); ++t) {
@@ -95,7 +95,7 @@ TEST_CASE("the Dirichlet source draws a new chain per sequence with uniform-on-s
           "[data][markov]") {
   // k = 2, alpha = 1: each switch probability is Uniform(0, 1), mean 1/2, variance 1/12.
   const dirichlet_markov_source source{2, 1.0};
-  rng gen(3);
+  Rng gen(3);
   running_mean mean, variance;
   for (int s = 0; s < 40000; ++s) {
     const markov_chain chain = source.draw_chain(gen);
@@ -112,6 +112,6 @@ TEST_CASE("a chain rejects tables that are not stochastic or of the wrong size",
   CHECK_THROWS_AS(markov_chain(2, 1, {1.0, 0.0, 1.0}), shape_error);
   CHECK_THROWS_AS(markov_chain(2, 0, {1.0, 0.0}), value_error);
   const dirichlet_markov_source bad{2, 0.0};
-  rng gen(4);
+  Rng gen(4);
   CHECK_THROWS_AS(bad.draw_chain(gen), value_error);
 }

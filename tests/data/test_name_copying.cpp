@@ -26,7 +26,7 @@ TEST_CASE("every marker is followed by the sequence's single name", "[data][copy
   std::vector<std::int32_t> tokens(400);
   std::set<std::int32_t> names_across_sequences;
   for (int s = 0; s < 200; ++s) {
-    rng gen = rng::for_stream(1, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(1, static_cast<std::uint64_t>(s));
     source.sample_sequence(gen, tokens);
     std::set<std::int32_t> names_here;
     int broken = 0;
@@ -48,7 +48,7 @@ TEST_CASE("markers occur at rate p / (1 + p) and filler is uniform", "[data][cop
   // probability p, so the marker rate r solves r = p (1 - r).
   const double p = 0.25;
   const name_copying_source source{4, 3, p};
-  rng gen(2);
+  Rng gen(2);
   std::vector<std::int32_t> tokens(100000);
   source.sample_sequence(gen, tokens);
   double markers = 0, filler0 = 0, fillers = 0;
@@ -63,7 +63,7 @@ TEST_CASE("markers occur at rate p / (1 + p) and filler is uniform", "[data][cop
 }
 
 TEST_CASE("invalid settings are rejected", "[data][copying]") {
-  rng gen(3);
+  Rng gen(3);
   std::vector<std::int32_t> tokens(4);
   CHECK_THROWS_AS((name_copying_source{0, 3, 0.1}.sample_sequence(gen, tokens)), value_error);
   CHECK_THROWS_AS((name_copying_source{3, 3, 1.5}.sample_sequence(gen, tokens)), value_error);

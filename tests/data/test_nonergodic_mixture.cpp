@@ -40,7 +40,7 @@ TEST_CASE(
   std::vector<int> drawn(2, 0);
   constexpr int sequences = 8000;
   for (int s = 0; s < sequences; ++s) {
-    rng gen = rng::for_stream(1, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(1, static_cast<std::uint64_t>(s));
     const index_t c = mixture.sample_sequence_and_component(gen, tokens);
     ++drawn[static_cast<std::size_t>(c)];
     REQUIRE(tokens[0] == *mixture.bos_token());
@@ -65,7 +65,7 @@ TEST_CASE("equal offsets make components share token ids", "[data][mixture]") {
 
 TEST_CASE("bad components and an empty mixture are rejected", "[data][mixture]") {
   nonergodic_mixture mixture;
-  rng gen(0);
+  Rng gen(0);
   std::vector<std::int32_t> tokens(3);
   CHECK_THROWS_AS(mixture.sample_sequence(gen, tokens), value_error);
   CHECK_THROWS_AS(mixture.add(even_process(), 0.0), value_error);

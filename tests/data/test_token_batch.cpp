@@ -31,7 +31,7 @@ TEST_CASE("row i is the sequence drawn from stream (seed, i)", "[data][batch]") 
   const dirichlet_markov_source source{3, 1.0};
   const token_batch batch = sample_batch(source, 5, 6, 20);
   std::vector<std::int32_t> row(20);
-  rng gen = rng::for_stream(5, 4);
+  Rng gen = Rng::for_stream(5, 4);
   source.sample_sequence(gen, row);
   CHECK(std::vector<std::int32_t>(batch.row(4).begin(), batch.row(4).end()) == row);
 }

@@ -62,7 +62,7 @@ TEST_CASE("the three losses are the model's cross-entropy with the hook doing ea
   std::mt19937 init(3);
   Model model(init);
   const Batch batch;
-  data::rng gen(4);
+  Rng gen(4);
   const SparseAutoencoder<4, 16, 64> sae(gen, SaeActivation::top_k);
   const auto reconstruct = [&](const Residual& a) { return sae.reconstruct(a, SaeActivation::top_k); };
   const auto score = interp::downstream_score_at_hook<Residual>(model, hook, batch.tokens, batch.targets, reconstruct);

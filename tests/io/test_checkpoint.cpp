@@ -1,15 +1,21 @@
 // Specification of io/checkpoint.hpp: a training run resumed from a checkpoint is the run that
 // never stopped, bit for bit; saves are atomic; damaged files and mismatched objects are
 // refused with messages that say what differs, and a refused load changes nothing.
+#include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "io_test_support.hpp"
+#include "training_run.hpp"
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/io/checkpoint.hpp"
 #include "ranklens/nn/linear.hpp"
@@ -26,64 +32,6 @@ namespace {
 using TinyQwen2 = Qwen2Like<16, 1, 2, 1, 8>;
 using TinyQwen2OtherVocab = Qwen2Like<16, 1, 2, 1, 9>;
 using TinyGpt2 = Gpt2Like<16, 1, 2, 8, 8>;
-
-// A small training run and everything it needs to continue: model, optimizer, the data
-// generator (a data::rng) and a standard engine that picks each step's sequence length, all
-// registered in one training_state. It holds pointers to its own members: it never moves.
-template <class Config, class Optimizer>
-struct TrainingRun {
-  static Optimizer make_optimizer(Transformer<Config>& model) {
-    if constexpr (std::is_same_v<Optimizer, AdamW>)
-      return AdamW(parameters(model), {.lr = 1e-2, .weight_decay = 0.01});
-    else
-      return SGD(parameters(model), {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 1e-3});
-  }
-
-  explicit TrainingRun(std::uint64_t seed)
-      : initialisation(unsigned(seed)), model(initialisation), optimizer(make_optimizer(model)), data(seed), lengths(unsigned(seed) + 7) {
-    state.add_model(model).add_optimizer(optimizer).add_generator("data", data).add_generator("lengths", lengths);
-  }
-  TrainingRun(const TrainingRun&) = delete;
-
-  // One step on random copy-the-previous-token sequences; returns the loss.
-  float step() {
-    const index_t batch = 3, sequence = 4 + index_t(lengths() % 4);
-    Tensor<std::int32_t, Shape<dyn, dyn>> tokens(Shape<dyn, dyn>{batch, sequence}), targets(Shape<dyn, dyn>{batch, sequence});
-    for (index_t b = 0; b < batch; ++b)
-      for (index_t t = 0; t < sequence; ++t) {
-        tokens(b, t) = std::int32_t(data.below(Config::vocab_size));
-        targets(b, t) = t == 0 ? -100 : tokens(b, t - 1);
-      }
-    auto scope = tape();
-    optimizer.zero_grad();
-    auto loss = cross_entropy(model(tokens), targets);
-    backward(loss);
-    optimizer.step();
-    ++state.step;
-    return loss.item();
-  }
-
-  std::vector<float> steps(int count) {
-    std::vector<float> losses;
-    for (int i = 0; i < count; ++i) losses.push_back(step());
-    return losses;
-  }
-
-  std::vector<float> parameter_values() {
-    std::vector<float> values;
-    for_each_parameter(model, [&](std::string_view, const auto& p) {
-      values.insert(values.end(), p.value().span().begin(), p.value().span().end());
-    });
-    return values;
-  }
-
-  std::mt19937 initialisation;
-  Transformer<Config> model;
-  Optimizer optimizer;
-  data::rng data;
-  std::mt19937 lengths;
-  training_state state;
-};
 
 // Bitwise equality, so that -0 vs 0 or two NaNs would not hide a difference.
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
@@ -139,6 +87,38 @@ std::string value_error_message(Action&& action) {
 TEST_CASE("a run resumed from a checkpoint is bit for bit the run that never stopped", "[io][checkpoint]") {
   SECTION("Qwen2-style model, AdamW") { check_resume_is_exact<TinyQwen2, AdamW>(); }
   SECTION("GPT-2-style model, SGD with momentum") { check_resume_is_exact<TinyGpt2, SGD>(); }
+}
+
+namespace {
+
+// The fixture runs of tools/make_checkpoint_fixtures.cpp.
+using FixtureQwen2 = Qwen2Like<8, 1, 2, 1, 8, 16>;
+using FixtureGpt2 = Gpt2Like<8, 1, 2, 8, 8>;
+
+// Loads a committed checkpoint into a run of other seeds and continues it for two steps: the
+// losses must be those the saved run went on to have (its metadata holds them), up to the
+// rounding of another machine's kernels.
+template <class Config, class Optimizer>
+void check_resumes_committed_checkpoint(const std::string& file, bool freeze_final_norm) {
+  TrainingRun<Config, Optimizer> run(99);
+  if (freeze_final_norm) freeze(run.model.final_norm);
+  load_checkpoint(fixture_path(file), run.state);
+  CHECK(run.state.step == 3);
+  std::vector<float> expected;
+  std::istringstream text(run.state.metadata.at("expected_next_losses"));
+  for (std::string number; text >> number;) expected.push_back(std::strtof(number.c_str(), nullptr));
+  REQUIRE(expected.size() == 2);
+  const std::vector<float> losses = run.steps(2);
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(losses[i] == Approx(expected[i]).epsilon(1e-5));
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints written by earlier ranklens load and resume their run", "[io][checkpoint]") {
+  SECTION("AdamW, with state saved for a frozen parameter") {
+    check_resumes_committed_checkpoint<FixtureQwen2, AdamW>("checkpoint_v1_adamw.safetensors", true);
+  }
+  SECTION("SGD with momentum") { check_resumes_committed_checkpoint<FixtureGpt2, SGD>("checkpoint_v1_sgd.safetensors", false); }
 }
 
 TEST_CASE("the checkpoint file names its parts as the file format says", "[io][checkpoint]") {
@@ -265,7 +245,7 @@ TEST_CASE("a checkpoint of another configuration or other objects is refused nam
     std::mt19937 rng(1);
     Transformer<TinyQwen2> model(rng);
     AdamW optimizer(parameters(model), {.lr = 1e-2, .beta2 = 0.95, .weight_decay = 0.01});
-    data::rng data(1);
+    Rng data(1);
     std::mt19937 lengths(1);
     training_state state;
     state.add_model(model).add_optimizer(optimizer).add_generator("data", data).add_generator("lengths", lengths);
@@ -275,7 +255,7 @@ TEST_CASE("a checkpoint of another configuration or other objects is refused nam
     std::mt19937 rng(1);
     Transformer<TinyQwen2> model(rng);
     AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.01});
-    data::rng data(1), extra(2);
+    Rng data(1), extra(2);
     std::mt19937 lengths(1);
     training_state state;
     state.add_model(model).add_optimizer(optimizer).add_generator("data", data).add_generator("lengths", lengths);
@@ -314,6 +294,90 @@ TEST_CASE("any module's parameters checkpoint by path, with shape checks", "[io]
              Contains("lacks 2 tensors") && Contains("'param/weight'"));
 }
 
+namespace {
+
+// An optimizer the checkpoint code has never heard of: it counts, per parameter, the steps in
+// which the parameter had a gradient, and keeps a learning rate it never uses.
+class CountingOptimizer {
+ public:
+  static constexpr std::string_view kind = "Counting";
+  static constexpr std::string_view key = "counting";
+  static constexpr std::array<std::string_view, 1> state_names = {"visits"};
+
+  CountingOptimizer(ParameterList params, double lr) : params_(std::move(params)), state_(params_), lr_(lr) {}
+
+  void step() {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      if (!state_.has(i)) state_.create(i);
+      double* visits = state_.data<double>(i, 0);
+      for (index_t j = 0; j < params_[i].numel; ++j) visits[j] += 1;
+    }
+    ++steps_;
+  }
+  double visits(std::size_t i) { return state_.has(i) ? state_.data<double>(i, 0)[0] : -1; }
+  long long steps() const { return steps_; }
+  double lr() const { return lr_; }
+
+  const ParameterList& parameters() const { return params_; }
+  std::span<std::byte> state(std::size_t i, std::string_view) { return state_.tensor(i, 0); }
+  void create_state(std::size_t i) { state_.create(i); }
+  void release_state(std::size_t i) { state_.release(i); }
+  OptimizerSettings settings() const {
+    OptimizerSettings s;
+    s.set("steps", steps_);
+    s.set("lr", lr_);
+    return s;
+  }
+  void check_settings(const OptimizerSettings& saved) const { (void)saved.integer("steps"), (void)saved.real("lr"); }
+  void restore_settings(const OptimizerSettings& saved) { steps_ = saved.integer("steps"), lr_ = saved.real("lr"); }
+
+ private:
+  ParameterList params_;
+  LazyParameterState<1> state_;
+  double lr_;
+  long long steps_ = 0;
+};
+static_assert(OptimizerWithState<CountingOptimizer>);
+
+}  // namespace
+
+TEST_CASE("any optimizer with named state checkpoints, under its own names", "[io][checkpoint]") {
+  scratch_directory directory;
+  std::mt19937 rng(3);
+  Linear<2, 3, double> saved_layer(rng);
+  CountingOptimizer saved(parameters(saved_layer), 0.5);
+  saved.step();
+  saved.step();
+  training_state saved_state;
+  saved_state.add_model(saved_layer).add_optimizer(saved);
+  save_checkpoint(directory / "c.safetensors", saved_state);
+  const auto reader = safetensors_reader::open(directory / "c.safetensors");
+  CHECK(reader.metadata().at("ranklens.optimizer") == "Counting");
+  CHECK(reader.metadata().at("ranklens.counting.steps") == "2");
+  CHECK(reader.metadata().at("ranklens.counting.lr") == "0.5");
+  CHECK(reader.entry("counting/visits/weight").shape == std::vector<std::int64_t>{3, 2});
+
+  Linear<2, 3, double> layer(rng);
+  CountingOptimizer resumed(parameters(layer), 0.1);
+  training_state state;
+  state.add_model(layer).add_optimizer(resumed);
+  load_checkpoint(directory / "c.safetensors", state);
+  CHECK(resumed.steps() == 2);
+  CHECK(resumed.lr() == 0.5);
+  CHECK(resumed.visits(0) == 2);
+  CHECK(resumed.visits(1) == 2);
+
+  // A parameter without state in the file has none after loading, whatever it had before.
+  CountingOptimizer fresh(parameters(saved_layer), 0.5);
+  training_state fresh_state;
+  fresh_state.add_model(saved_layer).add_optimizer(fresh);
+  save_checkpoint(directory / "fresh.safetensors", fresh_state);
+  CHECK(!safetensors_reader::open(directory / "fresh.safetensors").contains("counting/visits/weight"));
+  load_checkpoint(directory / "fresh.safetensors", state);
+  CHECK(resumed.visits(0) == -1);
+  CHECK(resumed.steps() == 0);
+}
+
 TEST_CASE("registration mistakes are named when they are made", "[io][checkpoint]") {
   std::mt19937 rng(3);
   Linear<2, 3> first(rng), second(rng);
@@ -327,7 +391,7 @@ TEST_CASE("registration mistakes are named when they are made", "[io][checkpoint
   optimizers.add_optimizer(sgd);
   CHECK_THROWS_AS(optimizers.add_optimizer(adamw), value_error);
 
-  data::rng a(1), b(2);
+  Rng a(1), b(2);
   training_state generators;
   generators.add_generator("data", a);
   CHECK_THROWS_AS(generators.add_generator("data", b), value_error);

@@ -22,7 +22,7 @@ using Inputs = Tensor<float, Shape<dyn, DIn>>;
 
 // Weights far from any special case: an untied encoder, decoder rows of various norms, biases.
 Sae random_sae(std::uint64_t seed, SaeActivation activation) {
-  data::rng gen(seed);
+  Rng gen(seed);
   Sae sae(gen, activation);
   for (auto* p : {sae.W_enc.value().data(), sae.W_dec.value().data()})
     for (index_t i = 0; i < DIn * DSae; ++i) p[i] = float(data::normal(gen) * 0.4);
@@ -126,7 +126,7 @@ TEST_CASE("an autoencoder saved and loaded gives the same codes and reconstructi
     sae.input_scale = 2.5;
     sae.apply_b_dec_to_input = rule != SaeActivation::batch_top_k;
     io::save_saelens(sae, dir.path() / "sae");
-    data::rng gen(99);
+    Rng gen(99);
     Sae loaded(gen, SaeActivation::top_k);
     io::load_saelens(loaded, dir.path() / "sae");
     CHECK(loaded.activation == rule);
@@ -163,7 +163,7 @@ TEST_CASE("a file saved with rescale_acts_by_decoder_norm is read by folding the
   nlohmann::json cfg = read_json(d / "cfg.json");
   cfg["rescale_acts_by_decoder_norm"] = true;
   write_json(d / "cfg.json", cfg);
-  data::rng gen(6);
+  Rng gen(6);
   Sae loaded(gen);
   io::load_saelens(loaded, d);
   const auto got = run(loaded, x);
@@ -174,7 +174,7 @@ TEST_CASE("a file saved with rescale_acts_by_decoder_norm is read by folding the
 TEST_CASE("bad SAELens directories are refused with one error naming the file and the key, the autoencoder unchanged", "[io][saelens]") {
   scratch_directory dir;
   const Sae source = random_sae(7, SaeActivation::top_k);
-  data::rng gen(8);
+  Rng gen(8);
   Sae target(gen);
   const auto before = to_tensor(target.W_enc.value().view());
   const fs::path d = dir.path() / "sae";
@@ -271,7 +271,7 @@ TEST_CASE("directories SAELens wrote load and reproduce SAELens' codes and recon
   const auto x = io::read_tensor<float, Shape<dyn, DIn>>(io::testing::fixture_path("saelens/inputs.safetensors"), "x");
   for (const std::string architecture : {"topk", "batchtopk", "jumprelu"}) {
     INFO("saelens_" << architecture);
-    data::rng gen(0);
+    Rng gen(0);
     Sae sae(gen);
     io::load_saelens(sae, io::testing::fixture_path("saelens/saelens_" + architecture));
     CHECK(sae.hook_name == "blocks.0.hook_resid_post");
@@ -293,7 +293,7 @@ TEST_CASE("directories ranklens wrote are what SAELens read, and the writer stil
   for (const std::string architecture : {"topk", "batchtopk", "jumprelu"}) {
     INFO("ranklens_" << architecture);
     const fs::path fixture = io::testing::fixture_path("saelens/ranklens_" + architecture);
-    data::rng gen(0);
+    Rng gen(0);
     Sae sae(gen);
     io::load_saelens(sae, fixture);
     const auto expected = io::safetensors_reader::open(io::testing::fixture_path("saelens/ranklens_" + architecture + ".expected.safetensors"));

@@ -28,9 +28,8 @@ GradcheckResult check_parameter_gradients(F&& f, P&... params) {
     auto step = tape();
     auto y = f();
     std::mt19937_64 rng(options.seed);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
     Tensor<double, typename decltype(y)::shape_type, cpu_t> w(y.shape());
-    for (auto& v : w.span()) v = dist(rng);
+    for (auto& v : w.span()) v = uniform<double>(rng, -1.0, 1.0);
     weights.assign(w.span().begin(), w.span().end());
     backward(y, w.view());
   }
@@ -70,10 +69,9 @@ GradcheckResult check_parameter_gradients(F&& f, P&... params) {
 template <class M>
 void randomize_parameters(M& module, unsigned seed, double lo = -0.5, double hi = 0.5) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
   for_each_parameter(module, [&](std::string_view, auto& p) {
     using T = typename std::remove_cvref_t<decltype(p)>::value_type;
-    for (auto& v : p.value().span()) v = T(dist(rng));
+    for (auto& v : p.value().span()) v = T(uniform<double>(rng, lo, hi));
   });
 }
 
@@ -89,9 +87,8 @@ std::map<std::string, std::vector<double>> state_dict(M& module) {
 
 inline Tensor<std::int32_t, Shape<dyn, dyn>> random_tokens(index_t batch, index_t seq, std::int32_t vocab, unsigned seed) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<std::int32_t> dist(0, vocab - 1);
   Tensor<std::int32_t, Shape<dyn, dyn>> t(Shape<dyn, dyn>{batch, seq});
-  for (auto& v : t.span()) v = dist(rng);
+  for (auto& v : t.span()) v = std::int32_t(uniform_below(rng, std::uint64_t(vocab)));
   return t;
 }
 

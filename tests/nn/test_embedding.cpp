@@ -22,6 +22,14 @@ TEST_CASE("Embedding looks up one row per token id", "[nn][embedding]") {
   }
 }
 
+TEST_CASE("Embedding's first weight is the polar method on the engine's raw outputs", "[nn][embedding][init]") {
+  // std::mt19937(5489): the polar method accepts its third pair of uniforms (outputs 9..12),
+  // z = 0.2543161358565558, and 0.02·z rounds to this float (tests/core/test_distributions.cpp).
+  std::mt19937 rng(5489);
+  Embedding<4, 2> table(rng);
+  CHECK(table.weight.value()(0, 0) == 0.005086322780698538f);
+}
+
 TEST_CASE("Embedding draws N(0, std²) rows from the generator it is given", "[nn][embedding][init]") {
   std::mt19937 a(7), b(7), c(8);
   Embedding<100, 40> first(a), same_seed(b), other_seed(c), wide(a, 1.0);

@@ -27,16 +27,14 @@ Outputs logits_and_gradients(Model& model, index_t batch, index_t seq) {
   using T = typename Model::value_type;
   std::mt19937 rng(5);
   Tensor<std::int32_t, Shape<dyn, dyn>> tokens(Shape<dyn, dyn>{batch, seq});
-  std::uniform_int_distribution<std::int32_t> token(0, std::int32_t(Model::config::vocab_size - 1));
-  for (auto& t : tokens.span()) t = token(rng);
+  for (auto& t : tokens.span()) t = std::int32_t(uniform_below(rng, std::uint64_t(Model::config::vocab_size)));
   for_each_parameter(model, [](std::string_view, auto& p) { p.zero_grad(); });
 
   Outputs out;
   auto step = tape();
   const auto logits = model(tokens.view());
   Tensor<T, typename decltype(logits)::shape_type> weights(logits.shape());
-  std::uniform_real_distribution<double> dist(-1, 1);
-  for (auto& w : weights.span()) w = T(dist(rng));
+  for (auto& w : weights.span()) w = T(uniform<double>(rng, -1, 1));
   backward(logits, weights.view());
   for (index_t i = 0; i < logits.numel(); ++i) out.logits.push_back(double(logits.value().data()[i]));
   for_each_parameter(model, [&](std::string_view, auto& p) {

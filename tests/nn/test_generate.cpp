@@ -108,7 +108,7 @@ TEST_CASE("sampling is reproducible for a seed and does not depend on the other 
 }
 
 TEST_CASE("choose_next_token: greedy, temperature and top-k", "[nn][generate]") {
-  data::rng generator(11);
+  Rng generator(11);
   const std::vector<double> logits{0.0, std::log(2.0), 1.0, -1.0};
   SECTION("greedy takes the largest logit, the lowest id on a tie") {
     CHECK(choose_next_token<double>(logits, {}, generator) == 2);
@@ -155,12 +155,12 @@ TEST_CASE("a tiny model trained to copy generates the copied continuation", "[nn
   std::mt19937 rng(0);
   Transformer<Config> model(rng);
   AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.0});
-  data::rng data_generator(1);
+  Rng data_generator(1);
   Tokens tokens(Shape<dyn, dyn>{16, 10}), targets(Shape<dyn, dyn>{16, 10});
   for (int step_index = 0; step_index < 300; ++step_index) {
     for (index_t b = 0; b < 16; ++b)
       for (index_t t = 0; t < 10; ++t) {
-        tokens(b, t) = std::int32_t(data_generator.below(8));
+        tokens(b, t) = std::int32_t(uniform_below(data_generator, 8));
         targets(b, t) = t == 0 ? -100 : tokens(b, t - 1);
       }
     auto step = tape();

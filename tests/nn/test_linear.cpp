@@ -21,6 +21,17 @@ TEST_CASE("Linear computes x·Wᵀ + b with W stored (Out, In)", "[nn][linear]")
   CHECK(y.value()(0, 1, 1) == Approx(5 - 6 - 0.5));
 }
 
+TEST_CASE("Linear's default weights are the same with every standard library", "[nn][linear][init]") {
+  // U(±1/√3) from std::mt19937(5489), whose raw outputs the standard fixes (3499211612,
+  // 581869302, 3890346734, ...; tests/core/test_distributions.cpp): weight = fma(2b, u, −b) in
+  // float with b = 1/√3 and u = (output >> 8)·2^-24, worked out in exact rational arithmetic.
+  std::mt19937 rng(5489);
+  Linear<3, 2> layer(rng);
+  CHECK(layer.weight.value()(0, 0) == 0.3634115755558014f);
+  CHECK(layer.weight.value()(0, 1) == -0.4209149479866028f);
+  CHECK(layer.weight.value()(0, 2) == 0.4685680866241455f);
+}
+
 TEST_CASE("Linear rejects a dynamic input width that is not In", "[nn][linear]") {
   std::mt19937 rng(0);
   Linear<4, 2> layer(rng);

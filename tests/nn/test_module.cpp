@@ -20,8 +20,8 @@ std::vector<std::string> names_of(auto& model) {
 
 // A module of the generic kinds of part: a Parameter, a module, an optional, a vector, Absent.
 struct Toy {
-  template <class Rng>
-  explicit Toy(Rng& rng) : scale(Tensor<float, Shape<2>>(Shape<2>{}, 1.0f), "scale"), proj(rng) {
+  template <class Generator>
+  explicit Toy(Generator& rng) : scale(Tensor<float, Shape<2>>(Shape<2>{}, 1.0f), "scale"), proj(rng) {
     layers.emplace_back(rng, LinearOptions{.bias = false});
     layers.emplace_back(rng);
   }

@@ -4,6 +4,7 @@
 
 #include "ranklens/optim/adamw.hpp"
 #include "ranklens/optim/clip_grad_norm.hpp"
+#include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/sgd.hpp"
 
 using namespace ranklens;
@@ -56,6 +57,39 @@ TEST_CASE("SGD with momentum matches torch.optim.SGD's recurrence", "[optim][sgd
   opt.step();  // buffer = 0.9·2 + 2 = 3.8
   CHECK(p.value()(1) == Approx(1 - 0.2 - 0.1 * 3.8));
   REQUIRE_THROWS_AS(SGD({p.ref()}, {.nesterov = true}), value_error);
+}
+
+TEST_CASE("AdamW and SGD give their state and settings by name", "[optim][state]") {
+  STATIC_REQUIRE(OptimizerWithState<AdamW>);
+  STATIC_REQUIRE(OptimizerWithState<SGD>);
+  auto p = param({1, 1, 1}, {2, 0, -1});
+  AdamW adamw({p.ref()}, {.lr = 0.1, .beta1 = 0.5, .beta2 = 0.75});
+  adamw.step();
+  const auto m = adamw.state(0, "exp_avg"), v = adamw.state(0, "exp_avg_sq");
+  REQUIRE(m.size() == 3 * sizeof(double));
+  CHECK(reinterpret_cast<const double*>(m.data())[0] == 0.5 * 2);        // (1 − β₁)·g
+  CHECK(reinterpret_cast<const double*>(v.data())[2] == 0.25 * 1);       // (1 − β₂)·g²
+  CHECK_THROWS_AS(adamw.state(0, "momentum_buffer"), value_error);
+  const OptimizerSettings settings = adamw.settings();
+  CHECK(settings.text("steps_taken") == "1");
+  CHECK(settings.real("beta2") == 0.75);
+
+  AdamW other({p.ref()}, {.lr = 0.2, .beta1 = 0.5, .beta2 = 0.75});
+  CHECK_NOTHROW(other.check_settings(settings));
+  other.restore_settings(settings);
+  CHECK(other.lr() == 0.1);
+  CHECK(other.steps_taken() == 1);
+  AdamW different({p.ref()}, {.beta1 = 0.9});
+  CHECK_THROWS_WITH(different.check_settings(settings), Catch::Contains("beta1 = 0.5, the registered one 0.9"));
+  OptimizerSettings damaged = settings;
+  damaged.set("lr", "fast");
+  CHECK_THROWS_AS(other.check_settings(damaged), io_error);
+
+  SGD sgd({p.ref()}, {.lr = 0.1, .momentum = 0.9});
+  sgd.step();
+  CHECK(reinterpret_cast<const double*>(sgd.state(0, "momentum_buffer").data())[0] == 2);  // the first step copies g
+  CHECK(sgd.settings().boolean("has_stepped"));
+  CHECK(sgd.settings().boolean("nesterov") == false);
 }
 
 TEST_CASE("clip_grad_norm scales the global norm down to max_norm and reports the norm", "[optim][clip]") {

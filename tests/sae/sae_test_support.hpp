@@ -19,7 +19,7 @@ struct SparseSource {
   std::vector<double> offset;      // (Width)
 
   SparseSource(index_t atoms, index_t active, std::uint64_t seed) : atoms(atoms), active(active), dictionary(std::size_t(atoms * Width)), offset(Width) {
-    data::rng gen(seed);
+    Rng gen(seed);
     for (index_t a = 0; a < atoms; ++a) {
       double norm = 0;
       for (index_t i = 0; i < Width; ++i) norm += std::pow(dictionary[std::size_t(a * Width + i)] = data::normal(gen), 2);
@@ -31,7 +31,7 @@ struct SparseSource {
   // `rows` tokens from stream `stream` (the same stream gives the same tokens).
   Tensor<T, Shape<dyn, Width>> sample(index_t rows, std::uint64_t stream) const {
     Tensor<T, Shape<dyn, Width>> x(Shape<dyn, Width>{rows});
-    data::rng gen = data::rng::for_stream(1234, stream);
+    Rng gen = Rng::for_stream(1234, stream);
     std::vector<double> token(Width);
     for (index_t r = 0; r < rows; ++r) {
       token = offset;

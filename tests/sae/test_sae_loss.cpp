@@ -16,7 +16,7 @@ using Sae = SparseAutoencoder<k, n, m, double>;
 
 // An autoencoder with random (not tied, not unit-norm) weights, so that no term is special.
 Sae random_sae(std::uint64_t seed, SaeActivation rule) {
-  data::rng gen(seed);
+  Rng gen(seed);
   Sae sae(gen, rule);
   std::mt19937_64 rng(seed);
   sae.W_enc.value() = random_tensor(Shape<n, m>{}, rng);

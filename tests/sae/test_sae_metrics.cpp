@@ -11,7 +11,7 @@ TEST_CASE("evaluate_sae measures FVU, L0 and latent density as their definitions
   constexpr index_t n = 8, m = 32;
   const sae_test::SparseSource<n> source(16, 2, 1);
   const auto x = source.sample(300, 0);
-  data::rng gen(2);
+  Rng gen(2);
   SparseAutoencoder<3, n, m> sae(gen, SaeActivation::top_k);
   for (index_t j = 0; j < 5; ++j) sae.b_enc.value()(j) = -1e3f;  // latents 0..4 never fire
   sae.b_enc.value()(5) = 1e3f;                                    // latent 5 always fires

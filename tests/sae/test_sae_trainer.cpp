@@ -47,7 +47,7 @@ double mean_l0(const Sae& sae, const Tensor<float, Shape<dyn, n>>& x, SaeActivat
 TEST_CASE("initialise puts b_dec at the sample's geometric median and fixes the loss scale", "[sae][trainer]") {
   const sae_test::SparseSource<n> source(32, k, 1);
   const auto sample = source.sample(512, 0);
-  data::rng gen(2);
+  Rng gen(2);
   Sae sae(gen);
   SaeTrainer trainer(sae);
   trainer.initialise(sample.view());
@@ -79,7 +79,7 @@ TEST_CASE("initialise puts b_dec at the sample's geometric median and fixes the 
 
 TEST_CASE("a step keeps the decoder rows on the unit sphere and estimates the BatchTopK threshold as SAELens does", "[sae][trainer]") {
   const sae_test::SparseSource<n> source(32, k, 3);
-  data::rng gen(4);
+  Rng gen(4);
   Sae sae(gen, SaeActivation::batch_top_k);
   SaeTrainer trainer(sae, {.lr = 1e-2});
   trainer.initialise(source.sample(256, 0).view());
@@ -113,7 +113,7 @@ TEST_CASE("training recovers a sparse dictionary: low FVU with K active latents,
   const auto held_out = source.sample(1024, 999);
   for (const SaeActivation rule : {SaeActivation::top_k, SaeActivation::batch_top_k}) {
     INFO("rule " << name_of(rule));
-    data::rng gen(6);
+    Rng gen(6);
     Sae sae(gen, rule);
     SaeTrainer trainer(sae, {.lr = 3e-3, .warmup_steps = 20, .k_aux = 32, .dead_after_tokens = 20000});
     trainer.initialise(source.sample(1024, 0).view());
@@ -138,7 +138,7 @@ TEST_CASE("training recovers a sparse dictionary: low FVU with K active latents,
 
 TEST_CASE("latents that never fire are counted dead and get the AuxK term", "[sae][trainer]") {
   const sae_test::SparseSource<n> source(32, k, 7);
-  data::rng gen(8);
+  Rng gen(8);
   Sae sae(gen, SaeActivation::top_k);
   SaeTrainer trainer(sae, {.k_aux = 8, .dead_after_tokens = 150});
   trainer.initialise(source.sample(256, 0).view());
@@ -158,7 +158,7 @@ TEST_CASE("latents that never fire are counted dead and get the AuxK term", "[sa
 
 TEST_CASE("the trainer refuses what it cannot train and keeps the autoencoder on a non-finite loss", "[sae][trainer]") {
   const sae_test::SparseSource<n> source(32, k, 9);
-  data::rng gen(10);
+  Rng gen(10);
   Sae jump(gen, SaeActivation::jump_relu);
   REQUIRE_THROWS_WITH(SaeTrainer<Sae>(jump), Catch::Contains("jump_relu"));
   Sae sae(gen);
@@ -174,7 +174,7 @@ TEST_CASE("the trainer refuses what it cannot train and keeps the autoencoder on
 
 TEST_CASE("an autoencoder and its Adam state go through a training checkpoint like any module", "[sae][trainer][checkpoint]") {
   const sae_test::SparseSource<n> source(32, k, 11);
-  data::rng gen(12);
+  Rng gen(12);
   Sae sae(gen);
   SaeTrainer trainer(sae);
   trainer.initialise(source.sample(256, 0).view());
@@ -185,7 +185,7 @@ TEST_CASE("an autoencoder and its Adam state go through a training checkpoint li
     state.add_model(sae).add_optimizer(trainer.optimizer());
     io::save_checkpoint(path, state);
   }
-  data::rng other(13);
+  Rng other(13);
   Sae restored(other);
   SaeTrainer restored_trainer(restored);
   io::training_state state;

@@ -15,7 +15,7 @@ using Sae = SparseAutoencoder<4, 8, 32>;
 }
 
 TEST_CASE("a new autoencoder has unit-norm decoder rows, the encoder as their transpose and zero biases", "[sae][module]") {
-  data::rng gen(1);
+  Rng gen(1);
   const Sae sae(gen);
   for (index_t j = 0; j < 32; ++j) {
     double norm = 0;
@@ -32,7 +32,7 @@ TEST_CASE("a new autoencoder has unit-norm decoder rows, the encoder as their tr
 }
 
 TEST_CASE("the parameters are walked under SAELens' names, so optimizers and checkpoints see them", "[sae][module]") {
-  data::rng gen(2);
+  Rng gen(2);
   Sae sae(gen);
   std::vector<std::string> names;
   for (const auto& [name, ref] : named_parameters(sae)) names.push_back(name);
@@ -42,7 +42,7 @@ TEST_CASE("the parameters are walked under SAELens' names, so optimizers and che
 }
 
 TEST_CASE("encode follows the formula of SAELens: (s·x − b_dec)·W_enc + b_enc, then the rule", "[sae][module]") {
-  data::rng gen(3);
+  Rng gen(3);
   SparseAutoencoder<3, 6, 20, double> sae(gen, SaeActivation::top_k);
   std::mt19937_64 rng(3);
   sae.b_enc.value() = random_tensor(Shape<20>{}, rng, -0.2, 0.2);
@@ -74,7 +74,7 @@ TEST_CASE("encode follows the formula of SAELens: (s·x − b_dec)·W_enc + b_en
 }
 
 TEST_CASE("the three rules give K per token, K per token on average, and the thresholded code", "[sae][module]") {
-  data::rng gen(4);
+  Rng gen(4);
   Sae sae(gen);
   std::mt19937_64 rng(4);
   Tensor<float, Shape<dyn, 8>> x(Shape<dyn, 8>{64});
@@ -95,7 +95,7 @@ TEST_CASE("the three rules give K per token, K per token on average, and the thr
 }
 
 TEST_CASE("the autoencoder's reconstruction passes the gradient check through its Vars", "[sae][module][gradcheck]") {
-  data::rng gen(5);
+  Rng gen(5);
   SparseAutoencoder<2, 5, 12, double> sae(gen, SaeActivation::top_k);
   std::mt19937_64 rng(5);
   auto x = random_tensor(Shape<dyn, 5>{6}, rng);

@@ -3,7 +3,8 @@
 #include <cmath>
 #include <random>
 
-#include "ranklens/data/random.hpp"
+#include "ranklens/core/distributions.hpp"
+#include "ranklens/core/random.hpp"
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/optim/adamw.hpp"
@@ -28,10 +29,10 @@ struct Batch {
 // Batch `index` of the data seeded by `seed`: a function of its arguments only.
 Batch copy_previous_batch(std::uint64_t seed, index_t index) {
   Batch batch;
-  data::rng generator = data::rng::for_stream(seed, std::uint64_t(index));
+  Rng generator = Rng::for_stream(seed, std::uint64_t(index));
   for (index_t b = 0; b < batch_size; ++b)
     for (index_t t = 0; t < sequence_length; ++t) {
-      batch.tokens(b, t) = std::int32_t(generator.below(8));
+      batch.tokens(b, t) = std::int32_t(uniform_below(generator, 8));
       batch.targets(b, t) = t == 0 ? -100 : batch.tokens(b, t - 1);
     }
   return batch;

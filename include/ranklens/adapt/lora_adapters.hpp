@@ -90,14 +90,14 @@ class LoraAdapters<Rank, Transformer<C, T>> {
   LoraAdapters(model_type& model, LoraConfig config = {})
       : model_(model), config_(std::move(config)), blocks_(model.blocks.size()) {
     check_config();
-    data::rng init_rng(config_.seed);
+    Rng init_rng(config_.seed);
     std::uint64_t dropout_key = 0;
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       if (!layer_selected(config_, index_t(l))) continue;
       block_type::for_each_site(blocks_[l], model_.blocks[l], [&](std::string_view site, auto& adapter, auto& layer) {
         const std::string path = std::string(names::blocks) + "." + std::to_string(l) + "." + std::string(site);
         if (!module_targeted(config_, path)) return;
-        adapter.emplace(init_rng, config_.options, data::mix64(config_.seed ^ ++dropout_key));
+        adapter.emplace(init_rng, config_.options, mix64(config_.seed ^ ++dropout_key));
         sites_.push_back({path, site, index_t(l), layer.in_features, layer.out_features});
       });
     }

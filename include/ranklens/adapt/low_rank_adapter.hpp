@@ -17,12 +17,12 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/nn/adapter_slot.hpp"
+#include "ranklens/nn/initialization.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/dropout.hpp"
@@ -62,8 +62,8 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   static constexpr index_t out_features = Out;
 
   // A from rng as PEFT initialises it; B zero. dropout_seed keys the dropout masks.
-  template <class Rng>
-  explicit LowRankAdapter(Rng& rng, LoraOptions options = {}, std::uint64_t dropout_seed = 0)
+  template <class Generator>
+  explicit LowRankAdapter(Generator& rng, LoraOptions options = {}, std::uint64_t dropout_seed = 0)
       : lora_A(kaiming_uniform(rng), "lora_A.weight"),
         lora_B(Tensor<T, b_shape>::zeros(b_shape{}), "lora_B.weight"),
         options_(options),
@@ -157,13 +157,10 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   Parameter<T, b_shape> lora_B;
 
  private:
-  template <class Rng>
-  static Tensor<T, a_shape> kaiming_uniform(Rng& rng) {
+  template <class Generator>
+  static Tensor<T, a_shape> kaiming_uniform(Generator& rng) {
     const T bound = T(1) / std::sqrt(T(In));
-    std::uniform_real_distribution<T> dist(-bound, bound);
-    Tensor<T, a_shape> a(a_shape{});
-    for (auto& v : a.span()) v = dist(rng);
-    return a;
+    return uniform_tensor<T>(a_shape{}, -bound, bound, rng);
   }
 
   Var<T, Shape<dyn, Rank>> activations(const Var<T, Shape<dyn, In>>& x) const { return matmul(x, transpose(lora_A.var())); }

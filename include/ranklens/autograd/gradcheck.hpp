@@ -14,6 +14,7 @@
 
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/autograd/var.hpp"
+#include "ranklens/core/distributions.hpp"
 
 namespace ranklens {
 
@@ -59,9 +60,8 @@ GradcheckResult check_gradients(F&& f, GradcheckOptions options, Tensor<double, 
     auto vars = std::make_tuple(variable(inputs)...);
     auto y = std::apply(f, vars);
     std::mt19937_64 rng(options.seed);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
     Tensor<double, typename decltype(y)::shape_type, cpu_t> w(y.shape());
-    for (auto& v : w.span()) v = dist(rng);
+    for (auto& v : w.span()) v = uniform<double>(rng, -1.0, 1.0);
     weights.assign(w.span().begin(), w.span().end());
     if (!y.requires_grad()) {
       result.ok = false;
@@ -123,8 +123,7 @@ GradcheckResult check_gradients(F&& f, Tensor<double, S, cpu_t>&... inputs) {
 template <ShapeType S>
 Tensor<double, S, cpu_t> random_tensor(const S& shape, std::mt19937_64& rng, double lo = -1.0, double hi = 1.0) {
   Tensor<double, S, cpu_t> t(shape);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  for (auto& v : t.span()) v = dist(rng);
+  for (auto& v : t.span()) v = uniform<double>(rng, lo, hi);
   return t;
 }
 

@@ -4,8 +4,8 @@
 #include <string>
 
 #include "ranklens/autograd/tape.hpp"
+#include "ranklens/core/grad_write.hpp"
 #include "ranklens/core/tensor.hpp"
-#include "ranklens/cpu/kernel_args.hpp"
 
 namespace ranklens {
 
@@ -60,15 +60,15 @@ class Var {
   // contents are then undefined and the op must write every element; otherwise it adds.
   struct GradientSink {
     TensorView<T, S, D> view;
-    cpu::grad_write mode = cpu::grad_write::add;
+    grad_write mode = grad_write::add;
     T* data() const noexcept { return view.data(); }
   };
   GradientSink grad_sink() const {
     if (!node_->grad && offset_ == 0 && numel() == node_->numel && is_contiguous()) {
       node_->grad = new_gradient_buffer();
-      return {{static_cast<T*>(node_->grad), shape_, strides_}, cpu::grad_write::store};
+      return {{static_cast<T*>(node_->grad), shape_, strides_}, grad_write::store};
     }
-    return {grad_accumulator(), cpu::grad_write::add};
+    return {grad_accumulator(), grad_write::add};
   }
 
   // The single value of a one-element Var (a loss).

@@ -4,8 +4,8 @@
 //    // x: (rows, cols).
 //  * Forward kernels overwrite their outputs. Backward kernels ADD into their gradient
 //    outputs (gx[i] += ...), because autodiff accumulates gradients; those that take a
-//    grad_write may instead store over them, when the buffer was just created for this result
-//    (no zeroing pass before, no read of zeros).
+//    grad_write (core/grad_write.hpp) may instead store over them, when the buffer was just
+//    created for this result (no zeroing pass before, no read of zeros).
 //  * A gradient output that is not wanted may be nullptr; such parameters have the type
 //    optional_out<T> (a plain T* that does not take part in deducing T, so that a literal
 //    nullptr is accepted).
@@ -17,6 +17,7 @@
 
 #include "ranklens/core/config.hpp"
 #include "ranklens/core/error.hpp"
+#include "ranklens/core/grad_write.hpp"
 
 namespace ranklens::cpu {
 
@@ -24,9 +25,6 @@ template <class T>
 using optional_out = std::type_identity_t<T>*;
 template <class T>
 using optional_in = const std::type_identity_t<T>*;
-
-// How a backward kernel puts its result into a gradient buffer.
-enum class grad_write { add, store };
 
 namespace detail {
 

@@ -19,7 +19,7 @@
 
 namespace ranklens::cuda {
 
-using cpu::grad_write;
+using ranklens::grad_write;
 using cpu::optional_in;
 using cpu::optional_out;
 

@@ -204,7 +204,7 @@ struct predictive_estimate {
 // 1 / samples; the standard errors are the usual delta-method ones.
 inline predictive_estimate stationary_start_predictive_sampled(const transition_counts& counts,
                                                                double alpha, index_t samples,
-                                                               rng& gen) {
+                                                               Rng& gen) {
   const index_t k = counts.states();
   if (counts.context_length() != 1 || samples < 2) {
     throw value_error(

@@ -26,10 +26,10 @@ struct coin_mixture_source {
     return static_cast<double>(coin + 1) / static_cast<double>(coins + 1);
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     if (coins < 1) throw value_error("coin_mixture_source: need at least one coin");
-    const double heads = bias(static_cast<index_t>(gen.below(static_cast<std::uint64_t>(coins))));
-    for (auto& token : out) token = gen.uniform() < heads ? 1 : 0;
+    const double heads = bias(static_cast<index_t>(uniform_below(gen, static_cast<std::uint64_t>(coins))));
+    for (auto& token : out) token = unit_uniform(gen) < heads ? 1 : 0;
   }
 
   // Bayes-optimal P(next token = 1 | ones, zeros seen so far): the posterior over coins is

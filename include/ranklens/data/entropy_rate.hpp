@@ -132,7 +132,7 @@ inline entropy_rate_estimate hmm_entropy_rate_sampled(const hidden_markov_model&
   std::vector<std::int32_t> tokens(static_cast<std::size_t>(length));
   running_mean per_sequence;
   for (index_t s = 0; s < sequences; ++s) {
-    rng gen = rng::for_stream(seed, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(seed, static_cast<std::uint64_t>(s));
     hmm.sample_sequence(gen, tokens);
     filter.reset();
     double loss = 0.0;

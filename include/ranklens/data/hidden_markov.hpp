@@ -95,24 +95,24 @@ class hidden_markov_model {
     return true;
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     sample_with_states(gen, out, {});
   }
 
   // Also records the hidden state before each emission, when `states_out` is non-empty.
-  void sample_with_states(rng& gen, std::span<std::int32_t> out,
+  void sample_with_states(Rng& gen, std::span<std::int32_t> out,
                           std::span<std::int32_t> states_out) const {
     if (!states_out.empty() && states_out.size() != out.size()) {
       throw shape_error(
           "hidden_markov_model::sample_with_states: " + std::to_string(states_out.size()) +
           " state slots for " + std::to_string(out.size()) + " tokens");
     }
-    index_t state = categorical_from_cumulative(gen.uniform(), stationary_cumulative_);
+    index_t state = categorical_from_cumulative(unit_uniform(gen), stationary_cumulative_);
     const auto outcomes = static_cast<std::size_t>(symbols_ * states_);
     for (std::size_t t = 0; t < out.size(); ++t) {
       if (!states_out.empty()) states_out[t] = static_cast<std::int32_t>(state);
       const index_t outcome = categorical_from_cumulative(
-          gen.uniform(),
+          unit_uniform(gen),
           {outcome_cumulative_.data() + static_cast<std::size_t>(state) * outcomes, outcomes});
       out[t] = static_cast<std::int32_t>(outcome / states_);
       state = outcome % states_;

@@ -134,11 +134,11 @@ inline markov_loss_curves estimate_markov_loss_curves(const markov_loss_config& 
   transition_counts counts(k);
 
   for (index_t s = 0; s < config.sequences; ++s) {
-    rng gen = rng::for_stream(config.seed, static_cast<std::uint64_t>(s));
+    Rng gen = Rng::for_stream(config.seed, static_cast<std::uint64_t>(s));
     const markov_chain chain = source.draw_chain(gen);
     chain.sample_sequence(gen, tokens);
     // The exact predictor's own sampling uses a stream apart from the data's.
-    rng sampler = rng::for_stream(~config.seed, static_cast<std::uint64_t>(s));
+    Rng sampler = Rng::for_stream(~config.seed, static_cast<std::uint64_t>(s));
     counts.reset();
     for (index_t t = 0; t < positions; ++t) {
       counts.observe(tokens[static_cast<std::size_t>(t)]);

@@ -112,9 +112,9 @@ class markov_chain {
     return stationary_distribution(lifted, contexts_);
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     const auto length = static_cast<index_t>(out.size());
-    index_t context = categorical_from_cumulative(gen.uniform(), context_cumulative_);
+    index_t context = categorical_from_cumulative(unit_uniform(gen), context_cumulative_);
     // The first context is written oldest token first: digit c-1-t of the context number.
     index_t divisor = contexts_ / states_;
     index_t t = 0;
@@ -122,7 +122,7 @@ class markov_chain {
       out[static_cast<std::size_t>(t)] = static_cast<std::int32_t>((context / divisor) % states_);
     }
     for (; t < length; ++t) {
-      const index_t token = categorical_from_cumulative(gen.uniform(), cumulative_span(context));
+      const index_t token = categorical_from_cumulative(unit_uniform(gen), cumulative_span(context));
       out[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(token);
       context = next_context(context, token);
     }
@@ -155,7 +155,7 @@ struct dirichlet_markov_source {
 
   index_t vocab_size() const noexcept { return states; }
 
-  markov_chain draw_chain(rng& gen) const {
+  markov_chain draw_chain(Rng& gen) const {
     if (!(alpha > 0.0)) throw value_error("dirichlet_markov_source: alpha must be positive");
     const index_t contexts = context_count(states, context_length);
     std::vector<double> transitions(static_cast<std::size_t>(contexts * states));
@@ -166,7 +166,7 @@ struct dirichlet_markov_source {
     return markov_chain(states, context_length, std::move(transitions), start);
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     draw_chain(gen).sample_sequence(gen, out);
   }
 };

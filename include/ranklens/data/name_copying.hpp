@@ -37,21 +37,21 @@ struct name_copying_source {
     }
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     validate();
     const std::int32_t name =
-        name_token(static_cast<index_t>(gen.below(static_cast<std::uint64_t>(names))));
+        name_token(static_cast<index_t>(uniform_below(gen, static_cast<std::uint64_t>(names))));
     const auto filler_count = static_cast<std::uint64_t>(fillers);
     bool after_marker = false;
     for (auto& token : out) {
       if (after_marker) {
         token = name;
         after_marker = false;
-      } else if (gen.uniform() < marker_probability) {
+      } else if (unit_uniform(gen) < marker_probability) {
         token = marker_token();
         after_marker = true;
       } else {
-        token = static_cast<std::int32_t>(gen.below(filler_count));
+        token = static_cast<std::int32_t>(uniform_below(gen, filler_count));
       }
     }
   }

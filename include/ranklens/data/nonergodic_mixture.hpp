@@ -33,7 +33,7 @@ class nonergodic_mixture {
     const index_t start = offset.value_or(component_vocab_end());
     if (start < 0) throw value_error("nonergodic_mixture::add: negative offset");
     const auto vocab = static_cast<index_t>(process.vocab_size());
-    components_.push_back({[process = std::move(process)](rng& gen, std::span<std::int32_t> out) {
+    components_.push_back({[process = std::move(process)](Rng& gen, std::span<std::int32_t> out) {
                              process.sample_sequence(gen, out);
                            },
                            vocab, weight, start});
@@ -60,14 +60,14 @@ class nonergodic_mixture {
     return static_cast<std::int32_t>(component_vocab_end());
   }
 
-  void sample_sequence(rng& gen, std::span<std::int32_t> out) const {
+  void sample_sequence(Rng& gen, std::span<std::int32_t> out) const {
     sample_sequence_and_component(gen, out);
   }
 
   // Same, and says which component was drawn.
-  index_t sample_sequence_and_component(rng& gen, std::span<std::int32_t> out) const {
+  index_t sample_sequence_and_component(Rng& gen, std::span<std::int32_t> out) const {
     if (components_.empty()) throw value_error("nonergodic_mixture: no components");
-    const index_t chosen = categorical_from_cumulative(gen.uniform(), choice_cumulative_);
+    const index_t chosen = categorical_from_cumulative(unit_uniform(gen), choice_cumulative_);
     const auto& c = components_[static_cast<std::size_t>(chosen)];
     std::span<std::int32_t> body = out;
     if (bos_ && !out.empty()) {
@@ -81,7 +81,7 @@ class nonergodic_mixture {
 
  private:
   struct component {
-    std::function<void(rng&, std::span<std::int32_t>)> sample;
+    std::function<void(Rng&, std::span<std::int32_t>)> sample;
     index_t vocab;
     double weight;
     index_t offset;

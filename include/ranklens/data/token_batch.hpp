@@ -2,7 +2,7 @@
 //
 // A source is anything that models `token_process`: it knows its vocabulary size and writes
 // one sequence into a span from a generator. Sequence i of a batch is always drawn from
-// rng::for_stream(seed, i), so a batch depends only on (source, seed, batch, seq_len): not on
+// Rng::for_stream(seed, i), so a batch depends only on (source, seed, batch, seq_len): not on
 // the number of threads, nor on which sequences were drawn before.
 #pragma once
 #include <algorithm>
@@ -21,7 +21,7 @@
 namespace ranklens::data {
 
 template <class P>
-concept token_process = requires(const P& process, rng& gen, std::span<std::int32_t> out) {
+concept token_process = requires(const P& process, Rng& gen, std::span<std::int32_t> out) {
   { process.vocab_size() } -> std::convertible_to<index_t>;
   process.sample_sequence(gen, out);
 };
@@ -57,7 +57,7 @@ void sample_batch_into(const P& process, std::uint64_t seed, index_t batch, inde
   }
   auto fill_rows = [&](index_t begin, index_t end) {
     for (index_t b = begin; b < end; ++b) {
-      rng gen = rng::for_stream(seed, first_index + static_cast<std::uint64_t>(b));
+      Rng gen = Rng::for_stream(seed, first_index + static_cast<std::uint64_t>(b));
       process.sample_sequence(gen, out.subspan(static_cast<std::size_t>(b * seq_len),
                                                static_cast<std::size_t>(seq_len)));
     }

@@ -18,7 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "ranklens/data/random.hpp"
+#include "ranklens/core/distributions.hpp"
+#include "ranklens/core/random.hpp"
 #include "ranklens/interp/attention_pattern.hpp"
 
 namespace ranklens::interp {
@@ -37,9 +38,9 @@ inline std::vector<std::int32_t> repeated_random_tokens(index_t vocab, index_t h
                       std::to_string(half_length) + ", " + std::to_string(batch));
   std::vector<std::int32_t> tokens(std::size_t(batch * 2 * half_length));
   for (index_t b = 0; b < batch; ++b) {
-    data::rng gen = data::rng::for_stream(seed, std::uint64_t(b));
+    Rng gen = Rng::for_stream(seed, std::uint64_t(b));
     std::int32_t* row = tokens.data() + b * 2 * half_length;
-    for (index_t t = 0; t < half_length; ++t) row[t] = std::int32_t(gen.below(std::uint64_t(vocab)));
+    for (index_t t = 0; t < half_length; ++t) row[t] = std::int32_t(uniform_below(gen, std::uint64_t(vocab)));
     for (index_t t = 0; t < half_length; ++t) row[half_length + t] = row[t];
   }
   return tokens;

@@ -16,15 +16,16 @@
 //
 // The file. Tensors:
 //   param/<name>                   every parameter's value, name as for_each_parameter gives it
-//   adamw/exp_avg/<name>           AdamW's moments (PyTorch's names), with the parameter's shape
-//   adamw/exp_avg_sq/<name>
-//   sgd/momentum_buffer/<name>     SGD's momentum
-//   generator/<name>               a data::rng's four state words, as I64 bit patterns
+//   <key>/<state>/<name>           the optimizer's state tensors (optim/optimizer_state.hpp), with
+//                                  the parameter's shape, for each parameter that has state:
+//                                  adamw/exp_avg/<name> and adamw/exp_avg_sq/<name> (AdamW's
+//                                  moments, PyTorch's names), sgd/momentum_buffer/<name> (SGD)
+//   generator/<name>               a ranklens::Rng's four state words, as I64 bit patterns
 // Metadata ("ranklens." keys are ranklens'; any other key is the user's free-form metadata):
 //   ranklens.checkpoint_version    "1"
 //   ranklens.step                  the training step
-//   ranklens.optimizer             "AdamW", "SGD" or "none", with its options and step count
-//                                  under ranklens.adamw.* / ranklens.sgd.*
+//   ranklens.optimizer             the optimizer's kind ("AdamW", "SGD") or "none"
+//   ranklens.<key>.<setting>       its options and step count: ranklens.adamw.lr, .steps_taken, ...
 //   ranklens.generator.<name>      a standard engine's state (std::mt19937 and kin), as text
 //   ranklens.model_configs         a JSON list of each Transformer's configuration record
 //   ranklens.checksum              content_hash of every tensor and every other metadata entry
@@ -32,8 +33,10 @@
 // Loading checks everything before it changes anything: the checksum (a damaged or truncated
 // file is an io_error), each Transformer's configuration (a mismatch names the field), every
 // tensor's presence, dtype and shape, that the file holds nothing unclaimed, the optimizer's
-// kind and options (the learning rate is restored; the others must agree), and each generator.
-// When a check fails, every registered object is as it was.
+// kind and settings (the optimizer says which must agree: AdamW and SGD restore the learning
+// rate and step count and require the other options to be equal), and each generator. When a
+// check fails, every registered object is as it was. A parameter without optimizer state in the
+// file (it never trained) has none after loading either.
 //
 // Saving goes through atomic_file: temporary file, fsync, rename over the old checkpoint, fsync
 // of the directory. A save that fails or is interrupted at any point leaves the previous
@@ -64,14 +67,13 @@
 #include <nlohmann/json.hpp>
 
 #include "ranklens/core/error.hpp"
-#include "ranklens/data/random.hpp"
+#include "ranklens/core/random.hpp"
 #include "ranklens/io/content_hash.hpp"
 #include "ranklens/io/name_list.hpp"
 #include "ranklens/io/tensor_io.hpp"
 #include "ranklens/io/transformer_config_json.hpp"
 #include "ranklens/nn/module.hpp"
-#include "ranklens/optim/adamw.hpp"
-#include "ranklens/optim/sgd.hpp"
+#include "ranklens/optim/optimizer_state.hpp"
 
 namespace ranklens::io {
 
@@ -133,19 +135,27 @@ class training_state {
     return *this;
   }
 
-  training_state& add_optimizer(AdamW& optimizer) {
-    require_no_optimizer();
-    adamw_ = &optimizer;
-    return *this;
-  }
-  training_state& add_optimizer(SGD& optimizer) {
-    require_no_optimizer();
-    sgd_ = &optimizer;
+  // Any optimizer whose state can be saved and restored by name (optim/optimizer_state.hpp).
+  template <OptimizerWithState O>
+  training_state& add_optimizer(O& optimizer) {
+    if (optimizer_) throw value_error("training_state: an optimizer is registered already; a checkpoint holds one");
+    optimizer_.emplace(registered_optimizer{
+        .kind = std::string(O::kind),
+        .key = std::string(O::key),
+        .state_names = {O::state_names.begin(), O::state_names.end()},
+        .parameters = &optimizer.parameters(),
+        .state = [&optimizer](std::size_t i, std::string_view name) { return optimizer.state(i, name); },
+        .create_state = [&optimizer](std::size_t i) { optimizer.create_state(i); },
+        .release_state = [&optimizer](std::size_t i) { optimizer.release_state(i); },
+        .settings = [&optimizer] { return optimizer.settings(); },
+        .check_settings = [&optimizer](const OptimizerSettings& saved) { optimizer.check_settings(saved); },
+        .restore_settings = [&optimizer](const OptimizerSettings& saved) { optimizer.restore_settings(saved); },
+    });
     return *this;
   }
 
-  // A data::rng: its four state words.
-  training_state& add_generator(std::string name, data::rng& generator) {
+  // A ranklens::Rng (core/random.hpp): its four state words.
+  training_state& add_generator(std::string name, Rng& generator) {
     claim_generator_name(name);
     word_generators_.push_back({std::move(name), &generator});
     return *this;
@@ -186,9 +196,27 @@ class training_state {
     std::string path;
     std::vector<std::int64_t> shape;
   };
+  // A registered optimizer, seen through OptimizerWithState.
+  struct registered_optimizer {
+    std::string kind, key;
+    std::vector<std::string_view> state_names;
+    const ParameterList* parameters;
+    std::function<std::span<std::byte>(std::size_t, std::string_view)> state;
+    std::function<void(std::size_t)> create_state, release_state;
+    std::function<OptimizerSettings()> settings;
+    std::function<void(const OptimizerSettings&)> check_settings, restore_settings;
+  };
+  // One of the optimizer's state tensors: parameter `parameter`'s tensor `state_name`.
+  struct optimizer_slot {
+    std::string name;
+    dtype element_type;
+    std::vector<std::int64_t> shape;
+    std::size_t parameter;
+    std::string_view state_name;
+  };
   struct word_generator {
     std::string name;
-    data::rng* generator;
+    Rng* generator;
   };
   struct text_generator {
     std::string name;
@@ -197,24 +225,20 @@ class training_state {
     std::function<std::function<void()>(const std::string&)> prepare_restore;
   };
 
-  void require_no_optimizer() const {
-    if (adamw_ != nullptr || sgd_ != nullptr) throw value_error("training_state: an optimizer is registered already; a checkpoint holds one");
-  }
-
   void claim_generator_name(const std::string& name) {
     if (name.empty() || !generator_names_.insert(name).second)
       throw value_error("training_state: generator names must be non-empty and distinct; '" + name + "' is not");
   }
 
-  // The optimizer's per-parameter state tensors, named after the parameters they belong to.
-  std::vector<tensor_slot> optimizer_tensors() const {
-    std::vector<tensor_slot> slots;
-    const ParameterList* list = adamw_ != nullptr ? &adamw_->parameters() : sgd_ != nullptr ? &sgd_->parameters() : nullptr;
-    if (list == nullptr) return slots;
+  // Every state tensor the optimizer may keep, per parameter, named after the parameter: the
+  // model's path when the model is registered, otherwise the parameter's own name.
+  std::vector<optimizer_slot> optimizer_slots() const {
+    std::vector<optimizer_slot> slots;
+    if (!optimizer_) return slots;
+    const ParameterList& list = *optimizer_->parameters;
     std::set<std::string> seen;
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const ParameterRef& p = (*list)[i];
-      // The model's path when the model is registered; otherwise the parameter's own name.
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const ParameterRef& p = list[i];
       std::string name(p.name);
       std::vector<std::int64_t> shape{std::int64_t(p.numel)};
       if (const auto found = parameter_paths_.find(p.value); found != parameter_paths_.end()) {
@@ -224,21 +248,25 @@ class training_state {
       if (name.empty() || !seen.insert(name).second)
         throw value_error("training_state: the optimizer's parameter " + std::to_string(i) + " has the name '" + name +
                           "', which is empty or shared; register its model with add_model, or name its parameters (name_parameters)");
-      if (adamw_ != nullptr) {
-        slots.push_back({"adamw/exp_avg/" + name, p.type, shape, adamw_->first_moment(i)});
-        slots.push_back({"adamw/exp_avg_sq/" + name, p.type, shape, adamw_->second_moment(i)});
-      } else {
-        slots.push_back({"sgd/momentum_buffer/" + name, p.type, shape, sgd_->momentum_buffer(i)});
-      }
+      for (const std::string_view state_name : optimizer_->state_names)
+        slots.push_back({optimizer_->key + "/" + std::string(state_name) + "/" + name, p.type, shape, i, state_name});
     }
     return slots;
+  }
+
+  // The state tensors the optimizer holds now (parameters it never updated have none).
+  std::vector<tensor_slot> optimizer_tensors() const {
+    std::vector<tensor_slot> tensors;
+    for (const optimizer_slot& slot : optimizer_slots())
+      if (const std::span<std::byte> bytes = optimizer_->state(slot.parameter, slot.state_name); !bytes.empty())
+        tensors.push_back({slot.name, slot.element_type, slot.shape, bytes});
+    return tensors;
   }
 
   std::vector<tensor_slot> parameters_;
   std::map<const void*, parameter_path> parameter_paths_;
   nlohmann::ordered_json model_configs_ = nlohmann::ordered_json::array();
-  AdamW* adamw_ = nullptr;
-  SGD* sgd_ = nullptr;
+  std::optional<registered_optimizer> optimizer_;
   std::vector<word_generator> word_generators_;
   std::vector<text_generator> text_generators_;
   std::set<std::string> generator_names_;
@@ -247,12 +275,6 @@ class training_state {
 namespace checkpoint_detail {
 
 inline constexpr std::string_view checksum_key = "ranklens.checksum";
-
-// Shortest text that reads back as the same double.
-inline std::string exact_text(double value) {
-  char text[32];
-  return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
-}
 
 // One tensor as the checksum sees it.
 struct checksum_input {
@@ -315,14 +337,6 @@ class metadata_reader {
     return value == "true";
   }
 
-  // An optimizer option that must be what the registered optimizer was built with.
-  void require_option(std::string_view optimizer, std::string_view option, double mine) const {
-    const double saved = real("ranklens." + std::string(optimizer == "AdamW" ? "adamw" : "sgd") + "." + std::string(option));
-    if (saved != mine)
-      refuse("the checkpoint's " + std::string(optimizer) + " has " + std::string(option) + " = " + exact_text(saved) +
-             ", the registered one " + exact_text(mine) + "; build the optimizer with the checkpoint's options");
-  }
-
  private:
   const std::map<std::string, std::string, std::less<>>& metadata_;
   std::string where_;
@@ -340,24 +354,10 @@ inline void save_checkpoint(const std::filesystem::path& path, const training_st
   }
   metadata["ranklens.checkpoint_version"] = checkpoint_version;
   metadata["ranklens.step"] = std::to_string(state.step);
-  if (state.adamw_ != nullptr) {
-    const AdamW& adamw = *state.adamw_;
-    metadata["ranklens.optimizer"] = "AdamW";
-    metadata["ranklens.adamw.steps_taken"] = std::to_string(adamw.steps_taken());
-    metadata["ranklens.adamw.lr"] = exact_text(adamw.options().lr);
-    metadata["ranklens.adamw.beta1"] = exact_text(adamw.options().beta1);
-    metadata["ranklens.adamw.beta2"] = exact_text(adamw.options().beta2);
-    metadata["ranklens.adamw.eps"] = exact_text(adamw.options().eps);
-    metadata["ranklens.adamw.weight_decay"] = exact_text(adamw.options().weight_decay);
-  } else if (state.sgd_ != nullptr) {
-    const SGD& sgd = *state.sgd_;
-    metadata["ranklens.optimizer"] = "SGD";
-    metadata["ranklens.sgd.has_stepped"] = sgd.has_stepped() ? "true" : "false";
-    metadata["ranklens.sgd.lr"] = exact_text(sgd.options().lr);
-    metadata["ranklens.sgd.momentum"] = exact_text(sgd.options().momentum);
-    metadata["ranklens.sgd.dampening"] = exact_text(sgd.options().dampening);
-    metadata["ranklens.sgd.weight_decay"] = exact_text(sgd.options().weight_decay);
-    metadata["ranklens.sgd.nesterov"] = sgd.options().nesterov ? "true" : "false";
+  if (state.optimizer_) {
+    metadata["ranklens.optimizer"] = state.optimizer_->kind;
+    const OptimizerSettings settings = state.optimizer_->settings();
+    for (const auto& [key, value] : settings.values()) metadata["ranklens." + state.optimizer_->key + "." + key] = value;
   } else {
     metadata["ranklens.optimizer"] = "none";
   }
@@ -426,52 +426,62 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
   std::vector<pending_copy> copies;
   std::set<std::string, std::less<>> claimed;
   std::vector<std::string> missing;
-  auto claim = [&](const training_state::tensor_slot& slot) {
-    const safetensors_entry* entry = reader.header().find(slot.name);
+  // The entry of a tensor the state needs, checked against the dtype and shape it needs, or
+  // nullptr (noted as missing) when the file lacks it.
+  auto claim = [&](const std::string& name, dtype element_type, const std::vector<std::int64_t>& shape) -> const safetensors_entry* {
+    const safetensors_entry* entry = reader.header().find(name);
     if (entry == nullptr) {
-      missing.push_back(slot.name);
-      return;
+      missing.push_back(name);
+      return nullptr;
     }
-    if (entry->element_type != slot.element_type)
-      meta.refuse("tensor '" + slot.name + "' is " + std::string(name_of(entry->element_type)) + " in the checkpoint but " +
-                  std::string(name_of(slot.element_type)) + " here");
-    if (entry->shape != slot.shape)
-      meta.refuse("tensor '" + slot.name + "' has shape " + safetensors_detail::shape_text(entry->shape) +
-                  " in the checkpoint, but " + safetensors_detail::shape_text(slot.shape) + " here");
-    claimed.insert(slot.name);
-    copies.push_back({slot.bytes, reader.bytes(*entry)});
+    if (entry->element_type != element_type)
+      meta.refuse("tensor '" + name + "' is " + std::string(name_of(entry->element_type)) + " in the checkpoint but " +
+                  std::string(name_of(element_type)) + " here");
+    if (entry->shape != shape)
+      meta.refuse("tensor '" + name + "' has shape " + safetensors_detail::shape_text(entry->shape) + " in the checkpoint, but " +
+                  safetensors_detail::shape_text(shape) + " here");
+    claimed.insert(name);
+    return entry;
   };
-  for (const auto& slot : state.parameters_) claim(slot);
-  const std::vector<training_state::tensor_slot> optimizer_slots = state.optimizer_tensors();
+  for (const auto& slot : state.parameters_)
+    if (const safetensors_entry* entry = claim(slot.name, slot.element_type, slot.shape)) copies.push_back({slot.bytes, reader.bytes(*entry)});
 
-  const std::string registered = state.adamw_ != nullptr ? "AdamW" : state.sgd_ != nullptr ? "SGD" : "none";
+  const std::string registered = state.optimizer_ ? state.optimizer_->kind : "none";
   const std::string& saved_optimizer = meta.text("ranklens.optimizer");
   if (saved_optimizer != registered)
     meta.refuse("the checkpoint holds the state of optimizer '" + saved_optimizer + "', but the registered optimizer is '" + registered + "'");
-  for (const auto& slot : optimizer_slots) claim(slot);
+  // A parameter's optimizer state is all in the file, or none of it (the parameter never trained).
+  struct pending_state {
+    std::size_t parameter;
+    std::vector<std::pair<std::string_view, std::span<const std::byte>>> tensors;  // empty: no state
+  };
+  std::vector<pending_state> optimizer_states;
+  const std::vector<training_state::optimizer_slot> slots = state.optimizer_slots();
+  for (std::size_t first = 0, end = 0; first < slots.size(); first = end) {
+    while (end < slots.size() && slots[end].parameter == slots[first].parameter) ++end;
+    pending_state pending{slots[first].parameter, {}};
+    const bool any_in_file = std::any_of(slots.begin() + std::ptrdiff_t(first), slots.begin() + std::ptrdiff_t(end),
+                                         [&](const auto& slot) { return reader.header().find(slot.name) != nullptr; });
+    for (std::size_t k = first; any_in_file && k < end; ++k)
+      if (const safetensors_entry* entry = claim(slots[k].name, slots[k].element_type, slots[k].shape))
+        pending.tensors.emplace_back(slots[k].state_name, reader.bytes(*entry));
+    optimizer_states.push_back(std::move(pending));
+  }
   if (!missing.empty())
     meta.refuse("the checkpoint lacks " + std::to_string(missing.size()) + " tensors the state needs: " + quoted_names(missing));
 
-  long long adamw_steps = 0;
-  double lr = 0;
-  bool sgd_has_stepped = false;
-  if (state.adamw_ != nullptr) {
-    const AdamWOptions& options = state.adamw_->options();
-    meta.require_option("AdamW", "beta1", options.beta1);
-    meta.require_option("AdamW", "beta2", options.beta2);
-    meta.require_option("AdamW", "eps", options.eps);
-    meta.require_option("AdamW", "weight_decay", options.weight_decay);
-    adamw_steps = meta.integer("ranklens.adamw.steps_taken");
-    lr = meta.real("ranklens.adamw.lr");
-  } else if (state.sgd_ != nullptr) {
-    const SGDOptions& options = state.sgd_->options();
-    meta.require_option("SGD", "momentum", options.momentum);
-    meta.require_option("SGD", "dampening", options.dampening);
-    meta.require_option("SGD", "weight_decay", options.weight_decay);
-    if (meta.boolean("ranklens.sgd.nesterov") != options.nesterov)
-      meta.refuse("the checkpoint's SGD has nesterov = " + meta.text("ranklens.sgd.nesterov") + ", the registered one the opposite");
-    sgd_has_stepped = meta.boolean("ranklens.sgd.has_stepped");
-    lr = meta.real("ranklens.sgd.lr");
+  OptimizerSettings optimizer_settings;
+  if (state.optimizer_) {
+    const std::string prefix = "ranklens." + state.optimizer_->key + ".";
+    for (const auto& [key, value] : reader.metadata())
+      if (key.starts_with(prefix)) optimizer_settings.set(key.substr(prefix.size()), value);
+    try {
+      state.optimizer_->check_settings(optimizer_settings);
+    } catch (const io_error& error) {
+      meta.damaged(std::string("the optimizer settings (") + prefix + "*) are damaged: " + error.what());
+    } catch (const value_error& error) {
+      meta.refuse(error.what());
+    }
   }
 
   std::vector<std::function<void()>> restore_generators;
@@ -480,13 +490,13 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
     const safetensors_entry* entry = reader.header().find(name);
     if (entry == nullptr) meta.refuse("the checkpoint has no state for the generator '" + generator.name + "'");
     if (entry->element_type != dtype::i64 || entry->shape != std::vector<std::int64_t>{4})
-      meta.damaged("tensor '" + name + "' should be I64 of shape [4] (a data::rng's state)");
+      meta.damaged("tensor '" + name + "' should be I64 of shape [4] (a ranklens::Rng's state)");
     claimed.insert(name);
     std::array<std::uint64_t, 4> words{};
     std::memcpy(words.data(), reader.bytes(*entry).data(), sizeof words);
     if (words == std::array<std::uint64_t, 4>{}) meta.damaged("tensor '" + name + "' is all zero, which no xoshiro generator can be in");
-    data::rng* target = generator.generator;
-    restore_generators.push_back([target, words] { *target = data::rng::from_state(words[0], words[1], words[2], words[3]); });
+    Rng* target = generator.generator;
+    restore_generators.push_back([target, words] { *target = Rng::from_state(words[0], words[1], words[2], words[3]); });
   }
   std::set<std::string, std::less<>> text_generator_keys;
   for (const auto& generator : state.text_generators_) {
@@ -513,13 +523,18 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
   // Everything checked: now change things.
   for (const pending_copy& copy : copies)
     if (!copy.to.empty()) std::memcpy(copy.to.data(), copy.from.data(), copy.to.size());
-  if (state.adamw_ != nullptr) {
-    state.adamw_->set_steps_taken(adamw_steps);
-    state.adamw_->set_lr(lr);
-  } else if (state.sgd_ != nullptr) {
-    state.sgd_->set_has_stepped(sgd_has_stepped);
-    state.sgd_->set_lr(lr);
+  for (const pending_state& pending : optimizer_states) {
+    if (pending.tensors.empty()) {
+      state.optimizer_->release_state(pending.parameter);
+      continue;
+    }
+    state.optimizer_->create_state(pending.parameter);
+    for (const auto& [state_name, bytes] : pending.tensors) {
+      const std::span<std::byte> to = state.optimizer_->state(pending.parameter, state_name);
+      if (!to.empty()) std::memcpy(to.data(), bytes.data(), to.size());
+    }
   }
+  if (state.optimizer_) state.optimizer_->restore_settings(optimizer_settings);
   for (const auto& restore : restore_generators) restore();
   state.step = step;
   state.metadata.clear();

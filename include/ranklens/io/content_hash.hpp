@@ -7,8 +7,9 @@
 //
 // Both steps are bijections, so for a fixed w the update permutes h and for a fixed h it
 // permutes w: a change confined to one word always changes the result, and wider damage goes
-// unnoticed with probability about 2^-64. The final avalanche (SplitMix64's finaliser) makes
-// neighbouring inputs give unrelated fingerprints. One multiply per 8 bytes: several GB/s.
+// unnoticed with probability about 2^-64. The final avalanche (SplitMix64's finaliser, mix64 of
+// core/random.hpp) makes neighbouring inputs give unrelated fingerprints. One multiply per
+// 8 bytes: several GB/s.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+
+#include "ranklens/core/random.hpp"
 
 namespace ranklens::io {
 
@@ -41,10 +44,7 @@ class content_hash {
   content_hash& add(std::string_view text) noexcept { return add(std::as_bytes(std::span<const char>(text.data(), text.size()))); }
 
   std::uint64_t value() const noexcept {
-    std::uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return mix64(state_);
   }
 
   // Sixteen lowercase hex digits, as stored in file metadata.
@@ -58,7 +58,7 @@ class content_hash {
 
  private:
   void mix_word(std::uint64_t word) noexcept {
-    state_ = (state_ ^ word) * 0x9e3779b97f4a7c15ULL;  // 2^64 / golden ratio, odd
+    state_ = (state_ ^ word) * golden_gamma;  // odd, so the multiply is a bijection
     state_ ^= state_ >> 29;
   }
 

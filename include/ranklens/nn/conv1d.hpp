@@ -6,7 +6,9 @@
 
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/nn/adapter_slot.hpp"
+#include "ranklens/nn/contracts.hpp"
 #include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/input_width.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul_bias.hpp"
@@ -18,25 +20,24 @@ class Conv1D {
   static_assert(In > 0 && Out > 0, "Conv1D<In, Out>: both widths must be positive compile-time constants.");
 
  public:
+  using value_type = T;
   using weight_shape = Shape<In, Out>;
   using bias_shape = Shape<Out>;
   static constexpr index_t in_features = In;
   static constexpr index_t out_features = Out;
+  static constexpr WeightLayout weight_layout = WeightLayout::in_out;  // an AffineLayer (nn/contracts.hpp)
 
   // weight ~ N(0, init_std²), bias 0 (HF GPT-2).
-  template <class Rng>
-  explicit Conv1D(Rng& rng, double init_std = default_init_std)
+  template <class Generator>
+  explicit Conv1D(Generator& rng, double init_std = default_init_std)
       : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight"), bias(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias") {}
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(S::rank >= 2, "Conv1D: the input needs at least a batch axis and a feature axis.");
-    constexpr bool width_fits = S::static_extents[S::rank - 1] == In || S::static_extents[S::rank - 1] == dyn;
-    static_assert(width_fits, "Conv1D<In, Out>: the input's last extent must equal In.");
-    if constexpr (width_fits) {
-      if (x.extent(S::rank - 1) != In)
-        throw shape_error("Conv1D<" + std::to_string(In) + ", " + std::to_string(Out) + ">: input shape " + to_string(x.shape()) +
-                          " must end in " + std::to_string(In));
+    static_assert(last_extent_may_be<S, In>, "Conv1D<In, Out>: the input's last extent must equal In.");
+    if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
+      require_last_extent<In>(x, "Conv1D", In, Out);
       return adapter(x, matmul_bias(x, weight.var(), bias.var()));
     }
   }

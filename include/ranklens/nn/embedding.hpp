@@ -21,8 +21,8 @@ class Embedding {
   static constexpr index_t width = Dim;
 
   // weight ~ N(0, init_std²), as HF initialises embeddings.
-  template <class Rng>
-  explicit Embedding(Rng& rng, double init_std = default_init_std)
+  template <class Generator>
+  explicit Embedding(Generator& rng, double init_std = default_init_std)
       : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight") {}
 
   // ids of any shape (int32, each in [0, Vocab)) → (ids..., Dim).

@@ -15,8 +15,8 @@ class GeluMlp {
  public:
   using activations = activation_types<C, T>;
 
-  template <class Rng>
-  explicit GeluMlp(Rng& rng) : c_fc(rng, C::init_std), c_proj(rng, C::init_std) {}
+  template <class Generator>
+  explicit GeluMlp(Generator& rng) : c_fc(rng, C::init_std), c_proj(rng, C::init_std) {}
 
   typename activations::residual operator()(const typename activations::residual& x) const {
     const auto pre = hook_pre(c_fc(x));

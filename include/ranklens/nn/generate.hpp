@@ -6,8 +6,8 @@
 //
 // Next tokens are chosen greedily (temperature 0: the most likely token, the lowest id on a
 // tie) or sampled from softmax(logits / temperature), optionally among the top_k most likely
-// tokens only (Fan, Lewis & Dauphin 2018). Sampling uses data/random.hpp's generator, one
-// stream per row (rng::for_stream(seed, row)), so a row's tokens depend on the seed and its own
+// tokens only (Fan, Lewis & Dauphin 2018). Sampling uses core/random.hpp's generator, one
+// stream per row (Rng::for_stream(seed, row)), so a row's tokens depend on the seed and its own
 // logits only: not on the other rows of the batch, and the same on every platform.
 //
 // A row that emits the stop token ends there (the stop token is the last one returned for it);
@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "ranklens/core/random.hpp"
 #include "ranklens/data/random.hpp"
 #include "ranklens/nn/kv_cache.hpp"
 #include "ranklens/nn/transformer.hpp"
@@ -34,7 +35,7 @@ struct GenerationOptions {
   double temperature = 0;                  // 0: greedy; > 0: sample from softmax(logits / temperature)
   index_t top_k = 0;                       // when sampling and > 0: only among the top_k most likely tokens
   std::optional<std::int32_t> stop_token{};  // a row ends once it has emitted this token
-  std::uint64_t seed = 0;                  // row b samples from data::rng::for_stream(seed, b)
+  std::uint64_t seed = 0;                  // row b samples from Rng::for_stream(seed, b)
 };
 
 namespace detail {
@@ -49,7 +50,7 @@ inline void check_generation_options(const GenerationOptions& options) {
 
 // The next token for one row of logits (vocab_size entries), as GenerationOptions describes.
 template <Real T>
-std::int32_t choose_next_token(std::span<const T> logits, const GenerationOptions& options, data::rng& generator) {
+std::int32_t choose_next_token(std::span<const T> logits, const GenerationOptions& options, Rng& generator) {
   detail::check_generation_options(options);
   const index_t vocab = index_t(logits.size());
   if (vocab == 0) throw value_error("choose_next_token: the logits are empty");
@@ -103,8 +104,8 @@ std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, 
 
   auto guard = no_grad();
   KvCache<C, T> cache(batch, positions_read);
-  std::vector<data::rng> generators;
-  for (index_t b = 0; b < batch; ++b) generators.push_back(data::rng::for_stream(options.seed, std::uint64_t(b)));
+  std::vector<Rng> generators;
+  for (index_t b = 0; b < batch; ++b) generators.push_back(Rng::for_stream(options.seed, std::uint64_t(b)));
   std::vector<bool> ended(std::size_t(batch), false);
   index_t running = batch;
   Tensor<std::int32_t, Shape<dyn, dyn>> next_tokens(Shape<dyn, dyn>{batch, 1});

@@ -1,12 +1,12 @@
 // How modules start, following Hugging Face's _init_weights for GPT-2 and Qwen2: weight
 // matrices and embedding tables ~ N(0, std²) with std = initializer_range (0.02), biases 0,
-// norm weights 1, norm biases 0. Every random draw comes from the generator the caller passes
-// in, in the order the modules are declared, so one seed gives bit-identical weights (for one
-// standard library: std::normal_distribution's algorithm is the implementation's).
+// norm weights 1, norm biases 0; Linear without init_std as PyTorch's nn.Linear, U(±1/√In).
+// Every random draw comes from the generator the caller passes in, in the order the modules
+// are declared, through core/distributions.hpp, which uses only the engine's raw outputs: one
+// seed gives the same weights with every compiler and standard library.
 // (HF's GPT-2 additionally scales c_proj weights by 1/√(2·n_layer); ranklens does not.)
 #pragma once
-#include <random>
-
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/core/tensor.hpp"
 
 namespace ranklens {
@@ -14,12 +14,19 @@ namespace ranklens {
 // The initializer_range of HF's GPT-2 and Qwen2 configurations.
 inline constexpr double default_init_std = 0.02;
 
-// A tensor with entries drawn from N(0, std²).
-template <class T, ShapeType S, class Rng>
-Tensor<T, S> normal_tensor(const S& shape, double std, Rng& rng) {
+// A tensor with entries drawn from N(0, std²), in row-major order.
+template <class T, ShapeType S, class Generator>
+Tensor<T, S> normal_tensor(const S& shape, double std, Generator& generator) {
   Tensor<T, S> t(shape);
-  std::normal_distribution<T> dist(T(0), T(std));
-  for (auto& v : t.span()) v = dist(rng);
+  for (auto& v : t.span()) v = normal<T>(generator, 0.0, std);
+  return t;
+}
+
+// A tensor with entries drawn from U[low, high), in row-major order.
+template <class T, ShapeType S, class Generator>
+Tensor<T, S> uniform_tensor(const S& shape, T low, T high, Generator& generator) {
+  Tensor<T, S> t(shape);
+  for (auto& v : t.span()) v = uniform<T>(generator, low, high);
   return t;
 }
 

@@ -19,8 +19,8 @@ class LearnedPositions {
   using weight_shape = Shape<MaxPositions, Dim>;
   static constexpr index_t max_positions = MaxPositions;
 
-  template <class Rng>
-  explicit LearnedPositions(Rng& rng, double init_std = default_init_std)
+  template <class Generator>
+  explicit LearnedPositions(Generator& rng, double init_std = default_init_std)
       : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight") {}
 
   // Rows position_offset, ..., position_offset + count − 1: a (count, Dim) view of the table.

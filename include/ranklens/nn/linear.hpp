@@ -4,12 +4,13 @@
 #pragma once
 #include <cmath>
 #include <optional>
-#include <random>
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/nn/adapter_slot.hpp"
+#include "ranklens/nn/contracts.hpp"
 #include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/input_width.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul.hpp"
@@ -29,46 +30,40 @@ class Linear {
   static_assert(In > 0 && Out > 0, "Linear<In, Out>: both widths must be positive compile-time constants.");
 
  public:
+  using value_type = T;
   using weight_shape = Shape<Out, In>;
   using bias_shape = Shape<Out>;
   static constexpr index_t in_features = In;
   static constexpr index_t out_features = Out;
+  static constexpr WeightLayout weight_layout = WeightLayout::out_in;  // an AffineLayer (nn/contracts.hpp)
 
   // PyTorch's default initialisation: U(−1/√In, 1/√In) for weight and bias; or, with
   // options.init_std, N(0, init_std²) weights and zero bias.
-  template <class Rng>
-  explicit Linear(Rng& rng, LinearOptions options = {}) {
+  template <class Generator>
+  explicit Linear(Generator& rng, LinearOptions options = {}) {
     if (options.init_std) {
       weight = Parameter<T, weight_shape>(normal_tensor<T>(weight_shape{}, *options.init_std, rng), "weight");
       if (options.bias) bias.emplace(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias");
       return;
     }
     const T bound = T(1) / std::sqrt(T(In));
-    std::uniform_real_distribution<T> dist(-bound, bound);
-    Tensor<T, weight_shape> w(weight_shape{});
-    for (auto& v : w.span()) v = dist(rng);
-    weight = Parameter<T, weight_shape>(std::move(w), "weight");
-    if (options.bias) {
-      Tensor<T, bias_shape> b(bias_shape{});
-      for (auto& v : b.span()) v = dist(rng);
-      bias.emplace(std::move(b), "bias");
-    }
+    weight = Parameter<T, weight_shape>(uniform_tensor<T>(weight_shape{}, -bound, bound, rng), "weight");
+    if (options.bias) bias.emplace(uniform_tensor<T>(bias_shape{}, -bound, bound, rng), "bias");
   }
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(S::rank >= 2, "Linear: the input needs at least a batch axis and a feature axis.");
-    constexpr bool width_fits = S::static_extents[S::rank - 1] == In || S::static_extents[S::rank - 1] == dyn;
-    static_assert(width_fits, "Linear<In, Out>: the input's last extent must equal In.");
-    if constexpr (width_fits) return forward(x);  // else: stop here, one message is enough
+    static_assert(last_extent_may_be<S, In>, "Linear<In, Out>: the input's last extent must equal In.");
+    if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
+      require_last_extent<In>(x, "Linear", In, Out);
+      return forward(x);
+    }
   }
 
  private:
   template <ShapeType S>
   auto forward(const Var<T, S, cpu_t>& x) const {
-    if (x.extent(S::rank - 1) != In)
-      throw shape_error("Linear<" + std::to_string(In) + ", " + std::to_string(Out) + ">: input shape " + to_string(x.shape()) +
-                        " must end in " + std::to_string(In));
     auto w = weight.var();
     auto wt = w.template with_layout<Shape<In, Out>>(0, Shape<In, Out>{}, {1, In});  // Wᵀ as a view
     if (bias) return adapter(x, matmul_bias(x, wt, bias->var()));  // bias filled in, then the GEMM adds onto it

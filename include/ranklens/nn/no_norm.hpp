@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/input_width.hpp"
 #include "ranklens/nn/module.hpp"
 
 namespace ranklens {
@@ -15,12 +16,15 @@ class NoNorm {
   static_assert(Dim > 0, "NoNorm<Dim>: the width must be a positive compile-time constant.");
 
  public:
+  using value_type = T;
+  static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
+
   explicit NoNorm(double /*eps, unused*/ = 0) {}
 
   template <ShapeType S>
   Var<T, S, cpu_t> operator()(const Var<T, S, cpu_t>& x) const {
-    static_assert(S::rank >= 1 && (S::static_extents[S::rank - 1] == Dim || S::static_extents[S::rank - 1] == dyn),
-                  "NoNorm<Dim>: the input's last extent must equal Dim.");
+    static_assert(last_extent_may_be<S, Dim>, "NoNorm<Dim>: the input's last extent must equal Dim.");
+    if constexpr (last_extent_may_be<S, Dim>) require_last_extent<Dim>(x, "NoNorm", Dim);
     return x;
   }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/nn/input_width.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/normalization.hpp"
 
@@ -14,15 +15,19 @@ class RMSNorm {
   static_assert(Dim > 0, "RMSNorm<Dim>: the width must be a positive compile-time constant.");
 
  public:
+  using value_type = T;
   using weight_shape = Shape<Dim>;
+  static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
 
   explicit RMSNorm(double eps = 1e-6) : weight(Tensor<T, weight_shape>(weight_shape{}, T(1)), "weight"), eps(eps) {}
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
-    constexpr bool width_fits = S::rank >= 1 && (S::static_extents[S::rank - 1] == Dim || S::static_extents[S::rank - 1] == dyn);
-    static_assert(width_fits, "RMSNorm<Dim>: the input's last extent must equal Dim.");
-    if constexpr (width_fits) return rms_norm(x, weight.var(), eps);
+    static_assert(last_extent_may_be<S, Dim>, "RMSNorm<Dim>: the input's last extent must equal Dim.");
+    if constexpr (last_extent_may_be<S, Dim>) {
+      require_last_extent<Dim>(x, "RMSNorm", Dim);
+      return rms_norm(x, weight.var(), eps);
+    }
   }
 
   template <class Self, class Visit>

@@ -15,8 +15,8 @@ class SwiGluMlp {
  public:
   using activations = activation_types<C, T>;
 
-  template <class Rng>
-  explicit SwiGluMlp(Rng& rng)
+  template <class Generator>
+  explicit SwiGluMlp(Generator& rng)
       : gate_proj(rng, {.bias = false, .init_std = C::init_std}),
         up_proj(rng, {.bias = false, .init_std = C::init_std}),
         down_proj(rng, {.bias = false, .init_std = C::init_std}) {}

@@ -54,10 +54,14 @@ class Transformer {
   using lm_head_type = std::conditional_t<C::tied_embeddings, Absent, Linear<dims::d_model, dims::vocab_size, T>>;
   using position_hook_type = std::conditional_t<learned_positions, HookPoint<residual_activation>, Absent>;
 
+  // The parts against their contracts (nn/contracts.hpp); the blocks check their own.
+  static_assert(Norm<norm_type> && norm_type::width == dims::d_model, "Transformer: the final norm must fulfil the Norm contract over d_model.");
+  static_assert(C::tied_embeddings || AffineLayer<lm_head_type>, "Transformer: the lm_head must be an AffineLayer from d_model to vocab_size.");
+
   // Draws every weight from rng in HF's registration order (embeddings, blocks, lm_head) and
   // names every parameter by its full HF path.
-  template <class Rng>
-  explicit Transformer(Rng& rng)
+  template <class Generator>
+  explicit Transformer(Generator& rng)
       : token_embedding(rng, C::init_std),
         position_embedding(rng, C::init_std),
         blocks(make_blocks(rng)),
@@ -152,8 +156,8 @@ class Transformer {
       return lm_head(normalized);
   }
 
-  template <class Rng>
-  static std::vector<block_type> make_blocks(Rng& rng) {
+  template <class Generator>
+  static std::vector<block_type> make_blocks(Generator& rng) {
     std::vector<block_type> out;
     out.reserve(std::size_t(dims::n_layers));
     for (index_t i = 0; i < dims::n_layers; ++i) out.emplace_back(rng);

@@ -2,11 +2,13 @@
 //   mid = x + attention(attention_norm(x))
 //   out = mid + mlp(mlp_norm(mid))
 // or, for an attention-only configuration (C::mlp == mlp_kind::none), out = mid: no MLP and
-// no second norm. The kinds of norm, attention and MLP follow from C; the parameter names are
-// HF's for C's layout, the hook points TransformerLens's (blocks.{L}.hook_resid_pre, ...).
+// no second norm. The kinds of norm, attention and MLP follow from C, and each fulfils its
+// contract (Norm, CausalSelfAttention, Mlp of nn/contracts.hpp); the parameter names are HF's
+// for C's layout, the hook points TransformerLens's (blocks.{L}.hook_resid_pre, ...).
 #pragma once
 #include <type_traits>
 
+#include "ranklens/nn/contracts.hpp"
 #include "ranklens/nn/fused_qkv_attention.hpp"
 #include "ranklens/nn/gelu_mlp.hpp"
 #include "ranklens/nn/grouped_query_attention.hpp"
@@ -42,9 +44,16 @@ class TransformerBlock {
   using mlp_norm_type = std::conditional_t<has_mlp, norm_type, Absent>;
   using mlp_hook_type = std::conditional_t<has_mlp, HookPoint<residual>, Absent>;
 
+  // The parts against their contracts (nn/contracts.hpp).
+  static_assert(Norm<norm_type> && norm_type::width == dims::d_model,
+                "TransformerBlock: the norm must fulfil the Norm contract over d_model.");
+  static_assert(CausalSelfAttention<attention_type, C, T>,
+                "TransformerBlock: the attention must fulfil the CausalSelfAttention contract for the block's configuration.");
+  static_assert(!has_mlp || Mlp<mlp_type, T, dims::d_model>, "TransformerBlock: the MLP must fulfil the Mlp contract over d_model.");
+
   // Draws the attention's weights, then the MLP's, from rng.
-  template <class Rng>
-  explicit TransformerBlock(Rng& rng) : attention_norm(C::norm_eps), attention(rng), mlp_norm(C::norm_eps), mlp(rng) {}
+  template <class Generator>
+  explicit TransformerBlock(Generator& rng) : attention_norm(C::norm_eps), attention(rng), mlp_norm(C::norm_eps), mlp(rng) {}
 
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
   residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }

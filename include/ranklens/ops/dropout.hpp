@@ -12,6 +12,8 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
+#include "ranklens/core/distributions.hpp"
+#include "ranklens/core/random.hpp"
 
 namespace ranklens {
 
@@ -21,17 +23,17 @@ class CounterGenerator {
 
   // The key of the next call: each dropout call takes one, so successive layers and steps
   // get unrelated masks.
-  constexpr std::uint64_t next_key() noexcept { return mix(seed_ ^ mix(++calls_ * weyl_step)); }
+  constexpr std::uint64_t next_key() noexcept { return mix64(seed_ ^ mix64(++calls_ * golden_gamma)); }
 
   // 64 random bits for element `index` under `key`: SplitMix64's output function applied to a
   // Weyl sequence started at the key (Steele, Lea & Flood, OOPSLA 2014).
   static constexpr std::uint64_t bits(std::uint64_t key, std::uint64_t index) noexcept {
-    return mix(key + (index + 1) * weyl_step);
+    return mix64(key + (index + 1) * golden_gamma);
   }
 
   // Uniform on [0, 1) with 53 random bits.
   static constexpr double uniform(std::uint64_t key, std::uint64_t index) noexcept {
-    return double(bits(key, index) >> 11) * 0x1.0p-53;
+    return unit_interval_from_bits(bits(key, index));
   }
 
   std::uint64_t seed() const noexcept { return seed_; }
@@ -40,15 +42,6 @@ class CounterGenerator {
   void set_calls(std::uint64_t calls) noexcept { calls_ = calls; }
 
  private:
-  static constexpr std::uint64_t weyl_step = 0x9e3779b97f4a7c15ULL;  // 2^64 / golden ratio, odd
-
-  // A bijective 64-bit mixer with full avalanche (Stafford's "Mix13" constants).
-  static constexpr std::uint64_t mix(std::uint64_t z) noexcept {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
   std::uint64_t seed_;
   std::uint64_t calls_ = 0;
 };

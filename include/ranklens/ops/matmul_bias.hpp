@@ -55,7 +55,7 @@ auto matmul_bias(const Var<T, SX, D>& input, const Var<T, SW, D>& weight, const 
         const T* gy = out.grad().data();
         if (x.requires_grad()) {  // dx (rows×K) += dy (rows×N) · wᵀ (N×K); a fresh dx is overwritten (β = 0)
           const auto gx = x.grad_sink();
-          const bool store = gx.mode == cpu::grad_write::store;
+          const bool store = gx.mode == grad_write::store;
           if (any_product)
             detail::gemm_layouts<T>(rows, k, n, T(1), gy, row_major_y, w.value().data(), {lw.ld, !lw.transposed}, T(store ? 0 : 1),
                                     gx.data(), row_major_x);

@@ -1,11 +1,17 @@
 // AdamW (Loshchilov & Hutter, decoupled weight decay) exactly as torch.optim.AdamW computes it
 // (non-amsgrad), fused into one pass over each parameter: decay, both moments, update. The pass
 // is the vectorised, threaded kernel cpu/adamw.hpp.
+//
+// Its state (both moments of every parameter, the step count, the options) is saved and
+// restored by name: AdamW is an OptimizerWithState (optim/optimizer_state.hpp).
 #pragma once
+#include <array>
 #include <cmath>
+#include <string_view>
 #include <vector>
 
 #include "ranklens/cpu/adamw.hpp"
+#include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
 namespace ranklens {
@@ -20,12 +26,12 @@ struct AdamWOptions {
 
 class AdamW {
  public:
-  AdamW(ParameterList params, AdamWOptions options = {}) : params_(std::move(params)), options_(options) {
-    for (const auto& p : params_) {
-      const std::size_t bytes = size_of(p.type) * std::size_t(p.numel);
-      first_moment_.emplace_back(bytes, std::byte{0});
-      second_moment_.emplace_back(bytes, std::byte{0});
-    }
+  static constexpr std::string_view kind = "AdamW";
+  static constexpr std::string_view key = "adamw";
+  static constexpr std::array<std::string_view, 2> state_names = {"exp_avg", "exp_avg_sq"};  // m, v
+
+  AdamW(ParameterList params, AdamWOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
+    for (std::size_t i = 0; i < params_.size(); ++i) state_.create(i);
   }
 
   // One update with the gradients currently stored in the parameters.
@@ -33,16 +39,13 @@ class AdamW {
     ++step_;
     const double bias1 = 1 - std::pow(options_.beta1, double(step_));
     const double bias2_sqrt = std::sqrt(1 - std::pow(options_.beta2, double(step_)));
-    std::size_t i = 0;
-    for (const auto& p : params_) {
-      const std::size_t k = i++;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const ParameterRef& p = params_[i];
       if (*p.frozen) continue;
       if (p.type == dtype::f32)
-        update(static_cast<float*>(p.value), static_cast<const float*>(p.grad), reinterpret_cast<float*>(first_moment_[k].data()),
-               reinterpret_cast<float*>(second_moment_[k].data()), p.numel, bias1, bias2_sqrt);
+        update<float>(p, i, bias1, bias2_sqrt);
       else if (p.type == dtype::f64)
-        update(static_cast<double*>(p.value), static_cast<const double*>(p.grad), reinterpret_cast<double*>(first_moment_[k].data()),
-               reinterpret_cast<double*>(second_moment_[k].data()), p.numel, bias1, bias2_sqrt);
+        update<double>(p, i, bias1, bias2_sqrt);
       else
         throw value_error("AdamW: parameter '" + std::string(p.name) + "' is not F32 or F64");
     }
@@ -55,26 +58,57 @@ class AdamW {
   long long steps_taken() const noexcept { return step_; }
   const AdamWOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
-  // Optimizer state as raw bytes per parameter (m then v), for checkpoints.
-  std::vector<std::byte>& first_moment(std::size_t i) { return first_moment_.at(i); }
-  std::vector<std::byte>& second_moment(std::size_t i) { return second_moment_.at(i); }
-  void set_steps_taken(long long s) noexcept { step_ = s; }
+
+  // State by name (optim/optimizer_state.hpp).
+  std::span<std::byte> state(std::size_t i, std::string_view name) { return state_.tensor(i, state_index(name)); }
+  void create_state(std::size_t i) { state_.create(i); }
+  void release_state(std::size_t i) { state_.release(i); }
+  OptimizerSettings settings() const {
+    OptimizerSettings s;
+    s.set("steps_taken", step_);
+    s.set("lr", options_.lr);
+    s.set("beta1", options_.beta1);
+    s.set("beta2", options_.beta2);
+    s.set("eps", options_.eps);
+    s.set("weight_decay", options_.weight_decay);
+    return s;
+  }
+  // The learning rate and step count continue from the saved settings; the other options must agree.
+  void check_settings(const OptimizerSettings& saved) const {
+    saved.require_equal(kind, "beta1", options_.beta1);
+    saved.require_equal(kind, "beta2", options_.beta2);
+    saved.require_equal(kind, "eps", options_.eps);
+    saved.require_equal(kind, "weight_decay", options_.weight_decay);
+    (void)saved.integer("steps_taken");
+    (void)saved.real("lr");
+  }
+  void restore_settings(const OptimizerSettings& saved) {
+    step_ = saved.integer("steps_taken");
+    options_.lr = saved.real("lr");
+  }
 
  private:
+  static std::size_t state_index(std::string_view name) {
+    for (std::size_t k = 0; k < state_names.size(); ++k)
+      if (state_names[k] == name) return k;
+    throw value_error("AdamW: no state tensor named '" + std::string(name) + "' (it keeps exp_avg and exp_avg_sq)");
+  }
+
   template <class T>
-  void update(T* value, const T* grad, T* m, T* v, index_t n, double bias1, double bias2_sqrt) const {
+  void update(const ParameterRef& p, std::size_t i, double bias1, double bias2_sqrt) {
     const cpu::adamw_coefficients<T> c{.decay = T(1 - options_.lr * options_.weight_decay),
                                        .beta1 = T(options_.beta1),
                                        .beta2 = T(options_.beta2),
                                        .step_size = T(options_.lr / bias1),
                                        .inv_bias2_sqrt = T(1 / bias2_sqrt),
                                        .eps = T(options_.eps)};
-    cpu::adamw_update(value, grad, m, v, n, c);
+    cpu::adamw_update(static_cast<T*>(p.value), static_cast<const T*>(p.grad), state_.template data<T>(i, 0),
+                      state_.template data<T>(i, 1), p.numel, c);
   }
 
   ParameterList params_;
   AdamWOptions options_;
-  std::vector<std::vector<std::byte>> first_moment_, second_moment_;
+  LazyParameterState<2> state_;
   long long step_ = 0;
 };
 

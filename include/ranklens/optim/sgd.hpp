@@ -1,8 +1,13 @@
 // SGD with optional momentum, dampening, Nesterov and L2 weight decay, following
-// torch.optim.SGD step for step (the first momentum step copies the gradient).
+// torch.optim.SGD step for step (the first momentum step copies the gradient). Its state (the
+// momentum buffers, the options) is saved and restored by name: SGD is an OptimizerWithState
+// (optim/optimizer_state.hpp).
 #pragma once
+#include <array>
+#include <string_view>
 #include <vector>
 
+#include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
 namespace ranklens {
@@ -17,21 +22,24 @@ struct SGDOptions {
 
 class SGD {
  public:
-  SGD(ParameterList params, SGDOptions options = {}) : params_(std::move(params)), options_(options) {
+  static constexpr std::string_view kind = "SGD";
+  static constexpr std::string_view key = "sgd";
+  static constexpr std::array<std::string_view, 1> state_names = {"momentum_buffer"};
+
+  SGD(ParameterList params, SGDOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
     if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0))
       throw value_error("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
-    for (const auto& p : params_) momentum_.emplace_back(size_of(p.type) * std::size_t(p.numel), std::byte{0});
+    for (std::size_t i = 0; i < params_.size(); ++i) state_.create(i);
   }
 
   void step() {
-    std::size_t i = 0;
-    for (const auto& p : params_) {
-      const std::size_t k = i++;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const ParameterRef& p = params_[i];
       if (*p.frozen) continue;
       if (p.type == dtype::f32)
-        update(static_cast<float*>(p.value), static_cast<const float*>(p.grad), reinterpret_cast<float*>(momentum_[k].data()), p.numel);
+        update<float>(p, i);
       else if (p.type == dtype::f64)
-        update(static_cast<double*>(p.value), static_cast<const double*>(p.grad), reinterpret_cast<double*>(momentum_[k].data()), p.numel);
+        update<double>(p, i);
       else
         throw value_error("SGD: parameter '" + std::string(p.name) + "' is not F32 or F64");
     }
@@ -41,22 +49,54 @@ class SGD {
   void zero_grad() { ranklens::zero_grad(params_); }
   void set_lr(double lr) noexcept { options_.lr = lr; }
   double lr() const noexcept { return options_.lr; }
+  bool has_stepped() const noexcept { return !first_step_; }
   const SGDOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
-  // Optimizer state for checkpoints: parameter i's momentum buffer as raw bytes, and whether a
-  // step has run (the first step copies the gradient into the buffer instead of blending).
-  std::vector<std::byte>& momentum_buffer(std::size_t i) { return momentum_.at(i); }
-  bool has_stepped() const noexcept { return !first_step_; }
-  void set_has_stepped(bool stepped) noexcept { first_step_ = !stepped; }
+
+  // State by name (optim/optimizer_state.hpp).
+  std::span<std::byte> state(std::size_t i, std::string_view name) {
+    if (name != state_names[0]) throw value_error("SGD: no state tensor named '" + std::string(name) + "' (it keeps momentum_buffer)");
+    return state_.tensor(i, 0);
+  }
+  void create_state(std::size_t i) { state_.create(i); }
+  void release_state(std::size_t i) { state_.release(i); }
+  // has_stepped: whether a step has run (the first one copies the gradient into the buffers).
+  OptimizerSettings settings() const {
+    OptimizerSettings s;
+    s.set("has_stepped", !first_step_);
+    s.set("lr", options_.lr);
+    s.set("momentum", options_.momentum);
+    s.set("dampening", options_.dampening);
+    s.set("weight_decay", options_.weight_decay);
+    s.set("nesterov", options_.nesterov);
+    return s;
+  }
+  // The learning rate continues from the saved settings; the other options must agree.
+  void check_settings(const OptimizerSettings& saved) const {
+    saved.require_equal(kind, "momentum", options_.momentum);
+    saved.require_equal(kind, "dampening", options_.dampening);
+    saved.require_equal(kind, "weight_decay", options_.weight_decay);
+    saved.require_equal(kind, "nesterov", options_.nesterov);
+    (void)saved.boolean("has_stepped");
+    (void)saved.real("lr");
+  }
+  void restore_settings(const OptimizerSettings& saved) {
+    options_.lr = saved.real("lr");
+    first_step_ = !saved.boolean("has_stepped");
+  }
 
  private:
   template <class T>
-  void update(T* value, const T* grad, T* buffer, index_t n) const {
+  void update(const ParameterRef& p, std::size_t i) {
+    T* value = static_cast<T*>(p.value);
+    const T* grad = static_cast<const T*>(p.grad);
     const T lr = T(options_.lr), mu = T(options_.momentum), damp = T(1 - options_.dampening), wd = T(options_.weight_decay);
-    for (index_t j = 0; j < n; ++j) {
+    const bool first = first_step_;
+    T* buffer = options_.momentum != 0 ? state_.template data<T>(i, 0) : nullptr;
+    for (index_t j = 0; j < p.numel; ++j) {
       T d = grad[j] + wd * value[j];
-      if (options_.momentum != 0) {
-        buffer[j] = first_step_ ? d : mu * buffer[j] + damp * d;
+      if (buffer != nullptr) {
+        buffer[j] = first ? d : mu * buffer[j] + damp * d;
         d = options_.nesterov ? d + mu * buffer[j] : buffer[j];
       }
       value[j] -= lr * d;
@@ -65,7 +105,7 @@ class SGD {
 
   ParameterList params_;
   SGDOptions options_;
-  std::vector<std::vector<std::byte>> momentum_;
+  LazyParameterState<1> state_;
   bool first_step_ = true;
 };
 

@@ -86,7 +86,7 @@ class SparseAutoencoder {
 
   // Gao et al.'s initialisation: decoder rows uniformly random on the unit sphere, the encoder
   // their transpose, both biases zero (the trainer then moves b_dec to the data's geometric median).
-  explicit SparseAutoencoder(data::rng& rng, SaeActivation activation = SaeActivation::batch_top_k)
+  explicit SparseAutoencoder(Rng& rng, SaeActivation activation = SaeActivation::batch_top_k)
       : W_enc(Tensor<T, Shape<DIn, DSae>>(Shape<DIn, DSae>{}), "W_enc"),
         b_enc(Tensor<T, Shape<DSae>>::zeros(Shape<DSae>{}), "b_enc"),
         W_dec(Tensor<T, Shape<DSae, DIn>>(Shape<DSae, DIn>{}), "W_dec"),

@@ -15,7 +15,7 @@
 //
 // The loop draws no random numbers and reads no clock that changes a result: given batch and
 // loss functions that depend only on their arguments (seed the data by step, e.g.
-// data::rng::for_stream(seed, t)), two runs give the same losses bit for bit on one machine.
+// Rng::for_stream(seed, t)), two runs give the same losses bit for bit on one machine.
 // Only the timings (tokens per second, elapsed) differ. Each piece (train_step,
 // evaluate_by_position, MetricsWriter, ProgressLine) also serves hand-written loops.
 #pragma once

@@ -1,0 +1,43 @@
+// The one check every module with a static input width makes on its input's last axis: a
+// static extent must equal the width (checked at compile time), a dynamic one is checked when
+// the module runs. Linear, Conv1D and the norms use it:
+//
+//   static_assert(last_extent_may_be<S, In>, "Linear<In, Out>: the input's last extent must equal In.");
+//   if constexpr (last_extent_may_be<S, In>) {
+//     require_last_extent<In>(x, "Linear", In, Out);   // "Linear<16, 8>: input shape (dyn=2, dyn=12) must end in 16"
+//     ...
+//   }
+//
+// A static_assert message must be a string literal in C++20, so each module keeps its own
+// sentence; the condition and the run-time error are written here once. The `if constexpr`
+// stops a failed check from cascading into the op's own errors: one message is enough.
+#pragma once
+#include <concepts>
+#include <string>
+#include <string_view>
+
+#include "ranklens/core/error.hpp"
+#include "ranklens/core/shape.hpp"
+
+namespace ranklens {
+
+// Whether an input of shape S can end in Width: its last extent is Width or dynamic.
+template <ShapeType S, index_t Width>
+inline constexpr bool last_extent_may_be = S::rank >= 1 && (S::static_extents[S::rank - 1] == Width || S::static_extents[S::rank - 1] == dyn);
+
+// Throws shape_error unless x's last extent is Width. The error names the module as
+// "<name><template_arguments...>" and x's shape.
+template <index_t Width, class X, std::convertible_to<index_t>... TemplateArguments>
+void require_last_extent(const X& x, std::string_view module_name, TemplateArguments... template_arguments) {
+  if (x.shape().dims[X::shape_type::rank - 1] == Width) [[likely]]
+    return;
+  std::string module(module_name);
+  if constexpr (sizeof...(TemplateArguments) > 0) {
+    const char* separator = "<";
+    ((module += separator + std::to_string(index_t(template_arguments)), separator = ", "), ...);
+    module += '>';
+  }
+  throw shape_error(module + ": input shape " + to_string(x.shape()) + " must end in " + std::to_string(Width));
+}
+
+}  // namespace ranklens
