@@ -52,7 +52,7 @@ int run(const Options& options) {
   Sae sae(gen, SaeActivation::batch_top_k);
   SaeTrainer trainer(sae, {.lr = 5e-4});
   Tensor<float, Shape<dyn, DIn>> batch(Shape<dyn, DIn>{options.batch});
-  for (float& v : batch.span()) v = float(data::normal(gen));
+  for (float& v : batch.span()) v = float(standard_normal(gen));
   trainer.initialise(batch.view());
 
   for (int i = 0; i < options.warmup; ++i) trainer.step(batch.view());

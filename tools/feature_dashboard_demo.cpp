@@ -47,7 +47,7 @@ struct Stream {
     auto unit = [&] {
       std::vector<double> v(static_cast<std::size_t>(width));
       double norm = 0;
-      for (double& x : v) norm += (x = data::normal(gen)) * x;
+      for (double& x : v) norm += (x = standard_normal(gen)) * x;
       for (double& x : v) x /= std::sqrt(norm);
       return v;
     };
@@ -63,9 +63,9 @@ struct Stream {
     bool digit_next = true;
     int depth = 0;
     while (index_t(out.size()) < length) {
-      const double u = gen.uniform();
+      const double u = unit_uniform(gen);
       if (u < 0.08) {
-        out.push_back(vocabulary.tokens[std::size_t(16 + gen.below(4))]);
+        out.push_back(vocabulary.tokens[std::size_t(16 + uniform_below(gen, 4))]);
       } else if (u < 0.15 && digit_next) {
         out.push_back("(");
         ++depth;
@@ -73,10 +73,10 @@ struct Stream {
         out.push_back(")");
         --depth;
       } else if (digit_next) {
-        out.push_back(vocabulary.tokens[std::size_t(gen.below(10))]);
+        out.push_back(vocabulary.tokens[std::size_t(uniform_below(gen, 10))]);
         digit_next = false;
       } else {
-        out.push_back(vocabulary.tokens[std::size_t(10 + gen.below(4))]);
+        out.push_back(vocabulary.tokens[std::size_t(10 + uniform_below(gen, 4))]);
         digit_next = true;
       }
     }
@@ -91,7 +91,7 @@ struct Stream {
       const auto& own = direction.at(tokens[t]);
       for (index_t i = 0; i < width; ++i)
         out[t * width + std::size_t(i)] = float(role[std::size_t(i)] + 0.8 * own[std::size_t(i)] +
-                                                (depth > 0 ? 0.5 * depth_direction[std::size_t(i)] : 0.0) + 0.05 * data::normal(gen));
+                                                (depth > 0 ? 0.5 * depth_direction[std::size_t(i)] : 0.0) + 0.05 * standard_normal(gen));
       if (tokens[t] == ")") --depth;
     }
   }

@@ -247,7 +247,7 @@ inline FeatureComparison compare_features(Adapters& adapters, const std::vector<
   Rng draw(seed);
   std::vector<std::pair<index_t, index_t>> picked;  // (layer, channel)
   while (index_t(picked.size()) < sites) {
-    const std::pair<index_t, index_t> p{index_t(draw.below(std::uint64_t(layer_count))), index_t(draw.below(std::uint64_t(BaseConfig::mlp_width)))};
+    const std::pair<index_t, index_t> p{index_t(uniform_below(draw, std::uint64_t(layer_count))), index_t(uniform_below(draw, std::uint64_t(BaseConfig::mlp_width)))};
     if (std::find(picked.begin(), picked.end(), p) == picked.end()) picked.push_back(p);
   }
   std::vector<float> neuron_table(std::size_t(tokens * sites));

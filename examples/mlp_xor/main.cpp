@@ -30,10 +30,10 @@ Batch make_batch(std::mt19937& rng, index_t n) {
   return b;
 }
 
-struct Mlp {
+struct XorNet {
   Linear<2, hidden> fc1;
   Linear<hidden, 1> fc2;
-  explicit Mlp(std::mt19937& rng) : fc1(rng), fc2(rng) {}
+  explicit XorNet(std::mt19937& rng) : fc1(rng), fc2(rng) {}
   auto operator()(const Var<float, Points>& x) const { return fc2(tanh(fc1(x))); }
   ParameterList parameters() {
     auto p = fc1.parameters();
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
 
   cpu::check_openblas_core();
   std::mt19937 rng(seed);
-  Mlp model(rng);
+  XorNet model(rng);
   AdamW opt(model.parameters(), {.lr = lr, .weight_decay = 0});
   const Batch test = make_batch(rng, 4096);
 

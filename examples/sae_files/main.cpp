@@ -37,9 +37,9 @@ int write_random(const std::string& out, const std::string& architecture_name, s
   Rng gen(seed);
   Sae sae(gen, architecture == io::SaeLensArchitecture::topk ? SaeActivation::top_k : SaeActivation::batch_top_k);
   for (float* p : {sae.W_enc.value().data(), sae.W_dec.value().data()})
-    for (index_t i = 0; i < 16 * 64; ++i) p[i] = float(0.4 * data::normal(gen));
-  for (float& v : sae.b_enc.value().span()) v = float(0.1 * data::normal(gen));
-  for (float& v : sae.b_dec.value().span()) v = float(0.5 * data::normal(gen));
+    for (index_t i = 0; i < 16 * 64; ++i) p[i] = float(0.4 * standard_normal(gen));
+  for (float& v : sae.b_enc.value().span()) v = float(0.1 * standard_normal(gen));
+  for (float& v : sae.b_dec.value().span()) v = float(0.5 * standard_normal(gen));
   for (float& v : sae.threshold.span()) v = 0.3f;
   sae.input_scale = 1.7;
   sae.hook_name = "blocks.0.hook_resid_post";

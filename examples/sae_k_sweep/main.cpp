@@ -149,7 +149,7 @@ SweepRow train_and_measure(Model& model, const Captured& train, const Captured& 
   Rng picker(options.seed + 5);
   SaeStepReport report;
   for (index_t step = 0; step < options.sae_steps; ++step) {
-    const index_t first = index_t(picker.below(std::uint64_t(rows - options.sae_batch + 1)));
+    const index_t first = index_t(uniform_below(picker, std::uint64_t(rows - options.sae_batch + 1)));
     report = trainer.step(TensorView<const float, Shape<dyn, width>, cpu_t>(train.rows.data() + first * width, Shape<dyn, width>{options.sae_batch}));
   }
   SweepRow row;

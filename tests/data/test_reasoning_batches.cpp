@@ -130,7 +130,7 @@ TEST_CASE("the mixture draws kinds and lengths with the configured weights", "[d
   mixture.worked_weight = 1;
   mixture.facts_weight = 1;
   mixture.operator_counts = {2, 5};
-  rng gen(4);
+  Rng gen(4);
   const int draws = 20000;
   index_t direct = 0, worked = 0, facts = 0, five = 0;
   for (int i = 0; i < draws; ++i) {
@@ -197,9 +197,9 @@ TEST_CASE("no training stream ever emits a held-out problem", "[data][reasoning]
   CHECK(lengths == std::set<index_t>{1, 2, 3, 4, 5, 6});
   // The check can fail: unfiltered draws of these lengths are held out about one time in 10,
   // and every evaluation problem is one the streams reject.
-  rng gen(99);
+  Rng gen(99);
   index_t held_out = 0;
-  for (int i = 0; i < 5000; ++i) held_out += split.is_test(sample_problem(gen, 1 + index_t(gen.below(6))));
+  for (int i = 0; i < 5000; ++i) held_out += split.is_test(sample_problem(gen, 1 + index_t(uniform_below(gen, 6))));
   CHECK(held_out > 400);
   for (index_t n : default_tiers)
     for (const ChainProblem& problem : evaluation_set(split, n, 100, 99).problems) REQUIRE(split.is_test(problem));
@@ -305,7 +305,7 @@ TEST_CASE("the correction cap bounds every example to seq_len 96", "[data][reaso
   mixture.operator_counts = {6};
   mixture.correction_probability = 1.0;
   mixture.direct_weight = mixture.facts_weight = 0;
-  rng gen(3);
+  Rng gen(3);
   for (int i = 0; i < 20; ++i) REQUIRE(mixture.sample_example(gen).size() == 89);
   // The cap changes no example that it does not cut: with the default rates the streams are
   // those of an uncapped source that fits 112 tokens, except where that one has 4+ corrections.

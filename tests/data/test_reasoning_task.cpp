@@ -112,9 +112,9 @@ TEST_CASE("problems are evaluated left to right mod 10", "[data][reasoning]") {
 
   // Against exact integer arithmetic, reduced once at the end: mod 10 is a ring homomorphism,
   // so the reductions after each step must not change the result.
-  rng gen(11);
+  Rng gen(11);
   for (int trial = 0; trial < 2000; ++trial) {
-    const ChainProblem p = sample_problem(gen, 1 + index_t(gen.below(max_operators)));
+    const ChainProblem p = sample_problem(gen, 1 + index_t(uniform_below(gen, max_operators)));
     long long exact = p.operands[0];
     for (std::size_t k = 0; k < p.operators.size(); ++k) {
       const long long d = p.operands[k + 1];
@@ -141,7 +141,7 @@ TEST_CASE("problem_from_tokens accepts only a digit followed by operator-digit p
   CHECK_THROWS_WITH(parse_problem("1+1+1+1+1+1+1+1"), Catch::Contains("need 1..6 operators"));
   CHECK_THROWS_WITH((ChainProblem{{1, 1, 1, 1, 1, 1, 1, 1}, std::vector<ChainOperator>(7)}.question_tokens()),
                     Catch::Contains("tags operators #1..#6 only"));
-  rng gen(1);
+  Rng gen(1);
   CHECK_THROWS_AS(sample_problem(gen, 0), value_error);
   CHECK_THROWS_WITH(sample_problem(gen, max_operators + 1), Catch::Contains("operators must be in 1..6"));
   CHECK(parse_problem("3+4") == ChainProblem{{3, 4}, {ChainOperator::plus}});
@@ -179,7 +179,7 @@ TEST_CASE("the held-out split takes about one problem in modulus, by the problem
   CHECK_THROWS_WITH(HeldOutSplit{1}.validate(), Catch::Contains("modulus must be in 2..1000"));
   CHECK_THROWS_AS(HeldOutSplit{1001}.validate(), value_error);
 
-  rng gen(3);
+  Rng gen(3);
   for (int i = 0; i < 300; ++i) {
     CHECK_FALSE(split.is_test(sample_training_problem(gen, 4, split)));
     CHECK(split.is_test(sample_test_problem(gen, 4, split)));
@@ -222,7 +222,7 @@ TEST_CASE("examples have the exact formats", "[data][reasoning]") {
 
   // The length formulas agree with the builders, for every length and number of corrections.
   CHECK(facts_example(facts).size() == facts_length(2));
-  rng gen(2);
+  Rng gen(2);
   for (index_t n = 1; n <= max_operators; ++n) {
     const ChainProblem p = sample_problem(gen, n);
     CHECK(prompt_example(p).size() == prompt_length(n));
@@ -281,10 +281,10 @@ TEST_CASE("every token of a trace is a copy after a match or a function of token
   // corrections: the start value is the token after Q; "#k op d" is the question's text after
   // its "#k"; the left operand of every step is the token 5 before its '='; a restated value is
   // the token 7 before W (5 before the retracted step's '='); the answer is 2 before A.
-  rng gen(17);
+  Rng gen(17);
   index_t equals_seen = 0, waits_seen = 0;
   for (int i = 0; i < 2000; ++i) {
-    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(max_operators)));
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(uniform_below(gen, max_operators)));
     const std::vector<Correction> corrections = sample_corrections(problem, 0.3, gen);
     const Example example = worked_example(problem, i % 2 ? Context::document : Context::plain, corrections);
     const std::vector<std::int32_t>& t = example.tokens;
@@ -322,11 +322,11 @@ TEST_CASE("every token of a trace is a copy after a match or a function of token
 }
 
 TEST_CASE("label_roles reads the same roles the builders write, and marks stray tokens other", "[data][reasoning]") {
-  rng gen(5);
+  Rng gen(5);
   std::vector<std::int32_t> packed;
   std::vector<Role> packed_roles;
   for (int i = 0; i < 3000; ++i) {
-    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(max_operators)));
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(uniform_below(gen, max_operators)));
     const std::vector<Correction> corrections = sample_corrections(problem, 0.3, gen);
     std::vector<ChainStep> facts{sample_fact(gen), sample_fact(gen)};
     for (const Example& example : {direct_example(problem), worked_example(problem, Context::document, corrections),
@@ -366,12 +366,12 @@ TEST_CASE("label_roles reads the same roles the builders write, and marks stray 
 }
 
 TEST_CASE("self-corrections are well formed and drawn at the asked rate", "[data][reasoning]") {
-  rng gen(8);
+  Rng gen(8);
   const double p = 0.25;
   index_t steps = 0, corrected = 0;
   std::vector<index_t> shift_counts(10, 0);
   for (int i = 0; i < 4000; ++i) {
-    const ChainProblem problem = sample_problem(gen, 1 + index_t(gen.below(6)));
+    const ChainProblem problem = sample_problem(gen, 1 + index_t(uniform_below(gen, 6)));
     const std::vector<Correction> corrections = sample_corrections(problem, p, gen);
     const std::vector<ChainStep> right = problem.steps();
     steps += problem.operator_count();
@@ -415,12 +415,12 @@ TEST_CASE("self-corrections are well formed and drawn at the asked rate", "[data
 }
 
 TEST_CASE("a cap on corrections keeps the first ones and draws the same numbers", "[data][reasoning]") {
-  rng gen(21);
+  Rng gen(21);
   index_t capped_somewhere = 0;
   for (int i = 0; i < 500; ++i) {
     const ChainProblem problem = sample_problem(gen, 6);
     for (index_t cap = 0; cap <= 6; ++cap) {
-      rng free_gen = gen, capped_gen = gen;
+      Rng free_gen = gen, capped_gen = gen;
       const std::vector<Correction> free = sample_corrections(problem, 0.5, free_gen);
       const std::vector<Correction> capped = sample_corrections(problem, 0.5, capped_gen, cap);
       const std::size_t kept = std::min(free.size(), std::size_t(cap));

@@ -25,9 +25,9 @@ Sae random_sae(std::uint64_t seed, SaeActivation activation) {
   Rng gen(seed);
   Sae sae(gen, activation);
   for (auto* p : {sae.W_enc.value().data(), sae.W_dec.value().data()})
-    for (index_t i = 0; i < DIn * DSae; ++i) p[i] = float(data::normal(gen) * 0.4);
-  for (float& v : sae.b_enc.value().span()) v = float(data::normal(gen) * 0.1);
-  for (float& v : sae.b_dec.value().span()) v = float(data::normal(gen) * 0.5);
+    for (index_t i = 0; i < DIn * DSae; ++i) p[i] = float(standard_normal(gen) * 0.4);
+  for (float& v : sae.b_enc.value().span()) v = float(standard_normal(gen) * 0.1);
+  for (float& v : sae.b_dec.value().span()) v = float(standard_normal(gen) * 0.5);
   for (float& v : sae.threshold.span()) v = 0.3f;
   sae.hook_name = "blocks.1.hook_resid_post";
   return sae;

@@ -22,10 +22,10 @@ struct SparseSource {
     Rng gen(seed);
     for (index_t a = 0; a < atoms; ++a) {
       double norm = 0;
-      for (index_t i = 0; i < Width; ++i) norm += std::pow(dictionary[std::size_t(a * Width + i)] = data::normal(gen), 2);
+      for (index_t i = 0; i < Width; ++i) norm += std::pow(dictionary[std::size_t(a * Width + i)] = standard_normal(gen), 2);
       for (index_t i = 0; i < Width; ++i) dictionary[std::size_t(a * Width + i)] /= std::sqrt(norm);
     }
-    for (double& v : offset) v = 0.5 * data::normal(gen);
+    for (double& v : offset) v = 0.5 * standard_normal(gen);
   }
 
   // `rows` tokens from stream `stream` (the same stream gives the same tokens).
@@ -36,8 +36,8 @@ struct SparseSource {
     for (index_t r = 0; r < rows; ++r) {
       token = offset;
       for (index_t a = 0; a < active; ++a) {
-        const index_t atom = index_t(gen.below(std::uint64_t(atoms)));
-        const double c = 0.5 + gen.uniform();
+        const index_t atom = index_t(uniform_below(gen, std::uint64_t(atoms)));
+        const double c = 0.5 + unit_uniform(gen);
         for (index_t i = 0; i < Width; ++i) token[std::size_t(i)] += c * dictionary[std::size_t(atom * Width + i)];
       }
       for (index_t i = 0; i < Width; ++i) x(r, i) = T(token[std::size_t(i)]);

@@ -172,7 +172,7 @@ struct PretrainingMixture {
   }
 
   // One example drawn from the mixture.
-  Example sample_example(rng& gen) const {
+  Example sample_example(Rng& gen) const {
     validate();
     const std::array<double, 3> weights{direct_weight, worked_weight, facts_weight};
     const double total = weights[0] + weights[1] + weights[2];
@@ -183,7 +183,7 @@ struct PretrainingMixture {
       for (index_t f = 0; f < facts_per_example; ++f) facts.push_back(sample_fact(gen));
       return facts_example(facts);
     }
-    const index_t n = operator_counts[std::size_t(gen.below(operator_counts.size()))];
+    const index_t n = operator_counts[std::size_t(uniform_below(gen, operator_counts.size()))];
     const ChainProblem problem = sample_training_problem(gen, n, split);
     if (kind == 0) return direct_example(problem);
     const std::vector<Correction> corrections = sample_corrections(problem, correction_probability, gen, max_corrections);
@@ -191,7 +191,7 @@ struct PretrainingMixture {
   }
 
   // Fills `row` of `batch` with whole examples from `gen` until the next one does not fit.
-  void pack_row(ReasoningBatch& batch, index_t row, rng& gen) const {
+  void pack_row(ReasoningBatch& batch, index_t row, Rng& gen) const {
     index_t offset = 0;
     for (;;) {
       const Example example = sample_example(gen);
@@ -206,7 +206,7 @@ struct PretrainingMixture {
     validate();
     ReasoningBatch result = empty_batch(batch_size, seq_len);
     for (index_t b = 0; b < batch_size; ++b) {
-      rng gen = rng::for_stream(seed ^ detail::pretraining_stream_salt,
+      Rng gen = Rng::for_stream(seed ^ detail::pretraining_stream_salt,
                                 step * static_cast<std::uint64_t>(batch_size) + static_cast<std::uint64_t>(b));
       pack_row(result, b, gen);
     }
@@ -240,8 +240,8 @@ struct FinetuneTraces {
   Example trace(std::uint64_t seed, index_t i) const {
     validate();
     if (i < 0) throw value_error("FinetuneTraces::trace: index must be >= 0, got " + std::to_string(i));
-    rng gen = rng::for_stream(seed ^ detail::finetune_stream_salt, static_cast<std::uint64_t>(i));
-    const index_t n = operator_counts[std::size_t(gen.below(operator_counts.size()))];
+    Rng gen = Rng::for_stream(seed ^ detail::finetune_stream_salt, static_cast<std::uint64_t>(i));
+    const index_t n = operator_counts[std::size_t(uniform_below(gen, operator_counts.size()))];
     const ChainProblem problem = sample_training_problem(gen, n, split);
     const std::vector<Correction> corrections = sample_corrections(problem, correction_probability, gen, max_corrections);
     return worked_example(problem, Context::plain, corrections);
@@ -273,8 +273,8 @@ struct FinetuneTraces {
       if (!have_order || epoch != order_epoch) {
         // Fisher-Yates with the epoch's own stream.
         std::iota(order.begin(), order.end(), index_t(0));
-        rng gen = rng::for_stream(seed ^ detail::shuffle_stream_salt, epoch);
-        for (std::uint64_t k = count - 1; k > 0; --k) std::swap(order[k], order[gen.below(k + 1)]);
+        Rng gen = Rng::for_stream(seed ^ detail::shuffle_stream_salt, epoch);
+        for (std::uint64_t k = count - 1; k > 0; --k) std::swap(order[k], order[uniform_below(gen, k + 1)]);
         order_epoch = epoch;
         have_order = true;
       }

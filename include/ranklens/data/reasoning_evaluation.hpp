@@ -54,7 +54,7 @@ inline EvaluationSet evaluation_set(const HeldOutSplit& split, index_t operators
   EvaluationSet set;
   set.operators = operators;
   set.context = context;
-  rng gen = rng::for_stream(seed ^ detail::evaluation_stream_salt, static_cast<std::uint64_t>(operators));
+  Rng gen = Rng::for_stream(seed ^ detail::evaluation_stream_salt, static_cast<std::uint64_t>(operators));
   std::set<std::vector<std::int32_t>> seen;
   const index_t max_draws = 64 * count + 10000;
   for (index_t draw = 0; draw < max_draws && set.size() < count; ++draw) {

@@ -193,10 +193,10 @@ inline Example facts_example(std::span<const ChainStep> facts) {
 }
 
 // A uniformly drawn single step.
-inline ChainStep sample_fact(rng& gen) {
-  const int left = static_cast<int>(gen.below(chain_modulus));
-  const auto op = static_cast<ChainOperator>(gen.below(3));
-  const int right = static_cast<int>(gen.below(chain_modulus));
+inline ChainStep sample_fact(Rng& gen) {
+  const int left = static_cast<int>(uniform_below(gen, chain_modulus));
+  const auto op = static_cast<ChainOperator>(uniform_below(gen, 3));
+  const int right = static_cast<int>(uniform_below(gen, chain_modulus));
   return make_step(left, op, right);
 }
 
@@ -204,7 +204,7 @@ inline ChainStep sample_fact(rng& gen) {
 // nine digits other than the right one. At most `max_corrections` are kept (the first ones):
 // the cap bounds an example's length (reasoning_batches.hpp) and changes nothing else, since
 // every step draws the same numbers whether or not its correction is kept.
-inline std::vector<Correction> sample_corrections(const ChainProblem& problem, double probability, rng& gen,
+inline std::vector<Correction> sample_corrections(const ChainProblem& problem, double probability, Rng& gen,
                                                   index_t max_corrections = max_operators) {
   if (!(probability >= 0.0 && probability <= 1.0)) {
     throw value_error("sample_corrections: probability must be in [0, 1], got " + std::to_string(probability));
@@ -216,8 +216,8 @@ inline std::vector<Correction> sample_corrections(const ChainProblem& problem, d
   if (probability == 0.0) return corrections;  // draws nothing, so a stream is the same as without the option
   const std::vector<ChainStep> steps = problem.steps();
   for (std::size_t k = 0; k < steps.size(); ++k) {
-    if (!(gen.uniform() < probability)) continue;
-    const int shift = 1 + static_cast<int>(gen.below(chain_modulus - 1));
+    if (!(unit_uniform(gen) < probability)) continue;
+    const int shift = 1 + static_cast<int>(uniform_below(gen, chain_modulus - 1));
     if (index_t(corrections.size()) < max_corrections) {
       corrections.push_back({index_t(k), (steps[k].result + shift) % chain_modulus});
     }

@@ -182,7 +182,7 @@ struct HeldOutSplit {
 
 // Uniform over all problems with `operators` operators: digits uniform on 0-9, operators
 // uniform on + - *.
-inline ChainProblem sample_problem(rng& gen, index_t operators) {
+inline ChainProblem sample_problem(Rng& gen, index_t operators) {
   if (operators < 1 || operators > max_operators) {
     throw value_error("sample_problem: operators must be in 1.." + std::to_string(max_operators) +
                       " (the vocabulary tags operators #1..#6 only), got " + std::to_string(operators));
@@ -190,10 +190,10 @@ inline ChainProblem sample_problem(rng& gen, index_t operators) {
   ChainProblem problem;
   problem.operands.reserve(static_cast<std::size_t>(operators + 1));
   problem.operators.reserve(static_cast<std::size_t>(operators));
-  problem.operands.push_back(static_cast<int>(gen.below(chain_modulus)));
+  problem.operands.push_back(static_cast<int>(uniform_below(gen, chain_modulus)));
   for (index_t k = 0; k < operators; ++k) {
-    problem.operators.push_back(static_cast<ChainOperator>(gen.below(3)));
-    problem.operands.push_back(static_cast<int>(gen.below(chain_modulus)));
+    problem.operators.push_back(static_cast<ChainOperator>(uniform_below(gen, 3)));
+    problem.operands.push_back(static_cast<int>(uniform_below(gen, chain_modulus)));
   }
   return problem;
 }
@@ -202,7 +202,7 @@ namespace detail {
 // Rejection sampling on the split. When about one problem in `modulus` is held out, failing
 // 64 * modulus draws in a row has probability about e^-64; failing means the split leaves no
 // (or almost no) problem of this length on the wanted side.
-inline ChainProblem sample_problem_on_side(rng& gen, index_t operators, const HeldOutSplit& split, bool test) {
+inline ChainProblem sample_problem_on_side(Rng& gen, index_t operators, const HeldOutSplit& split, bool test) {
   split.validate();
   const std::uint64_t max_draws = 64 * split.modulus + 10000;
   for (std::uint64_t draw = 0; draw < max_draws; ++draw) {
@@ -217,12 +217,12 @@ inline ChainProblem sample_problem_on_side(rng& gen, index_t operators, const He
 }  // namespace detail
 
 // Uniform over the training problems (those the split does not hold out), by rejection.
-inline ChainProblem sample_training_problem(rng& gen, index_t operators, const HeldOutSplit& split) {
+inline ChainProblem sample_training_problem(Rng& gen, index_t operators, const HeldOutSplit& split) {
   return detail::sample_problem_on_side(gen, operators, split, false);
 }
 
 // Uniform over the held-out problems, by rejection (about `modulus` draws each).
-inline ChainProblem sample_test_problem(rng& gen, index_t operators, const HeldOutSplit& split) {
+inline ChainProblem sample_test_problem(Rng& gen, index_t operators, const HeldOutSplit& split) {
   return detail::sample_problem_on_side(gen, operators, split, true);
 }
 

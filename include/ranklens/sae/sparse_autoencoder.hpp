@@ -92,7 +92,7 @@ class SparseAutoencoder {
         W_dec(Tensor<T, Shape<DSae, DIn>>(Shape<DSae, DIn>{}), "W_dec"),
         b_dec(Tensor<T, Shape<DIn>>::zeros(Shape<DIn>{}), "b_dec"),
         activation(activation) {
-    for (T& v : W_dec.value().span()) v = T(data::normal(rng));
+    for (T& v : W_dec.value().span()) v = T(standard_normal(rng));
     cpu::normalize_rows(W_dec.value().data(), DSae, DIn);
     tie_encoder_to_decoder();
   }
