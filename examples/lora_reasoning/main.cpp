@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   app.add_option("--out", out, "output directory");
   app.add_option("--seed", settings.seed, "seed of the weights, data and evaluation problems");
-  app.add_option("--pretrain-steps", settings.pretrain_steps, "pretraining steps (batch 32 x 96 tokens)");
+  app.add_option("--pretrain-steps", settings.pretrain_steps, "pretraining steps (batch 16 x 96 tokens)");
   app.add_option("--pretrain-lr", settings.pretrain_lr, "pretraining peak learning rate");
   app.add_option("--finetune-steps", settings.finetune_steps, "steps of every finetune (batch 16 traces)");
   app.add_option("--traces", settings.traces, "finetune traces of the main comparison");

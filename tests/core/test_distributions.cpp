@@ -72,7 +72,7 @@ TEST_CASE("unit uniforms take 53 or 24 bits of the raw outputs", "[core][distrib
   CHECK(unit_uniform_positive(rng) == double((1509978240u >> 11) + 1) * 0x1.0p-53);
 }
 
-TEST_CASE("uniform draws stay in [low, high) with the uniform mean and variance", "[core][distributions]") {
+TEST_CASE("uniform draws stay between low (included) and high (excluded) with the uniform mean and variance", "[core][distributions]") {
   std::mt19937_64 gen(1);
   constexpr int n = 200000;
   const auto [mean, mean_square] = moments([&] { return uniform<double>(gen, -1.0, 3.0); }, n);

@@ -140,6 +140,11 @@ struct PretrainingMixture {
   // At most this many corrections a document (sample_corrections): with 3, the longest
   // document (6 operators, 3 corrections) is 89 tokens and fits seq_len 96; all 6 would be 113.
   index_t max_corrections = 3;
+  // A worked document alone in its row, from position 0 (the rest PAD); direct examples and
+  // facts still share rows. Packed after other problems, a step's tag "#k" would match the
+  // same tag in an earlier problem of the row, and the induction head that copies the step's
+  // operator and operand from the question does not form (lora_reasoning's calibration).
+  bool worked_alone = true;
   index_t batch_size = 32;
   index_t seq_len = 96;
 
@@ -191,14 +196,22 @@ struct PretrainingMixture {
   }
 
   // Fills `row` of `batch` with whole examples from `gen` until the next one does not fit.
+  // With worked_alone, a worked document ends the row it starts and is only placed first.
   void pack_row(ReasoningBatch& batch, index_t row, Rng& gen) const {
     index_t offset = 0;
     for (;;) {
       const Example example = sample_example(gen);
+      const bool alone = worked_alone && is_worked(example);
+      if (alone && offset > 0) return;
       if (offset + example.size() > batch.seq_len()) return;
       place_example(batch, row, offset, example, 0);
       offset += example.size();
+      if (alone) return;
     }
+  }
+
+  static bool is_worked(const Example& example) {
+    return std::find(example.tokens.begin(), example.tokens.end(), token::think) != example.tokens.end();
   }
 
   // Batch `step` of the stream seeded by `seed`: (batch_size, seq_len).
