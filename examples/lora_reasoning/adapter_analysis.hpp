@@ -184,8 +184,6 @@ inline FeatureSet summarize(std::string name, std::vector<std::string> labels, c
                             index_t top_k, const interp::FeatureClassRule& rule) {
   FeatureSet set{std::move(name), std::move(labels), {}, {}};
   const index_t tokens = index_t(corpus.roles.size()), features = index_t(set.labels.size());
-  std::vector<char> counted_bytes(corpus.counted.begin(), corpus.counted.end());
-  const std::vector<bool> counted_vector(corpus.counted);
   std::unique_ptr<bool[]> counted(new bool[std::size_t(tokens)]);
   for (index_t t = 0; t < tokens; ++t) counted[std::size_t(t)] = corpus.counted[std::size_t(t)];
   set.summaries = interp::feature_roles({signed_table, tokens, features, corpus.roles, {counted.get(), std::size_t(tokens)}}, top_k,

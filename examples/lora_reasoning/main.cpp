@@ -10,7 +10,9 @@
 //   lora_reasoning [--out runs/lora_reasoning] [--ranks 1,2,4,8,16] [--trace-sweep 30,100,300]
 //
 // Writes report.md (with its plots), results.json, the base model (base/, a Hugging Face
-// directory) and the rank-1 adapter (rank1_adapter/, a PEFT directory) into --out.
+// directory), the rank-1 adapter (rank1_adapter/, a PEFT directory), the sparse autoencoder on
+// the rank-1 adapters' state (adapter_sae/, a SAELens directory) and its feature dashboard
+// (adapter_sae_dashboard.html) into --out.
 // docs/experiments.md explains each choice and quotes a default run.
 #include <CLI/CLI.hpp>
 
@@ -50,6 +52,7 @@ void analyse_rank1(Adapters& adapters, const std::vector<std::vector<float>>& in
   results.mechanism = mechanism(adapters, sets);
   const auto corpus = feature_corpus(settings, 64);
   results.features = compare_features(adapters, initial_a, corpus, settings.seed + 7);
+  results.adapter_sae = adapter_sae(adapters, settings, corpus, out);
   // The six purest adapter features, with their strongest tokens in context.
   const auto& trained = results.features->trained;
   std::vector<std::size_t> order(trained.summaries.size());

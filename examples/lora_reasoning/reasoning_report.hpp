@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapter_analysis.hpp"
+#include "adapter_sae.hpp"
 #include "rank_sweep.hpp"
 #include "ranklens/interp/svg_charts.hpp"
 #include "ranklens/io/atomic_file.hpp"
@@ -37,6 +38,7 @@ struct Results {
   std::optional<AblationResult> ablation{};
   std::optional<MechanismResult> mechanism{};
   std::optional<FeatureComparison> features{};
+  std::optional<AdapterSaeResult> adapter_sae{};
   std::vector<std::string> feature_examples{};  // markdown lines
   std::vector<StageTime> stages{};
   std::string command{};
@@ -208,6 +210,18 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
     for (const auto& line : results.feature_examples) md += line + "\n";
     md += "\n";
   }
+  if (results.adapter_sae) {
+    const auto& a = *results.adapter_sae;
+    md += "## A sparse autoencoder on the adapter state\n\nSparseAutoencoder<16> (BatchTopK, " + std::to_string(adapter_sae_latents) +
+          " latents, 8x the " + std::to_string(adapter_state_width) + " adapters' A·x) trained in one pass over " +
+          std::to_string(a.training_tokens) + " tokens of finetune traces (" + std::to_string(a.steps) +
+          " steps, Adam 5e-4). On held-out traces: FVU " + number(a.held_out.fvu, "%.4f") + ", L0 " + number(a.held_out.l0, "%.1f") +
+          ", dead " + percent(a.held_out.dead_fraction) + ". Its latents on the corpus above, classified the same way:\n\n"
+          "| features | monosemantic | broad | polysemantic | dead |\n|---|---|---|---|---|\n| " + a.latents.name + " | " +
+          percent(a.latents.class_share[0]) + " | " + percent(a.latents.class_share[1]) + " | " + percent(a.latents.class_share[2]) + " | " +
+          percent(a.latents.class_share[3]) + " |\n\nThe autoencoder is the SAELens directory `adapter_sae/`; every latent with its "
+          "strongest contexts is in [adapter_sae_dashboard.html](adapter_sae_dashboard.html).\n\n";
+  }
 
   md += "## Time per stage\n\n| stage | seconds |\n|---|---|\n";
   double total = 0;
@@ -236,6 +250,11 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
   if (results.features)
     for (const auto* set : {&results.features->trained, &results.features->untrained, &results.features->neurons})
       j["features"].push_back({{"name", set->name}, {"class_share", set->class_share}});
+  if (results.adapter_sae) {
+    const auto& a = *results.adapter_sae;
+    j["adapter_sae"] = {{"training_tokens", a.training_tokens}, {"steps", a.steps}, {"fvu", a.held_out.fvu}, {"l0", a.held_out.l0},
+                        {"dead_fraction", a.held_out.dead_fraction}, {"class_share", a.latents.class_share}};
+  }
   for (const auto& s : results.stages) j["stages"].push_back({{"stage", s.stage}, {"seconds", s.seconds}});
   write_text(out / "results.json", j.dump(2) + "\n");
 }
