@@ -1,7 +1,7 @@
 // A sparse autoencoder on the rank-1 adapters' state, as the paper's second analysis: the 28
 // adapters' scalars A·x per token (layers × q, k, v, o, gate, up, down) are captured on finetune
-// traces, a BatchTopK SparseAutoencoder<16> with 8× expansion is trained on them in one pass
-// (Adam 5e-4, as the paper), and its latents are classified by the roles of their strongest
+// traces, a BatchTopK SparseAutoencoder<16> with 8× expansion is trained on them (Adam 5e-4, as
+// the paper; 8 passes, see adapter_sae), and its latents are classified by the roles of their strongest
 // tokens exactly as the adapter features and the MLP neurons are (adapter_analysis.hpp). The
 // autoencoder is written as a SAELens directory and its latents as a feature dashboard.
 #pragma once
@@ -25,7 +25,7 @@ using AdapterSae = SparseAutoencoder<16, adapter_state_width, adapter_sae_latent
 using AdapterState = Tensor<float, Shape<dyn, adapter_state_width>>;
 
 struct AdapterSaeResult {
-  index_t training_tokens = 0, steps = 0;
+  index_t training_tokens = 0, passes = 0, steps = 0;
   SaeEvaluation held_out{};  // BatchTopK on traces the autoencoder did not see
   FeatureSet latents;        // on the same corpus as the adapter features
   double seconds = 0;
@@ -67,25 +67,32 @@ inline AdapterState shuffled_rows(const AdapterState& x, std::uint64_t seed) {
 
 // Trains the autoencoder on the adapters' state over `traces` traces and measures it; writes the
 // SAELens directory and the dashboard into `out`.
+// The paper makes one pass over its traces; over this task's 90 thousand tokens one pass left
+// half of the state's variance unexplained (FVU 0.53), so the default makes 8, each in a new order.
 inline AdapterSaeResult adapter_sae(Adapters& adapters, const Settings& settings, const FeatureCorpus& corpus, const std::filesystem::path& out,
-                                    index_t traces = 2048, index_t batch = 256, index_t top_k = 20, const interp::FeatureClassRule& rule = {}) {
+                                    index_t traces = 2048, index_t passes = 8, index_t batch = 256, index_t top_k = 20,
+                                    const interp::FeatureClassRule& rule = {}) {
   const Stopwatch watch;
   AdapterSaeResult result;
-  const AdapterState training = shuffled_rows(adapter_state_on_traces(adapters, settings, traces, settings.seed + 11000), settings.seed + 11001);
+  const AdapterState state = adapter_state_on_traces(adapters, settings, traces, settings.seed + 11000);
   const AdapterState held_out = adapter_state_on_traces(adapters, settings, 256, settings.seed + 12000);
-  result.training_tokens = training.extent(0);
+  result.training_tokens = state.extent(0);
+  result.passes = passes;
 
   Rng init(settings.seed + 11002);
   AdapterSae sae(init, SaeActivation::batch_top_k);
   sae.hook_name = "lora_adapters.rank1_state";
-  result.steps = result.training_tokens / batch;  // one pass, as the paper
+  const index_t steps_per_pass = result.training_tokens / batch;
+  result.steps = passes * steps_per_pass;
   SaeTrainer trainer(sae, {.lr = 5e-4, .warmup_steps = result.steps / 20, .decay_steps = result.steps, .dead_after_tokens = 20 * batch * 10});
-  const auto rows_at = [&](index_t first, index_t n) {
-    return TensorView<const float, Shape<dyn, adapter_state_width>, cpu_t>(training.data() + first * adapter_state_width,
-                                                                          Shape<dyn, adapter_state_width>{n});
+  const auto rows_of = [](const AdapterState& x, index_t first, index_t n) {
+    return TensorView<const float, Shape<dyn, adapter_state_width>, cpu_t>(x.data() + first * adapter_state_width, Shape<dyn, adapter_state_width>{n});
   };
-  trainer.initialise(rows_at(0, std::min<index_t>(result.training_tokens, 16384)));
-  for (index_t s = 0; s < result.steps; ++s) trainer.step(rows_at(s * batch, batch));
+  for (index_t pass = 0; pass < passes; ++pass) {
+    const AdapterState order = shuffled_rows(state, settings.seed + 11100 + std::uint64_t(pass));
+    if (pass == 0) trainer.initialise(rows_of(order, 0, std::min<index_t>(result.training_tokens, 16384)));
+    for (index_t s = 0; s < steps_per_pass; ++s) trainer.step(rows_of(order, s * batch, batch));
+  }
   result.held_out = evaluate_sae(sae, held_out.view(), SaeActivation::batch_top_k);
 
   // The latents on the feature corpus, densely, for the role summary and the dashboard.

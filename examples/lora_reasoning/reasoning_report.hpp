@@ -213,7 +213,7 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
   if (results.adapter_sae) {
     const auto& a = *results.adapter_sae;
     md += "## A sparse autoencoder on the adapter state\n\nSparseAutoencoder<16> (BatchTopK, " + std::to_string(adapter_sae_latents) +
-          " latents, 8x the " + std::to_string(adapter_state_width) + " adapters' A·x) trained in one pass over " +
+          " latents, 8x the " + std::to_string(adapter_state_width) + " adapters' A·x) trained in " + std::to_string(a.passes) + " passes over " +
           std::to_string(a.training_tokens) + " tokens of finetune traces (" + std::to_string(a.steps) +
           " steps, Adam 5e-4). On held-out traces: FVU " + number(a.held_out.fvu, "%.4f") + ", L0 " + number(a.held_out.l0, "%.1f") +
           ", dead " + percent(a.held_out.dead_fraction) + ". Its latents on the corpus above, classified the same way:\n\n"
@@ -252,7 +252,7 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
       j["features"].push_back({{"name", set->name}, {"class_share", set->class_share}});
   if (results.adapter_sae) {
     const auto& a = *results.adapter_sae;
-    j["adapter_sae"] = {{"training_tokens", a.training_tokens}, {"steps", a.steps}, {"fvu", a.held_out.fvu}, {"l0", a.held_out.l0},
+    j["adapter_sae"] = {{"training_tokens", a.training_tokens}, {"passes", a.passes}, {"steps", a.steps}, {"fvu", a.held_out.fvu}, {"l0", a.held_out.l0},
                         {"dead_fraction", a.held_out.dead_fraction}, {"class_share", a.latents.class_share}};
   }
   for (const auto& s : results.stages) j["stages"].push_back({{"stage", s.stage}, {"seconds", s.seconds}});
