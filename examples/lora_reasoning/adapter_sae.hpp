@@ -34,10 +34,13 @@ struct AdapterSaeResult {
 // The adapters' state on `rows` traces of the finetune format (seed `seed`), without PAD tokens.
 inline AdapterState adapter_state_on_traces(Adapters& adapters, const Settings& settings, index_t rows, std::uint64_t seed) {
   constexpr index_t chunk = 64;  // rows per forward, to bound the activations' memory
+  // Chunk c is batch c of a batch_size-64 stream over the `rows` traces: whole chunks only, or
+  // a shorter last batch would index the stream differently and repeat traces.
+  if (rows < chunk || rows % chunk != 0)
+    throw value_error("adapter_state_on_traces: rows must be a positive multiple of " + std::to_string(chunk) + ", got " + std::to_string(rows));
   std::vector<float> kept;
   for (index_t first = 0; first < rows; first += chunk) {
-    const index_t n = std::min(chunk, rows - first);
-    const auto batch = reasoning::FinetuneTraces{.batch_size = n, .seq_len = settings.seq_len}.batch(seed, rows, std::uint64_t(first / chunk));
+    const auto batch = reasoning::FinetuneTraces{.batch_size = chunk, .seq_len = settings.seq_len}.batch(seed, rows, std::uint64_t(first / chunk));
     const auto state = adapters.capture_state([&] {
       auto step = tape();
       auto guard = no_grad();
