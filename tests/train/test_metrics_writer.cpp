@@ -8,23 +8,28 @@
 using namespace ranklens;
 using namespace ranklens::train;
 
-TEST_CASE("records become CSV and JSON lines in shortest round-trip form", "[train][metrics]") {
+TEST_CASE("records become CSV and JSON lines in shortest round-trip form, the learning rate in ten digits", "[train][metrics]") {
   Record record{.step = 200, .lr = 3e-4, .train_loss = 2.5, .tokens_per_second = 51200.0, .elapsed_seconds = 12.25};
-  CHECK(csv_line(record) == "200,3e-04,2.5,,,51200,12.25");
+  CHECK(csv_line(record) == "200,0.0003,2.5,,,51200,12.25");
   CHECK(json_line(record) ==
-        R"({"step":200,"lr":3e-04,"train_loss":2.5,"eval_loss":null,"grad_norm":null,"tokens_per_second":51200,"elapsed_seconds":12.25})");
+        R"({"step":200,"lr":0.0003,"train_loss":2.5,"eval_loss":null,"grad_norm":null,"tokens_per_second":51200,"elapsed_seconds":12.25})");
 
   record.eval_loss = 0.1;
   record.eval_loss_by_position = {1.0 / 3.0, std::nan("")};
   record.grad_norm = 0.84;
-  CHECK(csv_line(record) == "200,3e-04,2.5,0.1,0.84,51200,12.25");
+  CHECK(csv_line(record) == "200,0.0003,2.5,0.1,0.84,51200,12.25");
   CHECK(json_line(record) ==
-        R"({"step":200,"lr":3e-04,"train_loss":2.5,"eval_loss":0.1,"eval_loss_by_position":[0.3333333333333333,null],)"
+        R"({"step":200,"lr":0.0003,"train_loss":2.5,"eval_loss":0.1,"eval_loss_by_position":[0.3333333333333333,null],)"
         R"("grad_norm":0.84,"tokens_per_second":51200,"elapsed_seconds":12.25})");
+
+  // A schedule's computed learning rate reads as the number that was meant.
+  record.lr = 6e-3 / 10;
+  CHECK(csv_line(record).starts_with("200,0.0006,"));
+  CHECK(json_line(record).starts_with(R"({"step":200,"lr":0.0006,)"));
 
   // A diverged loss is visible as such in the CSV; JSON has no NaN, so it is null there.
   record.train_loss = std::nan("");
-  CHECK(csv_line(record).starts_with("200,3e-04,nan,"));
+  CHECK(csv_line(record).starts_with("200,0.0006,nan,"));
   CHECK(json_line(record).find("\"train_loss\":null") != std::string::npos);
 }
 

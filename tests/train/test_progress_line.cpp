@@ -24,6 +24,9 @@ TEST_CASE("rates and durations read like a person writes them", "[train][progres
   CHECK(format_rate(950) == "950");
   CHECK(format_rate(51234) == "51.2k");
   CHECK(format_rate(1.3e6) == "1.3M");
+  CHECK(format_duration(0.04) == "0.0s");
+  CHECK(format_duration(0.4) == "0.4s");
+  CHECK(format_duration(9.5) == "9.5s");
   CHECK(format_duration(42) == "42s");
   CHECK(format_duration(185) == "3m05s");
   CHECK(format_duration(2 * 3600 + 7 * 60 + 30) == "2h07m");
@@ -65,4 +68,14 @@ TEST_CASE("into a log the line is printed whole every log_interval, and at the e
   CHECK(count(text, '\r') == 0);
   CHECK(text == "step 1/4  loss 1.0000  ETA 12s\n"
                 "step 4/4  loss 1.0000  done in 16s\n");
+}
+
+TEST_CASE("a resumed line counts its ETA from the step it resumed at", "[train][progress]") {
+  std::ostringstream out;
+  FakeClock clock;
+  ProgressLine progress(out, /*terminal=*/false, 10, {.log_interval = 100}, clock.function());
+  progress.resume_from(6);
+  clock.now = 2;  // step 7 took 2 s: three steps left
+  progress.update(7, 1.0);
+  CHECK(out.str() == "step 7/10  loss 1.0000  ETA 6.0s\n");
 }

@@ -5,6 +5,7 @@
 
 #include "ranklens/core/distributions.hpp"
 #include "ranklens/core/random.hpp"
+#include "ranklens/io/checkpoint.hpp"
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/optim/adamw.hpp"
@@ -136,4 +137,70 @@ TEST_CASE("the loop refuses options it cannot honour", "[train][training_loop]")
                     Catch::Contains("no evaluation function"));
   CHECK_THROWS_AS(train::run(optimizer, next_batch, loss, {.steps = 1, .log_every = 0, .progress = false}), value_error);
   CHECK(train::run(optimizer, next_batch, loss, {.steps = 0, .progress = false}).records.empty());
+}
+
+TEST_CASE("a run resumed from its checkpoint ends as the run that never stopped", "[train][training_loop]") {
+  const auto uninterrupted = train_copy_previous(3, standard_options());
+  const auto path = std::filesystem::temp_directory_path() / "ranklens_test_loop_resume.safetensors";
+
+  // Stopped after the checkpoint of step 60: what a killed run leaves behind.
+  {
+    std::mt19937 init(3);
+    Model model(init);
+    AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.0});
+    io::training_state state;
+    state.add_model(model).add_optimizer(optimizer);
+    auto options = standard_options();
+    options.steps = 120;
+    options.checkpoint_every = 60;
+    index_t saved = 0;
+    options.checkpoint = [&](index_t done) {
+      state.step = done;
+      io::save_checkpoint(path, state);
+      saved = done;
+      if (done == 60) throw std::runtime_error("killed");
+    };
+    CHECK_THROWS_WITH(train::run(
+                          optimizer, [&](index_t t) { return copy_previous_batch(4, t); },
+                          [&](const Batch& batch) { return cross_entropy(model(batch.tokens), batch.targets); }, options,
+                          [&](index_t i) {
+                            const Batch batch = copy_previous_batch(5, i);
+                            return train::PositionLosses<float>{cross_entropy_per_row(model(batch.tokens), batch.targets.view()),
+                                                                batch.targets.view()};
+                          }),
+                      "killed");
+    CHECK(saved == 60);
+  }
+  // A fresh process: new objects, restored, continued from step 60.
+  std::mt19937 other_init(99);
+  Model model(other_init);
+  AdamW optimizer(parameters(model), {.lr = 1e-2, .weight_decay = 0.0});
+  io::training_state state;
+  state.add_model(model).add_optimizer(optimizer);
+  io::load_checkpoint(path, state);
+  REQUIRE(state.step == 60);
+  auto options = standard_options();
+  options.first_step = index_t(state.step);
+  const auto resumed = train::run(
+      optimizer, [&](index_t t) { return copy_previous_batch(4, t); },
+      [&](const Batch& batch) { return cross_entropy(model(batch.tokens), batch.targets); }, options, [&](index_t i) {
+        const Batch batch = copy_previous_batch(5, i);
+        return train::PositionLosses<float>{cross_entropy_per_row(model(batch.tokens), batch.targets.view()), batch.targets.view()};
+      });
+  std::filesystem::remove(path);
+  REQUIRE(resumed.train_loss.size() == 60);
+  const std::vector<double> second_half(uninterrupted.train_loss.begin() + 60, uninterrupted.train_loss.end());
+  CHECK(resumed.train_loss == second_half);  // bit for bit
+  REQUIRE(!resumed.records.empty());
+  CHECK(resumed.records.front().step == 80);  // no evaluation at the start of a resumed run
+  CHECK(resumed.records.back().eval_loss == uninterrupted.records.back().eval_loss);
+}
+
+TEST_CASE("the loop refuses a first step or checkpoint setting it cannot honour", "[train][training_loop]") {
+  auto options = standard_options();
+  options.first_step = 121;
+  CHECK_THROWS_WITH(train_copy_previous(3, options), Catch::Contains("first_step"));
+  options = standard_options();
+  options.checkpoint_every = 10;
+  CHECK_THROWS_WITH(train_copy_previous(3, options), Catch::Contains("checkpoint function"));
 }

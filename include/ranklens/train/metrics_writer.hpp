@@ -3,14 +3,15 @@
 // directories created).
 //
 //   CSV:   step,lr,train_loss,eval_loss,grad_norm,tokens_per_second,elapsed_seconds
-//   JSONL: {"step":200,"lr":3e-04,"train_loss":2.31,"eval_loss":2.35,"eval_loss_by_position":[4.1,3.2,...],
+//   JSONL: {"step":200,"lr":0.0003,"train_loss":2.31,"eval_loss":2.35,"eval_loss_by_position":[4.1,3.2,...],
 //           "grad_norm":0.84,"tokens_per_second":51200,"elapsed_seconds":12.5}
 //
 // A value that was not measured at that step (no evaluation, no clipping) is an empty CSV
 // field and JSON null; so is a NaN or infinite value in JSON, which has no such numbers (the
 // CSV writes nan and inf, which pandas and numpy read). The per-position evaluation loss is in
 // the JSON lines only. Numbers are written in the shortest form that reads back to the same
-// double, so two identical runs write identical files.
+// double, so two identical runs write identical files; the learning rate, which a schedule
+// computes, with ten significant digits.
 #pragma once
 #include <charconv>
 #include <cmath>
@@ -44,6 +45,14 @@ inline std::string shortest_decimal(double value) {
   const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
   return std::string(buffer, result.ptr);
 }
+// Ten significant digits, for values computed rather than measured (a schedule's learning rate
+// of 6e-3 / 10 prints "0.0006", not its shortest round-trip "0.0006000000000000001").
+inline std::string readable_decimal(double value) {
+  if (!std::isfinite(value)) return shortest_decimal(value);
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general, 10);
+  return std::string(buffer, result.ptr);
+}
 inline std::string json_number(double value) { return std::isfinite(value) ? shortest_decimal(value) : "null"; }
 inline std::string json_number(const std::optional<double>& value) { return value ? json_number(*value) : "null"; }
 inline std::string csv_number(const std::optional<double>& value) { return value ? shortest_decimal(*value) : ""; }
@@ -52,7 +61,7 @@ inline std::string csv_number(const std::optional<double>& value) { return value
 // One CSV line of `record`, without the newline (the header is MetricsWriter::csv_header).
 inline std::string csv_line(const Record& record) {
   using detail::csv_number;
-  return std::to_string(record.step) + "," + csv_number(record.lr) + "," + csv_number(record.train_loss) + "," +
+  return std::to_string(record.step) + "," + detail::readable_decimal(record.lr) + "," + csv_number(record.train_loss) + "," +
          csv_number(record.eval_loss) + "," + csv_number(record.grad_norm) + "," + csv_number(record.tokens_per_second) + "," +
          csv_number(record.elapsed_seconds);
 }
@@ -60,7 +69,7 @@ inline std::string csv_line(const Record& record) {
 // One JSON object of `record` on one line.
 inline std::string json_line(const Record& record) {
   using detail::json_number;
-  std::string line = "{\"step\":" + std::to_string(record.step) + ",\"lr\":" + json_number(record.lr) +
+  std::string line = "{\"step\":" + std::to_string(record.step) + ",\"lr\":" + (std::isfinite(record.lr) ? detail::readable_decimal(record.lr) : "null") +
                      ",\"train_loss\":" + json_number(record.train_loss) + ",\"eval_loss\":" + json_number(record.eval_loss);
   if (record.eval_loss) {
     line += ",\"eval_loss_by_position\":[";

@@ -42,11 +42,16 @@ inline std::string format_rate(double per_second) {
   return buffer;
 }
 
-// "42s", "3m05s", "2h07m": a duration for a person.
+// "0.4s", "9.5s", "42s", "3m05s", "2h07m": a duration for a person (tenths below ten seconds,
+// so that a short run does not read "done in 0s").
 inline std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const long long s = std::llround(seconds);
   char buffer[32];
+  if (seconds < 9.95) {
+    std::snprintf(buffer, sizeof buffer, "%.1fs", seconds);
+    return buffer;
+  }
+  const long long s = std::llround(seconds);
   if (s < 60)
     std::snprintf(buffer, sizeof buffer, "%llds", s);
   else if (s < 3600)
@@ -89,6 +94,9 @@ class ProgressLine {
     if (shown_ == 0 || step == total_steps_ || now - last_shown_ >= interval) show(now);
   }
 
+  // A resumed run: steps up to `step` were done before; the ETA counts from here on.
+  void resume_from(index_t step) { step_ = first_step_ = step; }
+
   // The latest evaluation loss, shown from the next line on.
   void set_eval_loss(double loss) { eval_loss_ = loss; }
 
@@ -114,8 +122,8 @@ class ProgressLine {
     }
     const double since_shown = now - last_shown_;
     if (tokens_ > 0 && since_shown > 0) line += "  " + format_rate(double(tokens_) / since_shown) + " tok/s";
-    if (step_ > 0 && step_ < total_steps_)
-      line += "  ETA " + format_duration((now - started_) / double(step_) * double(total_steps_ - step_));
+    if (step_ > first_step_ && step_ < total_steps_)
+      line += "  ETA " + format_duration((now - started_) / double(step_ - first_step_) * double(total_steps_ - step_));
     else if (step_ >= total_steps_)
       line += "  done in " + format_duration(now - started_);
     return line;
@@ -141,7 +149,7 @@ class ProgressLine {
   ProgressOptions options_;
   clock_function clock_;
   double started_ = 0, last_shown_ = 0;
-  index_t step_ = 0;
+  index_t step_ = 0, first_step_ = 0;
   double loss_sum_ = 0;
   index_t losses_ = 0;
   index_t tokens_ = 0;

@@ -18,6 +18,13 @@
 // Rng::for_stream(seed, t)), two runs give the same losses bit for bit on one machine.
 // Only the timings (tokens per second, elapsed) differ. Each piece (train_step,
 // evaluate_by_position, MetricsWriter, ProgressLine) also serves hand-written loops.
+//
+// Resuming: with checkpoint_every > 0 the loop calls checkpoint(done) after every
+// checkpoint_every steps (not after the last), where the caller saves the model, the optimizer
+// and whatever else it needs (io/checkpoint.hpp). A run restored from the checkpoint of step s
+// and started with first_step = s runs steps s .. steps − 1 and ends with the same parameters
+// and losses, bit for bit, as the run that never stopped; its History holds those steps only.
+// Records match too when s is a multiple of log_every (a record's window never straddles s).
 #pragma once
 #include <chrono>
 #include <cmath>
@@ -52,6 +59,9 @@ struct LoopOptions {
   LineFile::mode metrics_mode = LineFile::mode::replace;  // append: continue the files of a resumed run
   bool progress = true;                         // the live line on stderr
   ProgressOptions progress_options{};
+  index_t first_step = 0;                       // > 0: resume; the model and optimizer hold step first_step's state
+  index_t checkpoint_every = 0;                 // > 0: checkpoint(done) after every checkpoint_every steps
+  std::function<void(index_t)> checkpoint{};      // saves what a resume at step `done` needs
 };
 
 struct History {
@@ -79,6 +89,12 @@ inline void check_loop_options(const LoopOptions& options) {
                       std::to_string(options.steps) + ", " + std::to_string(options.log_every) + ", " +
                       std::to_string(options.eval_every) + ", " + std::to_string(options.eval_batches) + ", " +
                       std::to_string(options.tokens_per_step));
+  if (options.first_step < 0 || options.first_step > options.steps)
+    throw value_error("train::run: first_step must lie in 0 .. steps (" + std::to_string(options.steps) + "), got " +
+                      std::to_string(options.first_step));
+  if (options.checkpoint_every < 0 || (options.checkpoint_every > 0 && !options.checkpoint))
+    throw value_error("train::run: checkpoint_every must be >= 0, and > 0 needs a checkpoint function; got " +
+                      std::to_string(options.checkpoint_every));
 }
 }  // namespace detail
 
@@ -117,7 +133,7 @@ History run(O& optimizer, NextBatch&& next_batch, LossOfBatch&& loss_of_batch, c
   std::optional<ProgressLine> progress;
   if (options.progress) progress.emplace(options.steps, options.progress_options);
   History history;
-  history.train_loss.reserve(std::size_t(options.steps));
+  history.train_loss.reserve(std::size_t(options.steps - options.first_step));
 
   const auto evaluate_into = [&](Record& record) {
     if constexpr (can_evaluate) {
@@ -133,7 +149,7 @@ History run(O& optimizer, NextBatch&& next_batch, LossOfBatch&& loss_of_batch, c
     history.records.push_back(std::move(record));
   };
 
-  if (options.eval_at_start) {
+  if (options.eval_at_start && options.first_step == 0) {
     Record record{.step = 0, .lr = lr_at(0)};
     evaluate_into(record);
     publish(record);
@@ -142,7 +158,8 @@ History run(O& optimizer, NextBatch&& next_batch, LossOfBatch&& loss_of_batch, c
   // Steps since the last record: their losses, tokens and training time.
   double window_loss = 0, window_seconds = 0;
   index_t window_steps = 0, window_tokens = 0;
-  for (index_t t = 0; t < options.steps; ++t) {
+  if (progress) progress->resume_from(options.first_step);
+  for (index_t t = options.first_step; t < options.steps; ++t) {
     const double lr = lr_at(t);
     const auto step_started = clock::now();
     const auto batch = next_batch(t);
@@ -167,6 +184,7 @@ History run(O& optimizer, NextBatch&& next_batch, LossOfBatch&& loss_of_batch, c
       window_steps = window_tokens = 0;
     }
     if (progress) progress->update(done, step.loss, tokens);
+    if (options.checkpoint_every > 0 && done % options.checkpoint_every == 0 && done < options.steps) options.checkpoint(done);
   }
   if (progress) progress->finish();
   return history;
