@@ -10,7 +10,8 @@
 //   lora_reasoning [--out runs/lora_reasoning] [--ranks 1,2,4,8,16] [--trace-sweep 30,100,300]
 //
 // Writes report.md (with its plots), results.json, the base model (base/, a Hugging Face
-// directory), the rank-1 adapter (rank1_adapter/, a PEFT directory), the sparse autoencoder on
+// directory; a rerun with the same --out reuses it, or resumes its pretraining from
+// pretrain_checkpoint.safetensors: resumable_base.hpp), the rank-1 adapter (rank1_adapter/, a PEFT directory), the sparse autoencoder on
 // the rank-1 adapters' state (adapter_sae/, a SAELens directory) and its feature dashboard
 // (adapter_sae_dashboard.html) into --out.
 // docs/experiments.md explains each choice and quotes a default run.
@@ -23,6 +24,7 @@
 
 #include "adapter_analysis.hpp"
 #include "rank_sweep.hpp"
+#include "resumable_base.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/io/hf_model.hpp"
 #include "ranklens/io/peft.hpp"
@@ -52,7 +54,7 @@ void analyse_rank1(Adapters& adapters, const std::vector<std::vector<float>>& in
   results.mechanism = mechanism(adapters, sets);
   const auto corpus = feature_corpus(settings, 64);
   results.features = compare_features(adapters, initial_a, corpus, settings.seed + 7);
-  results.adapter_sae = adapter_sae(adapters, settings, corpus, out);
+  results.adapter_sae = adapter_sae(adapters, settings, corpus, out, settings.sae_traces, settings.sae_passes);
   // The six purest adapter features, with their strongest tokens in context.
   const auto& trained = results.features->trained;
   std::vector<std::size_t> order(trained.summaries.size());
@@ -76,10 +78,9 @@ int run(const Settings& settings, const std::vector<index_t>& ranks, const std::
   const auto sets = make_evaluation_sets(settings);
   Model base = [&] {
     Stage stage(results, "pretrain the base");
-    return pretrain(settings);
+    return resumable_base(settings, out);
   }();
   results.base_parameters = parameter_count(base);
-  io::save_pretrained(base, out / "base");
   {
     Stage stage(results, "evaluate the base");
     results.base = evaluate(base, sets.plain);
@@ -128,14 +129,18 @@ void check_before_start(const std::vector<index_t>& ranks, const std::vector<ind
     }
   for (const index_t t : trace_sweep)
     if (t < 1) throw value_error("--trace-sweep: every count of traces must be at least 1, got " + std::to_string(t));
-  if (settings.traces < 1 || settings.pretrain_steps < 1 || settings.finetune_steps < 1 || settings.eval_problems < 1)
-    throw value_error("--traces, --pretrain-steps, --finetune-steps and --eval-problems must be at least 1");
+  if (settings.traces < 1 || settings.pretrain_steps < 1 || settings.finetune_steps < 1 || settings.eval_problems < 1 || settings.sae_passes < 1 ||
+      settings.checkpoint_every < 1)
+    throw value_error("--traces, --pretrain-steps, --finetune-steps, --eval-problems, --sae-passes and --checkpoint-every must be at least 1");
+  if (settings.sae_traces < 64 || settings.sae_traces % 64 != 0)
+    throw value_error("--sae-traces must be a positive multiple of 64, got " + std::to_string(settings.sae_traces));
   std::error_code failure;
   std::filesystem::create_directories(out, failure);
   const auto probe = out / ".write_test";
   if (failure || !std::ofstream(probe))
     throw io_error("--out " + out.string() + ": cannot write there" + (failure ? " (" + failure.message() + ")" : std::string()));
   std::filesystem::remove(probe, failure);
+  check_resumable_base(settings, out);
 }
 
 }  // namespace
@@ -151,6 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", settings.seed, "seed of the weights, data and evaluation problems");
   app.add_option("--pretrain-steps", settings.pretrain_steps, "pretraining steps (batch 16 x 96 tokens)");
   app.add_option("--pretrain-lr", settings.pretrain_lr, "pretraining peak learning rate");
+  app.add_option("--checkpoint-every", settings.checkpoint_every, "steps between pretraining checkpoints (a rerun resumes from the last)");
   app.add_option("--finetune-steps", settings.finetune_steps, "steps of every finetune (batch 16 traces)");
   app.add_option("--traces", settings.traces, "finetune traces of the main comparison");
   app.add_option("--trace-sweep", trace_sweep, "trace counts of the data sweep (full and rank 1 each); empty to skip")->delimiter(',');
@@ -158,6 +164,8 @@ int main(int argc, char** argv) {
   app.add_option("--full-lr", settings.full_lr, "full finetune peak learning rate");
   app.add_option("--lora-lr", settings.lora_lr, "LoRA finetune peak learning rate");
   app.add_option("--eval-problems", settings.eval_problems, "held-out problems per tier");
+  app.add_option("--sae-traces", settings.sae_traces, "traces whose adapter state trains the autoencoder (a multiple of 64)");
+  app.add_option("--sae-passes", settings.sae_passes, "passes of the autoencoder over them");
   app.add_option("--threads", threads, "CPU threads (default: all)");
   CLI11_PARSE(app, argc, argv);
   std::ostringstream command;

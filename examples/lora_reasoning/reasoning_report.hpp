@@ -234,6 +234,10 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
 
   nlohmann::json j;
   j["command"] = results.command;
+  const Settings& s = results.settings;
+  j["settings"] = {{"seed", s.seed}, {"pretrain_steps", s.pretrain_steps}, {"pretrain_lr", s.pretrain_lr}, {"finetune_steps", s.finetune_steps},
+                   {"traces", s.traces}, {"full_lr", s.full_lr}, {"lora_lr", s.lora_lr}, {"lora_alpha", s.lora_alpha},
+                   {"eval_problems", s.eval_problems}, {"sae_traces", s.sae_traces}, {"sae_passes", s.sae_passes}};
   j["base_parameters"] = results.base_parameters;
   j["base"] = scores_json(results.base);
   j["base_document"] = scores_json(results.base_document);

@@ -43,6 +43,9 @@ struct Settings {
   index_t pretrain_batch = 16;
   index_t seq_len = 96;
   double direct_weight = 0.35, worked_weight = 0.6, facts_weight = 0.05;
+  // A checkpoint of the pretraining every this many steps (about 12 s on 2 cores; a save takes
+  // a few milliseconds): what an interrupted run loses at most. Not part of the result.
+  index_t checkpoint_every = 250;
   // Finetuning (the paper: lr 1e-3, cosine with 5% warm-up, AdamW betas 0.9/0.95, weight decay
   // 1e-4, alpha 16 with rsLoRA, dropout 0).
   index_t finetune_steps = 200;
@@ -53,6 +56,9 @@ struct Settings {
   double lora_alpha = 16;
   // Evaluation: held-out problems per tier.
   index_t eval_problems = 200;
+  // The autoencoder on the rank-1 adapters' state: traces it reads (a multiple of 64) and passes.
+  index_t sae_traces = 2048;
+  index_t sae_passes = 8;
   bool progress = true;
 };
 
@@ -77,27 +83,35 @@ inline auto batch_loss(const Model& model, const reasoning::ReasoningBatch& batc
 
 // Trains `parameters` of `model` on next_batch(t) for `steps` steps: AdamW (betas 0.9/0.95,
 // weight decay 1e-4 as the paper) with 5% linear warm-up and a cosine to a tenth of the peak.
+// `resume`, when given, sees the optimizer and the loop's options before the first step (to
+// restore a checkpoint and set first_step and the checkpoint callback).
+using ResumeHook = std::function<void(AdamW&, train::LoopOptions&)>;
 template <class NextBatch>
 train::History train_on(const Model& model, std::vector<ParameterRef> parameters, NextBatch&& next_batch, index_t steps, double lr,
-                        const Settings& settings, double weight_decay = 1e-4) {
+                        const Settings& settings, double weight_decay = 1e-4, const ResumeHook& resume = {}) {
   AdamW optimizer(std::move(parameters), {.lr = lr, .beta1 = 0.9, .beta2 = 0.95, .weight_decay = weight_decay});
   const WarmupCosineLr schedule{.peak_lr = lr, .warmup_steps = std::max<index_t>(1, steps / 20), .total_steps = steps, .min_lr = lr / 10};
-  return train::run(
-      optimizer, next_batch, [&](const reasoning::ReasoningBatch& batch) { return batch_loss(model, batch); },
-      {.steps = steps, .lr_schedule = schedule, .max_grad_norm = 1.0, .log_every = std::max<index_t>(1, steps / 50),
-       .progress = settings.progress});
+  train::LoopOptions options{.steps = steps, .lr_schedule = schedule, .max_grad_norm = 1.0, .log_every = std::max<index_t>(1, steps / 50),
+                             .progress = settings.progress};
+  if (resume) resume(optimizer, options);
+  return train::run(optimizer, next_batch, [&](const reasoning::ReasoningBatch& batch) { return batch_loss(model, batch); }, options);
+}
+
+// Pretrains `model` (freshly initialised from settings.seed) on the pretraining mixture.
+inline train::History pretrain_into(Model& model, const Settings& settings, const ResumeHook& resume = {}) {
+  reasoning::PretrainingMixture mixture{.batch_size = settings.pretrain_batch, .seq_len = settings.seq_len};
+  mixture.direct_weight = settings.direct_weight;
+  mixture.worked_weight = settings.worked_weight;
+  mixture.facts_weight = settings.facts_weight;
+  return train_on(
+      model, parameters(model), [&](index_t t) { return mixture.batch(settings.seed, std::uint64_t(t)); }, settings.pretrain_steps,
+      settings.pretrain_lr, settings, 0.01, resume);
 }
 
 inline Model pretrain(const Settings& settings, train::History* history = nullptr) {
   Rng init(settings.seed);
   Model model(init);
-  reasoning::PretrainingMixture mixture{.batch_size = settings.pretrain_batch, .seq_len = settings.seq_len};
-  mixture.direct_weight = settings.direct_weight;
-  mixture.worked_weight = settings.worked_weight;
-  mixture.facts_weight = settings.facts_weight;
-  auto result = train_on(
-      model, parameters(model), [&](index_t t) { return mixture.batch(settings.seed, std::uint64_t(t)); }, settings.pretrain_steps,
-      settings.pretrain_lr, settings, 0.01);
+  auto result = pretrain_into(model, settings);
   if (history) *history = std::move(result);
   return model;
 }

@@ -79,7 +79,11 @@ inline std::string token_name(std::int32_t id) {
                                                "+", "-", "*", "=",   ";", "BOS", "Q", "A",  "T",  "D",
                                                "W", "E", "PAD", "?", "#1", "#2", "#3", "#4", "#5", "#6"};
   static_assert(std::size(names) == vocab_size, "Every token id needs exactly one printable name.");
-  if (!is_token(id)) return "<" + std::to_string(id) + "?>";
+  if (!is_token(id)) {
+    std::string unknown = "<";  // appended, not "<" + ...: GCC 12 warns falsely (-Wrestrict) on that
+    unknown += std::to_string(id);
+    return unknown + "?>";
+  }
   return std::string(names[id]);
 }
 
