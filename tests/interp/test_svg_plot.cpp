@@ -159,3 +159,51 @@ TEST_CASE("A bar chart draws one bar per series and group, its legend above the 
   chart.groups[1].values.pop_back();
   CHECK_THROWS_WITH(interp::render_svg(chart), Catch::Contains("group '6 ops' has 2 values for 3 series"));
 }
+
+TEST_CASE("tick labels read as a person writes numbers", "[interp][svg]") {
+  CHECK(interp::detail::tick_label(0.5) == "0.5");
+  CHECK(interp::detail::tick_label(250) == "250");
+  CHECK(interp::detail::tick_label(10000) == "10\u2009000");
+  CHECK(interp::detail::tick_label(-2500) == "-2\u2009500");
+  CHECK(interp::detail::tick_label(2e6) == "2e6");
+  CHECK(interp::detail::tick_label(5e-5) == "5e-5");
+  CHECK(interp::detail::tick_label(1e-15) == "0");
+  interp::line_plot plot{.title = "t", .x_label = "step", .y_label = "loss"};
+  plot.series.push_back({.label = "loss", .x = {0, 20000}, .y = {1, 2}});
+  CHECK(interp::render_svg(plot).find("e+") == std::string::npos);
+}
+
+TEST_CASE("the legend sits under the plot and reference labels do not overlap", "[interp][svg]") {
+  interp::line_plot plot{.title = "t", .x_label = "x", .y_label = "y", .width = 400};
+  for (int k = 0; k < 6; ++k)
+    plot.series.push_back({.label = "a fairly long series name " + std::to_string(k), .x = {0, 1}, .y = {0.0 + k, 1.0 + k}});
+  plot.references.push_back({.label = "Bayes", .y = 2.0});
+  plot.references.push_back({.label = "add-alpha", .y = 2.01});  // a pixel apart
+  plot.references.push_back({.label = "exact", .y = 2.02});
+  const std::string svg = interp::render_svg(plot);
+  element_names(svg);
+  // The frame's bottom edge, then every legend label below it.
+  const auto frame_at = svg.find("fill=\"none\" stroke=\"black\"");
+  REQUIRE(frame_at != std::string::npos);
+  const auto rect_at = svg.rfind("<rect", frame_at);
+  const auto number_after = [&](const std::string& key, std::size_t from) {
+    const auto at = svg.find(key, from) + key.size();
+    return std::stod(svg.substr(at, svg.find('"', at) - at));
+  };
+  const double frame_bottom = number_after("y=\"", rect_at) + number_after("height=\"", rect_at);
+  for (int k = 0; k < 6; ++k) {
+    const auto label_at = svg.find(">a fairly long series name " + std::to_string(k) + "<");
+    REQUIRE(label_at != std::string::npos);
+    const auto text_at = svg.rfind("<text", label_at);
+    CHECK(number_after("y=\"", text_at) > frame_bottom + 30);  // below the x axis label
+  }
+  // The three labels: two at the right end would overlap, so they take other places.
+  std::vector<std::pair<std::string, double>> labels;
+  for (const char* name : {">Bayes<", ">add-alpha<", ">exact<"}) {
+    const auto text_at = svg.rfind("<text", svg.find(name));
+    labels.push_back({svg.substr(svg.find("text-anchor=\"", text_at) + 13, 3), number_after("y=\"", text_at)});
+  }
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    for (std::size_t j = i + 1; j < labels.size(); ++j)
+      CHECK((labels[i].first != labels[j].first || std::abs(labels[i].second - labels[j].second) >= 13));
+}

@@ -1,5 +1,6 @@
 // A small line-plot writer for experiment reports: several series, optional log axes, labelled
-// horizontal reference lines, a second y axis on the right, a title, axis labels and a legend,
+// horizontal reference lines, a second y axis on the right, a title, axis labels and a legend
+// (under the plot, where it covers nothing),
 // as one self-contained SVG file (no fonts, scripts or external references), so a report
 // needs no plotting library.
 //
@@ -73,12 +74,39 @@ inline std::string svg_number(double value) {
   return buffer;
 }
 
-// A tick label: up to 4 significant digits, no trailing zeros ("0.5", "1e+03").
+// A tick label as a person writes it: "0.5", "0.001", "250", "10 000" (thin-space groups, never
+// "1e+04"); only beyond a million or below 1e-4 a short power of ten ("2e6", "5e-5").
 inline std::string tick_label(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.4g", std::abs(value) < 1e-12 ? 0.0 : value);
+  char buffer[48];
+  const double magnitude = std::abs(value);
+  if (magnitude < 1e-12) return "0";
+  if (magnitude >= 1e6 || magnitude < 1e-4) {
+    std::snprintf(buffer, sizeof buffer, "%.3g", value);
+    std::string text = buffer;
+    for (const char* long_form : {"e+0", "e+", "e-0"}) {
+      const auto at = text.find(long_form);
+      if (at != std::string::npos) {
+        text.replace(at, std::string(long_form).size(), long_form == std::string("e-0") ? "e-" : "e");
+        break;
+      }
+    }
+    return text;
+  }
+  if (magnitude >= 1000 && std::abs(value - std::round(value)) < 1e-9) {
+    const std::string digits = std::to_string(std::llround(magnitude));
+    std::string text = value < 0 ? "-" : "";
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+      if (i > 0 && (digits.size() - i) % 3 == 0) text += "\u2009";  // thin space
+      text += digits[i];
+    }
+    return text;
+  }
+  std::snprintf(buffer, sizeof buffer, "%.4g", value);
   return buffer;
 }
+
+// About how wide `text` is at font size 12 (sans-serif averages near 0.58 em a character).
+inline double text_width(const std::string& text) { return 7.0 * double(text.size()); }
 
 // One axis: the data range, mapped linearly or logarithmically onto [pixel_low, pixel_high].
 struct axis_scale {
@@ -151,7 +179,23 @@ inline std::string render_svg(const line_plot& plot) {
   using namespace detail;
   static const char* const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
   const bool has_right = std::any_of(plot.series.begin(), plot.series.end(), [](const plot_series& s) { return s.right_axis; });
-  const double left = 70, right = plot.width - (has_right ? 70 : 20), top = 40, bottom = plot.height - 55;
+  const double left = 70, right = plot.width - (has_right ? 70 : 20), top = 40;
+  // The legend sits under the x axis label, in as many rows as its entries need, so that it
+  // never covers a line or a reference label.
+  std::vector<std::pair<double, int>> legend_slots;  // x offset from `left` and row of each entry
+  {
+    double x_offset = 0;
+    int row = 0;
+    for (const plot_series& s : plot.series) {
+      const double entry = 30 + text_width(s.label + (s.right_axis ? " (right)" : "")) + 18;
+      if (x_offset > 0 && x_offset + entry > right - left) x_offset = 0, ++row;
+      legend_slots.push_back({x_offset, row});
+      x_offset += entry;
+    }
+  }
+  const int legend_rows = legend_slots.empty() ? 0 : legend_slots.back().second + 1;
+  const double bottom = plot.height - 55 - 18.0 * legend_rows;
+
 
   std::vector<double> xs, ys, right_ys;
   for (const plot_series& s : plot.series) {
@@ -200,7 +244,7 @@ inline std::string render_svg(const line_plot& plot) {
              tick_label(t) + "</text>\n";
   svg += "<rect x=\"" + svg_number(left) + "\" y=\"" + svg_number(top) + "\" width=\"" + svg_number(right - left) + "\" height=\"" +
          svg_number(bottom - top) + "\" fill=\"none\" stroke=\"black\"/>\n";
-  svg += "<text x=\"" + svg_number((left + right) / 2) + "\" y=\"" + svg_number(plot.height - 14) + "\" text-anchor=\"middle\">" +
+  svg += "<text x=\"" + svg_number((left + right) / 2) + "\" y=\"" + svg_number(bottom + 38) + "\" text-anchor=\"middle\">" +
          xml_escape(plot.x_label) + (plot.log_x ? " (log)" : "") + "</text>\n";
   svg += "<text x=\"16\" y=\"" + svg_number((top + bottom) / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " +
          svg_number((top + bottom) / 2) + ")\">" + xml_escape(plot.y_label) + (plot.log_y ? " (log)" : "") + "</text>\n";
@@ -209,12 +253,28 @@ inline std::string render_svg(const line_plot& plot) {
            "\" text-anchor=\"middle\" transform=\"rotate(90 " + svg_number(plot.width - 14) + " " + svg_number((top + bottom) / 2) +
            ")\">" + xml_escape(plot.right_y_label) + (plot.log_right_y ? " (log)" : "") + "</text>\n";
 
+  // Reference labels sit above their line at the right end; one that would overlap a label
+  // already placed moves to the left end, then below its line.
+  std::vector<std::pair<double, bool>> placed;  // baseline and side (true: right) of each label
+  const auto free_at = [&](double baseline, bool right_side) {
+    return std::none_of(placed.begin(), placed.end(),
+                        [&](const auto& p) { return p.second == right_side && std::abs(p.first - baseline) < 13; });
+  };
   for (const reference_line& r : plot.references) {
-    const std::string py = svg_number(y.to_pixel(r.y));
-    svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + py + "\" x2=\"" + svg_number(right) + "\" y2=\"" + py + "\" stroke=\"" +
-           xml_escape(r.color) + "\" stroke-dasharray=\"2 3\"/>\n<text x=\"" + svg_number(right - 4) + "\" y=\"" +
-           svg_number(y.to_pixel(r.y) - 3) + "\" text-anchor=\"end\" fill=\"" + xml_escape(r.color) + "\">" + xml_escape(r.label) +
-           "</text>\n";
+    const double py = y.to_pixel(r.y);
+    double baseline = py - 3;
+    bool right_side = true;
+    if (!free_at(baseline, true)) {
+      if (free_at(baseline, false))
+        right_side = false;
+      else
+        baseline = py + 13;
+    }
+    placed.push_back({baseline, right_side});
+    svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + svg_number(py) + "\" x2=\"" + svg_number(right) + "\" y2=\"" + svg_number(py) +
+           "\" stroke=\"" + xml_escape(r.color) + "\" stroke-dasharray=\"2 3\"/>\n<text x=\"" + svg_number(right_side ? right - 4 : left + 4) +
+           "\" y=\"" + svg_number(baseline) + "\" text-anchor=\"" + (right_side ? "end" : "start") + "\" fill=\"" + xml_escape(r.color) +
+           "\">" + xml_escape(r.label) + "</text>\n";
   }
 
   // One polyline per unbroken run of points, clipped to the frame.
@@ -240,12 +300,12 @@ inline std::string render_svg(const line_plot& plot) {
       points += svg_number(x.to_pixel(s.x[i])) + "," + svg_number(sy.to_pixel(s.y[i]));
     }
     flush();
-    // Legend entry, top right inside the frame.
-    const double ly = top + 14 + 16 * double(k);
-    svg += "<line x1=\"" + svg_number(right - 170) + "\" y1=\"" + svg_number(ly - 4) + "\" x2=\"" + svg_number(right - 148) +
-           "\" y2=\"" + svg_number(ly - 4) + "\" stroke=\"" + xml_escape(color) + "\" stroke-width=\"2\"" +
-           (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n<text x=\"" + svg_number(right - 142) + "\" y=\"" + svg_number(ly) +
-           "\">" + xml_escape(s.label) + (s.right_axis ? " (right)" : "") + "</text>\n";
+    // Legend entry, under the x axis label.
+    const double lx = left + legend_slots[k].first, ly = bottom + 60 + 18 * double(legend_slots[k].second);
+    svg += "<line x1=\"" + svg_number(lx) + "\" y1=\"" + svg_number(ly - 4) + "\" x2=\"" + svg_number(lx + 24) + "\" y2=\"" +
+           svg_number(ly - 4) + "\" stroke=\"" + xml_escape(color) + "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6 4\"" : "") +
+           "/>\n<text x=\"" + svg_number(lx + 30) + "\" y=\"" + svg_number(ly) + "\">" + xml_escape(s.label) +
+           (s.right_axis ? " (right)" : "") + "</text>\n";
   }
   svg += "</svg>\n";
   return svg;
