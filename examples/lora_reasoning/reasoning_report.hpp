@@ -202,9 +202,12 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
     md += "| paper: adapter features | 16.1% | 39.8% | 44.1% | |\n| paper: MLP neurons | 13.0% | 26.6% | 60.4% | |\n\n";
     plot::bar_chart classes{.title = "Feature classes", .y_label = "share of features", .y_max = 1.0};
     classes.series_labels = {f.trained.name, f.untrained.name, f.neurons.name};
-    for (std::size_t c = 0; c < 3; ++c)
-      classes.groups.push_back({interp::feature_class_name(interp::FeatureClass(c)),
-                                {f.trained.class_share[c], f.untrained.class_share[c], f.neurons.class_share[c]}});
+    if (results.adapter_sae) classes.series_labels.push_back(results.adapter_sae->latents.name);
+    for (std::size_t c = 0; c < 3; ++c) {
+      std::vector<double> shares{f.trained.class_share[c], f.untrained.class_share[c], f.neurons.class_share[c]};
+      if (results.adapter_sae) shares.push_back(results.adapter_sae->latents.class_share[c]);
+      classes.groups.push_back({interp::feature_class_name(interp::FeatureClass(c)), shares});
+    }
     plot::write_svg(classes, out / "feature_classes.svg");
     md += "![feature classes](feature_classes.svg)\n\n### The most monosemantic adapter features\n\n";
     for (const auto& line : results.feature_examples) md += line + "\n";
