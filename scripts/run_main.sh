@@ -49,10 +49,11 @@ fail() {
 }
 
 usage() {
-  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  # The comment at the top of this file, without its '#'.
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
 
-# value_of FLAG ARGC: the flag's value must follow it.
+# need_value FLAG ARGC: the flag's value must follow it.
 need_value() { [ "$2" -ge 2 ] || fail "$1 needs a value (see --help)"; }
 
 while [ $# -gt 0 ]; do

@@ -207,3 +207,30 @@ TEST_CASE("the legend sits under the plot and reference labels do not overlap", 
     for (std::size_t j = i + 1; j < labels.size(); ++j)
       CHECK((labels[i].first != labels[j].first || std::abs(labels[i].second - labels[j].second) >= 13));
 }
+
+TEST_CASE("a bar chart's legend entries do not overlap, however long their labels", "[interp][svg]") {
+  interp::bar_chart chart{.title = "classes", .y_label = "share",
+                          .series_labels = {"trained adapters", "untrained adapters (initial A)", "MLP neurons (up_proj)",
+                                            "SAE latents on the adapter state"},
+                          .groups = {{"mono", {0.4, 0.5, 0.4, 0.5}}}, .y_max = 1.0};
+  const std::string svg = interp::render_svg(chart);
+  element_names(svg);
+  // Each label's estimated extent (x, row) ends before the next entry of its row starts, and
+  // inside the chart.
+  struct Entry { double x, y, end; };
+  std::vector<Entry> entries;
+  for (const auto& label : chart.series_labels) {
+    const auto at = svg.rfind("<text", svg.find(">" + label + "<"));
+    const auto number_after = [&](const std::string& key) {
+      const auto p = svg.find(key, at) + key.size();
+      return std::stod(svg.substr(p, svg.find('"', p) - p));
+    };
+    const double x = number_after("x=\"");
+    entries.push_back({x, number_after("y=\""), x + interp::detail::text_width(label)});
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    CHECK(entries[i].end <= chart.width);
+    for (std::size_t j = i + 1; j < entries.size(); ++j)
+      if (entries[i].y == entries[j].y) CHECK(entries[i].end < entries[j].x);
+  }
+}

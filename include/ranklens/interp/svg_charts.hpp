@@ -132,14 +132,27 @@ inline std::string render_svg(const bar_chart& chart) {
   for (const auto& r : chart.references) high = std::max(high, r.y);
   if (std::isfinite(chart.y_max)) high = chart.y_max;
   if (!(high > chart.y_min)) high = chart.y_min + 1;
-  // The legend sits in a band of its own above the plot, so it never covers a bar.
-  const double legend_rows = std::ceil(double(series) / 4.0);
-  const double left = 64, right = chart.width - 20, top = 40 + 18 * legend_rows, bottom = chart.height - 50;
+  // The legend sits in a band of its own above the plot, so it never covers a bar; entries are
+  // packed by the width of their labels, in as many rows as they need.
+  const double left = 64, right = chart.width - 20;
+  std::vector<std::pair<double, int>> legend_slots;  // x offset from `left` and row of each entry
+  {
+    double x_offset = 0;
+    int row = 0;
+    for (std::size_t s = 0; s < series; ++s) {
+      const double entry = 16 + text_width(chart.series_labels[s]) + 18;
+      if (x_offset > 0 && x_offset + entry > right - left) x_offset = 0, ++row;
+      legend_slots.push_back({x_offset, row});
+      x_offset += entry;
+    }
+  }
+  const double legend_rows = legend_slots.empty() ? 0 : legend_slots.back().second + 1;
+  const double top = 40 + 18 * legend_rows, bottom = chart.height - 50;
   const auto to_y = [&](double v) { return bottom - (std::clamp(v, chart.y_min, high) - chart.y_min) / (high - chart.y_min) * (bottom - top); };
   std::string svg = svg_header(chart.width, chart.height);
   svg += "<text x=\"" + svg_number(chart.width / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(chart.title) + "</text>\n";
   for (std::size_t s = 0; s < series; ++s) {
-    const double x = left + double(s % 4) * (right - left) / 4, y = 36 + 18 * double(s / 4);
+    const double x = left + legend_slots[s].first, y = 36 + 18 * double(legend_slots[s].second);
     svg += "<rect x=\"" + svg_number(x) + "\" y=\"" + svg_number(y - 9) + "\" width=\"12\" height=\"10\" fill=\"" + palette[s % 8] +
            "\"/>\n<text x=\"" + svg_number(x + 16) + "\" y=\"" + svg_number(y) + "\">" + xml_escape(chart.series_labels[s]) + "</text>\n";
   }
