@@ -14,6 +14,7 @@
 // This file parses the flags and picks the model; see docs/experiments.md.
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <exception>
 
@@ -43,10 +44,61 @@ struct EdelmanAttentionOnly : Qwen2Like<16, 2, 1, 1, Vocab, 64, /*TiedEmbeddings
   static constexpr double rope_theta = 10000.0;
 };
 
+// The default Markov model: AttentionOnly started at the scale of PyTorch's default
+// initialisation (U(±1/√16) has std 1/√48 ≈ 0.144) instead of GPT-2's 0.02, which was chosen
+// for width 768. At width 16 and std 0.02 the default run (k = 2, α = 1, seed 0) formed no
+// previous-token head and ended 0.020 nats above Bayes; with 0.144 it comes within 0.01 nats
+// by step 675 (docs/experiments.md, "Every k and alpha").
+template <index_t States>
+struct MarkovAttentionOnly : AttentionOnly<States> {
+  static constexpr double init_std = 0.144;
+};
+
 template <index_t States>
 int run_markov(const icl::Options& options) {
   if (options.model == "edelman") return icl::run_markov<Transformer<EdelmanAttentionOnly<States>>>(options);
-  return icl::run_markov<Transformer<AttentionOnly<States>>>(options);
+  return icl::run_markov<Transformer<MarkovAttentionOnly<States>>>(options);
+}
+
+// What the default Markov run (--model gpt2, T = 100, 10 000 steps, batch 64, lr 5e-3, seed 0)
+// reached for each k and α it was run with: the final loss above the Bayes predictor (exact for
+// k = 2, add-α otherwise) and the fitted excess-loss exponent minus Bayes', over t = 10..100.
+// The target is a gap of at most 0.01 nats and exponents within 0.1 (issue 14); the runs and
+// the command are in docs/experiments.md, "Every k and alpha".
+struct MarkovValidation {
+  index_t states;
+  double alpha;
+  double gap_to_bayes, exponent_difference;
+  bool meets_target() const { return gap_to_bayes <= 0.01 && std::abs(exponent_difference) <= 0.1; }
+};
+// Measured 2026-12-05 with init std 0.144; only α = 2 meets the target at every k.
+constexpr MarkovValidation markov_validation[] = {
+    // k, α,   gap,    exponent difference
+    {2, 0.5, 0.0033, 0.152}, {2, 1.0, 0.0024, 0.117}, {2, 2.0, 0.0011, 0.058},
+    {3, 0.5, 0.0124, 0.262}, {3, 1.0, 0.0077, 0.185}, {3, 2.0, 0.0034, 0.092},
+    {4, 0.5, 0.0214, 0.223}, {4, 1.0, 0.0101, 0.147}, {4, 2.0, 0.0035, 0.064},
+    {5, 0.5, 0.0235, 0.194}, {5, 1.0, 0.0102, 0.107}, {5, 2.0, 0.0033, 0.056},
+};
+
+// A warning before training when the default model is asked for a k and α that the table
+// above does not show meeting the target: a new user should not learn it from the final line.
+void warn_if_markov_setting_unvalidated(const icl::Options& options) {
+  if (options.process != "markov" || options.model != "gpt2") return;
+  const char* where = "see docs/experiments.md, section \"Every k and alpha\"";
+  for (const MarkovValidation& v : markov_validation) {
+    if (v.states != options.states || v.alpha != options.alpha) continue;
+    if (v.meets_target()) return;
+    std::fprintf(stderr,
+                 "icl_emergence: warning: --k %lld --alpha %g is outside what was validated: its default run ended %.4f nats above "
+                 "Bayes (target: at most 0.01) with a power-law exponent %.3f from Bayes' (target: within 0.1). Training goes on; %s.\n",
+                 (long long)options.states, options.alpha, v.gap_to_bayes, v.exponent_difference, where);
+    return;
+  }
+  std::fprintf(stderr,
+               "icl_emergence: warning: --k %lld --alpha %g is outside what was validated: the default run was checked for k 2-5 with "
+               "alpha 0.5, 1 and 2, and met the target (0.01 nats and 0.1 in exponent from Bayes) only at alpha 2. Training goes "
+               "on; %s.\n",
+               (long long)options.states, options.alpha, where);
 }
 
 // Coin flips are exchangeable: one block (an attention head that can average the flips, and
@@ -131,6 +183,7 @@ int main(int argc, char** argv) {
     if (eval_sequences->count() == 0) options.eval_sequences = 2048;
   }
 
+  warn_if_markov_setting_unvalidated(options);
   cpu::check_openblas_core();
   cpu::set_all_threads(options.threads);
   try {
