@@ -102,6 +102,7 @@ int run(const Settings& settings, const std::vector<index_t>& ranks, const std::
   if (!trace_sweep.empty()) {
     Stage stage(results, "data sweep");
     for (const index_t traces : trace_sweep) {
+      if (traces == settings.traces) continue;  // the main comparison is that row (below)
       std::fprintf(stderr, "  %lld traces\n", static_cast<long long>(traces));
       DataSweepRow row{traces, finetune_full(base, settings, traces, sets),
                        finetune_lora<1>(base, settings, traces, sets, [](auto&, const auto&) {})};
@@ -110,6 +111,7 @@ int run(const Settings& settings, const std::vector<index_t>& ranks, const std::
     // The main run's traces close the sweep.
     const auto rank1 = std::find_if(results.ranks.begin(), results.ranks.end(), [](const auto& r) { return r.rank == 1; });
     if (rank1 != results.ranks.end()) results.data_sweep.push_back({settings.traces, results.full, *rank1});
+    std::stable_sort(results.data_sweep.begin(), results.data_sweep.end(), [](const auto& a, const auto& b) { return a.traces < b.traces; });
   }
   write_report(results, out);
   std::fprintf(stderr, "report written to %s\n", (out / "report.md").c_str());
