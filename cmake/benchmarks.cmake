@@ -13,6 +13,9 @@ foreach(bench_source IN LISTS bench_sources)
   set_target_properties(bench_${bench_name} PROPERTIES
     OUTPUT_NAME ${bench_name}
     RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bench")
+  if(RANKLENS_QUICK_PROGRAMS AND CMAKE_BUILD_TYPE STREQUAL "Release")
+    target_compile_options(bench_${bench_name} PRIVATE -O1)  # after Release's -O3, so it wins
+  endif()
   add_dependencies(ranklens_bench bench_${bench_name})
 endforeach()
 

@@ -11,5 +11,8 @@ foreach(example_main IN LISTS example_mains)
   target_link_libraries(${example_name} PRIVATE ranklens::ranklens ranklens_build_options CLI11::CLI11)
   set_target_properties(${example_name} PROPERTIES
     RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/examples")
+  if(RANKLENS_QUICK_PROGRAMS AND CMAKE_BUILD_TYPE STREQUAL "Release")
+    target_compile_options(${example_name} PRIVATE -O1)  # after Release's -O3, so it wins
+  endif()
   add_dependencies(ranklens_examples ${example_name})
 endforeach()

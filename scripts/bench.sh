@@ -16,7 +16,7 @@ source scripts/openblas_env.sh
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
 export RANKLENS_NUM_THREADS="${RANKLENS_NUM_THREADS:-2}"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON > /dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
 cmake --build build -j "$jobs" --target ranklens_bench
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \

@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch" 2>/dev/null
 fi
 if [ -z "$program" ]; then
   scripts/install_deps.sh
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON > /dev/null
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
   cmake --build build -j "$(nproc)" --target bench_bench_sae_step
   program=build/bench/bench_sae_step
 fi

@@ -19,7 +19,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch" 2>/dev/null
   .venv/bin/pip install -q torch numpy
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON > /dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
 cmake --build build -j "$(nproc)" --target bench_bench_gpt_step
 
 results="$(mktemp)"

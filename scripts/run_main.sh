@@ -196,7 +196,8 @@ if [ "$build" = 1 ]; then
   source scripts/openblas_env.sh
   jobs="${RANKLENS_JOBS:-$(nproc)}"
   started=$(now_ds)
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_EXAMPLES=ON >/dev/null
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_EXAMPLES=ON \
+    -DRANKLENS_QUICK_PROGRAMS=OFF >/dev/null
   cmake --build "$build_dir" -j "$jobs" --target icl_emergence lora_reasoning paper_report
   build_command="cmake --build $build_dir --target icl_emergence lora_reasoning paper_report"
   write_atomically "$out/stages/build.json" "{\"stage\": \"build\", \"seconds\": $(seconds_since "$started"), \"command\": \"$build_command\"}"

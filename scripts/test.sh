@@ -64,7 +64,8 @@ source scripts/openblas_env.sh
 
 mkdir -p "$log_dir"
 run_phase "configure release" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
-  -DRANKLENS_BUILD_TESTS=ON -DRANKLENS_BUILD_EXAMPLES=ON -DRANKLENS_BUILD_BENCH=ON
+  -DRANKLENS_BUILD_TESTS=ON -DRANKLENS_BUILD_EXAMPLES=ON -DRANKLENS_BUILD_BENCH=ON \
+  -DRANKLENS_QUICK_PROGRAMS=ON
 run_phase "build release" cmake --build build -j "$jobs"
 run_phase "ctest release" run_ctest "$log_dir/release.log" --test-dir build -LE cuda
 run_phase "ctest release [cuda]" run_ctest "$log_dir/release-cuda.log" --test-dir build -L cuda

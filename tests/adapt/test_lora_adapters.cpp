@@ -15,6 +15,8 @@
 #include "ranklens/ops/reduce.hpp"
 #include "ranklens/optim/adamw.hpp"
 
+namespace adapt_test_lora_adapters {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -332,3 +334,5 @@ TEST_CASE("ablation_kl measures how far switching adapters off moves each token,
     CHECK(adapter.enabled() == (site.module_path != "model.layers.0.self_attn.k_proj"));
   });
 }
+
+}  // namespace adapt_test_lora_adapters

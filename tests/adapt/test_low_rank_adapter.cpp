@@ -13,6 +13,8 @@
 #include "ranklens/nn/linear.hpp"
 #include "ranklens/ops/reduce.hpp"
 
+namespace adapt_test_low_rank_adapter {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -294,3 +296,5 @@ TEST_CASE("Adapter dropout drops in training and not in evaluation", "[adapt]") 
   }
   CHECK(differ > 50);  // each row keeps about half of its 32 inputs, rescaled by 2
 }
+
+}  // namespace adapt_test_low_rank_adapter

@@ -12,6 +12,8 @@
 #include "ranklens/ops/unary.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace autograd_test_gradient_release {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -68,3 +70,5 @@ TEST_CASE("an intermediate gradient can be read after backward by default only",
   REQUIRE_THROWS_AS(z.grad(), value_error);
   CHECK(x.grad()(1, 3) == Approx(2 * std::exp(input(1, 3))));  // the leaf accumulated both passes
 }
+
+}  // namespace autograd_test_gradient_release

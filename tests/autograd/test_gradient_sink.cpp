@@ -15,6 +15,8 @@
 #include "ranklens/ops/unary.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace autograd_test_gradient_sink {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("grad_sink stores into a fresh whole value and adds otherwise", "[autograd]") {
@@ -68,3 +70,5 @@ TEST_CASE("a value read by several storing ops gets the sum of their gradients",
   REQUIRE(kept.size() == released.size());
   for (std::size_t i = 0; i < kept.size(); ++i) CHECK(released[i] == kept[i]);
 }
+
+}  // namespace autograd_test_gradient_sink

@@ -8,6 +8,8 @@
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul.hpp"
 
+namespace autograd_test_tape {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -123,3 +125,5 @@ TEST_CASE("detach cuts the graph, variable shares the caller's memory", "[autogr
   CHECK_FALSE(d.requires_grad());
   CHECK(d.value()(2) == 9);
 }
+
+}  // namespace autograd_test_tape

@@ -11,6 +11,8 @@
 #include "ranklens/core/distributions.hpp"
 #include "ranklens/core/random.hpp"
 
+namespace core_test_distributions {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -138,3 +140,5 @@ TEST_CASE("a normal draw is the polar method on the raw outputs", "[core][distri
   CHECK(standard_normal<double>(mt) == u * std::sqrt(-2.0 * std::log(s) / s));
   CHECK(mt() == 1196140740u);  // the 13th output comes next: the draw read exactly 12
 }
+
+}  // namespace core_test_distributions

@@ -7,6 +7,8 @@
 
 #include "ranklens/core/random.hpp"
 
+namespace core_test_random {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("SplitMix64 seeding starts from the published first output", "[core][random]") {
@@ -42,3 +44,5 @@ TEST_CASE("the same seed gives the same stream, other seeds and items give other
   CHECK(first != item1());
   CHECK(first != other_seed());
 }
+
+}  // namespace core_test_random

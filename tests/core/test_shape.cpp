@@ -2,6 +2,8 @@
 
 #include "ranklens/core/shape_algebra.hpp"
 
+namespace core_test_shape {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("a shape mixes static and dynamic extents and takes only the dynamic ones", "[core][shape]") {
@@ -60,3 +62,5 @@ TEST_CASE("matmul, reduction, permutation and concat result types", "[core][shap
   STATIC_REQUIRE(axis_index<-1, 3> == 2);
   STATIC_REQUIRE(!valid_axis<3, 3>);
 }
+
+}  // namespace core_test_shape

@@ -6,6 +6,8 @@
 #include "ranklens/core/tensor.hpp"
 #include "ranklens/core/xtensor_interop.hpp"
 
+namespace core_test_tensor {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("tensors are row-major, 64-byte aligned and deep-copied", "[core][tensor]") {
@@ -76,3 +78,5 @@ TEST_CASE("the arena reuses its blocks after a rewind", "[core][arena]") {
   CHECK(arena.system_allocations() == after_first_steps);
   CHECK(after_first_steps >= 2);
 }
+
+}  // namespace core_test_tensor

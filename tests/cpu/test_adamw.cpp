@@ -8,6 +8,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/adamw.hpp"
 
+namespace cpu_test_adamw {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -60,3 +62,5 @@ void check_against_scalar_loop() {
 
 TEST_CASE("adamw_update follows the scalar loop in float") { check_against_scalar_loop<float>(); }
 TEST_CASE("adamw_update follows the scalar loop in double") { check_against_scalar_loop<double>(); }
+
+}  // namespace cpu_test_adamw

@@ -9,6 +9,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/causal_attention.hpp"
 
+namespace cpu_test_causal_attention_tiled {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -120,3 +122,5 @@ TEST_CASE("tiled float attention leaves gradients it is not asked for alone", "[
                                    dk_alone.data(), nullptr, 0.25f);
   CHECK(dk_alone == dk);
 }
+
+}  // namespace cpu_test_causal_attention_tiled

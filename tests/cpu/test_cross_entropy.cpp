@@ -3,6 +3,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/cross_entropy.hpp"
 
+namespace cpu_test_cross_entropy {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -101,3 +103,5 @@ TEST_CASE("cross-entropy rejects targets outside the vocabulary", "[cpu][cross_e
         1);
   CHECK(loss[1] == 0);
 }
+
+}  // namespace cpu_test_cross_entropy

@@ -4,6 +4,8 @@
 #include "ranklens/cpu/elementwise.hpp"
 #include "unary_reference.hpp"
 
+namespace cpu_test_elementwise {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -342,3 +344,5 @@ TEMPLATE_TEST_CASE("fill, copy, scale, axpy, add_inplace", "[cpu][elementwise]",
     for (index_t i = 0; i < n; ++i) REQUIRE(y[i] == y0[i] + x[i]);
   }
 }
+
+}  // namespace cpu_test_elementwise

@@ -8,6 +8,8 @@
 #include "ranklens/cpu/embedding.hpp"
 #include "ranklens/ops/embedding.hpp"
 
+namespace cpu_test_embedding {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("cpu::embedding_forward and embedding_backward reproduce the embedding op", "[cpu][embedding]") {
@@ -36,3 +38,5 @@ TEST_CASE("cpu::embedding_forward names the first id out of range and writes not
   REQUIRE_THROWS_WITH(cpu::embedding_forward(table, ids, y, 3, 2, 2), Catch::Contains("ids[1] = 2 is outside [0, 2)"));
   for (double v : y) CHECK(v == 9);
 }
+
+}  // namespace cpu_test_embedding

@@ -3,6 +3,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/erf.hpp"
 
+namespace cpu_test_erf {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -105,3 +107,5 @@ TEMPLATE_TEST_CASE("two_product and two_sum are exact", "[cpu][erf]", float, dou
     }
   }
 }
+
+}  // namespace cpu_test_erf

@@ -9,6 +9,8 @@
 
 #include "ranklens/cpu/latent_selection.hpp"
 
+namespace cpu_test_latent_selection {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -169,3 +171,5 @@ TEST_CASE("count_kept and gather_kept give the kept entries as compressed rows",
     for (index_t j = 0; j < cols; ++j) expected += x[std::size_t(r * cols + j)] > std::max(theta[std::size_t(j)], 0.0f);
   CHECK(above == expected);
 }
+
+}  // namespace cpu_test_latent_selection

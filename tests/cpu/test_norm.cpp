@@ -3,6 +3,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/norm.hpp"
 
+namespace cpu_test_norm {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -201,3 +203,5 @@ TEST_CASE("norm weight gradients are identical whatever the thread count", "[cpu
   CHECK(results[0] == results[1]);
   CHECK(results[0] == results[2]);
 }
+
+}  // namespace cpu_test_norm

@@ -3,6 +3,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/reduce.hpp"
 
+namespace cpu_test_reduce {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -195,3 +197,5 @@ TEST_CASE("sums are identical whatever the thread count", "[cpu][reduce]") {
   CHECK(totals[0] == totals[1]);
   CHECK(totals[0] == totals[2]);
 }
+
+}  // namespace cpu_test_reduce

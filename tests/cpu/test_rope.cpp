@@ -10,6 +10,8 @@
 #include "ranklens/cpu/rope.hpp"
 #include "ranklens/ops/rope.hpp"
 
+namespace cpu_test_rope {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -62,3 +64,5 @@ TEST_CASE("cpu::rope_tables refuses an odd width, a bad theta and a negative off
   REQUIRE_THROWS_AS(cpu::rope_tables(2, 4, 0.0, 0, c, s), value_error);
   REQUIRE_THROWS_AS(cpu::rope_tables(2, 4, 1e4, -1, c, s), value_error);
 }
+
+}  // namespace cpu_test_rope

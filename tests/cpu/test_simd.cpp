@@ -6,6 +6,8 @@
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/work_split.hpp"
 
+namespace cpu_test_simd {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -121,3 +123,5 @@ TEST_CASE("blocked_sum and sum_over_row_blocks are exact for integers and indepe
   CHECK(columns[0] == columns[1]);
   CHECK(blocked_sum(0, 10, 1, [](index_t, index_t) { return 1.0; }) == 0);
 }
+
+}  // namespace cpu_test_simd

@@ -3,6 +3,8 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/softmax.hpp"
 
+namespace cpu_test_softmax {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -147,3 +149,5 @@ TEMPLATE_TEST_CASE("causal softmax masks the future and scales the scores", "[cp
       }
   }
 }
+
+}  // namespace cpu_test_softmax

@@ -8,6 +8,8 @@
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/thin_gemm.hpp"
 
+namespace cpu_test_thin_gemm {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::cpu;
 using namespace ranklens::test;
@@ -28,11 +30,11 @@ void check_thin(bool transposed_b, index_t m, index_t n, index_t k, float alpha,
   const auto bias = random_vector<float>(n, -1, 1, 13);
   auto c = random_vector<float>(m * ldc, -1, 1, 14);
   const auto c0 = c;
-  const transpose tb = transposed_b ? transpose::yes : transpose::no;
+  const cpu::transpose tb = transposed_b ? cpu::transpose::yes : cpu::transpose::no;
   if (with_bias)
     gemm_plus_bias<float>(tb, m, n, k, a.data(), lda, b.data(), ldb, bias.data(), c.data(), ldc);
   else
-    gemm<float>(transpose::no, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    gemm<float>(cpu::transpose::no, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
   const ld tolerance = 4 * ld(std::numeric_limits<float>::epsilon()) * ld(k + 2) * ld(k + 2);
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < ldc; ++j) {
@@ -80,7 +82,7 @@ TEST_CASE("thin gemm with beta = 0 ignores whatever C held, NaN included", "[cpu
   const index_t m = 256, n = 16, k = 2;
   std::vector<float> a(std::size_t(m * k), 1.0f), b(std::size_t(k * n), 0.5f);
   std::vector<float> c(std::size_t(m * n), std::numeric_limits<float>::quiet_NaN());
-  gemm<float>(transpose::no, transpose::no, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+  gemm<float>(cpu::transpose::no, cpu::transpose::no, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
   for (float v : c) REQUIRE(v == 1.0f);
 }
 
@@ -96,7 +98,7 @@ TEST_CASE("thin gemm takes only the extents it is built for", "[cpu][blas]") {
 
 TEST_CASE("gemm_plus_bias rejects a C row shorter than n before writing anything", "[cpu][blas]") {
   std::vector<float> a(64 * 8, 1.0f), b(8 * 40, 1.0f), bias(40, 1.0f), c(64 * 40, 7.0f);
-  CHECK_THROWS_AS(gemm_plus_bias<float>(transpose::no, 64, 40, 8, a.data(), 8, b.data(), 40, bias.data(), c.data(), 39),
+  CHECK_THROWS_AS(gemm_plus_bias<float>(cpu::transpose::no, 64, 40, 8, a.data(), 8, b.data(), 40, bias.data(), c.data(), 39),
                   ranklens::shape_error);
   for (float v : c) REQUIRE(v == 7.0f);
 }
@@ -108,7 +110,7 @@ TEST_CASE("gemm_plus_bias adds the bias to every row when BLAS does the product"
   const auto b = random_vector<float>(k * n, -1, 1, 22);
   const auto bias = random_vector<float>(n, -1, 1, 23);
   std::vector<float> c(std::size_t(m * ldc), 7.0f);
-  gemm_plus_bias<float>(transpose::no, m, n, k, a.data(), k, b.data(), n, bias.data(), c.data(), ldc);
+  gemm_plus_bias<float>(cpu::transpose::no, m, n, k, a.data(), k, b.data(), n, bias.data(), c.data(), ldc);
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < ldc; ++j) {
       if (j >= n) {
@@ -120,3 +122,5 @@ TEST_CASE("gemm_plus_bias adds the bias to every row when BLAS does the product"
       REQUIRE(std::fabs(ld(c[std::size_t(i * ldc + j)]) - dot) <= 1e-5L);
     }
 }
+
+}  // namespace cpu_test_thin_gemm

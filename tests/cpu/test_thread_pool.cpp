@@ -7,6 +7,8 @@
 
 #include "ranklens/cpu/thread_pool.hpp"
 
+namespace cpu_test_thread_pool {  // the unity build compiles test files together: names stay per file
+
 using ranklens::index_t;
 using ranklens::cpu::thread_pool;
 
@@ -170,3 +172,5 @@ TEST_CASE("RANKLENS_NUM_THREADS sets the default thread count", "[cpu][thread_po
   CHECK(default_thread_count() >= 1);
   if (saved != nullptr) setenv("RANKLENS_NUM_THREADS", saved_value.c_str(), 1);
 }
+
+}  // namespace cpu_test_thread_pool

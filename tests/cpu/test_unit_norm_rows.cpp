@@ -6,6 +6,8 @@
 
 #include "ranklens/cpu/unit_norm_rows.hpp"
 
+namespace cpu_test_unit_norm_rows {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("remove_parallel_component leaves each row's gradient orthogonal to the row", "[cpu][unit_norm]") {
@@ -38,3 +40,5 @@ TEST_CASE("normalize_rows puts every non-zero row on the unit sphere, keeping it
   CHECK(w[3] == 0.0);
   CHECK(w[6] == Approx(-1 / std::sqrt(3.0)));
 }
+
+}  // namespace cpu_test_unit_norm_rows

@@ -10,6 +10,8 @@
 #include "ranklens/data/coin_mixture.hpp"
 #include "ranklens/data/hmm_examples.hpp"
 
+namespace data_test_bayes_hmm_mixture {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -121,3 +123,5 @@ TEST_CASE("coins as one-state HMMs: the filter reproduces the coin posterior mea
     (v == 1 ? ones : zeros) += 1;
   }
 }
+
+}  // namespace data_test_bayes_hmm_mixture

@@ -7,6 +7,8 @@
 
 #include "ranklens/data/bayes_markov.hpp"
 
+namespace data_test_bayes_markov {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -115,3 +117,5 @@ TEST_CASE("counts reject tokens outside the vocabulary", "[data][bayes_markov]")
   std::vector<double> wrong(3);
   CHECK_THROWS_AS(add_alpha_predictive(counts, 1.0, wrong), shape_error);
 }
+
+}  // namespace data_test_bayes_markov

@@ -17,6 +17,8 @@
 
 #include "ranklens/data/bayes_markov_exact.hpp"
 
+namespace data_test_bayes_markov_exact {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -220,3 +222,5 @@ TEST_CASE("the exact predictor rejects counts it was not built for", "[data][bay
   CHECK_THROWS_AS(two_state_exact_bayes(1.0).predictive(transition_counts(3), p), shape_error);
   CHECK_THROWS_AS(two_state_exact_bayes(0.0), value_error);
 }
+
+}  // namespace data_test_bayes_markov_exact

@@ -7,6 +7,8 @@
 
 #include "ranklens/data/coin_mixture.hpp"
 
+namespace data_test_coin_mixture {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -54,3 +56,5 @@ TEST_CASE("the Bayes prediction is the posterior mean bias", "[data][coins]") {
   // A long run of ones drives the prediction to the largest bias.
   CHECK(coin_mixture_source{5}.predict_one(400, 0) == Approx(5.0 / 6.0).epsilon(1e-9));
 }
+
+}  // namespace data_test_coin_mixture

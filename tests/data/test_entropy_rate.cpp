@@ -9,6 +9,8 @@
 #include "ranklens/data/entropy_rate.hpp"
 #include "ranklens/data/hmm_examples.hpp"
 
+namespace data_test_entropy_rate {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -59,3 +61,5 @@ TEST_CASE("Monte Carlo entropy rates agree with exact values and bounds", "[data
   CHECK(estimate.value > bounds.lower - 4 * estimate.standard_error);
   CHECK(estimate.value < bounds.upper + 4 * estimate.standard_error);
 }
+
+}  // namespace data_test_entropy_rate

@@ -7,6 +7,8 @@
 
 #include "ranklens/data/hidden_markov.hpp"
 
+namespace data_test_hidden_markov {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -60,3 +62,5 @@ TEST_CASE("an HMM rejects matrices that are not stochastic or of the wrong size"
   CHECK_THROWS_AS(hidden_markov_model(2, 2, {0.5, 0.0, 0.2, 0.5, 0.0, 0.6, 0.0, 0.3}), value_error);
   CHECK_THROWS_AS(hidden_markov_model(1, 1, {-1.0}), value_error);
 }
+
+}  // namespace data_test_hidden_markov

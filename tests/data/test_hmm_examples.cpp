@@ -9,6 +9,8 @@
 #include "ranklens/data/entropy_rate.hpp"
 #include "ranklens/data/hmm_examples.hpp"
 
+namespace data_test_hmm_examples {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -103,3 +105,5 @@ TEST_CASE("closed-form entropy rates: 2/3 bit for the even, golden-mean and RRXO
     CHECK(bounds.upper >= closed_form - 1e-12);
   }
 }
+
+}  // namespace data_test_hmm_examples

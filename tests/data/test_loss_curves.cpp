@@ -27,6 +27,8 @@
 #include "ranklens/data/loss_curves.hpp"
 #include "ranklens/data/power_law_fit.hpp"
 
+namespace data_test_loss_curves {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -213,3 +215,5 @@ TEST_CASE("high-sample reference values and exact-Bayes curve", "[.][data][loss_
   CHECK(100 * exact.exact_bayes_excess->mean[99] ==
         Approx(0.93).margin(allowed(100 * exact.exact_bayes_excess->standard_error[99], 0.005)));
 }
+
+}  // namespace data_test_loss_curves

@@ -8,6 +8,8 @@
 #include "ranklens/data/markov_chain.hpp"
 #include "ranklens/data/running_mean.hpp"
 
+namespace data_test_markov_chain {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -115,3 +117,5 @@ TEST_CASE("a chain rejects tables that are not stochastic or of the wrong size",
   Rng gen(4);
   CHECK_THROWS_AS(bad.draw_chain(gen), value_error);
 }
+
+}  // namespace data_test_markov_chain

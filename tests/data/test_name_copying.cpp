@@ -8,6 +8,8 @@
 
 #include "ranklens/data/name_copying.hpp"
 
+namespace data_test_name_copying {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -68,3 +70,5 @@ TEST_CASE("invalid settings are rejected", "[data][copying]") {
   CHECK_THROWS_AS((name_copying_source{0, 3, 0.1}.sample_sequence(gen, tokens)), value_error);
   CHECK_THROWS_AS((name_copying_source{3, 3, 1.5}.sample_sequence(gen, tokens)), value_error);
 }
+
+}  // namespace data_test_name_copying

@@ -12,6 +12,8 @@
 #include "ranklens/data/nonergodic_mixture.hpp"
 #include "ranklens/data/token_batch.hpp"
 
+namespace data_test_nonergodic_mixture {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -72,3 +74,5 @@ TEST_CASE("bad components and an empty mixture are rejected", "[data][mixture]")
   CHECK_THROWS_AS(mixture.add(even_process(), 1.0, -2), value_error);
   CHECK_THROWS_AS(mixture.offset(0), value_error);
 }
+
+}  // namespace data_test_nonergodic_mixture

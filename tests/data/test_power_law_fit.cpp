@@ -6,6 +6,8 @@
 
 #include "ranklens/data/power_law_fit.hpp"
 
+namespace data_test_power_law_fit {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -44,3 +46,5 @@ TEST_CASE("non-positive values and mismatched sizes are rejected", "[data][power
                   shape_error);
   CHECK_THROWS_AS(fit_power_law(std::vector<double>{2, 2}, std::vector<double>{1, 3}), value_error);
 }
+
+}  // namespace data_test_power_law_fit

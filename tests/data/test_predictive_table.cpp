@@ -6,6 +6,8 @@
 
 #include "ranklens/data/predictive_table.hpp"
 
+namespace data_test_predictive_table {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using data::transition_counts;
 
@@ -41,3 +43,5 @@ TEST_CASE("a predictive table names a token count that does not match the shape,
   CHECK_THROWS_WITH(data::predictive_table(five, 2, 3, 2, uniform), Catch::Contains("predictive_table") && Catch::Contains("2 * 3"));
   CHECK_THROWS_WITH(data::predictive_table(bad, 1, 2, 2, uniform), Catch::Contains("token 2"));
 }
+
+}  // namespace data_test_predictive_table

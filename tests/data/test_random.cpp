@@ -10,6 +10,8 @@
 #include "ranklens/data/random.hpp"
 #include "ranklens/data/running_mean.hpp"
 
+namespace data_test_random {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -102,3 +104,5 @@ TEST_CASE("categorical sampling follows the probabilities and never picks a zero
   CHECK_THROWS_AS(cumulative_row(std::vector<double>{0.0, 0.0}, two), value_error);
   CHECK_THROWS_AS(cumulative_row(std::vector<double>{0.5, 0.5}, cumulative), shape_error);
 }
+
+}  // namespace data_test_random

@@ -13,6 +13,8 @@
 #include "ranklens/data/reasoning_batches.hpp"
 #include "ranklens/data/reasoning_evaluation.hpp"
 
+namespace data_test_reasoning_batches {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 using namespace ranklens::data::reasoning;
@@ -455,3 +457,5 @@ TEST_CASE("packing statistics of the default mixture", "[.][stats]") {
   }
   SUCCEED();
 }
+
+}  // namespace data_test_reasoning_batches

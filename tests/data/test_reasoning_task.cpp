@@ -15,6 +15,8 @@
 #include "ranklens/data/reasoning_roles.hpp"
 #include "ranklens/data/reasoning_vocabulary.hpp"
 
+namespace data_test_reasoning_task {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 using namespace ranklens::data::reasoning;
@@ -609,3 +611,5 @@ TEST_CASE("evaluation sets: distinct held-out problems per tier, prompts without
   // One operator: 300 problems, about 30 held out. Asking for more is an error, not a hang.
   CHECK_THROWS_WITH(evaluation_set(split, 1, 100, 42), Catch::Contains("distinct held-out problems with 1 operators"));
 }
+
+}  // namespace data_test_reasoning_task

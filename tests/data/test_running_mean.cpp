@@ -5,6 +5,8 @@
 
 #include "ranklens/data/running_mean.hpp"
 
+namespace data_test_running_mean {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens::data;
 
 TEST_CASE("mean and standard error of 1, 2, 3, 4", "[data][running_mean]") {
@@ -23,3 +25,5 @@ TEST_CASE("fewer than two values have no error bar", "[data][running_mean]") {
   CHECK(stats.mean() == 7.0);
   CHECK(stats.standard_error() == 0.0);
 }
+
+}  // namespace data_test_running_mean

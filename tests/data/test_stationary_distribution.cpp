@@ -6,6 +6,8 @@
 
 #include "ranklens/data/stationary_distribution.hpp"
 
+namespace data_test_stationary_distribution {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -52,3 +54,5 @@ TEST_CASE("an absorbing state takes all the mass", "[data][stationary]") {
 TEST_CASE("a matrix of the wrong size is rejected", "[data][stationary]") {
   CHECK_THROWS_AS(stationary_distribution(std::vector<double>{1.0, 0.0, 1.0}, 2), shape_error);
 }
+
+}  // namespace data_test_stationary_distribution

@@ -9,6 +9,8 @@
 #include "ranklens/data/markov_chain.hpp"
 #include "ranklens/data/token_batch.hpp"
 
+namespace data_test_token_batch {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::data;
 
@@ -71,3 +73,5 @@ TEST_CASE("Markov batch generation speed", "[.][data][slow][benchmark]") {
                 << ")");
   }
 }
+
+}  // namespace data_test_token_batch

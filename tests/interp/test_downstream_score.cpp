@@ -8,6 +8,8 @@
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/sae/sparse_autoencoder.hpp"
 
+namespace interp_test_downstream_score {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -94,3 +96,5 @@ TEST_CASE("downstream_score_at_hook refuses unknown and busy hook points and lea
   });
   CHECK(clean);
 }
+
+}  // namespace interp_test_downstream_score

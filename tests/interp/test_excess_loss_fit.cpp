@@ -5,6 +5,8 @@
 
 #include "ranklens/interp/excess_loss_fit.hpp"
 
+namespace interp_test_excess_loss_fit {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("the excess-loss fit recovers an exact power law above a floor, over the chosen positions only", "[interp][power_law]") {
@@ -27,3 +29,5 @@ TEST_CASE("the excess-loss fit names a bad range and a loss that is not above it
   CHECK_THROWS_AS(interp::fit_excess_loss(loss, std::vector<double>{0.5}, 1, 2), shape_error);
   CHECK_THROWS_WITH(interp::fit_excess_loss(loss, floor, 1, 3), Catch::Contains("must be positive") && Catch::Contains("point 2"));
 }
+
+}  // namespace interp_test_excess_loss_fit

@@ -8,6 +8,8 @@
 
 #include "ranklens/interp/feature_dashboard.hpp"
 
+namespace interp_test_feature_dashboard {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -107,3 +109,5 @@ TEST_CASE("the dashboard refuses activations that do not fit and roles given for
   REQUIRE_THROWS_WITH(dashboard.add_sequence(std::span<const std::string>(tokens), std::span<const std::string>(one_role), fine.view()),
                       Catch::Contains("1 roles for 2 tokens"));
 }
+
+}  // namespace interp_test_feature_dashboard

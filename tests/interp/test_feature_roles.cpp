@@ -5,6 +5,8 @@
 
 #include "ranklens/interp/feature_roles.hpp"
 
+namespace interp_test_feature_roles {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("Features are summarised by their strongest tokens' roles and classed by purity", "[interp][features]") {
@@ -56,3 +58,5 @@ TEST_CASE("feature_roles refuses tables, roles and groups that do not fit", "[in
   CHECK_THROWS_WITH(interp::feature_roles({table, 3, 2, roles}, 0, 2, same), Catch::Contains("top_k"));
   CHECK_THROWS_WITH(interp::feature_roles({table, 3, 2, roles}, 2, 2, [](std::int32_t) { return 5; }), Catch::Contains("group_of"));
 }
+
+}  // namespace interp_test_feature_roles

@@ -5,6 +5,8 @@
 #include "ranklens/core/tensor.hpp"
 #include "ranklens/interp/induction_scores.hpp"
 
+namespace interp_test_induction_scores {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using Patterns = Tensor<double, Shape<dyn, dyn, dyn, dyn>>;
 
@@ -85,3 +87,5 @@ TEST_CASE("statistical induction score: attention mass on keys whose preceding t
   CHECK(scores.previous_token[0] == Approx((1.0 / 2 + 1.0 / 3 + 1.0 / 4 + 1.0 / 5) / 4));
   CHECK_THROWS_AS(interp::statistical_induction_scores(p, std::vector<std::int32_t>{0, 1}), shape_error);
 }
+
+}  // namespace interp_test_induction_scores

@@ -5,6 +5,8 @@
 
 #include "ranklens/interp/phase_transition.hpp"
 
+namespace interp_test_phase_transition {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -84,3 +86,5 @@ TEST_CASE("a rising curve has no drop, and bad curves are rejected", "[interp][t
   CHECK_THROWS_AS(interp::analyse_transition(steps, std::vector<double>{1, 2}), shape_error);
   CHECK_THROWS_WITH(interp::analyse_transition(std::vector<double>{0, 2, 1}, rising), Catch::Contains("steps must increase"));
 }
+
+}  // namespace interp_test_phase_transition

@@ -6,6 +6,8 @@
 #include "ranklens/core/tensor.hpp"
 #include "ranklens/interp/predictive_kl.hpp"
 
+namespace interp_test_predictive_kl {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("KL between model logits and a strategy, both directions, averaged over the batch at each position", "[interp][kl]") {
@@ -44,3 +46,5 @@ TEST_CASE("KL by position names a strategy table that does not match the logits"
   CHECK_THROWS_WITH(interp::kl_by_position(logits, too_short),
                     Catch::Contains("kl_by_position") && Catch::Contains("(1, 3, 2)") && Catch::Contains("4 strategy"));
 }
+
+}  // namespace interp_test_predictive_kl

@@ -11,6 +11,8 @@
 #include "ranklens/interp/svg_charts.hpp"
 #include "ranklens/interp/svg_plot.hpp"
 
+namespace interp_test_svg_plot {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -234,3 +236,5 @@ TEST_CASE("a bar chart's legend entries do not overlap, however long their label
       if (entries[i].y == entries[j].y) CHECK(entries[i].end < entries[j].x);
   }
 }
+
+}  // namespace interp_test_svg_plot

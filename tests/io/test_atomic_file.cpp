@@ -11,6 +11,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/atomic_file.hpp"
 
+namespace io_test_atomic_file {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -133,3 +135,5 @@ TEST_CASE("a relative target in the working directory works", "[io][atomic_file]
   std::filesystem::current_path(previous);
   CHECK(read_text_file(scratch / "relative.bin") == "here");
 }
+
+}  // namespace io_test_atomic_file

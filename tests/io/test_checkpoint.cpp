@@ -22,6 +22,8 @@
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/cross_entropy.hpp"
 
+namespace io_test_checkpoint {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -401,3 +403,5 @@ TEST_CASE("registration mistakes are named when they are made", "[io][checkpoint
   scratch_directory directory;
   CHECK_THAT(value_error_message([&] { save_checkpoint(directory / "c.safetensors", reserved); }), Contains("reserved"));
 }
+
+}  // namespace io_test_checkpoint

@@ -9,6 +9,8 @@
 
 #include "ranklens/io/content_hash.hpp"
 
+namespace io_test_content_hash {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens::io;
 
 namespace {
@@ -67,3 +69,5 @@ TEST_CASE("neighbouring inputs give unrelated fingerprints, written as 16 hex di
   CHECK(hex.find_first_not_of("0123456789abcdef") == std::string::npos);
   CHECK(std::stoull(hex, nullptr, 16) == content_hash().add("x").value());
 }
+
+}  // namespace io_test_content_hash

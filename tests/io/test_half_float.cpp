@@ -9,6 +9,8 @@
 
 #include "ranklens/io/half_float.hpp"
 
+namespace io_test_half_float {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens::io;
 
 namespace {
@@ -180,3 +182,5 @@ TEST_CASE("float to bf16 handles the edges of the format", "[io][half_float]") {
   const float low_payload_nan = std::bit_cast<float>(std::uint32_t{0xFF800001});
   CHECK(float_to_bf16_bits(low_payload_nan) == 0xFFC0);
 }
+
+}  // namespace io_test_half_float

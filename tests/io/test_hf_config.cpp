@@ -9,6 +9,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/hf_config.hpp"
 
+namespace io_test_hf_config {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -174,3 +176,5 @@ TEST_CASE("a file that is not a transformers config throws io_error naming the s
   write_whole_file(directory / "config.json", "{\"model_type\": \"qwen2\",");
   CHECK_THAT(io_error_message([&] { read_json_file(directory / "config.json"); }), Contains("config.json") && Contains("not valid JSON"));
 }
+
+}  // namespace io_test_hf_config

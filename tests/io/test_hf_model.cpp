@@ -13,6 +13,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/hf_model.hpp"
 
+namespace io_test_hf_model {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -249,3 +251,5 @@ TEST_CASE("a directory that cannot be created is an io_error, and nothing is lef
   CHECK_THROWS_AS(save_pretrained(Transformer<TinyGpt2>(rng), directory / "blocker" / "model"), io_error);
   CHECK(directory.file_names() == std::vector<std::string>{"blocker"});
 }
+
+}  // namespace io_test_hf_model

@@ -7,6 +7,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/mapped_file.hpp"
 
+namespace io_test_mapped_file {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -50,3 +52,5 @@ TEST_CASE("mapping fails with the path and the system's reason", "[io][mapped_fi
              Contains("cannot open '") && Contains("absent.bin' for reading: No such file or directory"));
   CHECK_THAT(io_error_message([&] { mapped_file file(scratch.path()); }), Contains("is not a regular file"));
 }
+
+}  // namespace io_test_mapped_file

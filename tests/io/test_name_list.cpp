@@ -6,6 +6,8 @@
 
 #include "ranklens/io/name_list.hpp"
 
+namespace io_test_name_list {  // the unity build compiles test files together: names stay per file
+
 using ranklens::io::quoted_names;
 
 TEST_CASE("a few names are quoted and the rest counted", "[io][name_list]") {
@@ -14,3 +16,5 @@ TEST_CASE("a few names are quoted and the rest counted", "[io][name_list]") {
   CHECK(quoted_names({"a", "b", "c"}) == "'a', 'b', 'c'");
   CHECK(quoted_names({"a", "b", "c", "d", "e"}, 2) == "'a', 'b' and 3 more");
 }
+
+}  // namespace io_test_name_list

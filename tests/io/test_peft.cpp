@@ -10,6 +10,8 @@
 #include "ranklens/io/hf_model.hpp"
 #include "ranklens/io/peft.hpp"
 
+namespace io_test_peft {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io::testing;
 
@@ -225,3 +227,5 @@ TEST_CASE("A wrong or hostile adapter directory is refused, naming the file and 
     CHECK(after == before);
   }
 }
+
+}  // namespace io_test_peft

@@ -10,6 +10,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/saelens_files.hpp"
 
+namespace io_test_saelens_files {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using io::testing::scratch_directory;
 namespace fs = std::filesystem;
@@ -306,3 +308,5 @@ TEST_CASE("directories ranklens wrote are what SAELens read, and the writer stil
       CHECK(io::testing::read_whole_file(again / file) == io::testing::read_whole_file(fixture / file));
   }
 }
+
+}  // namespace io_test_saelens_files

@@ -13,6 +13,8 @@
 #include "ranklens/io/safetensors_reader.hpp"
 #include "ranklens/io/safetensors_writer.hpp"
 
+namespace io_test_safetensors_fixtures {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -130,3 +132,5 @@ TEST_CASE("F16 values Python wrote read back as the floats numpy meant", "[io][s
     }
   }
 }
+
+}  // namespace io_test_safetensors_fixtures

@@ -8,6 +8,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/safetensors_format.hpp"
 
+namespace io_test_safetensors_format {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -308,3 +310,5 @@ TEST_CASE("errors name the file they come from", "[io][safetensors]") {
   CHECK_THAT(io_error_message([&] { parse_safetensors_header(image, "file 'weights/model.safetensors'"); }),
              Contains("safetensors file 'weights/model.safetensors': "));
 }
+
+}  // namespace io_test_safetensors_format

@@ -13,6 +13,8 @@
 #include "ranklens/io/half_float.hpp"
 #include "ranklens/io/safetensors_reader.hpp"
 
+namespace io_test_safetensors_reader {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -166,3 +168,5 @@ TEST_CASE("files that cannot be read give errors that name them", "[io][safetens
   CHECK_THAT(io_error_message([&] { safetensors_reader::from_bytes(safetensors_image("[]"), "buffer #3"); }),
              Contains("safetensors buffer #3: expected the header to be a JSON object"));
 }
+
+}  // namespace io_test_safetensors_reader

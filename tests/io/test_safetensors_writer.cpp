@@ -10,6 +10,8 @@
 #include "ranklens/io/safetensors_reader.hpp"
 #include "ranklens/io/safetensors_writer.hpp"
 
+namespace io_test_safetensors_writer {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -203,3 +205,5 @@ TEST_CASE("save into a missing directory fails, naming the path, and creates not
              Contains("no/such/dir/model.safetensors.tmp.") && Contains("No such file or directory"));
   CHECK(scratch.file_names().empty());
 }
+
+}  // namespace io_test_safetensors_writer

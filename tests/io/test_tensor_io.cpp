@@ -11,6 +11,8 @@
 #include "io_test_support.hpp"
 #include "ranklens/io/tensor_io.hpp"
 
+namespace io_test_tensor_io {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 using namespace ranklens::io::testing;
@@ -178,3 +180,5 @@ TEST_CASE("save writes the file atomically and a failed save leaves the old file
   writer.save(path);
   CHECK(read_tensor<float, Shape<1000>>(path, "w")(999) == 1.0f);
 }
+
+}  // namespace io_test_tensor_io

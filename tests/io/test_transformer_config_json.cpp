@@ -4,6 +4,8 @@
 
 #include "ranklens/io/transformer_config_json.hpp"
 
+namespace io_test_transformer_config_json {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::io;
 
@@ -37,3 +39,5 @@ TEST_CASE("the comparison names the first differing field and both values", "[io
   fewer.erase("norm_eps");
   CHECK(first_config_difference(fewer, "x", record, "y") == "norm_eps is missing in x but 1e-06 in y");
 }
+
+}  // namespace io_test_transformer_config_json

@@ -5,6 +5,8 @@
 
 #include "ranklens/io/utf8.hpp"
 
+namespace io_test_utf8 {  // the unity build compiles test files together: names stay per file
+
 using ranklens::io::first_invalid_utf8;
 using namespace std::string_view_literals;
 
@@ -30,3 +32,5 @@ TEST_CASE("ill-formed UTF-8 is found at the start of the bad sequence", "[io][ut
   CHECK(first_invalid_utf8("\xE2\x98x"sv) == 0u);           // cut short by ASCII
   CHECK(first_invalid_utf8("\xC3\xA9\xC3"sv) == 2u);        // valid, then cut short
 }
+
+}  // namespace io_test_utf8

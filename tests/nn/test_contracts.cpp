@@ -10,6 +10,8 @@
 #include "ranklens/nn/embedding.hpp"
 #include "ranklens/nn/transformer_block.hpp"
 
+namespace nn_test_contracts {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using Catch::Matchers::Contains;
 
@@ -107,3 +109,5 @@ TEST_CASE("every module checks a dynamic input width the same way, naming itself
   CHECK_THROWS_WITH(NoNorm<4>()(input), Contains("NoNorm<4>: input shape (dyn=2, dyn=5) must end in 4"));
   CHECK_NOTHROW(NoNorm<5>()(input));
 }
+
+}  // namespace nn_test_contracts

@@ -5,6 +5,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/conv1d.hpp"
 
+namespace nn_test_conv1d {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("Conv1D computes x·W + b with W stored (In, Out), as HF GPT-2", "[nn][conv1d]") {
@@ -50,3 +52,5 @@ TEST_CASE("Conv1D rejects a dynamic input width that is not In", "[nn][conv1d]")
   Tensor<float, Shape<dyn, dyn>> x(Shape<dyn, dyn>{2, 5}, 0.0f);
   REQUIRE_THROWS_WITH(layer(constant(x)), Catch::Contains("Conv1D<4, 2>") && Catch::Contains("(dyn=2, dyn=5)"));
 }
+
+}  // namespace nn_test_conv1d

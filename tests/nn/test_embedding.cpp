@@ -5,6 +5,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/embedding.hpp"
 
+namespace nn_test_embedding {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("Embedding looks up one row per token id", "[nn][embedding]") {
@@ -49,3 +51,5 @@ TEST_CASE("Embedding's gradient adds up in the rows of repeated tokens", "[nn][e
   Tensor<std::int32_t, Shape<dyn, dyn>> ids(Shape<dyn, dyn>{2, 3}, {1, 5, 1, 0, 1, 3});
   CHECK(nn_test::check_parameter_gradients([&] { return table(ids); }, table.weight));
 }
+
+}  // namespace nn_test_embedding

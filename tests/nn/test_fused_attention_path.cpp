@@ -13,6 +13,8 @@
 
 #include "nn_test_support.hpp"
 
+namespace nn_test_fused_attention_path {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -72,3 +74,5 @@ TEST_CASE("a grouped-query Qwen2 style model gives the same logits and gradients
   check_fused_equals_materialised<Transformer<Qwen2Like<16, 2, 4, 2, 11>, double>>(2, 9, 1e-12);
   check_fused_equals_materialised<Transformer<Qwen2Like<16, 2, 4, 2, 11>, float>>(2, 9, 1e-5);
 }
+
+}  // namespace nn_test_fused_attention_path

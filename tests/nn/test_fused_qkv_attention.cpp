@@ -6,6 +6,8 @@
 #include "ranklens/nn/fused_qkv_attention.hpp"
 #include "ranklens/nn/grouped_query_attention.hpp"
 
+namespace nn_test_fused_qkv_attention {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -68,3 +70,5 @@ TEST_CASE("fused attention passes the gradient check, with and without rotary po
                                            plain.c_proj.weight, plain.c_proj.bias));
   CHECK(nn_test::check_parameter_gradients([&] { return rotary(constant(x), 3); }, rotary.c_attn.weight));
 }
+
+}  // namespace nn_test_fused_qkv_attention

@@ -7,6 +7,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/gelu_mlp.hpp"
 
+namespace nn_test_gelu_mlp {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -44,3 +46,5 @@ TEST_CASE("GeluMlp passes the gradient check", "[nn][mlp][gradcheck]") {
   CHECK(nn_test::check_parameter_gradients([&] { return mlp(constant(x)); }, mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight,
                                            mlp.c_proj.bias));
 }
+
+}  // namespace nn_test_gelu_mlp

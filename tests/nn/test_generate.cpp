@@ -11,6 +11,8 @@
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/optim/adamw.hpp"
 
+namespace nn_test_generate {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -175,3 +177,5 @@ TEST_CASE("a tiny model trained to copy generates the copied continuation", "[nn
   CHECK(generated[2] == std::vector<std::int32_t>{4, 4, 4, 4, 4, 4, 4, 4});
   CHECK(generated[3] == std::vector<std::int32_t>{0, 3, 0, 3, 0, 3, 0, 3});
 }
+
+}  // namespace nn_test_generate

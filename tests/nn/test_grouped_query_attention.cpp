@@ -5,6 +5,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/grouped_query_attention.hpp"
 
+namespace nn_test_grouped_query_attention {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -100,3 +102,5 @@ TEST_CASE("grouped-query attention passes the gradient check for input and every
                                            attention.k_proj.weight, *attention.k_proj.bias, attention.v_proj.weight,
                                            *attention.v_proj.bias, attention.o_proj.weight));
 }
+
+}  // namespace nn_test_grouped_query_attention

@@ -3,6 +3,8 @@
 #include "ranklens/nn/hook_point.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 
+namespace nn_test_hook_point {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("a HookPoint without hooks returns its input, hooks run in the order added", "[nn][hooks]") {
@@ -20,3 +22,5 @@ TEST_CASE("a HookPoint without hooks returns its input, hooks run in the order a
   CHECK(point.empty());
   CHECK(point(input).node() == input.node());
 }
+
+}  // namespace nn_test_hook_point

@@ -6,6 +6,8 @@
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/reduce.hpp"
 
+namespace nn_test_hooks {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -157,3 +159,5 @@ TEST_CASE("a replacement of another shape is refused, naming the hook", "[nn][ho
   auto step = tape();
   REQUIRE_THROWS_WITH(model(nn_test::random_tokens(1, 3, 13, 16)), Catch::Contains("hook 'hook_embed'") && Catch::Contains("(dyn=1, dyn=1, 16)"));
 }
+
+}  // namespace nn_test_hooks

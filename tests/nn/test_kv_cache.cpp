@@ -9,6 +9,8 @@
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/reduce.hpp"
 
+namespace nn_test_kv_cache {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -220,3 +222,5 @@ TEST_CASE("with gradients on, the new positions are differentiable and the cache
     for (index_t i = 0; i < weight.numel(); ++i) REQUIRE(weight.grad().data()[i] == Approx(expected.data()[i]).epsilon(1e-12).margin(1e-14));
   }
 }
+
+}  // namespace nn_test_kv_cache

@@ -5,6 +5,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/layer_norm.hpp"
 
+namespace nn_test_layer_norm {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("LayerNorm starts as weight 1, bias 0 and normalises over the last axis", "[nn][layer_norm]") {
@@ -26,3 +28,5 @@ TEST_CASE("LayerNorm passes the gradient check for input, weight and bias", "[nn
   CHECK(check_gradients([&](auto v) { return norm(v); }, x));
   CHECK(nn_test::check_parameter_gradients([&] { return norm(constant(x)); }, norm.weight, norm.bias));
 }
+
+}  // namespace nn_test_layer_norm

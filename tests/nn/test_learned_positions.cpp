@@ -5,6 +5,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/learned_positions.hpp"
 
+namespace nn_test_learned_positions {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("LearnedPositions returns rows offset .. offset + count − 1 of its table as a view", "[nn][positions]") {
@@ -40,3 +42,5 @@ TEST_CASE("LearnedPositions' gradient reaches exactly the rows it read", "[nn][p
   CHECK(wpe.weight.grad()(3, 1) == 1.0);
   CHECK(wpe.weight.grad()(4, 0) == 0.0);
 }
+
+}  // namespace nn_test_learned_positions

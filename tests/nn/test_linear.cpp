@@ -6,6 +6,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/nn/linear.hpp"
 
+namespace nn_test_linear {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("Linear computes x·Wᵀ + b with W stored (Out, In)", "[nn][linear]") {
@@ -71,3 +73,5 @@ TEST_CASE("Linear accumulates weight and bias gradients, a frozen layer gets non
   CHECK(layer.weight.grad()(0, 0) == 0.0);
   CHECK(layer.bias->grad()(0) != 0.0);
 }
+
+}  // namespace nn_test_linear

@@ -8,6 +8,8 @@
 #include "ranklens/nn/linear.hpp"
 #include "ranklens/nn/transformer.hpp"
 
+namespace nn_test_module {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -151,3 +153,5 @@ TEST_CASE("configuration switches remove the parameters they turn off", "[nn][mo
                                  "transformer.h.0.attn.c_proj.weight", "transformer.h.0.attn.c_proj.bias", "transformer.ln_f.weight",
                                  "transformer.ln_f.bias", "lm_head.weight"});
 }
+
+}  // namespace nn_test_module

@@ -23,6 +23,8 @@
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/optim/adamw.hpp"
 
+namespace nn_test_pytorch_parity {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -230,3 +232,5 @@ TEST_CASE("a float64 Qwen2-like transformer matches PyTorch's float64 Qwen2ForCa
 TEST_CASE("a float64 GPT-2-like transformer matches PyTorch's float64 GPT2LMHeadModel", "[nn][parity]") {
   check_float64_parity<Gpt2Parity>("gpt2_like");
 }
+
+}  // namespace nn_test_pytorch_parity

@@ -5,6 +5,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/rms_norm.hpp"
 
+namespace nn_test_rms_norm {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("RMSNorm starts as weight 1 and divides by the root mean square", "[nn][rms_norm]") {
@@ -24,3 +26,5 @@ TEST_CASE("RMSNorm passes the gradient check for input and weight", "[nn][rms_no
   CHECK(check_gradients([&](auto v) { return norm(v); }, x));
   CHECK(nn_test::check_parameter_gradients([&] { return norm(constant(x)); }, norm.weight));
 }
+
+}  // namespace nn_test_rms_norm

@@ -6,6 +6,8 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/swiglu_mlp.hpp"
 
+namespace nn_test_swiglu_mlp {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -49,3 +51,5 @@ TEST_CASE("SwiGluMlp passes the gradient check", "[nn][mlp][gradcheck]") {
   CHECK(nn_test::check_parameter_gradients([&] { return mlp(constant(x)); }, mlp.gate_proj.weight, mlp.up_proj.weight,
                                            mlp.down_proj.weight));
 }
+
+}  // namespace nn_test_swiglu_mlp

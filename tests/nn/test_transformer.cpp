@@ -11,6 +11,8 @@
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/reduce.hpp"
 
+namespace nn_test_transformer {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -326,3 +328,5 @@ TEST_CASE("frozen parameters get no gradient", "[nn][transformer][frozen]") {
     CHECK(any == (name == "model.norm.weight"));
   });
 }
+
+}  // namespace nn_test_transformer

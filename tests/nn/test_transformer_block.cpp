@@ -6,6 +6,8 @@
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/nn/transformer_block.hpp"
 
+namespace nn_test_transformer_block {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -108,3 +110,5 @@ TEST_CASE("norm_kind::none: the block is x + attention(x), with no norm paramete
   Transformer<NormFreeConfig, double> model(rng);
   for (const auto& [name, p] : named_parameters(model)) CHECK(name.find("norm") == std::string::npos);
 }
+
+}  // namespace nn_test_transformer_block

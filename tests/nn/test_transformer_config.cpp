@@ -2,6 +2,8 @@
 
 #include "ranklens/nn/transformer_config.hpp"
 
+namespace nn_test_transformer_config {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -55,3 +57,5 @@ TEST_CASE("Gpt2Like describes GPT-2: LayerNorm, learned positions, 4x GELU MLP, 
   static_assert(config_dims<C>::head_dim == 64 && config_dims<C>::query_group_size == 1);
   static_assert(config_checks<C>::ok);
 }
+
+}  // namespace nn_test_transformer_config

@@ -9,6 +9,8 @@
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/optim/adamw.hpp"
 
+namespace nn_test_transformer_training {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -67,3 +69,5 @@ TEST_CASE("a tiny transformer learns to copy the previous token", "[nn][transfor
   CHECK(gpt2 < 0.1);
   CHECK(qwen2 < 0.1);
 }
+
+}  // namespace nn_test_transformer_training

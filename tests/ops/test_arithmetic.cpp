@@ -3,6 +3,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 
+namespace ops_test_arithmetic {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("add broadcasts a row over a batch and sums its gradient back", "[ops][arithmetic]") {
@@ -74,3 +76,5 @@ TEST_CASE("the gradient check fails on a wrong derivative", "[autograd][gradchec
   CHECK_FALSE(r.ok);
   CHECK(r.worst_error > 0.1);
 }
+
+}  // namespace ops_test_arithmetic

@@ -8,6 +8,8 @@
 #include "ranklens/ops/masking.hpp"
 #include "ranklens/ops/softmax.hpp"
 
+namespace ops_test_causal_softmax {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("causal_softmax equals scale, causal mask and softmax done one by one", "[ops][softmax][attention]") {
@@ -33,3 +35,5 @@ TEST_CASE("causal_softmax refuses scores that are not square", "[ops][softmax][a
   Tensor<float, Shape<dyn, dyn>> x(Shape<dyn, dyn>{3, 4}, 0.0f);
   REQUIRE_THROWS_AS(causal_softmax(constant(x), 1.0f), shape_error);
 }
+
+}  // namespace ops_test_causal_softmax

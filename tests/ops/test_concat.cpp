@@ -4,6 +4,8 @@
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/concat.hpp"
 
+namespace ops_test_concat {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("concat joins tensors along an axis and keeps static extents static", "[ops][concat]") {
@@ -99,3 +101,5 @@ TEST_CASE("concat and split pass the gradient check", "[ops][concat][gradcheck]"
       },
       d));
 }
+
+}  // namespace ops_test_concat

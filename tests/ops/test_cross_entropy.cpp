@@ -5,6 +5,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/cross_entropy.hpp"
 
+namespace ops_test_cross_entropy {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -47,3 +49,5 @@ TEST_CASE("cross_entropy rejects bad targets and shapes, naming them", "[ops][cr
   Targets all_ignored(Shape<dyn>{2}, {-100, -100});
   CHECK(std::isnan(cross_entropy(constant(logits), all_ignored).item()));
 }
+
+}  // namespace ops_test_cross_entropy

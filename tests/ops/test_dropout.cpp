@@ -8,6 +8,8 @@
 #include "ranklens/ops/dropout.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_dropout {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -128,3 +130,5 @@ TEST_CASE("dropout passes the gradient check with a fixed mask", "[ops][dropout]
       },
       a));
 }
+
+}  // namespace ops_test_dropout

@@ -6,6 +6,8 @@
 #include "ranklens/ops/embedding.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_embedding {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -95,3 +97,5 @@ TEST_CASE("embedding passes the gradient check, repeated ids included", "[ops][e
   Tensor<std::int32_t, Shape<dyn>> few(Shape<dyn>{5}, {3, 3, 0, 1, 3});
   CHECK(check_gradients([&](auto w) { return embedding(transpose(w), few); }, table_t));
 }
+
+}  // namespace ops_test_embedding

@@ -6,6 +6,8 @@
 #include "ranklens/ops/matmul.hpp"
 #include "ranklens/ops/unary.hpp"
 
+namespace ops_test_expand {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("expand repeats an axis of extent 1 with stride 0", "[ops][expand]") {
@@ -42,3 +44,5 @@ TEST_CASE("gradients sum over an expanded axis through matmul, elementwise ops a
   auto row = random_tensor(Shape<1, 4>{}, rng);
   CHECK(check_gradients([](auto r) { return exp(expand<0>(r, 3)); }, row));
 }
+
+}  // namespace ops_test_expand

@@ -10,6 +10,8 @@
 #include "ranklens/ops/reduce.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_fused_causal_attention {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -185,3 +187,5 @@ TEST_CASE("fused_causal_attention names the mismatch in its shape errors", "[ops
   REQUIRE_THROWS_WITH(fused_causal_attention(constant(q), constant(k), constant(wide), 1.0f),
                       Catch::Contains("keys and values differ in shape"));
 }
+
+}  // namespace ops_test_fused_causal_attention

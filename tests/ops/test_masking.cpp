@@ -8,6 +8,8 @@
 #include "ranklens/ops/masking.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_masking {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -81,3 +83,5 @@ TEST_CASE("causal_mask_fill passes the gradient check", "[ops][masking][gradchec
   CHECK(check_gradients([](auto s) { return causal_mask_fill(transpose(s), 1.0, -1) * 3.0; }, cached));
   CHECK(check_gradients([](auto s) { return causal_mask_fill(s, 5.0); }, single));
 }
+
+}  // namespace ops_test_masking

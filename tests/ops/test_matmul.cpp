@@ -3,6 +3,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/matmul.hpp"
 
+namespace ops_test_matmul {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -72,3 +74,5 @@ TEST_CASE("matmul of a non-BLAS layout (a strided slice) copies and still differ
   };
   CHECK(check_gradients(every_other, x, w));
 }
+
+}  // namespace ops_test_matmul

@@ -9,6 +9,8 @@
 #include "ranklens/ops/reduce.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_matmul_bias {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -66,3 +68,5 @@ TEST_CASE("matmul_bias refuses a bias of the wrong width", "[ops][matmul][linear
   Tensor<float, Shape<dyn>> b(Shape<dyn>{5}, 0.0f);
   REQUIRE_THROWS_AS(matmul_bias(constant(x), constant(w), constant(b)), shape_error);
 }
+
+}  // namespace ops_test_matmul_bias

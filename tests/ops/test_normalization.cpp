@@ -5,6 +5,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/normalization.hpp"
 
+namespace ops_test_normalization {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("layer_norm and rms_norm match their definitions", "[ops][norm]") {
@@ -40,3 +42,5 @@ TEST_CASE("a norm weight of the wrong width is rejected", "[ops][norm]") {
   Tensor<float, Shape<dyn>> w(Shape<dyn>{3}, 1.0f);
   REQUIRE_THROWS_WITH(rms_norm(constant(x), constant(w)), Catch::Contains("rms_norm") && Catch::Contains("(dyn=3)"));
 }
+
+}  // namespace ops_test_normalization

@@ -3,6 +3,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/reduce.hpp"
 
+namespace ops_test_reduce {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("sum, mean and max over an axis, dropping or keeping it", "[ops][reduce]") {
@@ -46,3 +48,5 @@ TEST_CASE("max sends the gradient to the first maximum, as PyTorch", "[ops][redu
   CHECK(x.grad()(1) == 1);
   CHECK(x.grad()(2) == 0);
 }
+
+}  // namespace ops_test_reduce

@@ -6,6 +6,8 @@
 #include "ranklens/ops/rope.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_rope {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("rotary_embedding rotates the pairs (i, i + D/2) by position · θ^(−2i/D)", "[ops][rope]") {
@@ -76,3 +78,5 @@ TEST_CASE("rotary_embedding rejects a negative offset", "[ops][rope]") {
   Tensor<float, Shape<dyn, 4>> x(Shape<dyn, 4>{2}, 0.0f);
   REQUIRE_THROWS_AS(rotary_embedding<0>(constant(x), 1e4, -1), value_error);
 }
+
+}  // namespace ops_test_rope

@@ -7,6 +7,8 @@
 #include "ranklens/ops/masking.hpp"
 #include "ranklens/ops/softmax.hpp"
 
+namespace ops_test_softmax {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("softmax rows sum to one and match exp(x)/Σexp(x), even for huge logits", "[ops][softmax]") {
@@ -41,3 +43,5 @@ TEST_CASE("masked attention scores: softmax after a −inf causal mask, also in 
   CHECK(p.value()(0, 0, 0) == 1.0);
   CHECK(p.value()(1, 2, 3) == 0.0);
 }
+
+}  // namespace ops_test_softmax

@@ -13,6 +13,8 @@
 #include "ranklens/ops/sparse_decode.hpp"
 #include "ranklens/ops/sparse_encode.hpp"
 
+namespace ops_test_sparse_decode {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -148,3 +150,5 @@ TEST_CASE("sparse encode and decode agree with the dense products at a size that
   close(std::get<4>(sparse), std::get<4>(dense), "db_dec");
   close(std::get<5>(sparse), std::get<5>(dense), "dcentre");
 }
+
+}  // namespace ops_test_sparse_decode

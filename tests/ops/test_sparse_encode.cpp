@@ -10,6 +10,8 @@
 #include "ranklens/ops/sparse_encode.hpp"
 #include "ranklens/ops/unary.hpp"
 
+namespace ops_test_sparse_encode {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -203,3 +205,5 @@ TEST_CASE("sparse_encode refuses shapes that do not fit and k out of range", "[o
   REQUIRE_THROWS_WITH(sparse_encode(constant(x), constant(c4), constant(w), constant(b), LatentSelector<float>::batch_top_k(0)),
                       Catch::Contains("top_k_over_batch"));
 }
+
+}  // namespace ops_test_sparse_encode

@@ -5,6 +5,8 @@
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/unary.hpp"
 
+namespace ops_test_unary {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -68,3 +70,5 @@ TEST_CASE("relu and abs gradients away from the kink", "[ops][unary][gradcheck]"
   CHECK(check_gradients([](auto v) { return relu(v); }, x));
   CHECK(check_gradients([](auto v) { return abs(v); }, x));
 }
+
+}  // namespace ops_test_unary

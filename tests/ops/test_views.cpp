@@ -4,6 +4,8 @@
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/views.hpp"
 
+namespace ops_test_views {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -262,3 +264,5 @@ TEST_CASE("reshape keeps row-major order for any permuted and sliced layout", "[
   CHECK(views > 50);
   CHECK(copies > 50);
 }
+
+}  // namespace ops_test_views

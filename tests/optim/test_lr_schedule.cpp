@@ -2,6 +2,8 @@
 
 #include "ranklens/optim/lr_schedule.hpp"
 
+namespace optim_test_lr_schedule {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("a constant schedule gives its rate at every step", "[optim][lr_schedule]") {
@@ -45,3 +47,5 @@ TEST_CASE("schedules that mean nothing are refused", "[optim][lr_schedule]") {
   CHECK_THROWS_AS((WarmupCosineLr{.peak_lr = 0.1, .min_lr = 0.2}(0)), value_error);
   CHECK_THROWS_AS((WarmupCosineLr{.peak_lr = 1.0, .total_steps = 10}(-1)), value_error);
 }
+
+}  // namespace optim_test_lr_schedule

@@ -7,6 +7,8 @@
 #include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/sgd.hpp"
 
+namespace optim_test_optimizers {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -103,3 +105,5 @@ TEST_CASE("clip_grad_norm scales the global norm down to max_norm and reports th
   CHECK(small == Approx(1.0).epsilon(1e-5));
   CHECK(a.grad()(0) == Approx(3.0 / (5 + 1e-6)));
 }
+
+}  // namespace optim_test_optimizers

@@ -5,6 +5,8 @@
 
 #include "ranklens/sae/geometric_median.hpp"
 
+namespace sae_test_geometric_median {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("the geometric median of points on a line is their median", "[sae][median]") {
@@ -49,3 +51,5 @@ TEST_CASE("the geometric median of identical points is that point, and an empty 
   Tensor<double, Shape<dyn, 3>> empty(Shape<dyn, 3>{0});
   REQUIRE_THROWS_WITH(geometric_median(empty), Catch::Contains("at least one point"));
 }
+
+}  // namespace sae_test_geometric_median

@@ -7,6 +7,8 @@
 #include "ranklens/ops/matmul_bias.hpp"
 #include "ranklens/sae/sae_loss.hpp"
 
+namespace sae_test_sae_loss {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -160,3 +162,5 @@ TEST_CASE("the reconstruction term is mse_scale times the mean squared error per
   CHECK_FALSE(loss.auxiliary.has_value());
   CHECK(loss.total.item() == loss.reconstruction.item());
 }
+
+}  // namespace sae_test_sae_loss

@@ -5,6 +5,8 @@
 #include "ranklens/sae/sae_metrics.hpp"
 #include "sae_test_support.hpp"
 
+namespace sae_test_sae_metrics {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 TEST_CASE("evaluate_sae measures FVU, L0 and latent density as their definitions say", "[sae][metrics]") {
@@ -51,3 +53,5 @@ TEST_CASE("the density histogram counts latents by log10 density, dead ones apar
   CHECK(h.counts == std::vector<index_t>{2, 0, 1, 0, 1, 2});  // 1e-9 clamps into the first bin; 1.0 into the last
   CHECK(h.bin_start(2) == -4);
 }
+
+}  // namespace sae_test_sae_metrics

@@ -12,6 +12,8 @@
 #include "ranklens/sae/sae_trainer.hpp"
 #include "sae_test_support.hpp"
 
+namespace sae_test_sae_trainer {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -197,3 +199,5 @@ TEST_CASE("an autoencoder and its Adam state go through a training checkpoint li
   CHECK(restored_trainer.optimizer().steps_taken() == 3);
   CHECK(std::ranges::equal(restored_trainer.optimizer().state(2, "exp_avg"), trainer.optimizer().state(2, "exp_avg")));  // W_dec's
 }
+
+}  // namespace sae_test_sae_trainer

@@ -8,6 +8,8 @@
 #include "ranklens/ops/matmul_bias.hpp"
 #include "ranklens/sae/sparse_autoencoder.hpp"
 
+namespace sae_test_sparse_autoencoder {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -112,3 +114,5 @@ TEST_CASE("the autoencoder's reconstruction passes the gradient check through it
       },
       x, w_enc, b_enc, w_dec, b_dec));
 }
+
+}  // namespace sae_test_sparse_autoencoder

@@ -5,6 +5,8 @@
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/train/evaluate.hpp"
 
+namespace train_test_evaluate {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::train;
 
@@ -62,3 +64,5 @@ TEST_CASE("evaluate_by_position runs every batch under no_grad in its own tape s
   CHECK(masked.loss_by_position == std::vector<double>{2, 4});
   CHECK(masked.mean_loss == Approx(8.0 / 3.0));
 }
+
+}  // namespace train_test_evaluate

@@ -3,6 +3,8 @@
 #include "ranklens/train/line_file.hpp"
 #include "train_test_support.hpp"
 
+namespace train_test_line_file {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using train::LineFile;
 
@@ -56,3 +58,5 @@ TEST_CASE("LineFile refuses a line with a newline and reports failed writes", "[
     CHECK_THROWS_WITH(full.write_line("lost"), Catch::Contains("cannot write") && Catch::Contains("/dev/full"));
   }
 }
+
+}  // namespace train_test_line_file

@@ -5,6 +5,8 @@
 #include "ranklens/train/metrics_writer.hpp"
 #include "train_test_support.hpp"
 
+namespace train_test_metrics_writer {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::train;
 
@@ -55,3 +57,5 @@ TEST_CASE("MetricsWriter writes a CSV header once and one line per record", "[tr
   csv_only.write({.step = 1});
   CHECK_FALSE(std::filesystem::exists(scratch.path() / "only.jsonl"));
 }
+
+}  // namespace train_test_metrics_writer

@@ -5,6 +5,8 @@
 
 #include "ranklens/train/progress_line.hpp"
 
+namespace train_test_progress_line {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::train;
 
@@ -79,3 +81,5 @@ TEST_CASE("a resumed line counts its ETA from the step it resumed at", "[train][
   progress.update(7, 1.0);
   CHECK(out.str() == "step 7/10  loss 1.0000  ETA 6.0s\n");
 }
+
+}  // namespace train_test_progress_line

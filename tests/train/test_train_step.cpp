@@ -9,6 +9,8 @@
 #include "ranklens/optim/sgd.hpp"
 #include "ranklens/train/train_step.hpp"
 
+namespace train_test_train_step {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 using namespace ranklens::train;
 
@@ -69,3 +71,5 @@ TEST_CASE("a non-finite loss throws and leaves the parameters as they were", "[t
   CHECK_THROWS_WITH(train_step(optimizer, infinite), Catch::Contains("the loss is inf"));
   CHECK(w.value().span()[2] == 3);
 }
+
+}  // namespace train_test_train_step

@@ -13,6 +13,8 @@
 #include "ranklens/train/training_loop.hpp"
 #include "train_test_support.hpp"
 
+namespace train_test_training_loop {  // the unity build compiles test files together: names stay per file
+
 using namespace ranklens;
 
 namespace {
@@ -204,3 +206,5 @@ TEST_CASE("the loop refuses a first step or checkpoint setting it cannot honour"
   options.checkpoint_every = 10;
   CHECK_THROWS_WITH(train_copy_previous(3, options), Catch::Contains("checkpoint function"));
 }
+
+}  // namespace train_test_training_loop
