@@ -16,3 +16,14 @@ foreach(example_main IN LISTS example_mains)
   endif()
   add_dependencies(ranklens_examples ${example_name})
 endforeach()
+
+# The programs of scripts/run_main.sh as one target. "cmake --build --target a b c" builds its
+# targets one after another (the top-level Makefile is .NOTPARALLEL), so that script builds this
+# one target, whose three programs compile side by side.
+set(pipeline_programs icl_emergence lora_reasoning paper_report)
+add_custom_target(ranklens_pipeline_programs)
+foreach(program IN LISTS pipeline_programs)
+  if(TARGET ${program})
+    add_dependencies(ranklens_pipeline_programs ${program})
+  endif()
+endforeach()

@@ -13,6 +13,8 @@
 #
 # Stages, in order (each a program in build/examples, writing under DIR):
 #   icl         icl_emergence: Markov chains against the Bayes predictor        DIR/icl/markov
+#   icl-plateau icl_emergence --model edelman: the unigram plateau, then the    DIR/icl/plateau
+#               drop when the induction heads form
 #   icl-names   icl_emergence --process names: copying a name seen in context   DIR/icl/names
 #   icl-coins   icl_emergence --process coins: each model follows its own prior DIR/icl/coins
 #   reasoning   lora_reasoning: base, full finetune, LoRA ranks, data sweep,    DIR/reasoning
@@ -36,7 +38,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 original_command="scripts/run_main.sh$(printf ' %q' "$@")"
-all_stages=(icl icl-names icl-coins reasoning report)
+all_stages=(icl icl-plateau icl-names icl-coins reasoning report)
 out=runs/main
 out_given=0
 build_dir="${RANKLENS_BUILD_DIR:-build}"
@@ -152,6 +154,7 @@ fi
 case "$scale" in
   smoke)
     icl_args=(--steps 100 --eval-every 50 --eval-sequences 64)
+    plateau_args=(--lr 5e-3 --steps 100 --eval-every 50 --eval-sequences 64)
     names_args=(--steps 60 --eval-every 30 --eval-sequences 64)
     coins_args=(--steps 60 --eval-every 30 --eval-sequences 128 --coins 1 8)
     reasoning_args=(--pretrain-steps 120 --checkpoint-every 40 --finetune-steps 20 --ranks 1,2 --trace-sweep 30 --eval-problems 20
@@ -159,9 +162,11 @@ case "$scale" in
     ;;
   small)
     icl_args=() names_args=() coins_args=() reasoning_args=()
+    plateau_args=(--lr 5e-3 --steps 3000 --eval-every 50)
     ;;
   medium)
     icl_args=(--steps 20000 --eval-sequences 1024)
+    plateau_args=(--lr 5e-3 --steps 3000 --eval-every 25 --eval-sequences 1024)
     names_args=(--steps 8000)
     coins_args=(--steps 3000)
     reasoning_args=(--eval-problems 500 --trace-sweep 10,30,100,300,1000 --sae-traces 4096 --sae-passes 16)
@@ -198,8 +203,8 @@ if [ "$build" = 1 ]; then
   started=$(now_ds)
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_EXAMPLES=ON \
     -DRANKLENS_QUICK_PROGRAMS=OFF >/dev/null
-  cmake --build "$build_dir" -j "$jobs" --target icl_emergence lora_reasoning paper_report
-  build_command="cmake --build $build_dir --target icl_emergence lora_reasoning paper_report"
+  cmake --build "$build_dir" -j "$jobs" --target ranklens_pipeline_programs
+  build_command="cmake --build $build_dir --target ranklens_pipeline_programs"
   write_atomically "$out/stages/build.json" "{\"stage\": \"build\", \"seconds\": $(seconds_since "$started"), \"command\": \"$build_command\"}"
 else
   export RANKLENS_OPENBLAS_FASTEST="${RANKLENS_OPENBLAS_FASTEST:-1}"
@@ -239,12 +244,14 @@ run_stage() {
 # --force redoes a stage from nothing: its checkpoints and outputs go first.
 if [ "$force" = 1 ]; then
   [ -n "${selected[icl]:-}" ] && rm -rf "$out/icl/markov"
+  [ -n "${selected[icl-plateau]:-}" ] && rm -rf "$out/icl/plateau"
   [ -n "${selected[icl-names]:-}" ] && rm -rf "$out/icl/names"
   [ -n "${selected[icl-coins]:-}" ] && rm -rf "$out/icl/coins"
   [ -n "${selected[reasoning]:-}" ] && rm -rf "$out/reasoning"
 fi
 
 run_stage icl "$build_dir"/examples/icl_emergence --process markov --threads "$threads" --out "$out/icl/markov" "${icl_args[@]}"
+run_stage icl-plateau "$build_dir"/examples/icl_emergence --process markov --model edelman --threads "$threads" --out "$out/icl/plateau" "${plateau_args[@]}"
 run_stage icl-names "$build_dir"/examples/icl_emergence --process names --threads "$threads" --out "$out/icl/names" "${names_args[@]}"
 run_stage icl-coins "$build_dir"/examples/icl_emergence --process coins --threads "$threads" --out "$out/icl/coins" "${coins_args[@]}"
 run_stage reasoning "$build_dir"/examples/lora_reasoning --threads "$threads" --out "$out/reasoning" "${reasoning_args[@]}"

@@ -1,5 +1,5 @@
 // The report's section on "next-token pretraining implies in-context learning", from the
-// summary.json files of icl_emergence's three experiments (markov, names, coins).
+// summary.json files of icl_emergence's experiments (markov, the plateau setting, names, coins).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -39,6 +39,34 @@ inline void markov_section(Document& doc, const nlohmann::json& s, const std::st
   doc.figure(dir + "/training.svg", "Training loss against the uniform, unigram and Bayes levels, with the induction scores.");
   doc.figure(dir + "/per_position.svg", "Excess loss over the entropy floor by position (log-log), with power-law fits.");
   doc.figure(dir + "/kl.svg", "KL divergence between the model and each strategy over training.");
+}
+
+// The plateau setting (--model edelman: no norm, rotary positions): a long stay at the
+// in-context unigram level, then a sudden drop while the induction heads form.
+inline void plateau_section(Document& doc, const nlohmann::json& s, const std::string& dir) {
+  doc.heading(3, "The plateau and the phase transition");
+  doc.paragraph("The same Markov task with Edelman et al.'s model (no layer norm, rotary positions): the loss first settles at the "
+                "in-context unigram level (counting tokens, ignoring order), stays there, then drops toward Bayes when the "
+                "previous-token and statistical induction heads form.");
+  const bool has_plateau = s.contains("plateau_before_transition") && s["plateau_before_transition"].is_object();
+  const auto plateau = has_plateau ? s["plateau_before_transition"] : nlohmann::json::object();
+  const auto transition = s.contains("transition_step") && s["transition_step"].is_number() ? count(s["transition_step"].get<double>())
+                                                                                             : std::string("none detected");
+  doc.table({"quantity", "measured", "the paper's finding"},
+            {{"plateau level (nats) / in-context unigram level",
+              (has_plateau ? fixed(number_at(plateau, "level"), 4) : std::string("no plateau detected")) + " / " +
+                  fixed(number_at(s, "mean_loss_unigram"), 4),
+              "a plateau at the unigram level"},
+             {"plateau over steps", has_plateau ? count(number_at(plateau, "first_step")) + "–" + count(number_at(plateau, "last_step")) : "–",
+              "a long plateau"},
+             {"phase transition (step of the steepest drop)", transition, "a sudden drop after the plateau"},
+             {"loss at the end / Bayes (nats)", fixed(number_at(s, "mean_loss_model"), 4) + " / " + fixed(number_at(s, "mean_loss_exact_bayes"), 4),
+              "toward Bayes after the drop"},
+             {"previous-token score of layer 0 at the end", fixed(number_at(s, "final_previous_token_score_l0"), 3), "rises at the drop"},
+             {"statistical induction score of layer 1 at the end", fixed(number_at(s, "final_statistical_induction_score_l1"), 3),
+              "rises at the drop"}},
+            "lrl");
+  doc.figure(dir + "/training.svg", "Training loss of the plateau model with the uniform, unigram and Bayes levels and the head scores.");
 }
 
 inline void names_section(Document& doc, const nlohmann::json& s, const std::string& dir) {

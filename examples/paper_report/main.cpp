@@ -26,7 +26,7 @@ using namespace paper_report;
 namespace {
 
 // The pipeline's stages in order, as scripts/run_main.sh names them.
-const std::vector<std::string> stage_names{"icl", "icl-names", "icl-coins", "reasoning"};
+const std::vector<std::string> stage_names{"icl", "icl-plateau", "icl-names", "icl-coins", "reasoning"};
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
   ranklens::io::write_file_atomically(
@@ -74,6 +74,10 @@ Document build(const std::filesystem::path& out) {
     markov_section(doc, *s, "icl/markov");
   else
     doc.paragraph(not_run("icl"));
+  if (const auto s = read_json_if_present(out / "icl" / "plateau" / "summary.json"))
+    plateau_section(doc, *s, "icl/plateau");
+  else
+    doc.paragraph(not_run("icl-plateau"));
   if (const auto s = read_json_if_present(out / "icl" / "names" / "summary.json"))
     names_section(doc, *s, "icl/names");
   else

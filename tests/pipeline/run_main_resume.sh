@@ -34,7 +34,7 @@ def strip(x):
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x
-files = ["icl/markov/summary.json", "icl/names/summary.json", "icl/coins/summary.json", "reasoning/results.json"]
+files = ["icl/markov/summary.json", "icl/plateau/summary.json", "icl/names/summary.json", "icl/coins/summary.json", "reasoning/results.json"]
 print(json.dumps({f: strip(json.load(open(root / f))) for f in files}, sort_keys=True, indent=1))
 PY
 }
@@ -72,7 +72,7 @@ check "the report is written" 'grep -q "Rank-1 LoRA carries reasoning" "$work/ki
 echo "== a finished directory is not redone"
 cp "$work/whole/reasoning/results.json" "$work/results.before"
 pipeline --out "$work/whole" >"$work/again.log" 2>&1
-check "every stage skipped" '[ "$(grep -c "finished in an earlier run" "$work/again.log")" = 4 ]'
+check "every stage skipped" '[ "$(grep -c "finished in an earlier run" "$work/again.log")" = 5 ]'
 check "results untouched" 'cmp -s "$work/results.before" "$work/whole/reasoning/results.json"'
 
 echo "== refusals"
