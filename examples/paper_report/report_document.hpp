@@ -8,6 +8,8 @@
 #include <variant>
 #include <vector>
 
+#include "ranklens/interp/markup_escape.hpp"
+
 namespace paper_report {
 
 struct Heading {
@@ -56,17 +58,7 @@ class Document {
 };
 
 namespace render_detail {
-inline std::string escape_html(const std::string& text) {
-  std::string out;
-  for (const char c : text) switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  return out;
-}
+using ranklens::interp::escape_markup;
 
 // `code` and **bold** to HTML, the rest escaped.
 inline std::string inline_html(const std::string& text) {
@@ -83,14 +75,14 @@ inline std::string inline_html(const std::string& text) {
         out += '[';
         continue;
       }
-      out += "<a href=\"" + escape_html(text.substr(close + 2, end - close - 2)) + "\">" + escape_html(text.substr(i + 1, close - i - 1)) + "</a>";
+      out += "<a href=\"" + escape_markup(text.substr(close + 2, end - close - 2)) + "\">" + escape_markup(text.substr(i + 1, close - i - 1)) + "</a>";
       i = end;
     } else if (!in_code && text.compare(i, 2, "**") == 0) {
       out += in_bold ? "</strong>" : "<strong>";
       in_bold = !in_bold;
       ++i;
     } else {
-      out += escape_html(std::string(1, text[i]));
+      out += escape_markup(std::string(1, text[i]));
     }
   }
   if (in_code) out += "</code>";
@@ -146,7 +138,7 @@ inline std::string to_markdown(const Document& document) {
 inline std::string to_html(const Document& document, const std::string& title) {
   using namespace render_detail;
   std::string html =
-      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_html(title) +
+      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_markup(title) +
       "</title>\n<style>\n"
       "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\n"
       "table{border-collapse:collapse;margin:0.5em 0 1.2em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
@@ -175,14 +167,14 @@ inline std::string to_html(const Document& document, const std::string& title) {
       }
       html += "</table>\n";
     } else if (const auto* f = std::get_if<Figure>(&block)) {
-      html += "<figure><img src=\"" + escape_html(f->path) + "\" alt=\"" + escape_html(f->caption) + "\"><figcaption>" +
+      html += "<figure><img src=\"" + escape_markup(f->path) + "\" alt=\"" + escape_markup(f->caption) + "\"><figcaption>" +
               inline_html(f->caption) + "</figcaption></figure>\n";
     } else if (const auto* l = std::get_if<BulletList>(&block)) {
       html += "<ul>\n";
       for (const auto& item : l->items) html += "<li>" + inline_html(item) + "</li>\n";
       html += "</ul>\n";
     } else if (const auto* c = std::get_if<CodeBlock>(&block)) {
-      html += "<pre><code>" + escape_html(c->text) + "</code></pre>\n";
+      html += "<pre><code>" + escape_markup(c->text) + "</code></pre>\n";
     }
   }
   return html + "</body></html>\n";

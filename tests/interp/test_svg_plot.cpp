@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "ranklens/interp/markup_escape.hpp"
 #include "ranklens/interp/svg_charts.hpp"
 #include "ranklens/interp/svg_plot.hpp"
 
@@ -235,6 +236,12 @@ TEST_CASE("a bar chart's legend entries do not overlap, however long their label
     for (std::size_t j = i + 1; j < entries.size(); ++j)
       if (entries[i].y == entries[j].y) CHECK(entries[i].end < entries[j].x);
   }
+}
+
+TEST_CASE("escape_markup writes the five markup characters as entities and keeps the rest", "[interp][svg]") {
+  CHECK(ranklens::interp::escape_markup("a & b < c > d \"e\" 'f'") == "a &amp; b &lt; c &gt; d &quot;e&quot; &#39;f&#39;");
+  CHECK(ranklens::interp::escape_markup("α → β, 10 000") == "α → β, 10 000");  // UTF-8 passes through
+  CHECK(ranklens::interp::escape_markup("").empty());
 }
 
 }  // namespace interp_test_svg_plot

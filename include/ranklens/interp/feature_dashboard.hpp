@@ -34,6 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ranklens/interp/markup_escape.hpp"
 #include "ranklens/io/atomic_file.hpp"
 #include "ranklens/ops/sparse_activations.hpp"
 
@@ -258,20 +259,6 @@ inline std::string embeddable_json(const nlohmann::json& data) {
   return out;
 }
 
-inline std::string escape_html(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // Rounded for a smaller file; densities keep their small values.
 inline double rounded(double v) {
   if (v == 0 || !std::isfinite(v)) return v;
@@ -437,11 +424,10 @@ inline std::string FeatureDashboard::render_html(const std::vector<FeatureSummar
     }
     data["features"].push_back(std::move(j));
   }
-  using dashboard_detail::escape_html;
-  std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + escape_html(options_.title) +
+  std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + escape_markup(options_.title) +
                      "</title>\n<style>" + std::string(dashboard_detail::page_style) + "</style>\n</head>\n<body>\n<h1>" +
-                     escape_html(options_.title) + "</h1>\n<p class=\"summary\">" +
-                     (options_.description.empty() ? std::string() : escape_html(options_.description) + "<br>") + std::to_string(features_) +
+                     escape_markup(options_.title) + "</h1>\n<p class=\"summary\">" +
+                     (options_.description.empty() ? std::string() : escape_markup(options_.description) + "<br>") + std::to_string(features_) +
                      " features (" + std::to_string(live) + " active), " + std::to_string(tokens_) + " tokens in " +
                      std::to_string(sequences_.size()) + " sequences" + (has_roles_ ? "; purity against the given token roles" : "") +
                      "</p>\n<div class=\"controls\">Sort by: <button data-key=\"density\">density</button><button data-key=\"purity\">purity</button>"

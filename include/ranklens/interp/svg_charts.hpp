@@ -85,17 +85,17 @@ inline std::string render_svg(const heat_map& map) {
   const double left = 90, top = 60, width = left + map.cell_width * double(columns) + 30,
                height = top + map.cell_height * double(rows) + 60;
   std::string svg = svg_header(width, height);
-  svg += "<text x=\"" + svg_number(width / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(map.title) + "</text>\n";
+  svg += "<text x=\"" + svg_number(width / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + escape_markup(map.title) + "</text>\n";
   if (!map.value_label.empty())
-    svg += "<text x=\"" + svg_number(width / 2) + "\" y=\"40\" text-anchor=\"middle\" fill=\"#555\">" + xml_escape(map.value_label) +
-           " (darker: larger; largest " + xml_escape(formatted(map.value_format, high)) + ")</text>\n";
+    svg += "<text x=\"" + svg_number(width / 2) + "\" y=\"40\" text-anchor=\"middle\" fill=\"#555\">" + escape_markup(map.value_label) +
+           " (darker: larger; largest " + escape_markup(formatted(map.value_format, high)) + ")</text>\n";
   for (std::size_t c = 0; c < columns; ++c)
     svg += "<text x=\"" + svg_number(left + map.cell_width * (double(c) + 0.5)) + "\" y=\"" + svg_number(top - 6) +
-           "\" text-anchor=\"middle\">" + xml_escape(map.column_labels[c]) + "</text>\n";
+           "\" text-anchor=\"middle\">" + escape_markup(map.column_labels[c]) + "</text>\n";
   for (std::size_t r = 0; r < rows; ++r) {
     const double y = top + map.cell_height * double(r);
     svg += "<text x=\"" + svg_number(left - 8) + "\" y=\"" + svg_number(y + map.cell_height / 2 + 4) + "\" text-anchor=\"end\">" +
-           xml_escape(map.row_labels[r]) + "</text>\n";
+           escape_markup(map.row_labels[r]) + "</text>\n";
     for (std::size_t c = 0; c < columns; ++c) {
       const double v = map.values[r][c], x = left + map.cell_width * double(c);
       const double t = high > 0 && std::isfinite(v) ? v / high : 0;
@@ -104,16 +104,16 @@ inline std::string render_svg(const heat_map& map) {
              "\" stroke=\"white\"/>\n";
       if (std::isfinite(v))
         svg += "<text x=\"" + svg_number(x + map.cell_width / 2) + "\" y=\"" + svg_number(y + map.cell_height / 2 + 4) +
-               "\" text-anchor=\"middle\" fill=\"" + (t > 0.6 ? "white" : "black") + "\">" + xml_escape(formatted(map.value_format, v)) +
+               "\" text-anchor=\"middle\" fill=\"" + (t > 0.6 ? "white" : "black") + "\">" + escape_markup(formatted(map.value_format, v)) +
                "</text>\n";
     }
   }
   if (!map.column_axis_label.empty())
     svg += "<text x=\"" + svg_number(left + map.cell_width * double(columns) / 2) + "\" y=\"" + svg_number(height - 18) +
-           "\" text-anchor=\"middle\">" + xml_escape(map.column_axis_label) + "</text>\n";
+           "\" text-anchor=\"middle\">" + escape_markup(map.column_axis_label) + "</text>\n";
   if (!map.row_axis_label.empty())
     svg += "<text x=\"16\" y=\"" + svg_number(top + map.cell_height * double(rows) / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " +
-           svg_number(top + map.cell_height * double(rows) / 2) + ")\">" + xml_escape(map.row_axis_label) + "</text>\n";
+           svg_number(top + map.cell_height * double(rows) / 2) + ")\">" + escape_markup(map.row_axis_label) + "</text>\n";
   return svg + "</svg>\n";
 }
 
@@ -150,11 +150,11 @@ inline std::string render_svg(const bar_chart& chart) {
   const double top = 40 + 18 * legend_rows, bottom = chart.height - 50;
   const auto to_y = [&](double v) { return bottom - (std::clamp(v, chart.y_min, high) - chart.y_min) / (high - chart.y_min) * (bottom - top); };
   std::string svg = svg_header(chart.width, chart.height);
-  svg += "<text x=\"" + svg_number(chart.width / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(chart.title) + "</text>\n";
+  svg += "<text x=\"" + svg_number(chart.width / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">" + escape_markup(chart.title) + "</text>\n";
   for (std::size_t s = 0; s < series; ++s) {
     const double x = left + legend_slots[s].first, y = 36 + 18 * double(legend_slots[s].second);
     svg += "<rect x=\"" + svg_number(x) + "\" y=\"" + svg_number(y - 9) + "\" width=\"12\" height=\"10\" fill=\"" + palette[s % 8] +
-           "\"/>\n<text x=\"" + svg_number(x + 16) + "\" y=\"" + svg_number(y) + "\">" + xml_escape(chart.series_labels[s]) + "</text>\n";
+           "\"/>\n<text x=\"" + svg_number(x + 16) + "\" y=\"" + svg_number(y) + "\">" + escape_markup(chart.series_labels[s]) + "</text>\n";
   }
   // Five horizontal grid lines with plain tick labels.
   for (int i = 0; i <= 4; ++i) {
@@ -175,21 +175,21 @@ inline std::string render_svg(const bar_chart& chart) {
              svg_number(bottom - y) + "\" fill=\"" + palette[s % 8] + "\"/>\n";
       if (!chart.value_format.empty() && bar_width >= 22)
         svg += "<text x=\"" + svg_number(x + bar_width * 0.46) + "\" y=\"" + svg_number(y - 3) + "\" text-anchor=\"middle\" font-size=\"10\">" +
-               xml_escape(formatted(chart.value_format, v)) + "</text>\n";
+               escape_markup(formatted(chart.value_format, v)) + "</text>\n";
     }
     svg += "<text x=\"" + svg_number(left + group_width * (double(g) + 0.5)) + "\" y=\"" + svg_number(bottom + 16) +
-           "\" text-anchor=\"middle\">" + xml_escape(chart.groups[g].label) + "</text>\n";
+           "\" text-anchor=\"middle\">" + escape_markup(chart.groups[g].label) + "</text>\n";
   }
   for (const auto& r : chart.references) {
     const double y = to_y(r.y);
     svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + svg_number(y) + "\" x2=\"" + svg_number(right) + "\" y2=\"" + svg_number(y) +
-           "\" stroke=\"" + xml_escape(r.color) + "\" stroke-dasharray=\"4 3\"/>\n<text x=\"" + svg_number(right - 4) + "\" y=\"" +
-           svg_number(y - 3) + "\" text-anchor=\"end\" fill=\"" + xml_escape(r.color) + "\">" + xml_escape(r.label) + "</text>\n";
+           "\" stroke=\"" + escape_markup(r.color) + "\" stroke-dasharray=\"4 3\"/>\n<text x=\"" + svg_number(right - 4) + "\" y=\"" +
+           svg_number(y - 3) + "\" text-anchor=\"end\" fill=\"" + escape_markup(r.color) + "\">" + escape_markup(r.label) + "</text>\n";
   }
   svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + svg_number(bottom) + "\" x2=\"" + svg_number(right) + "\" y2=\"" +
          svg_number(bottom) + "\" stroke=\"black\"/>\n";
   svg += "<text x=\"16\" y=\"" + svg_number((top + bottom) / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " +
-         svg_number((top + bottom) / 2) + ")\">" + xml_escape(chart.y_label) + "</text>\n";
+         svg_number((top + bottom) / 2) + ")\">" + escape_markup(chart.y_label) + "</text>\n";
   return svg + "</svg>\n";
 }
 

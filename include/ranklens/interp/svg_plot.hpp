@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ranklens/core/error.hpp"
+#include "ranklens/interp/markup_escape.hpp"
 
 namespace ranklens::interp {
 
@@ -52,21 +53,6 @@ struct line_plot {
 };
 
 namespace detail {
-
-inline std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 inline std::string svg_number(double value) {
   char buffer[32];
@@ -222,7 +208,7 @@ inline std::string render_svg(const line_plot& plot) {
                     svg_number(plot.width) + "\" height=\"" + svg_number(plot.height) + "\" viewBox=\"0 0 " +
                     svg_number(plot.width) + " " + svg_number(plot.height) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   svg += "<rect x=\"0\" y=\"0\" width=\"" + svg_number(plot.width) + "\" height=\"" + svg_number(plot.height) + "\" fill=\"white\"/>\n";
-  svg += "<text x=\"" + svg_number(plot.width / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(plot.title) +
+  svg += "<text x=\"" + svg_number(plot.width / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + escape_markup(plot.title) +
          "</text>\n";
 
   // Grid, ticks and labels.
@@ -245,13 +231,13 @@ inline std::string render_svg(const line_plot& plot) {
   svg += "<rect x=\"" + svg_number(left) + "\" y=\"" + svg_number(top) + "\" width=\"" + svg_number(right - left) + "\" height=\"" +
          svg_number(bottom - top) + "\" fill=\"none\" stroke=\"black\"/>\n";
   svg += "<text x=\"" + svg_number((left + right) / 2) + "\" y=\"" + svg_number(bottom + 38) + "\" text-anchor=\"middle\">" +
-         xml_escape(plot.x_label) + (plot.log_x ? " (log)" : "") + "</text>\n";
+         escape_markup(plot.x_label) + (plot.log_x ? " (log)" : "") + "</text>\n";
   svg += "<text x=\"16\" y=\"" + svg_number((top + bottom) / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " +
-         svg_number((top + bottom) / 2) + ")\">" + xml_escape(plot.y_label) + (plot.log_y ? " (log)" : "") + "</text>\n";
+         svg_number((top + bottom) / 2) + ")\">" + escape_markup(plot.y_label) + (plot.log_y ? " (log)" : "") + "</text>\n";
   if (has_right)
     svg += "<text x=\"" + svg_number(plot.width - 14) + "\" y=\"" + svg_number((top + bottom) / 2) +
            "\" text-anchor=\"middle\" transform=\"rotate(90 " + svg_number(plot.width - 14) + " " + svg_number((top + bottom) / 2) +
-           ")\">" + xml_escape(plot.right_y_label) + (plot.log_right_y ? " (log)" : "") + "</text>\n";
+           ")\">" + escape_markup(plot.right_y_label) + (plot.log_right_y ? " (log)" : "") + "</text>\n";
 
   // Reference labels sit above their line at the right end; one that would overlap a label
   // already placed moves to the left end, then below its line.
@@ -272,9 +258,9 @@ inline std::string render_svg(const line_plot& plot) {
     }
     placed.push_back({baseline, right_side});
     svg += "<line x1=\"" + svg_number(left) + "\" y1=\"" + svg_number(py) + "\" x2=\"" + svg_number(right) + "\" y2=\"" + svg_number(py) +
-           "\" stroke=\"" + xml_escape(r.color) + "\" stroke-dasharray=\"2 3\"/>\n<text x=\"" + svg_number(right_side ? right - 4 : left + 4) +
-           "\" y=\"" + svg_number(baseline) + "\" text-anchor=\"" + (right_side ? "end" : "start") + "\" fill=\"" + xml_escape(r.color) +
-           "\">" + xml_escape(r.label) + "</text>\n";
+           "\" stroke=\"" + escape_markup(r.color) + "\" stroke-dasharray=\"2 3\"/>\n<text x=\"" + svg_number(right_side ? right - 4 : left + 4) +
+           "\" y=\"" + svg_number(baseline) + "\" text-anchor=\"" + (right_side ? "end" : "start") + "\" fill=\"" + escape_markup(r.color) +
+           "\">" + escape_markup(r.label) + "</text>\n";
   }
 
   // One polyline per unbroken run of points, clipped to the frame.
@@ -287,7 +273,7 @@ inline std::string render_svg(const line_plot& plot) {
     std::string points;
     auto flush = [&] {
       if (!points.empty())
-        svg += "<polyline clip-path=\"url(#frame)\" fill=\"none\" stroke=\"" + xml_escape(color) + "\" stroke-width=\"1.6\"" +
+        svg += "<polyline clip-path=\"url(#frame)\" fill=\"none\" stroke=\"" + escape_markup(color) + "\" stroke-width=\"1.6\"" +
                (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + " points=\"" + points + "\"/>\n";
       points.clear();
     };
@@ -303,8 +289,8 @@ inline std::string render_svg(const line_plot& plot) {
     // Legend entry, under the x axis label.
     const double lx = left + legend_slots[k].first, ly = bottom + 60 + 18 * double(legend_slots[k].second);
     svg += "<line x1=\"" + svg_number(lx) + "\" y1=\"" + svg_number(ly - 4) + "\" x2=\"" + svg_number(lx + 24) + "\" y2=\"" +
-           svg_number(ly - 4) + "\" stroke=\"" + xml_escape(color) + "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6 4\"" : "") +
-           "/>\n<text x=\"" + svg_number(lx + 30) + "\" y=\"" + svg_number(ly) + "\">" + xml_escape(s.label) +
+           svg_number(ly - 4) + "\" stroke=\"" + escape_markup(color) + "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6 4\"" : "") +
+           "/>\n<text x=\"" + svg_number(lx + 30) + "\" y=\"" + svg_number(ly) + "\">" + escape_markup(s.label) +
            (s.right_axis ? " (right)" : "") + "</text>\n";
   }
   svg += "</svg>\n";
