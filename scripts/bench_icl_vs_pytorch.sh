@@ -20,13 +20,10 @@ cd "$repo_root"
 threads="${THREADS:-2}"
 seed="${SEED:-0}"
 
-scripts/install_deps.sh
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch, numpy" 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q torch numpy
-fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_EXAMPLES=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
-cmake --build build -j "$(nproc)" --target icl_emergence
+# shellcheck source=scripts/bench_setup.sh
+source scripts/bench_setup.sh
+build_bench_targets -DRANKLENS_BUILD_EXAMPLES=ON -- icl_emergence
+ensure_python_peers torch numpy -- torch numpy
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

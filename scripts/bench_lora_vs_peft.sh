@@ -17,14 +17,11 @@ threads="${THREADS:-2}"
 seconds="${SECONDS_PER_RUN:-10}"
 widths="${WIDTHS:-64 128 256}"
 
-scripts/install_deps.sh
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch, transformers, peft" 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q torch transformers peft numpy
-fi
+# shellcheck source=scripts/bench_setup.sh
+source scripts/bench_setup.sh
+ensure_python_peers torch transformers peft -- torch transformers peft numpy
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
-cmake --build build -j "$(nproc)" --target bench_bench_lora_step
+build_bench_targets -DRANKLENS_BUILD_BENCH=ON -- bench_bench_lora_step
 
 results="$(mktemp)"
 for d in $widths; do

@@ -17,14 +17,11 @@ seconds="${SECONDS_PER_RUN:-20}"
 shapes="${SHAPES:-paper resid}"
 program="${PROGRAM:-}"
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q torch numpy
-fi
+# shellcheck source=scripts/bench_setup.sh
+source scripts/bench_setup.sh
+ensure_python_peers torch -- torch numpy
 if [ -z "$program" ]; then
-  scripts/install_deps.sh
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
-  cmake --build build -j "$(nproc)" --target bench_bench_sae_step
+  build_bench_targets -DRANKLENS_BUILD_BENCH=ON -- bench_bench_sae_step
   program=build/bench/bench_sae_step
 fi
 impls="peer"

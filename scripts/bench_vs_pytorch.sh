@@ -13,14 +13,10 @@ threads="${THREADS:-2}"
 seconds="${SECONDS_PER_RUN:-20}"
 widths="${WIDTHS:-64 128 256}"
 
-scripts/install_deps.sh
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q torch numpy
-fi
-
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_QUICK_PROGRAMS=OFF > /dev/null
-cmake --build build -j "$(nproc)" --target bench_bench_gpt_step
+# shellcheck source=scripts/bench_setup.sh
+source scripts/bench_setup.sh
+build_bench_targets -DRANKLENS_BUILD_BENCH=ON -- bench_bench_gpt_step
+ensure_python_peers torch -- torch numpy
 
 results="$(mktemp)"
 for d in $widths; do
