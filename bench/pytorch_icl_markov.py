@@ -22,6 +22,7 @@ import json
 import math
 import time
 
+import numpy
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -92,7 +93,7 @@ def exact_bayes_next_one(tokens, alpha: float, points: int = 96):
     """Posterior-mean P(next = 1) at every position. Quadrature over (a, b) = (sin^2 u, sin^2 v)
     with Gauss-Legendre in u and v: the substitution makes the Beta(alpha, alpha) prior smooth
     for alpha >= 0.5, and the stationary start couples a and b, so the grid is two-dimensional."""
-    nodes, weights = (torch.tensor(x, dtype=torch.float64) for x in __import__("numpy").polynomial.legendre.leggauss(points))
+    nodes, weights = (torch.tensor(x, dtype=torch.float64) for x in numpy.polynomial.legendre.leggauss(points))
     u = (nodes + 1) * math.pi / 4
     w = weights * math.pi / 4
     p = torch.sin(u) ** 2  # the same grid for a and b
