@@ -169,7 +169,7 @@ case "$scale" in
     plateau_args=(--lr 5e-3 --steps 3000 --eval-every 25 --eval-sequences 1024)
     names_args=(--steps 8000)
     coins_args=(--steps 3000)
-    reasoning_args=(--eval-problems 500 --trace-sweep 10,30,100,300,1000 --sae-traces 4096 --sae-passes 16)
+    reasoning_args=(--pretrain-steps 7000 --eval-problems 500 --trace-sweep 10,30,100,300,1000 --sae-traces 4096 --sae-passes 16)
     ;;
 esac
 

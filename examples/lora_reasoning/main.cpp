@@ -16,11 +16,13 @@
 // (adapter_sae_dashboard.html) into --out.
 // docs/experiments.md explains each choice and quotes a default run.
 #include <CLI/CLI.hpp>
-
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <sstream>
+#include <string>
 
 #include "adapter_analysis.hpp"
 #include "rank_sweep.hpp"
@@ -119,6 +121,25 @@ int run(const Settings& settings, const std::vector<index_t>& ranks, const std::
 }
 
 // Refuses, before any work, what the run could not honour.
+// --trace-sweep's value: counts separated by commas, or "none" (or nothing) for no data sweep.
+// Read here rather than by CLI11, which turns an empty list into {0}.
+std::vector<index_t> parse_trace_sweep(const std::string& text) {
+  std::vector<index_t> counts;
+  if (text.empty() || text == "none") return counts;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(',', start), text.size());
+    const std::string piece = text.substr(start, end - start);
+    index_t count = 0;
+    const auto [rest, failure] = std::from_chars(piece.data(), piece.data() + piece.size(), count);
+    if (piece.empty() || failure != std::errc() || rest != piece.data() + piece.size())
+      throw value_error("--trace-sweep '" + text + "': '" + piece + "' is not a count of traces (expected counts separated by commas, or none)");
+    counts.push_back(count);
+    start = end + 1;
+  }
+  return counts;
+}
+
 void check_before_start(const std::vector<index_t>& ranks, const std::vector<index_t>& trace_sweep, const Settings& settings,
                         const std::filesystem::path& out) {
   const auto compiled = compiled_rank_list();
@@ -152,7 +173,7 @@ int main(int argc, char** argv) {
   Settings settings;
   std::filesystem::path out = "runs/lora_reasoning";
   std::vector<index_t> ranks = compiled_rank_list();
-  std::vector<index_t> trace_sweep{30, 100, 300};
+  std::string trace_sweep_text = "30,100,300";
   int threads = 0;
   app.add_option("--out", out, "output directory");
   app.add_option("--seed", settings.seed, "seed of the weights, data and evaluation problems");
@@ -161,7 +182,7 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", settings.checkpoint_every, "steps between pretraining checkpoints (a rerun resumes from the last)");
   app.add_option("--finetune-steps", settings.finetune_steps, "steps of every finetune (batch 16 traces)");
   app.add_option("--traces", settings.traces, "finetune traces of the main comparison");
-  app.add_option("--trace-sweep", trace_sweep, "trace counts of the data sweep (full and rank 1 each); empty to skip")->delimiter(',');
+  app.add_option("--trace-sweep", trace_sweep_text, "trace counts of the data sweep (full and rank 1 each), e.g. 30,100,300; none to skip");
   app.add_option("--ranks", ranks, "LoRA ranks to finetune, from the compiled list")->delimiter(',');
   app.add_option("--full-lr", settings.full_lr, "full finetune peak learning rate");
   app.add_option("--lora-lr", settings.lora_lr, "LoRA finetune peak learning rate");
@@ -173,6 +194,7 @@ int main(int argc, char** argv) {
   std::ostringstream command;
   for (int i = 0; i < argc; ++i) command << (i ? " " : "") << argv[i];
   try {
+    const auto trace_sweep = parse_trace_sweep(trace_sweep_text);
     check_before_start(ranks, trace_sweep, settings, out);
     if (threads > 0) cpu::set_all_threads(threads);
     cpu::check_openblas_core();

@@ -1,4 +1,4 @@
-// The pretrained base, the program's longest stage (about six minutes at the defaults), made
+// The pretrained base, the program's longest stage (about five minutes at the defaults), made
 // resumable: a rerun with the same --out and the same pretraining settings reuses a finished
 // base, and continues an interrupted pretraining from its last checkpoint, ending with the same
 // weights, bit for bit, as a run that never stopped (train::run's resume contract).
