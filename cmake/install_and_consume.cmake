@@ -1,5 +1,6 @@
 # Installs the ranklens build BUILD_DIR into WORK_DIR/prefix, then configures, builds and runs
-# the project CONSUMER_SOURCE_DIR against that prefix alone, as a user of the package would.
+# the project CONSUMER_SOURCE_DIR against that prefix alone, as a user of the package would, and
+# checks the warning about unused vector extensions (with ranklens::ranklens, ranklens::native).
 #   cmake -DBUILD_DIR=... -DCONFIG=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... -DGENERATOR=...
 #         -DCXX_COMPILER=... -DEXPECTED_VERSION=... -P install_and_consume.cmake
 
@@ -43,14 +44,56 @@ endif()
 
 run_step("build the consumer" "${CMAKE_COMMAND}" --build "${consumer_build_dir}")
 
-execute_process(COMMAND "${consumer_build_dir}/ranklens_consumer"
-  RESULT_VARIABLE run_result
-  OUTPUT_VARIABLE run_output
-  ERROR_VARIABLE run_output)
-message(STATUS "install_and_consume: the consumer printed: ${run_output}")
-if(NOT run_result EQUAL 0)
-  message(FATAL_ERROR "install_and_consume: the consumer exited with ${run_result}")
+# run_consumer(NAME OUTPUT_VARIABLE [ENVIRONMENT...]): runs one consumer, which must succeed and
+# report the installed version; OUTPUT_VARIABLE gets its stdout and stderr together.
+function(run_consumer name output_variable)
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env --unset=RANKLENS_NO_VECTOR_WARNING ${ARGN}
+                          "${consumer_build_dir}/${name}"
+    RESULT_VARIABLE run_result
+    OUTPUT_VARIABLE run_output
+    ERROR_VARIABLE run_output)
+  message(STATUS "install_and_consume: ${name} printed: ${run_output}")
+  if(NOT run_result EQUAL 0)
+    message(FATAL_ERROR "install_and_consume: ${name} exited with ${run_result}")
+  endif()
+  if(NOT run_output MATCHES "ranklens ${EXPECTED_VERSION}")
+    message(FATAL_ERROR "install_and_consume: expected ${name} to report ranklens ${EXPECTED_VERSION}")
+  endif()
+  set(${output_variable} "${run_output}" PARENT_SCOPE)
+endfunction()
+
+# vector_bits(OUTPUT COMPILED CPU): the widths a consumer reported.
+function(vector_bits output compiled_variable cpu_variable)
+  if(NOT output MATCHES "vectors: compiled for ([0-9]+) bits, the CPU has ([0-9]+) bits")
+    message(FATAL_ERROR "install_and_consume: no vector widths in the consumer's output")
+  endif()
+  set(${compiled_variable} "${CMAKE_MATCH_1}" PARENT_SCOPE)
+  set(${cpu_variable} "${CMAKE_MATCH_2}" PARENT_SCOPE)
+endfunction()
+
+set(vector_warning "ranklens: this program was compiled for")
+
+# ranklens::ranklens with the consumer's own flags (no -march): warned exactly when the CPU has
+# wider vectors than the build uses, and silent with RANKLENS_NO_VECTOR_WARNING=1.
+run_consumer(ranklens_consumer plain_output)
+vector_bits("${plain_output}" plain_compiled plain_cpu)
+string(FIND "${plain_output}" "${vector_warning}" plain_warned)
+if(plain_cpu GREATER plain_compiled AND plain_warned EQUAL -1)
+  message(FATAL_ERROR "install_and_consume: built for ${plain_compiled}-bit vectors on a ${plain_cpu}-bit CPU, ranklens_consumer did not warn")
 endif()
-if(NOT run_output MATCHES "ranklens ${EXPECTED_VERSION}")
-  message(FATAL_ERROR "install_and_consume: expected the consumer to report ranklens ${EXPECTED_VERSION}")
+if(NOT plain_cpu GREATER plain_compiled AND NOT plain_warned EQUAL -1)
+  message(FATAL_ERROR "install_and_consume: ranklens_consumer warned about vectors it uses fully")
+endif()
+run_consumer(ranklens_consumer quiet_output RANKLENS_NO_VECTOR_WARNING=1)
+string(FIND "${quiet_output}" "${vector_warning}" quiet_warned)
+if(NOT quiet_warned EQUAL -1)
+  message(FATAL_ERROR "install_and_consume: RANKLENS_NO_VECTOR_WARNING=1 did not silence the warning")
+endif()
+
+# ranklens::native: built and run here, it uses this CPU's widest vectors and does not warn.
+run_consumer(ranklens_consumer_native native_output)
+vector_bits("${native_output}" native_compiled native_cpu)
+string(FIND "${native_output}" "${vector_warning}" native_warned)
+if(NOT native_compiled EQUAL native_cpu OR NOT native_warned EQUAL -1)
+  message(FATAL_ERROR "install_and_consume: ranklens::native built for ${native_compiled}-bit vectors on a ${native_cpu}-bit CPU")
 endif()

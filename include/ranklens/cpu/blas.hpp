@@ -27,6 +27,7 @@
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/thin_gemm.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
+#include "ranklens/cpu/vector_extensions.hpp"
 
 namespace ranklens::cpu {
 
@@ -198,6 +199,7 @@ void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k,
           std::type_identity_t<T> beta, T* c, index_t ldc) {
   detail::check_gemm("gemm", ta, tb, m, n, k, lda, ldb, ldc);
   (void)detail::checked_openblas_core();
+  (void)check_vector_extensions();
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == T(0)) {
     detail::scale_block(beta, c, m, n, ldc);
@@ -263,6 +265,7 @@ void gemm_strided_batched(transpose ta, transpose tb, index_t m, index_t n, inde
                           index_t batch, index_t stride_a, index_t stride_b, index_t stride_c) {
   detail::check_gemm("gemm_strided_batched", ta, tb, m, n, k, lda, ldb, ldc);
   (void)detail::checked_openblas_core();
+  (void)check_vector_extensions();
   if (batch < 0) throw shape_error("gemm_strided_batched: negative batch " + std::to_string(batch));
   if (batch == 0 || m == 0 || n == 0) return;
   auto one = [&](index_t i) {

@@ -42,6 +42,7 @@
 
 #include "ranklens/core/config.hpp"
 #include "ranklens/core/error.hpp"
+#include "ranklens/cpu/vector_extensions.hpp"
 
 namespace ranklens::cpu {
 
@@ -309,8 +310,10 @@ class thread_pool {
 };
 
 // The process-wide pool the kernels use, created on first use with default_thread_count().
+// Creating it is the kernels' first step, so it is also where a program compiled for narrower
+// vectors than its CPU has is told so (once).
 inline thread_pool& default_thread_pool() {
-  static thread_pool pool(detail::default_thread_count());
+  static thread_pool pool((check_vector_extensions(), detail::default_thread_count()));
   return pool;
 }
 
