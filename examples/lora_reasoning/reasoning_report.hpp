@@ -4,7 +4,6 @@
 #pragma once
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -75,12 +74,6 @@ inline nlohmann::json scores_json(const Scores& scores) {
 inline nlohmann::json outcome_json(const FinetuneOutcome& o) {
   return {{"name", o.name}, {"rank", o.rank}, {"traces", o.traces}, {"scores", scores_json(o.scores)}, {"trainable", o.trainable},
           {"seconds", o.seconds}, {"final_loss", o.final_loss}};
-}
-
-inline void write_text(const std::filesystem::path& path, const std::string& text) {
-  ranklens::io::write_file_atomically(path, [&](ranklens::io::atomic_file& file) {
-    file.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
-  });
 }
 
 }  // namespace report_detail
@@ -233,7 +226,7 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
     total += s.seconds;
   }
   md += "| total | " + number(total, "%.1f") + " |\n";
-  write_text(out / "report.md", md);
+  io::write_text_atomically(out / "report.md", md);
 
   nlohmann::json j;
   j["command"] = results.command;
@@ -263,7 +256,7 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
                         {"dead_fraction", a.held_out.dead_fraction}, {"class_share", a.latents.class_share}};
   }
   for (const auto& s : results.stages) j["stages"].push_back({{"stage", s.stage}, {"seconds", s.seconds}});
-  write_text(out / "results.json", j.dump(2) + "\n");
+  io::write_text_atomically(out / "results.json", j.dump(2) + "\n");
 }
 
 }  // namespace lora_reasoning

@@ -129,8 +129,7 @@ inline Model resumable_base(const Settings& settings, const std::filesystem::pat
   });
   io::save_pretrained(model, base_dir);
   const std::string marker = wanted.dump(2) + "\n";
-  io::write_file_atomically(base_dir / base_marker_name,
-                            [&](io::atomic_file& file) { file.write(std::as_bytes(std::span<const char>(marker.data(), marker.size()))); });
+  io::write_text_atomically(base_dir / base_marker_name, marker);
   std::filesystem::remove(checkpoint);
   return model;
 }

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -27,11 +26,6 @@ namespace {
 
 // The pipeline's stages in order, as scripts/run_main.sh names them.
 const std::vector<std::string> stage_names{"icl", "icl-plateau", "icl-names", "icl-coins", "reasoning"};
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  ranklens::io::write_file_atomically(
-      path, [&](ranklens::io::atomic_file& file) { file.write(std::as_bytes(std::span<const char>(text.data(), text.size()))); });
-}
 
 std::string not_run(const std::string& stage) {
   return "*Stage `" + stage + "` has not run in this directory (skipped, or not finished yet).*";
@@ -112,8 +106,8 @@ int main(int argc, char** argv) {
   try {
     if (!std::filesystem::is_directory(out)) throw std::runtime_error("--out " + out.string() + ": no such directory");
     const Document doc = build(out);
-    write_text(out / "report.md", to_markdown(doc));
-    write_text(out / "report.html", to_html(doc, "ranklens: both papers at laptop scale"));
+    ranklens::io::write_text_atomically(out / "report.md", to_markdown(doc));
+    ranklens::io::write_text_atomically(out / "report.html", to_html(doc, "ranklens: both papers at laptop scale"));
     std::printf("wrote %s and %s\n", (out / "report.md").c_str(), (out / "report.html").c_str());
     return 0;
   } catch (const std::exception& failure) {

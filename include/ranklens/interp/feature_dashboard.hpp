@@ -177,7 +177,7 @@ class FeatureDashboard {
   void write(const std::filesystem::path& path) const {
     const std::string page = html();
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-    io::write_file_atomically(path, [&](io::atomic_file& file) { file.write(std::as_bytes(std::span<const char>(page.data(), page.size()))); });
+    io::write_text_atomically(path, page);
   }
 
  private:

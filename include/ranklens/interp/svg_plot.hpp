@@ -17,14 +17,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include "ranklens/core/error.hpp"
+#include "ranklens/io/atomic_file.hpp"
 #include "ranklens/interp/markup_escape.hpp"
 
 namespace ranklens::interp {
@@ -299,29 +297,11 @@ inline std::string render_svg(const line_plot& plot) {
 
 namespace detail {
 
-// Writes `svg` to `path` through a temporary file in the same directory and a rename, so a
-// reader (a browser refreshing the report) never sees half a file; parent directories are
-// created.
+// Writes `svg` to `path` atomically (io/atomic_file.hpp), so a reader (a browser refreshing the
+// report) never sees half a file; parent directories are created.
 inline void write_svg_text(const std::string& svg, const std::filesystem::path& path) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  const std::filesystem::path temporary = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(svg.data(), std::streamsize(svg.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw io_error("write_svg: cannot write " + temporary.string());
-    }
-  }
-  std::error_code failed;
-  std::filesystem::rename(temporary, path, failed);
-  if (failed) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw io_error("write_svg: cannot rename " + temporary.string() + " to " + path.string() + ": " + failed.message());
-  }
+  io::write_text_atomically(path, svg);
 }
 
 }  // namespace detail

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -167,6 +168,11 @@ void write_file_atomically(const std::filesystem::path& target, Producer&& produ
   atomic_file file(target);
   std::forward<Producer>(produce)(file);
   file.commit();
+}
+
+// Writes `text` as the whole of `target`, atomically (reports, configs, plots).
+inline void write_text_atomically(const std::filesystem::path& target, std::string_view text) {
+  write_file_atomically(target, [&](atomic_file& file) { file.write(std::as_bytes(std::span<const char>(text.data(), text.size()))); });
 }
 
 }  // namespace ranklens::io

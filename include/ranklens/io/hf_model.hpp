@@ -109,9 +109,7 @@ void save_pretrained(const Transformer<C, T>& model, const std::filesystem::path
   weights.save(directory / hf_weights_file_name);
 
   const std::string config_text = hf_config_json<C>(stored).dump(2) + "\n";
-  write_file_atomically(directory / hf_config_file_name, [&](atomic_file& file) {
-    file.write(std::as_bytes(std::span<const char>(config_text.data(), config_text.size())));
-  });
+  write_text_atomically(directory / hf_config_file_name, config_text);
 }
 
 // Reads a directory written by save_pretrained (ranklens or transformers) into `model`. Every

@@ -204,8 +204,7 @@ void save_peft_adapter(LoraAdapters<Rank, Model>& adapters, const std::filesyste
   weights.save(directory / peft_weights_file_name);
 
   const std::string text = config.dump(2) + "\n";
-  write_file_atomically(directory / peft_config_file_name,
-                        [&](atomic_file& file) { file.write(std::as_bytes(std::span<const char>(text.data(), text.size()))); });
+  write_text_atomically(directory / peft_config_file_name, text);
 }
 
 // The LoraConfig that `directory`'s adapter_config.json describes, checked against the rank

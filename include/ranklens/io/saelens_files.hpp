@@ -264,8 +264,7 @@ void save_saelens(const SparseAutoencoder<K, DIn, DSae, T>& sae, const std::file
   weights.set_metadata("format", "pt");
   weights.set_metadata(std::string(saelens_config_record_key), cfg.dump());
   weights.save(directory / saelens_weights_file_name);
-  write_file_atomically(directory / saelens_config_file_name,
-                        [&](atomic_file& file) { file.write(std::as_bytes(std::span<const char>(cfg_text.data(), cfg_text.size()))); });
+  write_text_atomically(directory / saelens_config_file_name, cfg_text);
 }
 
 // Reads a SAELens directory into `sae`. Every check comes first: when one fails, sae is unchanged.
