@@ -37,7 +37,8 @@ caller_dir="$PWD"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-original_command="scripts/run_main.sh$(printf ' %q' "$@")"
+original_command="scripts/run_main.sh"
+[ $# -eq 0 ] || original_command+="$(printf ' %q' "$@")"  # printf with no arguments would print ''
 all_stages=(icl icl-plateau icl-names icl-coins reasoning report)
 out=runs/main
 out_given=0

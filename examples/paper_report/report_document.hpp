@@ -142,7 +142,7 @@ inline std::string to_html(const Document& document, const std::string& title) {
       "</title>\n<style>\n"
       "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\n"
       "table{border-collapse:collapse;margin:0.5em 0 1.2em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
-      ".r{text-align:right}th{background:#f3f3f3}\n"
+      ".r{text-align:right;white-space:nowrap}th{background:#f3f3f3}\n"
       "figure{margin:1em 0 1.6em}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:0.92em}\n"
       "code{background:#f4f4f4;padding:0 0.2em}pre{background:#f4f4f4;padding:0.6em;overflow-x:auto}\n"
       "h1{border-bottom:2px solid #ddd}h2{border-bottom:1px solid #eee;margin-top:1.8em}\n"
