@@ -6,7 +6,7 @@
 #   scripts/run_main.sh [--out DIR] [--scale smoke|small|medium] [--only S1,S2] [--skip S1,S2]
 #                       [--device cpu] [--threads N] [--force] [--no-build]
 #
-# Scales: small (the default: about 17 minutes on 2 cores, build included), smoke (under a
+# Scales: small (the default: about 14 minutes on 2 cores, build included), smoke (under a
 # minute after the build: trying the pipeline; its numbers mean nothing), medium (about 20
 # minutes after the build: longer in-context runs, 500 problems per tier, 10 to 1 000 traces,
 # a longer autoencoder). docs/experiments.md, "The pipeline", has each stage's flags per scale.
