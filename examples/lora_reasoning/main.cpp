@@ -120,7 +120,6 @@ int run(const Settings& settings, const std::vector<index_t>& ranks, const std::
   return 0;
 }
 
-// Refuses, before any work, what the run could not honour.
 // --trace-sweep's value: counts separated by commas, or "none" (or nothing) for no data sweep.
 // Read here rather than by CLI11, which turns an empty list into {0}.
 std::vector<index_t> parse_trace_sweep(const std::string& text) {
@@ -140,6 +139,7 @@ std::vector<index_t> parse_trace_sweep(const std::string& text) {
   return counts;
 }
 
+// Refuses, before any work, what the run could not honour.
 void check_before_start(const std::vector<index_t>& ranks, const std::vector<index_t>& trace_sweep, const Settings& settings,
                         const std::filesystem::path& out) {
   const auto compiled = compiled_rank_list();

@@ -37,7 +37,7 @@ struct Settings {
   // Pretraining.
   // Calibrated: lr 3e-3 and 1e-2 learned less than 1e-3; the worked documents are 60% of the
   // mixture so that the step syntax is learnt within the step budget. At 2 500 steps the base
-  // solved 15-18% behind D (chance is 10%), at 5 000 and 7 000 all of them; 5 000 (about 320 s
+  // solved 15-18% behind D (chance is 10%), at 5 000 and 7 000 all of them; 5 000 (320-360 s
   // on 2 threads) keeps the main job within its 15 minutes. docs/experiments.md compares both.
   index_t pretrain_steps = 5000;
   double pretrain_lr = 1e-3;

@@ -1,14 +1,15 @@
 // Which vector width the kernels were compiled for, against the widest the CPU running them has.
 // ranklens is header-only: its xsimd kernels are compiled with the flags of the program that
 // includes them, so a program built without -march=native (or -mavx2 -mfma / -mavx512f) runs
-// the 128-bit SSE2 kernels on a CPU with AVX-512 (a training step 1.3-1.8x slower: docs/performance.md). The
-// first kernel call warns once on stderr when that happens (link ranklens::native in CMake, or
-// compile with -march=native, to fix it; RANKLENS_NO_VECTOR_WARNING=1 silences it for builds
-// that are portable on purpose).
+// the 128-bit SSE2 kernels on a CPU with AVX-512, a training step 1.3-1.8x slower
+// (docs/performance.md). The first kernel call warns once on stderr when that happens (link
+// ranklens::native in CMake, or compile with -march=native, to fix it;
+// RANKLENS_NO_VECTOR_WARNING=1 silences it for builds that are portable on purpose).
 #pragma once
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 namespace ranklens::cpu {
 
@@ -62,7 +63,8 @@ inline const std::string& check_vector_extensions() {
   static const std::string warning = [] {
     std::string text = vector_extension_warning(compiled_vector_bits(), cpu_vector_bits());
     const char* quiet = std::getenv("RANKLENS_NO_VECTOR_WARNING");
-    if (!text.empty() && !(quiet != nullptr && *quiet != '\0' && std::string(quiet) != "0")) std::fputs(text.c_str(), stderr);
+    const bool silenced = quiet != nullptr && std::string_view(quiet) != "" && std::string_view(quiet) != "0";
+    if (!text.empty() && !silenced) std::fputs(text.c_str(), stderr);
     return text;
   }();
   return warning;
