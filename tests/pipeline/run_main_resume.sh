@@ -5,7 +5,8 @@
 #     was never interrupted;
 #   - a rerun of a finished directory redoes nothing and rewrites no result;
 #   - bad flags, a foreign directory and a change of scale are refused before any work, with a
-#     message naming what, and leave the directory as it was.
+#     message naming what, and leave the directory as it was;
+#   - lora_reasoning's --trace-sweep refuses a bad count and skips the sweep with "none".
 #
 #   run_main_resume.sh REPO_ROOT BUILD_DIR WORK_DIR      (ctest: pipeline.run_main_resume)
 set -euo pipefail
@@ -94,4 +95,12 @@ check "the foreign directory is as it was" '[ "$(ls -A "$work/foreign")" = notes
 cp "$work/whole/run.json" "$work/run.before"
 refused "holds a run of scale 'smoke'" --scale small --out "$work/whole"
 check "run.json untouched" 'cmp -s "$work/run.before" "$work/whole/run.json"'
+echo "== lora_reasoning --trace-sweep"
+lora_reasoning=("$RANKLENS_BUILD_DIR/examples/lora_reasoning" --threads 1 --pretrain-steps 2 --finetune-steps 2 --ranks 1
+                --eval-problems 2 --sae-traces 64 --sae-passes 1)
+status=0
+"${lora_reasoning[@]}" --out "$work/sweep_bad" --trace-sweep 30,x >"$work/sweep_bad.log" 2>&1 || status=$?
+check "a count that is not a number is refused, named" '[ "$status" = 1 ] && grep -qF "'"'x'"' is not a count of traces" "$work/sweep_bad.log"'
+"${lora_reasoning[@]}" --out "$work/sweep_none" --trace-sweep none >"$work/sweep_none.log" 2>&1 || { cat "$work/sweep_none.log"; exit 1; }
+check "none skips the data sweep" '! grep -q "== data sweep" "$work/sweep_none.log" && grep -q "== LoRA finetunes" "$work/sweep_none.log"'
 echo "pipeline: all checks passed"
