@@ -1,7 +1,7 @@
 // Which vector width the kernels were compiled for, against the widest the CPU running them has.
 // ranklens is header-only: its xsimd kernels are compiled with the flags of the program that
 // includes them, so a program built without -march=native (or -mavx2 -mfma / -mavx512f) runs
-// the 128-bit SSE2 kernels on a CPU with AVX-512, a training step 1.3-1.8x slower
+// the 128-bit SSE2 kernels on a CPU with AVX-512, a training step up to 1.8x slower
 // (docs/performance.md). The first kernel call warns once on stderr when that happens (link
 // ranklens::native in CMake, or compile with -march=native, to fix it;
 // RANKLENS_NO_VECTOR_WARNING=1 silences it for builds that are portable on purpose).
