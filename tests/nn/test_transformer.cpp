@@ -10,6 +10,7 @@
 #include "nn_test_support.hpp"
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/reduce.hpp"
+#include "ranklens/optim/adamw.hpp"
 
 namespace nn_test_transformer {  // the unity build compiles test files together: names stay per file
 
@@ -307,7 +308,7 @@ TEST_CASE("position_offset shifts positions: learned rows move, rotary logits on
   REQUIRE_THROWS_WITH(gpt2(tokens, 5), Catch::Contains("max_positions"));
 }
 
-TEST_CASE("frozen parameters get no gradient", "[nn][transformer][frozen]") {
+TEST_CASE("frozen parameters get no gradient buffer and no optimizer state", "[nn][transformer][frozen]") {
   std::mt19937 rng(15);
   Transformer<TinyQwen> model(rng);
   const auto tokens = nn_test::random_tokens(2, 5, 13, 16);
@@ -317,16 +318,25 @@ TEST_CASE("frozen parameters get no gradient", "[nn][transformer][frozen]") {
     CHECK_FALSE(model(tokens).requires_grad());  // nothing to differentiate
   }
   model.final_norm.weight.freeze(false);  // e.g. one trainable part over a frozen base
+  AdamW optimizer(parameters(model));
   {
     auto step = tape();
     backward(sum(model(tokens)));
   }
+  optimizer.step();
   for_each_parameter(model, [&](std::string_view name, const auto& p) {
-    const auto g = p.grad().span();
-    const bool any = std::any_of(g.begin(), g.end(), [](float v) { return v != 0.0f; });
     CAPTURE(name);
-    CHECK(any == (name == "model.norm.weight"));
+    const bool trainable = name == "model.norm.weight";
+    REQUIRE(p.has_grad() == trainable);
+    if (trainable) {
+      const auto g = p.grad().span();
+      CHECK(std::any_of(g.begin(), g.end(), [](float v) { return v != 0.0f; }));
+    }
   });
+  for (std::size_t i = 0; i < optimizer.parameters().size(); ++i) {
+    CAPTURE(optimizer.parameters()[i].name);
+    CHECK(optimizer.state(i, "exp_avg").empty() == (optimizer.parameters()[i].name != "model.norm.weight"));
+  }
 }
 
 }  // namespace nn_test_transformer

@@ -15,7 +15,7 @@ namespace {
 using V = Shape<3>;
 Parameter<double, V> param(std::initializer_list<double> value, std::initializer_list<double> grad) {
   Parameter<double, V> p(Tensor<double, V>(V{}, value), "p");
-  p.grad() = Tensor<double, V>(V{}, grad);
+  p.gradient_buffer() = Tensor<double, V>(V{}, grad);
   return p;
 }
 }  // namespace
@@ -33,7 +33,7 @@ TEST_CASE("AdamW's second step follows the bias-corrected moments", "[optim][ada
   auto p = param({1, 1, 1}, {1, 1, 1});
   AdamW opt({p.ref()}, {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0});
   opt.step();
-  p.grad() = Tensor<double, V>(V{}, {3, 3, 3});
+  p.gradient_buffer() = Tensor<double, V>(V{}, {3, 3, 3});
   opt.step();
   const double m = 0.9 * 0.1 + 0.1 * 3, v = 0.999 * 0.001 + 0.001 * 9;
   const double m_hat = m / (1 - 0.81), v_hat = v / (1 - 0.999 * 0.999);
@@ -49,6 +49,34 @@ TEST_CASE("optimizers skip frozen parameters", "[optim]") {
   SGD sgd({p.ref()}, {.lr = 1});
   sgd.step();
   CHECK(p.value()(0) == 1);
+}
+
+TEST_CASE("a parameter without a gradient is skipped: no update, no state", "[optim]") {
+  Parameter<double, V> untouched(Tensor<double, V>(V{}, {1, 2, 3}), "untouched");
+  auto p = param({1, 1, 1}, {1, 1, 1});
+  AdamW adamw({untouched.ref(), p.ref()}, {.lr = 0.1, .weight_decay = 0.5});
+  SGD sgd({untouched.ref(), p.ref()}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.5});
+  adamw.step();
+  sgd.step();
+  CHECK(untouched.value()(2) == 3);  // not even weight decay, as PyTorch skips .grad None
+  CHECK(adamw.state(0, "exp_avg").empty());
+  CHECK(sgd.state(0, "momentum_buffer").empty());
+  CHECK_FALSE(adamw.state(1, "exp_avg").empty());
+  CHECK_FALSE(sgd.state(1, "momentum_buffer").empty());
+  CHECK(clip_grad_norm({untouched.ref(), p.ref()}, 1e9) == Approx(std::sqrt(3.0)));
+  CHECK_FALSE(untouched.has_grad());
+
+  // Frozen: no state either, even with a gradient buffer.
+  auto frozen = param({1, 2, 3}, {1, 1, 1});
+  frozen.freeze();
+  AdamW for_frozen({frozen.ref()});
+  for_frozen.step();
+  CHECK(for_frozen.state(0, "exp_avg_sq").empty());
+
+  // SGD without momentum keeps no buffers at all.
+  SGD plain({p.ref()}, {.lr = 0.1});
+  plain.step();
+  CHECK(plain.state(0, "momentum_buffer").empty());
 }
 
 TEST_CASE("SGD with momentum matches torch.optim.SGD's recurrence", "[optim][sgd]") {

@@ -32,7 +32,7 @@ static_assert(Optimizer<SGD> && Optimizer<AdamW>);
 
 TEST_CASE("train_step: zero, forward, backward, step", "[train][train_step]") {
   Weight w = make_weight();
-  w.grad().span()[0] = 100;  // a stale gradient that the step must clear first
+  w.gradient_buffer().span()[0] = 100;  // a stale gradient that the step must clear first
   SGD optimizer({w.ref()}, {.lr = 0.1});
   const StepResult result = train_step(optimizer, sum_of_squares(w));
   CHECK(result.loss == 14);

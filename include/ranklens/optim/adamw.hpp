@@ -2,6 +2,13 @@
 // (non-amsgrad), fused into one pass over each parameter: decay, both moments, update. The pass
 // is the vectorised, threaded kernel cpu/adamw.hpp.
 //
+// As in PyTorch, a parameter without a gradient (frozen, or never used in a forward pass that
+// records gradients) is skipped: no update, no change to its state. Its moments are created at
+// its first update, so frozen parameters cost no memory here. The bias correction uses the
+// optimizer's step count: PyTorch's per-parameter step for every parameter that had a gradient
+// at each step since the optimizer was built (a parameter unfrozen later starts its moments at
+// zero with the larger count; PyTorch would count its steps from one).
+//
 // Its state (both moments of every parameter, the step count, the options) is saved and
 // restored by name: AdamW is an OptimizerWithState (optim/optimizer_state.hpp).
 #pragma once
@@ -30,9 +37,7 @@ class AdamW {
   static constexpr std::string_view key = "adamw";
   static constexpr std::array<std::string_view, 2> state_names = {"exp_avg", "exp_avg_sq"};  // m, v
 
-  AdamW(ParameterList params, AdamWOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
-    for (std::size_t i = 0; i < params_.size(); ++i) state_.create(i);
-  }
+  AdamW(ParameterList params, AdamWOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {}
 
   // One update with the gradients currently stored in the parameters.
   void step() {
@@ -41,7 +46,8 @@ class AdamW {
     const double bias2_sqrt = std::sqrt(1 - std::pow(options_.beta2, double(step_)));
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const ParameterRef& p = params_[i];
-      if (*p.frozen) continue;
+      if (*p.frozen || p.grad() == nullptr) continue;
+      if (!state_.has(i)) state_.create(i);
       if (p.type == dtype::f32)
         update<float>(p, i, bias1, bias2_sqrt);
       else if (p.type == dtype::f64)
@@ -102,7 +108,7 @@ class AdamW {
                                        .step_size = T(options_.lr / bias1),
                                        .inv_bias2_sqrt = T(1 / bias2_sqrt),
                                        .eps = T(options_.eps)};
-    cpu::adamw_update(static_cast<T*>(p.value), static_cast<const T*>(p.grad), state_.template data<T>(i, 0),
+    cpu::adamw_update(static_cast<T*>(p.value), static_cast<const T*>(p.grad()), state_.template data<T>(i, 0),
                       state_.template data<T>(i, 1), p.numel, c);
   }
 

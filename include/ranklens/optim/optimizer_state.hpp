@@ -115,7 +115,11 @@ class LazyParameterState {
   }
   void create(std::size_t i) {
     auto& tensors = tensors_.at(i);
-    if (tensors.empty()) tensors.assign(Count, std::vector<std::byte>(bytes_per_tensor_[i]));
+    if (tensors.empty()) {
+      tensors.resize(Count);
+      for (auto& tensor : tensors) tensor.resize(bytes_per_tensor_[i]);  // zeros
+      return;
+    }
     for (auto& tensor : tensors) std::fill(tensor.begin(), tensor.end(), std::byte{0});
   }
   void release(std::size_t i) { std::vector<std::vector<std::byte>>().swap(tensors_.at(i)); }

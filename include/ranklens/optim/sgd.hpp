@@ -1,5 +1,7 @@
 // SGD with optional momentum, dampening, Nesterov and L2 weight decay, following
-// torch.optim.SGD step for step (the first momentum step copies the gradient). Its state (the
+// torch.optim.SGD step for step: a parameter without a gradient (frozen, or never used in a
+// forward pass that records gradients) is skipped, with no update and no buffer; with momentum,
+// a parameter's first update creates its buffer as a copy of the step direction. Its state (the
 // momentum buffers, the options) is saved and restored by name: SGD is an OptimizerWithState
 // (optim/optimizer_state.hpp).
 #pragma once
@@ -29,13 +31,12 @@ class SGD {
   SGD(ParameterList params, SGDOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
     if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0))
       throw value_error("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
-    for (std::size_t i = 0; i < params_.size(); ++i) state_.create(i);
   }
 
   void step() {
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const ParameterRef& p = params_[i];
-      if (*p.frozen) continue;
+      if (*p.frozen || p.grad() == nullptr) continue;
       if (p.type == dtype::f32)
         update<float>(p, i);
       else if (p.type == dtype::f64)
@@ -43,13 +44,13 @@ class SGD {
       else
         throw value_error("SGD: parameter '" + std::string(p.name) + "' is not F32 or F64");
     }
-    first_step_ = false;
+    has_stepped_ = true;
   }
 
   void zero_grad() { ranklens::zero_grad(params_); }
   void set_lr(double lr) noexcept { options_.lr = lr; }
   double lr() const noexcept { return options_.lr; }
-  bool has_stepped() const noexcept { return !first_step_; }
+  bool has_stepped() const noexcept { return has_stepped_; }
   const SGDOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
 
@@ -60,10 +61,11 @@ class SGD {
   }
   void create_state(std::size_t i) { state_.create(i); }
   void release_state(std::size_t i) { state_.release(i); }
-  // has_stepped: whether a step has run (the first one copies the gradient into the buffers).
+  // has_stepped: whether a step has run. Files written before buffers were created per
+  // parameter hold zero buffers for every parameter until then, which mean none.
   OptimizerSettings settings() const {
     OptimizerSettings s;
-    s.set("has_stepped", !first_step_);
+    s.set("has_stepped", has_stepped_);
     s.set("lr", options_.lr);
     s.set("momentum", options_.momentum);
     s.set("dampening", options_.dampening);
@@ -82,16 +84,19 @@ class SGD {
   }
   void restore_settings(const OptimizerSettings& saved) {
     options_.lr = saved.real("lr");
-    first_step_ = !saved.boolean("has_stepped");
+    has_stepped_ = saved.boolean("has_stepped");
+    if (!has_stepped_)
+      for (std::size_t i = 0; i < params_.size(); ++i) state_.release(i);
   }
 
  private:
   template <class T>
   void update(const ParameterRef& p, std::size_t i) {
     T* value = static_cast<T*>(p.value);
-    const T* grad = static_cast<const T*>(p.grad);
+    const T* grad = static_cast<const T*>(p.grad());
     const T lr = T(options_.lr), mu = T(options_.momentum), damp = T(1 - options_.dampening), wd = T(options_.weight_decay);
-    const bool first = first_step_;
+    const bool first = options_.momentum != 0 && !state_.has(i);
+    if (first) state_.create(i);
     T* buffer = options_.momentum != 0 ? state_.template data<T>(i, 0) : nullptr;
     for (index_t j = 0; j < p.numel; ++j) {
       T d = grad[j] + wd * value[j];
@@ -106,7 +111,7 @@ class SGD {
   ParameterList params_;
   SGDOptions options_;
   LazyParameterState<1> state_;
-  bool first_step_ = true;
+  bool has_stepped_ = false;
 };
 
 }  // namespace ranklens
