@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -97,7 +98,10 @@ void run(std::string_view preset_name, const options& opts) {
     throw value_error(std::to_string(count) + " tokens exceed the " + std::to_string(Config::max_positions) +
                       " positions of this GPT-2 (n_positions)");
 
+  const auto load_start = std::chrono::steady_clock::now();
   const auto model = io::from_pretrained<Config>(opts.model);
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  std::printf("%.*s: loaded %s in %.3f s\n", int(preset_name.size()), preset_name.data(), opts.model.c_str(), load_seconds);
   Tensor<std::int32_t, Shape<dyn, dyn>> tokens(Shape<dyn, dyn>{1, count});
   std::copy(opts.tokens.begin(), opts.tokens.end(), tokens.data());
 

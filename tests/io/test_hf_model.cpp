@@ -67,6 +67,34 @@ void rewrite_weights(const std::filesystem::path& directory, Keep keep, Rename r
   writer.save(directory / "model.safetensors");
 }
 
+
+// Replaces dir/model.safetensors by shards as transformers writes them: tensors go to shard
+// shard_of(name) (0-based) of `count`, and model.safetensors.index.json maps each name to its
+// shard's file, "model-0000i-of-0000n.safetensors". `edit_map` may change the index first.
+template <class ShardOf, class EditMap>
+void shard_weights(const std::filesystem::path& directory, int count, ShardOf shard_of, EditMap edit_map) {
+  const std::vector<std::byte> original = read_whole_file(directory / "model.safetensors");
+  const auto reader = safetensors_reader::from_bytes(original);
+  auto file_name = [count](int i) { return "model-0000" + std::to_string(i + 1) + "-of-0000" + std::to_string(count) + ".safetensors"; };
+  std::vector<safetensors_writer> shards(static_cast<std::size_t>(count));
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  for (const auto& entry : reader.entries()) {
+    const int shard = shard_of(entry.name);
+    shards[static_cast<std::size_t>(shard)].add(entry.name, entry.element_type, entry.shape, reader.bytes(entry));
+    index["weight_map"][entry.name] = file_name(shard);
+  }
+  for (int i = 0; i < count; ++i) {
+    shards[static_cast<std::size_t>(i)].set_metadata("format", "pt");
+    shards[static_cast<std::size_t>(i)].save(directory / file_name(i));
+  }
+  edit_map(index["weight_map"]);
+  write_whole_file(directory / "model.safetensors.index.json", index.dump(2));
+  std::filesystem::remove(directory / "model.safetensors");
+}
+
+// Layer 0 and the embeddings in the first shard, the rest in the second.
+int by_layer(const std::string& name) { return name.find("layers.1.") != std::string::npos || name == "model.norm.weight" ? 1 : 0; }
+
 }  // namespace
 
 TEST_CASE("a saved model loads into a freshly initialised one and computes the same logits", "[io][hf_model]") {
@@ -250,6 +278,80 @@ TEST_CASE("a directory that cannot be created is an io_error, and nothing is lef
   std::mt19937 rng(1);
   CHECK_THROWS_AS(save_pretrained(Transformer<TinyGpt2>(rng), directory / "blocker" / "model"), io_error);
   CHECK(directory.file_names() == std::vector<std::string>{"blocker"});
+}
+
+TEST_CASE("from_pretrained draws no weights and allocates no gradients", "[io][hf_model]") {
+  scratch_directory directory;
+  std::mt19937 rng(1);
+  const Transformer<UntiedQwen2> saved(rng);
+  save_pretrained(saved, directory.path());
+  auto loaded = from_pretrained<UntiedQwen2>(directory.path());
+  CHECK(logits_of(loaded) == logits_of(saved));
+  for_each_parameter(loaded, [](std::string_view name, const auto& p) {
+    INFO(name);
+    CHECK_FALSE(p.has_grad());  // inference needs none; training creates them at its first forward
+  });
+
+  // What from_pretrained builds before loading: zeros, not a random draw.
+  skip_initialization none;
+  Transformer<UntiedQwen2> unloaded(none);
+  for_each_parameter(unloaded, [](std::string_view name, const auto& p) {
+    INFO(name);
+    const auto values = p.value().span();
+    const bool norm = name.find("norm") != std::string_view::npos;  // norms start at one, as always
+    CHECK(std::all_of(values.begin(), values.end(), [&](float v) { return v == (norm ? 1.0f : 0.0f); }));
+  });
+}
+
+TEST_CASE("sharded weights (model.safetensors.index.json) load as one file does", "[io][hf_model]") {
+  scratch_directory directory;
+  std::mt19937 rng(1);
+  const Transformer<UntiedQwen2> saved(rng);
+  save_pretrained(saved, directory.path());
+  shard_weights(directory.path(), 2, by_layer, [](nlohmann::json&) {});
+  REQUIRE_FALSE(std::filesystem::exists(directory / "model.safetensors"));
+  CHECK(logits_of(from_pretrained<UntiedQwen2>(directory.path())) == logits_of(saved));
+
+  // A missing tensor is named as with one file, with the index as the place.
+  save_pretrained(saved, directory.path());
+  rewrite_weights(directory.path(), [](const std::string& name) { return name != "lm_head.weight"; }, [](const std::string& n) { return n; });
+  shard_weights(directory.path(), 2, by_layer, [](nlohmann::json&) {});
+  CHECK_THAT(io_error_message([&] { from_pretrained<UntiedQwen2>(directory.path()); }),
+             Contains("model.safetensors.index.json' (2 shards) lacks 1 of the model's tensors") && Contains("'lm_head.weight'"));
+}
+
+TEST_CASE("a sharded index that disagrees with its shards, or points outside the directory, is refused", "[io][hf_model]") {
+  scratch_directory directory;
+  std::mt19937 rng(1);
+  Transformer<UntiedQwen2> model(rng);
+  const auto before = logits_of(model);
+  const std::string layer_norm = "model.layers.1.post_attention_layernorm.weight";
+  const auto refused = [&](auto edit_map) {
+    save_pretrained(model, directory.path());
+    shard_weights(directory.path(), 2, by_layer, edit_map);
+    return io_error_message([&] { load_pretrained(model, directory.path()); });
+  };
+
+  CHECK_THAT(refused([&](nlohmann::json& map) { map[layer_norm] = "../model-00002-of-00002.safetensors"; }),
+             Contains("model.safetensors.index.json', key 'weight_map." + layer_norm + "'") &&
+                 Contains("is not a file name in the model's directory"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map[layer_norm] = "/etc/passwd"; }), Contains("is not a file name in the model's directory"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map[layer_norm] = "model-00003-of-00002.safetensors"; }),
+             Contains("key 'weight_map." + layer_norm + "'") && Contains("which is not in the directory"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map[layer_norm] = "model-00001-of-00002.safetensors"; }),
+             Contains("key 'weight_map." + layer_norm + "'") && Contains("but the tensor is in"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map.erase(layer_norm); }),
+             Contains("holds '" + layer_norm + "', which the weight_map does not list"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map["model.layers.7.mlp.up_proj.weight"] = "model-00002-of-00002.safetensors"; }),
+             Contains("key 'weight_map.model.layers.7.mlp.up_proj.weight'") && Contains("which has no such tensor"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map[layer_norm] = 7; }), Contains("is 7, not a shard file name"));
+  CHECK_THAT(refused([&](nlohmann::json& map) { map = nlohmann::json::object(); }), Contains("key 'weight_map': missing or empty"));
+
+  save_pretrained(model, directory.path());
+  shard_weights(directory.path(), 2, by_layer, [](nlohmann::json&) {});
+  write_whole_file(directory / "model.safetensors.index.json", "{\"weight_map\": ");
+  CHECK_THAT(io_error_message([&] { load_pretrained(model, directory.path()); }), Contains("is not valid JSON"));
+  CHECK(logits_of(model) == before);  // every failed load left the model as it was
 }
 
 }  // namespace io_test_hf_model

@@ -1,4 +1,6 @@
 // Specification of io/mapped_file.hpp.
+#include <algorithm>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -23,6 +25,32 @@ TEST_CASE("a mapped file shows exactly the file's bytes", "[io][mapped_file]") {
   CHECK(file.bytes()[3] == std::byte{0});
   CHECK(file.bytes()[6] == std::byte{'f'});
   CHECK(file.path() == scratch / "data.bin");
+}
+
+TEST_CASE("release gives back the pages of a range, which read the same afterwards", "[io][mapped_file]") {
+  scratch_directory scratch;
+  constexpr std::size_t size = std::size_t{8} << 20;
+  std::string contents(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) contents[i] = char(i * 7 % 251);
+  write_whole_file(scratch / "data.bin", contents);
+  const mapped_file file(scratch / "data.bin");
+  // Resident pages of this process, from /proc/self/statm (the second field).
+  const auto resident_bytes = [] {
+    std::ifstream statm("/proc/self/statm");
+    std::size_t total = 0, resident = 0;
+    statm >> total >> resident;
+    return resident * std::size_t(::sysconf(_SC_PAGESIZE));
+  };
+  std::size_t sum = 0;
+  for (const std::byte b : file.bytes()) sum += std::size_t(b);  // every page is now resident
+  const std::size_t before = resident_bytes();
+  file.release(file.bytes().subspan(1));  // an unaligned start: the first page stays
+  CHECK(double(before) - double(resident_bytes()) >= double(size / 2));
+  std::size_t again = 0;
+  for (const std::byte b : file.bytes()) again += std::size_t(b);
+  CHECK(again == sum);
+  CHECK(std::equal(contents.begin(), contents.end(), reinterpret_cast<const char*>(file.bytes().data())));
+  file.release({});  // nothing to give back
 }
 
 TEST_CASE("an empty file maps to no bytes", "[io][mapped_file]") {

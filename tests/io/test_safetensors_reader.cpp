@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -87,6 +89,40 @@ TEST_CASE("narrowing F64 to float rounds, but refuses finite values beyond float
   CHECK(narrowed[1] == -std::numeric_limits<float>::infinity());
   CHECK(narrowed[2] == 0.0f);  // underflow to zero is rounding, not an error
   CHECK(std::isnan(narrowed[3]));
+}
+
+TEST_CASE("a tensor larger than a read chunk converts whole, and errors name the element", "[io][safetensors]") {
+  // Reading goes in 16 MiB chunks of stored bytes; 2.5 M doubles span two, and the file is
+  // mapped, so the pages of each chunk are given back as it is read.
+  constexpr std::size_t count = 2'500'000;
+  std::vector<double> values(count);
+  for (std::size_t i = 0; i < count; ++i) values[i] = double(i) * 0.5;
+  const std::string header =
+      R"({"d":{"dtype":"F64","shape":[)" + std::to_string(count) + R"(],"data_offsets":[0,)" + std::to_string(count * 8) + "]}}";
+  std::vector<std::byte> image = safetensors_image(header);
+  const auto* raw = reinterpret_cast<const std::byte*>(values.data());
+  image.insert(image.end(), raw, raw + count * 8);
+  scratch_directory scratch;
+  const auto write_image = [&] {
+    std::ofstream out(scratch / "big.safetensors", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(image.data()), std::streamsize(image.size()));
+  };
+  write_image();
+  {
+    const safetensors_reader reader = safetensors_reader::open(scratch / "big.safetensors");
+    const std::vector<float> narrowed = reader.read_as<float>("d");
+    const std::vector<double> same = reader.read_as<double>("d");  // read again after its pages were given back
+    bool all_equal = true;
+    for (std::size_t i = 0; i < count; ++i) all_equal = all_equal && narrowed[i] == float(values[i]) && same[i] == values[i];
+    CHECK(all_equal);
+  }
+  const std::size_t beyond_first_chunk = (std::size_t{16} << 20) / 8 + 12'345;
+  const double too_big = 1e300;
+  std::memcpy(image.data() + (image.size() - count * 8) + beyond_first_chunk * 8, &too_big, 8);
+  write_image();
+  const safetensors_reader reader = safetensors_reader::open(scratch / "big.safetensors");
+  CHECK_THAT(io_error_message([&] { reader.read_as<float>("d"); }),
+             Contains("element " + std::to_string(beyond_first_chunk) + " is 1e+300, beyond the range of float"));
 }
 
 TEST_CASE("integer tensors read as int32 and int64, narrowing checked value by value", "[io][safetensors]") {

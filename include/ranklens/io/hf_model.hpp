@@ -27,7 +27,6 @@
 #include <cctype>
 #include <filesystem>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -37,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ranklens/io/hf_config.hpp"
+#include "ranklens/io/hf_weights.hpp"
 #include "ranklens/io/name_list.hpp"
 #include "ranklens/io/tensor_io.hpp"
 #include "ranklens/io/transformer_config_json.hpp"
@@ -46,7 +46,6 @@
 namespace ranklens::io {
 
 inline constexpr std::string_view hf_config_file_name = "config.json";
-inline constexpr std::string_view hf_weights_file_name = "model.safetensors";
 // Metadata key under which save_pretrained records config_as_json<C>() in the weights.
 inline constexpr std::string_view hf_config_record_key = "ranklens.config";
 
@@ -112,22 +111,21 @@ void save_pretrained(const Transformer<C, T>& model, const std::filesystem::path
   write_text_atomically(directory / hf_config_file_name, config_text);
 }
 
-// Reads a directory written by save_pretrained (ranklens or transformers) into `model`. Every
-// check comes first: when one fails, the model is unchanged.
+// Reads a directory written by save_pretrained (ranklens or transformers) into `model`: one
+// model.safetensors, or shards listed by model.safetensors.index.json (io/hf_weights.hpp).
+// Every check comes first: when one fails, the model is unchanged.
 template <TransformerConfig C, Real T>
 void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& directory) {
   static_assert(hf_expressible<C>::check());
   using hf_model_detail::quoted;
   namespace fs = std::filesystem;
   const fs::path config_path = directory / hf_config_file_name;
-  const fs::path weights_path = directory / hf_weights_file_name;
   if (!fs::is_regular_file(config_path))
     throw io_error("load_pretrained: " + quoted(directory) + " has no " + std::string(hf_config_file_name));
-  if (!fs::is_regular_file(weights_path)) {
-    std::string detail = "load_pretrained: " + quoted(directory) + " has no " + std::string(hf_weights_file_name);
-    if (fs::exists(directory / "model.safetensors.index.json"))
-      detail += "; its weights are sharded (model.safetensors.index.json), which ranklens does not read yet";
-    else if (fs::exists(directory / "pytorch_model.bin"))
+  if (!hf_weights::present(directory)) {
+    std::string detail = "load_pretrained: " + quoted(directory) + " has no " + std::string(hf_weights_file_name) + " and no " +
+                         std::string(hf_weights_index_file_name);
+    if (fs::exists(directory / "pytorch_model.bin") || fs::exists(directory / "pytorch_model.bin.index.json"))
       detail += "; it has only pytorch_model.bin (a pickle): convert it with transformers' save_pretrained(..., safe_serialization=True)";
     throw io_error(detail);
   }
@@ -136,20 +134,29 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
   if (const auto mismatch = hf_config_mismatch<C>(config, quoted(config_path)))
     throw value_error("load_pretrained: " + quoted(config_path) + ": " + *mismatch);
 
-  const safetensors_reader reader = safetensors_reader::open(weights_path);
-  if (const auto record = reader.metadata().find(hf_config_record_key); record != reader.metadata().end()) {
+  const hf_weights weights = [&] {
+    try {
+      return hf_weights::open(directory);
+    } catch (const io_error& failure) {
+      throw io_error(std::string("load_pretrained: ") + failure.what());
+    }
+  }();
+  for (const safetensors_reader& file : weights.files()) {
+    const auto record = file.metadata().find(hf_config_record_key);
+    if (record == file.metadata().end()) continue;
     const auto recorded = nlohmann::ordered_json::parse(record->second, nullptr, /*allow_exceptions=*/false);
     if (recorded.is_discarded())
-      throw io_error("load_pretrained: " + quoted(weights_path) + ": the metadata '" + std::string(hf_config_record_key) + "' is not JSON");
-    if (const auto difference = first_config_difference(config_as_json<C>(), "config.json", recorded, "model.safetensors"))
+      throw io_error("load_pretrained: " + file.source() + ": the metadata '" + std::string(hf_config_record_key) + "' is not JSON");
+    if (const auto difference = first_config_difference(config_as_json<C>(), "config.json", recorded,
+                                                             weights.sharded() ? "a shard of the weights" : "model.safetensors"))
       throw io_error("load_pretrained: " + quoted(directory) + ": " + *difference +
                      "; the two files come from different saves (an interrupted save_pretrained?)");
   }
 
   // The hub's original GPT-2 files use GPT2Model's names: no "transformer." in front.
   constexpr std::string_view gpt2_prefix = "transformer.";
-  const bool bare_gpt2_names = C::layout == checkpoint_layout::gpt2 && !reader.contains("transformer.wte.weight") &&
-                               reader.contains("wte.weight");
+  const bool bare_gpt2_names = C::layout == checkpoint_layout::gpt2 && !weights.contains("transformer.wte.weight") &&
+                               weights.contains("wte.weight");
   auto stored_name = [&](std::string_view path) {
     if (bare_gpt2_names && path.starts_with(gpt2_prefix)) path.remove_prefix(gpt2_prefix.size());
     return std::string(path);
@@ -160,52 +167,56 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
   for_each_parameter(model, [&](std::string_view path, const auto& parameter) {
     const std::string name = stored_name(path);
     expected.insert(name);
-    const safetensors_entry* entry = reader.header().find(name);
-    if (entry == nullptr) {
+    const hf_weights::located* stored = weights.find(name);
+    if (stored == nullptr) {
       missing.push_back(name);
       return;
     }
-    require_stored_shape(reader, *entry, parameter.shape());
-    hf_model_detail::require_floating(reader, *entry);
+    require_stored_shape(*stored->reader, *stored->entry, parameter.shape());
+    hf_model_detail::require_floating(*stored->reader, *stored->entry);
   });
   if (!missing.empty())
-    throw io_error("load_pretrained: " + quoted(weights_path) + " lacks " + std::to_string(missing.size()) +
+    throw io_error("load_pretrained: " + weights.description() + " lacks " + std::to_string(missing.size()) +
                    " of the model's tensors: " + quoted_names(missing));
 
   constexpr std::string_view tied_head = "lm_head.weight";
   std::vector<std::string> unexpected;
   bool has_tied_head = false;
-  for (const safetensors_entry& entry : reader.entries()) {
-    if (expected.contains(entry.name) || hf_model_detail::is_known_buffer(C::layout, entry.name)) continue;
-    if (C::tied_embeddings && entry.name == tied_head) {
+  for (const auto& [name, stored] : weights.tensors()) {
+    if (expected.contains(name) || hf_model_detail::is_known_buffer(C::layout, name)) continue;
+    if (C::tied_embeddings && name == tied_head) {
       has_tied_head = true;
       continue;
     }
-    unexpected.push_back(entry.name);
+    unexpected.push_back(name);
   }
   if (!unexpected.empty())
-    throw io_error("load_pretrained: " + quoted(weights_path) + " holds " + std::to_string(unexpected.size()) +
+    throw io_error("load_pretrained: " + weights.description() + " holds " + std::to_string(unexpected.size()) +
                    " tensors that a model of this configuration has no place for: " + quoted_names(unexpected));
   if (has_tied_head) {
     // transformers writes a tied head only in old or hand-made files; it must be the embedding.
     const std::string embedding = stored_name(model.token_embedding.weight.name());
-    const safetensors_entry& head = reader.entry(tied_head);
-    require_stored_shape(reader, head, model.token_embedding.weight.shape());
-    hf_model_detail::require_floating(reader, head);
-    if (reader.read_as<T>(tied_head) != reader.read_as<T>(embedding))
-      throw io_error("load_pretrained: " + quoted(weights_path) + ": 'lm_head.weight' differs from '" + embedding +
+    const hf_weights::located& head = weights.at(tied_head);
+    const hf_weights::located& table = weights.at(embedding);
+    require_stored_shape(*head.reader, *head.entry, model.token_embedding.weight.shape());
+    hf_model_detail::require_floating(*head.reader, *head.entry);
+    if (head.reader->read_as<T>(tied_head) != table.reader->read_as<T>(embedding))
+      throw io_error("load_pretrained: " + head.reader->source() + ": 'lm_head.weight' differs from '" + embedding +
                      "', but config.json ties them (tie_word_embeddings)");
   }
 
-  for_each_parameter(model, [&](std::string_view path, auto& parameter) { read_into(reader, stored_name(path), parameter); });
+  for_each_parameter(model, [&](std::string_view path, auto& parameter) {
+    const std::string name = stored_name(path);
+    read_into(*weights.at(name).reader, name, parameter);
+  });
 }
 
 // A new model with the weights of `directory`.
 template <TransformerConfig C, Real T = float>
 Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
-  // The model draws initial weights from a generator in its constructor; they are all replaced.
-  std::mt19937 discarded_initialisation(0);
-  Transformer<C, T> model(discarded_initialisation);
+  // Every weight is replaced, so none is drawn (nn/initialization.hpp).
+  skip_initialization none;
+  Transformer<C, T> model(none);
   load_pretrained(model, directory);
   return model;
 }

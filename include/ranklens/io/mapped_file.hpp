@@ -7,6 +7,7 @@
 #pragma once
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <span>
@@ -78,6 +79,19 @@ class mapped_file {
   }
   std::size_t size() const noexcept { return size_; }
   const std::filesystem::path& path() const noexcept { return path_; }
+
+  // Gives back the memory of the whole pages inside `range` (bytes of this file) once they have
+  // been read: they leave this process's resident set, stay in the page cache, and are read
+  // again if touched, so every span handed out stays valid. Copying a model's weights out of
+  // its file then holds one copy of them, not two.
+  void release(std::span<const std::byte> range) const noexcept {
+    if (address_ == nullptr || range.empty()) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+    const auto first = (begin + page - 1) / page * page;
+    const auto last = (begin + range.size()) / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // a hint: failure changes nothing
+  }
 
  private:
   void unmap() noexcept {

@@ -4,6 +4,7 @@
 // every tensor's byte range is known to lie inside the file, so access does no more checks
 // than "is there a tensor of that name" and "can its dtype become this type".
 #pragma once
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -76,32 +77,23 @@ class safetensors_reader {
   std::span<const std::byte> bytes(std::string_view name) const { return bytes(entry(name)); }
 
   // Converts the tensor's elements into `out`, which must hold exactly element_count() values.
+  // A mapped file is read in chunks whose pages are given back as soon as they are copied
+  // (mapped_file::release), so reading a whole model adds little more than one chunk to the
+  // memory its weights take.
   template <safetensors_readable T>
   void read_into(std::string_view name, std::span<T> out) const {
     const safetensors_entry& tensor = entry(name);
     if (out.size() != tensor.element_count())
       fail(tensor, "needs room for " + std::to_string(tensor.element_count()) + " elements, but the output holds " +
                        std::to_string(out.size()));
-    const std::byte* const stored = bytes(tensor).data();
-    if constexpr (std::is_floating_point_v<T>) {
-      switch (tensor.element_type) {
-        case dtype::f16: return convert<std::uint16_t>(stored, out, [](std::uint16_t h) { return T(f16_bits_to_float(h)); });
-        case dtype::bf16: return convert<std::uint16_t>(stored, out, [](std::uint16_t b) { return T(bf16_bits_to_float(b)); });
-        case dtype::f32: return convert<float>(stored, out, [](float v) { return T(v); });
-        case dtype::f64: return convert_f64(tensor, stored, out);
-        default: break;
-      }
-      fail(tensor, "cannot be read as " + std::string(type_name<T>()) + "; expected dtype F16, BF16, F32 or F64");
-    } else {
-      switch (tensor.element_type) {
-        case dtype::i8: return convert<std::int8_t>(stored, out, [](std::int8_t v) { return T(v); });
-        case dtype::u8: return convert<std::uint8_t>(stored, out, [](std::uint8_t v) { return T(v); });
-        case dtype::i16: return convert<std::int16_t>(stored, out, [](std::int16_t v) { return T(v); });
-        case dtype::i32: return convert<std::int32_t>(stored, out, [](std::int32_t v) { return T(v); });
-        case dtype::i64: return convert_i64(tensor, stored, out);
-        default: break;
-      }
-      fail(tensor, "cannot be read as " + std::string(type_name<T>()) + "; expected dtype I8, U8, I16, I32 or I64");
+    const std::span<const std::byte> stored = bytes(tensor);
+    const std::size_t element_bytes = size_of(tensor.element_type);
+    const std::size_t chunk = std::max<std::size_t>(1, chunk_bytes / element_bytes);
+    for (std::size_t first = 0; first < out.size(); first += chunk) {
+      const std::size_t count = std::min(chunk, out.size() - first);
+      const std::span<const std::byte> part = stored.subspan(first * element_bytes, count * element_bytes);
+      read_part(tensor, part.data(), out.subspan(first, count), first);
+      if (file_) file_->release(part);
     }
   }
 
@@ -118,6 +110,33 @@ class safetensors_reader {
         file_bytes_(bytes),
         source_(std::move(source)),
         header_(parse_safetensors_header(bytes, source_)) {}
+
+  static constexpr std::size_t chunk_bytes = std::size_t{16} << 20;
+
+  // Elements [first, first + out.size()) of `tensor`, stored from `stored` on.
+  template <safetensors_readable T>
+  void read_part(const safetensors_entry& tensor, const std::byte* stored, std::span<T> out, std::size_t first) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      switch (tensor.element_type) {
+        case dtype::f16: return convert<std::uint16_t>(stored, out, [](std::uint16_t h) { return T(f16_bits_to_float(h)); });
+        case dtype::bf16: return convert<std::uint16_t>(stored, out, [](std::uint16_t b) { return T(bf16_bits_to_float(b)); });
+        case dtype::f32: return convert<float>(stored, out, [](float v) { return T(v); });
+        case dtype::f64: return convert_f64(tensor, stored, out, first);
+        default: break;
+      }
+      fail(tensor, "cannot be read as " + std::string(type_name<T>()) + "; expected dtype F16, BF16, F32 or F64");
+    } else {
+      switch (tensor.element_type) {
+        case dtype::i8: return convert<std::int8_t>(stored, out, [](std::int8_t v) { return T(v); });
+        case dtype::u8: return convert<std::uint8_t>(stored, out, [](std::uint8_t v) { return T(v); });
+        case dtype::i16: return convert<std::int16_t>(stored, out, [](std::int16_t v) { return T(v); });
+        case dtype::i32: return convert<std::int32_t>(stored, out, [](std::int32_t v) { return T(v); });
+        case dtype::i64: return convert_i64(tensor, stored, out, first);
+        default: break;
+      }
+      fail(tensor, "cannot be read as " + std::string(type_name<T>()) + "; expected dtype I8, U8, I16, I32 or I64");
+    }
+  }
 
   template <class T>
   static constexpr std::string_view type_name() {
@@ -151,7 +170,7 @@ class safetensors_reader {
   // F64 to float rounds, as any narrowing does, but a finite value beyond float's range would
   // silently become infinity; that is refused. NaN and infinities pass through.
   template <class T>
-  void convert_f64(const safetensors_entry& tensor, const std::byte* stored, std::span<T> out) const {
+  void convert_f64(const safetensors_entry& tensor, const std::byte* stored, std::span<T> out, std::size_t first) const {
     if constexpr (std::is_same_v<T, double>) {
       convert<double>(stored, out, [](double v) { return v; });
     } else {
@@ -160,7 +179,7 @@ class safetensors_reader {
         std::memcpy(&value, stored + i * sizeof(double), sizeof(double));
         out[i] = static_cast<T>(value);
         if (std::isinf(out[i]) && std::isfinite(value))
-          fail(tensor, "element " + std::to_string(i) + " is " + shortest_text(value) + ", beyond the range of " +
+          fail(tensor, "element " + std::to_string(first + i) + " is " + shortest_text(value) + ", beyond the range of " +
                            std::string(type_name<T>()));
       }
     }
@@ -176,7 +195,7 @@ class safetensors_reader {
   // I64 to int32 is checked element by element; a silent wrap would turn an index into
   // another valid-looking index.
   template <class T>
-  void convert_i64(const safetensors_entry& tensor, const std::byte* stored, std::span<T> out) const {
+  void convert_i64(const safetensors_entry& tensor, const std::byte* stored, std::span<T> out, std::size_t first) const {
     if constexpr (std::is_same_v<T, std::int64_t>) {
       convert<std::int64_t>(stored, out, [](std::int64_t v) { return v; });
     } else {
@@ -184,7 +203,7 @@ class safetensors_reader {
         std::int64_t value;
         std::memcpy(&value, stored + i * sizeof(std::int64_t), sizeof(std::int64_t));
         if (value < std::numeric_limits<T>::min() || value > std::numeric_limits<T>::max())
-          fail(tensor, "element " + std::to_string(i) + " is " + std::to_string(value) + ", beyond the range of " +
+          fail(tensor, "element " + std::to_string(first + i) + " is " + std::to_string(value) + ", beyond the range of " +
                            std::string(type_name<T>()));
         out[i] = static_cast<T>(value);
       }
