@@ -101,6 +101,11 @@ TEST_CASE("a mismatch names the field, the file's value and the compiled value",
   json config = transformers_qwen2_config();
   config["hidden_size"] = 128;
   CHECK(hf_config_mismatch<SmallQwen2>(config) == "hidden_size is 128, but the compiled configuration has 64");
+  config["vocab_size"] = 97;
+  config["rope_parameters"]["rope_theta"] = 10000.0;
+  CHECK(hf_config_mismatch<SmallQwen2>(config) ==  // every difference at once, not one per recompile
+        "hidden_size is 128, but the compiled configuration has 64; vocab_size is 97, but the compiled configuration has 1000; "
+        "rope_theta is 10000, but the compiled configuration has 1e+06");
 
   config = transformers_qwen2_config();
   config["tie_word_embeddings"] = false;
@@ -128,7 +133,8 @@ TEST_CASE("fields a file leaves out take transformers' defaults", "[io][hf_confi
   const json qwen2_v4 = json::parse(R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 256,
     "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 1000, "rope_theta": 1000000.0, "rope_scaling": null})");
   CHECK(hf_config_mismatch<Qwen2Like<64, 2, 4, 4, 1000, 256, false>>(qwen2_v4) == std::nullopt);
-  CHECK(hf_config_mismatch<SmallQwen2>(qwen2_v4) == "num_key_value_heads is 4, but the compiled configuration has 2");
+  CHECK(hf_config_mismatch<SmallQwen2>(qwen2_v4) ==
+        "num_key_value_heads is 4, but the compiled configuration has 2; tie_word_embeddings is false, but the compiled configuration has true");
 
   // No rope theta at all: transformers' default is 10000, not Qwen2's released 1e6.
   json no_theta = qwen2_v4;

@@ -9,6 +9,7 @@
 // Floating-point fields (epsilons, rope theta) match within a relative 1e-6, because some hub
 // configs hold float32 values printed in full (9.999999974752427e-07 for 1e-6).
 #pragma once
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -18,11 +19,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
 #include "ranklens/core/dtype.hpp"
 #include "ranklens/core/error.hpp"
+#include "ranklens/io/config_fields.hpp"
 #include "ranklens/nn/transformer_config.hpp"
 
 namespace ranklens::io {
@@ -56,6 +59,22 @@ constexpr std::string_view torch_dtype_name(dtype stored) noexcept {
   }
 }
 
+namespace hf_config_detail {
+
+// A fallback's value given the values of the other fields (C's, or a file's, as `value_of` says).
+template <class ValueOf>
+double fallback_value(const hf_fallback& fallback, ValueOf&& value_of) {
+  if (fallback.how == hf_fallback::kind::times_field) return double(fallback.factor) * value_of(fallback.field);
+  return fallback.constant;
+}
+
+// A fallback's value for C itself: what transformers would assume for C if the field were left out.
+inline double fallback_of(const std::array<config_field, 16>& fields, const hf_fallback& fallback) {
+  return fallback_value(fallback, [&](std::string_view hf_name) { return double(std::get<long long>(find_hf_field(fields, hf_name)->value)); });
+}
+
+}  // namespace hf_config_detail
+
 // config.json for a model of configuration C whose weights are stored as `stored`. Keys come
 // out sorted, as transformers writes them. Both spellings of the dtype field and of the rope
 // theta are written, so that transformers 4 (torch_dtype, rope_theta) and 5 (dtype,
@@ -64,23 +83,21 @@ template <TransformerConfig C>
 nlohmann::json hf_config_json(dtype stored = dtype::f32) {
   static_assert(hf_expressible<C>::check());
   nlohmann::json config;
+  // The fields of the table (io/config_fields.hpp), then what the layout's class fixes.
+  const auto fields = config_fields<C>();
+  for (const config_field& field : fields) {
+    if (field.hf.name.empty()) continue;
+    nlohmann::json& entry = config[std::string(field.hf.name)];
+    std::visit([&](auto value) { entry = value; }, field.value);
+    if (field.hf.null_when_default && hf_config_detail::fallback_of(fields, field.hf.fallback) == std::get<long long>(field.value))
+      entry = nullptr;  // null is transformers' spelling of the default
+  }
   config["torch_dtype"] = torch_dtype_name(stored);
   config["dtype"] = torch_dtype_name(stored);
-  config["tie_word_embeddings"] = C::tied_embeddings;
-  config["vocab_size"] = C::vocab_size;
-  config["initializer_range"] = C::init_std;
   config["use_cache"] = true;
   if constexpr (C::layout == checkpoint_layout::qwen2) {
     config["architectures"] = {"Qwen2ForCausalLM"};
     config["model_type"] = "qwen2";
-    config["hidden_size"] = C::d_model;
-    config["intermediate_size"] = C::mlp_width;
-    config["num_hidden_layers"] = C::n_layers;
-    config["num_attention_heads"] = C::n_heads;
-    config["num_key_value_heads"] = C::n_kv_heads;
-    config["max_position_embeddings"] = C::max_positions;
-    config["rms_norm_eps"] = C::norm_eps;
-    config["rope_theta"] = C::rope_theta;
     config["rope_parameters"] = {{"rope_theta", C::rope_theta}, {"rope_type", "default"}};
     config["hidden_act"] = "silu";
     config["use_sliding_window"] = false;
@@ -89,14 +106,6 @@ nlohmann::json hf_config_json(dtype stored = dtype::f32) {
   } else {
     config["architectures"] = {"GPT2LMHeadModel"};
     config["model_type"] = "gpt2";
-    config["n_embd"] = C::d_model;
-    config["n_layer"] = C::n_layers;
-    config["n_head"] = C::n_heads;
-    config["n_positions"] = C::max_positions;
-    // null is transformers' spelling of the default, 4 · n_embd.
-    if (C::mlp_width == 4 * C::d_model) config["n_inner"] = nullptr;
-    else config["n_inner"] = C::mlp_width;
-    config["layer_norm_epsilon"] = C::norm_eps;
     config["activation_function"] = "gelu_new";
     config["scale_attn_weights"] = true;
     config["scale_attn_by_inverse_layer_idx"] = false;
@@ -122,8 +131,8 @@ inline std::string number_text(double value) {
   return std::string(text, end);
 }
 
-// Reads fields of one config.json with transformers' defaults, and records the first field
-// whose value differs from the compiled one.
+// Reads fields of one config.json with transformers' defaults, and records every field whose
+// value differs from the compiled one, in the order they are checked.
 class field_checker {
  public:
   field_checker(const nlohmann::json& config, std::string source) : config_(config), source_(std::move(source)) {
@@ -193,16 +202,15 @@ class field_checker {
   }
 
   // A difference that is not one of the compiled sizes: `what` says what ranklens supports.
-  void unsupported(std::string_view field, const std::string& detail) {
-    if (!mismatch_) mismatch_ = std::string(field) + " is " + detail;
-  }
+  void unsupported(std::string_view field, const std::string& detail) { add(std::string(field) + " is " + detail); }
 
   [[noreturn]] void malformed(const std::string& detail) const { throw io_error(source_ + " " + detail); }
 
  private:
   void differ(std::string_view field, const std::string& found, const std::string& expected) {
-    if (!mismatch_) mismatch_ = std::string(field) + " is " + found + ", but the compiled configuration has " + expected;
+    add(std::string(field) + " is " + found + ", but the compiled configuration has " + expected);
   }
+  void add(const std::string& difference) { mismatch_ = mismatch_ ? *mismatch_ + "; " + difference : difference; }
 
   const nlohmann::json& config_;
   std::string source_;
@@ -211,9 +219,10 @@ class field_checker {
 
 }  // namespace hf_config_detail
 
-// The first field of `config` (a parsed config.json) that disagrees with C, as
-// "hidden_size is 128, but the compiled configuration has 64", or nothing when the file
-// describes a model of configuration C. A file that is not a transformers config at all
+// Every field of `config` (a parsed config.json) that disagrees with C, joined by "; ", as
+// "hidden_size is 128, but the compiled configuration has 64; vocab_size is 97, but ...", or
+// nothing when the file describes a model of configuration C. (A model_type of the other
+// family is reported alone: every other field would only echo it.) A file that is not a transformers config at all
 // (a required size missing, a field of the wrong JSON type) throws io_error naming `source`.
 template <TransformerConfig C>
 std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, const std::string& source = "config.json") {
@@ -223,16 +232,23 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
   check.text("model_type", {qwen2 ? "qwen2" : "gpt2"}, std::nullopt);
   if (check.mismatch()) return check.mismatch();  // the other fields would only echo it
 
+  // The fields of the table (io/config_fields.hpp), with transformers' defaults.
+  for (const config_field& field : config_fields<C>()) {
+    if (field.hf.name.empty() || field.hf.reading != hf_reading::checked) continue;
+    const hf_fallback& fallback = field.hf.fallback;
+    const auto fallback_in_file = [&] {
+      return hf_config_detail::fallback_value(fallback, [&](std::string_view other) { return double(check.integer_value(other)); });
+    };
+    const bool required = fallback.how == hf_fallback::kind::required;
+    if (const long long* integer = std::get_if<long long>(&field.value))
+      check.integer(field.hf.name, *integer, required ? std::nullopt : std::optional<long long>(static_cast<long long>(fallback_in_file())));
+    else if (const double* real = std::get_if<double>(&field.value))
+      check.real(field.hf.name, *real, fallback_in_file());
+    else if (const bool* flag = std::get_if<bool>(&field.value))
+      check.boolean(field.hf.name, *flag, fallback_in_file() != 0);
+  }
+
   if constexpr (qwen2) {
-    check.integer("hidden_size", C::d_model);
-    check.integer("num_hidden_layers", C::n_layers);
-    check.integer("num_attention_heads", C::n_heads);
-    check.integer("num_key_value_heads", C::n_kv_heads, check.integer_value("num_attention_heads"));
-    check.integer("intermediate_size", C::mlp_width);
-    check.integer("vocab_size", C::vocab_size);
-    check.integer("max_position_embeddings", C::max_positions, 32768);
-    check.boolean("tie_word_embeddings", C::tied_embeddings, false);
-    check.real("rms_norm_eps", C::norm_eps, 1e-6);
     // transformers 5 keeps the theta in rope_parameters, 4 at the top level.
     // Older files describe scaled rotary embeddings in rope_scaling instead.
     std::string_view rope_field = "rope_parameters";
@@ -246,8 +262,9 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
         check.unsupported(rope_field, rope->dump() + ", but ranklens implements only the default rotary embedding");
       if (const auto theta = rope->find("rope_theta"); theta != rope->end() && !theta->is_null()) nested_theta = &*theta;
     }
-    const double theta = nested_theta != nullptr ? check.real_of("rope_parameters.rope_theta", nested_theta, 10000.0)
-                                                 : check.real_of("rope_theta", check.find("rope_theta"), 10000.0);
+    const double default_theta = find_hf_field(config_fields<C>(), "rope_theta")->hf.fallback.constant;
+    const double theta = nested_theta != nullptr ? check.real_of("rope_parameters.rope_theta", nested_theta, default_theta)
+                                                 : check.real_of("rope_theta", check.find("rope_theta"), default_theta);
     check.real_value("rope_theta", theta, C::rope_theta);
     check.text("hidden_act", {"silu", "swish"}, "silu");
     if (check.find("head_dim") != nullptr) check.integer("head_dim", C::d_model / C::n_heads);
@@ -259,14 +276,6 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
           check.unsupported("layer_types", "a list with " + type.dump() + ", but ranklens implements only full attention");
     }
   } else {
-    check.integer("n_embd", C::d_model);
-    check.integer("n_layer", C::n_layers);
-    check.integer("n_head", C::n_heads);
-    check.integer("n_inner", C::mlp_width, 4 * check.integer_value("n_embd"));
-    check.integer("vocab_size", C::vocab_size);
-    check.integer("n_positions", C::max_positions, 1024);
-    check.boolean("tie_word_embeddings", C::tied_embeddings, true);
-    check.real("layer_norm_epsilon", C::norm_eps, 1e-5);
     // Both names denote GELU's tanh approximation.
     check.text("activation_function", {"gelu_new", "gelu_pytorch_tanh"}, "gelu_new");
     check.boolean("scale_attn_weights", true, true);

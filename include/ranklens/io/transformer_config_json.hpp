@@ -9,46 +9,23 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
+#include "ranklens/io/config_fields.hpp"
 #include "ranklens/nn/transformer_config.hpp"
 
 namespace ranklens::io {
 
-constexpr std::string_view layout_name(checkpoint_layout layout) noexcept {
-  return layout == checkpoint_layout::qwen2 ? "qwen2" : "gpt2";
-}
-constexpr std::string_view norm_name(norm_kind norm) noexcept {
-  return norm == norm_kind::rms_norm ? "rms_norm" : norm == norm_kind::layer_norm ? "layer_norm" : "none";
-}
-constexpr std::string_view mlp_name(mlp_kind mlp) noexcept {
-  return mlp == mlp_kind::gelu ? "gelu" : mlp == mlp_kind::swiglu ? "swiglu" : "none";
-}
-constexpr std::string_view positions_name(position_kind positions) noexcept {
-  return positions == position_kind::rope ? "rope" : positions == position_kind::learned ? "learned" : "none";
-}
-
 // Every member of C that shapes the model or its arithmetic (init_std only shapes a fresh
-// model's draw, so it is left out), in the order the configuration concept lists them.
+// model's draw, so it is left out), under ranklens' names, in the order of the configuration
+// concept: the fields of io/config_fields.hpp that are in_record.
 template <TransformerConfig C>
 nlohmann::ordered_json config_as_json() {
   nlohmann::ordered_json record;
-  record["layout"] = layout_name(C::layout);
-  record["d_model"] = C::d_model;
-  record["n_layers"] = C::n_layers;
-  record["n_heads"] = C::n_heads;
-  record["n_kv_heads"] = C::n_kv_heads;
-  record["vocab_size"] = C::vocab_size;
-  record["mlp_width"] = C::mlp_width;
-  record["max_positions"] = C::max_positions;
-  record["norm"] = norm_name(C::norm);
-  record["mlp"] = mlp_name(C::mlp);
-  record["positions"] = positions_name(C::positions);
-  record["tied_embeddings"] = C::tied_embeddings;
-  record["qkv_bias"] = C::qkv_bias;
-  record["rope_theta"] = C::rope_theta;
-  record["norm_eps"] = C::norm_eps;
+  for (const config_field& field : config_fields<C>())
+    if (field.in_record) std::visit([&](auto value) { record[std::string(field.name)] = value; }, field.value);
   return record;
 }
 
