@@ -10,8 +10,8 @@
 //
 // Model widths are compile-time constants in ranklens, so this program carries a fixed list of
 // compiled configurations (`presets` below) and runs the one that config.json describes; for
-// any other it says why each preset does not fit. To run another model, add its configuration
-// to the list.
+// any other it names every field in which each preset differs, and prints the configuration
+// line that would run the directory: add that to the list.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -124,6 +124,51 @@ void run(std::string_view preset_name, const options& opts) {
   }
 }
 
+// The preset line that would run `config` (a Qwen2 or GPT-2 config.json), with transformers'
+// defaults for fields it leaves out, or "" when it is neither family.
+std::string preset_for(const nlohmann::json& config) {
+  const auto integer = [&](const char* field, long long fallback) {
+    const auto found = config.find(field);
+    return found == config.end() || !found->is_number_integer() ? fallback : found->get<long long>();
+  };
+  const auto real = [&](const nlohmann::json& object, const char* field, double fallback) {
+    const auto found = object.find(field);
+    return found == object.end() || !found->is_number() ? fallback : found->get<double>();
+  };
+  const auto flag = [&](const char* field, bool fallback) {
+    const auto found = config.find(field);
+    return found == config.end() || !found->is_boolean() ? fallback : found->get<bool>();
+  };
+  const auto number = [](double value) {
+    std::ostringstream text;
+    text << value;
+    return text.str();
+  };
+  const std::string type = config.value("model_type", std::string());
+  std::ostringstream line;
+  std::string overrides;
+  if (type == "qwen2") {
+    const long long heads = integer("num_attention_heads", 0);
+    line << "Qwen2Like<" << integer("hidden_size", 0) << ", " << integer("num_hidden_layers", 0) << ", " << heads << ", "
+         << integer("num_key_value_heads", heads) << ", " << integer("vocab_size", 0) << ", " << integer("intermediate_size", 0)
+         << ", " << (flag("tie_word_embeddings", false) ? "true" : "false") << ", " << integer("max_position_embeddings", 32768) << ">";
+    const auto rope = config.find("rope_parameters");
+    const double theta = rope != config.end() && rope->is_object() ? real(*rope, "rope_theta", 10000.0) : real(config, "rope_theta", 10000.0);
+    if (theta != 1e6) overrides += " static constexpr double rope_theta = " + number(theta) + ";";
+    if (const double eps = real(config, "rms_norm_eps", 1e-6); eps != 1e-6) overrides += " static constexpr double norm_eps = " + number(eps) + ";";
+  } else if (type == "gpt2") {
+    line << "Gpt2Like<" << integer("n_embd", 0) << ", " << integer("n_layer", 0) << ", " << integer("n_head", 0) << ", "
+         << integer("vocab_size", 0) << ", " << integer("n_positions", 1024) << ">";
+    if (const long long inner = integer("n_inner", 0); inner != 0 && inner != 4 * integer("n_embd", 0))
+      overrides += " static constexpr index_t mlp_width = " + std::to_string(inner) + ";";
+    if (const double eps = real(config, "layer_norm_epsilon", 1e-5); eps != 1e-5) overrides += " static constexpr double norm_eps = " + number(eps) + ";";
+  } else {
+    return "";
+  }
+  if (overrides.empty()) return "using FileConfig = " + line.str() + ";";
+  return "struct FileConfig : " + line.str() + " {" + overrides + " };";
+}
+
 // Runs the preset that config.json describes, or explains why none does.
 void dispatch(const options& opts) {
   const auto config_path = opts.model / io::hf_config_file_name;
@@ -147,9 +192,11 @@ void dispatch(const options& opts) {
         return (try_one(each) || ...);
       },
       presets);
-  if (!ran)
-    throw value_error(source + " matches none of the configurations compiled into this program (add one to `presets` in "
-                      "examples/forward/main.cpp):" + reasons);
+  if (!ran) {
+    std::string advice = "add one to `presets` in examples/forward/main.cpp";
+    if (const std::string line = preset_for(config); !line.empty()) advice += "; for this file: " + line;
+    throw value_error(source + " matches none of the configurations compiled into this program (" + advice + "):" + reasons);
+  }
 }
 
 }  // namespace
