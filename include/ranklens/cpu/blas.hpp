@@ -189,6 +189,18 @@ inline const std::string& checked_openblas_core() {
 // or AVX-512, with the fix.
 inline std::string check_openblas_core() { return detail::checked_openblas_core(); }
 
+namespace detail {
+
+// What every product checks first, each at most once per process: the two ways this machine
+// can silently run several times slower than it should (a pre-AVX2 OpenBLAS core, and ranklens'
+// own kernels compiled without the CPU's vector extensions).
+inline void warn_once_about_slow_kernels() {
+  (void)checked_openblas_core();
+  (void)check_vector_extensions();
+}
+
+}  // namespace detail
+
 // ---------------------------------------------------------------------------------------
 // Products
 
@@ -198,8 +210,7 @@ void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k,
           std::type_identity_t<T> alpha, const T* a, index_t lda, const T* b, index_t ldb,
           std::type_identity_t<T> beta, T* c, index_t ldc) {
   detail::check_gemm("gemm", ta, tb, m, n, k, lda, ldb, ldc);
-  (void)detail::checked_openblas_core();
-  (void)check_vector_extensions();
+  detail::warn_once_about_slow_kernels();
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == T(0)) {
     detail::scale_block(beta, c, m, n, ldc);
@@ -264,8 +275,7 @@ void gemm_strided_batched(transpose ta, transpose tb, index_t m, index_t n, inde
                           index_t ldb, std::type_identity_t<T> beta, T* c, index_t ldc,
                           index_t batch, index_t stride_a, index_t stride_b, index_t stride_c) {
   detail::check_gemm("gemm_strided_batched", ta, tb, m, n, k, lda, ldb, ldc);
-  (void)detail::checked_openblas_core();
-  (void)check_vector_extensions();
+  detail::warn_once_about_slow_kernels();
   if (batch < 0) throw shape_error("gemm_strided_batched: negative batch " + std::to_string(batch));
   if (batch == 0 || m == 0 || n == 0) return;
   auto one = [&](index_t i) {
