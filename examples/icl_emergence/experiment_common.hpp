@@ -33,6 +33,7 @@ struct Options {
   // markov
   index_t states = 2;
   double alpha = 1.0;
+  bool residual_sae = false;  // after training: an SAE on the residual stream (residual_sae.hpp)
   // names
   index_t fillers = 16;
   index_t names = 16;

@@ -166,9 +166,21 @@ int main(int argc, char** argv) {
                              ->check(CLI::Range(2, 1 << 20));
   app.add_option("--threads", options.threads, "CPU threads")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--out", options.out, "output directory")->capture_default_str();
+  app.add_flag("--residual-sae", options.residual_sae,
+               "markov: after training, train a sparse autoencoder on the last block's residual stream and say what its latents "
+               "track, the current token or the inferred transition row (residual_sae.csv, residual_sae/)");
   CLI11_PARSE(app, argc, argv);
   if (options.model != "gpt2" && options.process != "markov") {
     std::fprintf(stderr, "--model %s: only --process markov has a choice of model; names and coins use their own\n", options.model.c_str());
+    return 2;
+  }
+  if (options.residual_sae && options.process != "markov") {
+    std::fprintf(stderr, "--residual-sae: only --process markov has it (its latents are set against the Markov chain's inferred rows)\n");
+    return 2;
+  }
+  if (options.residual_sae && options.eval_sequences * options.context < 256) {
+    std::fprintf(stderr, "--residual-sae trains on the evaluation chains in batches of 256 tokens: --eval-sequences x --context is %lld\n",
+                 (long long)(options.eval_sequences * options.context));
     return 2;
   }
 

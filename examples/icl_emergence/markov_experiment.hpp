@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "experiment_common.hpp"
+#include "residual_sae.hpp"
 #include "ranklens/data/bayes_markov.hpp"
 #include "ranklens/data/bayes_markov_exact.hpp"
 #include "ranklens/data/loss_curves.hpp"
@@ -213,6 +214,13 @@ int run_markov(const Options& options) {
   const data::power_law model_fit = interp::fit_excess_loss(final_curve, curves.entropy_floor.mean, fit_first, fit_last);
   const data::power_law bayes_fit = interp::fit_excess_loss(bayes.mean, curves.entropy_floor.mean, fit_first, fit_last);
   const Evaluation& last = evaluations.back();
+  std::optional<ResidualSaeResult> sae;
+  if (options.residual_sae) {
+    std::fprintf(stderr, "residual SAE on the evaluation chains...\n");
+    const auto add_alpha = std::find_if(strategies.begin(), strategies.end(), [](const MarkovStrategy& s) { return s.name == "add_alpha"; });
+    const MarkovEvalSet held_out(source, probe_seed + 1, options.eval_sequences, T);  // chains the autoencoder does not see
+    sae = residual_sae(model, eval.tokens, add_alpha->table, held_out.tokens, options.seed + 3000, out);
+  }
   {
     train::LineFile file(out / "summary.json");
     auto line = [&](const std::string& key, const std::string& value, bool is_last = false) {
@@ -258,6 +266,7 @@ int run_markov(const Options& options) {
     line("final_statistical_induction_score_l1", json(last.statistical_induction_l1));
     line("final_kl_strategy_to_model", per_strategy(last.kl_strategy_to_model));
     line("final_kl_model_to_strategy", per_strategy(last.kl_model_to_strategy));
+    if (sae) line("residual_sae", residual_sae_json(*sae));
     line("train_seconds", json(train_seconds), true);
     file.write_line("}");
   }
@@ -340,8 +349,17 @@ int run_markov(const Options& options) {
               last.induction_l1, last.statistical_induction_l1);
   std::printf("final KL(strategy || model):");
   for (std::size_t i = 0; i < strategies.size(); ++i) std::printf(" %s %.4f", strategies[i].name.c_str(), last.kl_strategy_to_model[i]);
-  std::printf("\nwrote %s/{metrics.csv,metrics.jsonl,heads.csv,kl.csv,per_position.csv,summary.json,training.svg,per_position.svg,kl.svg}\n",
-              options.out.c_str());
+  std::printf("\n");
+  if (sae)
+    std::printf("residual SAE on %s (k %lld, %lld latents): held-out FVU %.4f, L0 %.2f, dead %.1f%%; of %lld live latents %lld fire "
+                "on one current token (purity >= %.2f), %lld follow the inferred row (within-token r^2 >= %.2f), %lld fire in one tenth "
+                "of the context (purity >= %.2f), %lld none of these; %.1f s\n",
+                sae->hook.c_str(), (long long)residual_sae_k, (long long)(8 * Model::config::d_model), sae->held_out.fvu, sae->held_out.l0,
+                100 * sae->held_out.dead_fraction, (long long)sae->live, (long long)sae->token_features, token_feature_purity,
+                (long long)sae->row_features, row_feature_r2, (long long)sae->position_features, position_feature_purity, (long long)sae->none,
+                sae->seconds);
+  std::printf("wrote %s/{metrics.csv,metrics.jsonl,heads.csv,kl.csv,per_position.csv,summary.json,training.svg,per_position.svg,kl.svg%s}\n",
+              options.out.c_str(), sae ? ",residual_sae.csv,residual_sae/" : "");
   // A default run that misses says so, in words: the head-formation can fail at some seeds (at
   // k = 2, alpha = 1, seed 2 forms no previous-token head and ends 0.011 above Bayes).
   if (options.model == "gpt2" && model_mean - bayes_mean > 0.01)
