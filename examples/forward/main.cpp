@@ -153,15 +153,18 @@ std::string preset_for(const nlohmann::json& config) {
          << integer("num_key_value_heads", heads) << ", " << integer("vocab_size", 0) << ", " << integer("intermediate_size", 0)
          << ", " << (flag("tie_word_embeddings", false) ? "true" : "false") << ", " << integer("max_position_embeddings", 32768) << ">";
     const auto rope = config.find("rope_parameters");
-    const double theta = rope != config.end() && rope->is_object() ? real(*rope, "rope_theta", 10000.0) : real(config, "rope_theta", 10000.0);
+    const bool nested = rope != config.end() && rope->is_object();  // transformers 5 nests the theta
+    const double theta = nested ? real(*rope, "rope_theta", 10000.0) : real(config, "rope_theta", 10000.0);
     if (theta != 1e6) overrides += " static constexpr double rope_theta = " + number(theta) + ";";
-    if (const double eps = real(config, "rms_norm_eps", 1e-6); eps != 1e-6) overrides += " static constexpr double norm_eps = " + number(eps) + ";";
+    if (const double eps = real(config, "rms_norm_eps", 1e-6); eps != 1e-6)
+      overrides += " static constexpr double norm_eps = " + number(eps) + ";";
   } else if (type == "gpt2") {
     line << "Gpt2Like<" << integer("n_embd", 0) << ", " << integer("n_layer", 0) << ", " << integer("n_head", 0) << ", "
          << integer("vocab_size", 0) << ", " << integer("n_positions", 1024) << ">";
     if (const long long inner = integer("n_inner", 0); inner != 0 && inner != 4 * integer("n_embd", 0))
       overrides += " static constexpr index_t mlp_width = " + std::to_string(inner) + ";";
-    if (const double eps = real(config, "layer_norm_epsilon", 1e-5); eps != 1e-5) overrides += " static constexpr double norm_eps = " + number(eps) + ";";
+    if (const double eps = real(config, "layer_norm_epsilon", 1e-5); eps != 1e-5)
+      overrides += " static constexpr double norm_eps = " + number(eps) + ";";
   } else {
     return "";
   }

@@ -145,6 +145,10 @@ TEST_CASE("read_as refuses a dtype of the other kind and names what it accepts",
   CHECK_THAT(io_error_message([&] { reader.read_as<std::int64_t>("f32"); }),
              Contains("cannot be read as int64; expected dtype I8, U8, I16, I32 or I64"));
   CHECK_THAT(io_error_message([&] { reader.read_as<std::int32_t>("bool"); }), Contains("cannot be read as int32"));
+  // An empty tensor too: it has no element to convert, but its dtype is still of the other kind.
+  const auto empty = safetensors_reader::from_bytes(safetensors_image(R"({"e":{"dtype":"I32","shape":[0],"data_offsets":[0,0]}})"));
+  CHECK(empty.read_as<std::int64_t>("e").empty());
+  CHECK_THAT(io_error_message([&] { empty.read_as<float>("e"); }), Contains("cannot be read as float"));
 }
 
 TEST_CASE("raw bytes are the stored little-endian bytes, for every dtype", "[io][safetensors]") {

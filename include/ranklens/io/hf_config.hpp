@@ -221,9 +221,10 @@ class field_checker {
 
 // Every field of `config` (a parsed config.json) that disagrees with C, joined by "; ", as
 // "hidden_size is 128, but the compiled configuration has 64; vocab_size is 97, but ...", or
-// nothing when the file describes a model of configuration C. (A model_type of the other
-// family is reported alone: every other field would only echo it.) A file that is not a transformers config at all
-// (a required size missing, a field of the wrong JSON type) throws io_error naming `source`.
+// nothing when the file describes a model of configuration C. A model_type of the other family
+// is reported alone: every other field would only echo it. A file that is not a transformers
+// config at all (a required size missing, a field of the wrong JSON type) throws io_error
+// naming `source`.
 template <TransformerConfig C>
 std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, const std::string& source = "config.json") {
   static_assert(hf_expressible<C>::check());
