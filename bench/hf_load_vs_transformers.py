@@ -1,7 +1,7 @@
 """Loading a Hugging Face model directory: ranklens' `forward` against transformers, in one run.
 
 For each model it makes a random model of a released model's published shape with transformers
-(no download), saves it as float32 (model.safetensors, or shards with --shard-size), then runs,
+(no download), saves it (float32 unless --stored-as bf16; model.safetensors, or shards with --shard-size), then runs,
 one after the other on a warm page cache, twice each:
   - ranklens: examples/forward on the directory (load, one forward pass, logits written);
   - transformers: AutoModelForCausalLM.from_pretrained on the directory, the same forward pass.
@@ -10,7 +10,10 @@ resident memory of the whole process; each also reports its own loading time. Th
 both are compared (relative error: max |difference| / max |logit|). Prints one table.
 
 usage: python bench/hf_load_vs_transformers.py FORWARD WORKDIR [--models qwen2.5-0.5b,gpt2]
-                                               [--shard-size 500MB] [--repeats 2]
+                                               [--shard-size 500MB] [--stored-as bf16] [--repeats 2]
+
+--stored-as bf16 saves the weights as bfloat16, as the released Qwen2.5 files are; both sides
+then compute in float32 (ranklens converts while it reads, transformers is asked for float32).
 """
 import argparse
 import json
@@ -50,7 +53,7 @@ print(json.dumps({"import_s": imported - start, "load_s": loaded - imported}))
 """
 
 
-def make_model(name, directory, shard_size):
+def make_model(name, directory, shard_size, stored_as):
     if (directory / "config.json").exists():
         return
     import torch
@@ -62,6 +65,8 @@ def make_model(name, directory, shard_size):
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     options = {"max_shard_size": shard_size} if shard_size else {}
+    if stored_as == "bf16":
+        model = model.to(torch.bfloat16)
     model.save_pretrained(directory, **options)
 
 
@@ -82,6 +87,7 @@ def main():
     parser.add_argument("workdir", type=pathlib.Path)
     parser.add_argument("--models", default="qwen2.5-0.5b,gpt2")
     parser.add_argument("--shard-size", default="", help="save with transformers' max_shard_size (e.g. 500MB)")
+    parser.add_argument("--stored-as", choices=["f32", "bf16"], default="f32")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -90,8 +96,8 @@ def main():
 
     rows = []
     for name in args.models.split(","):
-        directory = args.workdir / (name + ("-sharded" if args.shard_size else ""))
-        make_model(name, directory, args.shard_size)
+        directory = args.workdir / (name + ("-sharded" if args.shard_size else "") + ("-bf16" if args.stored_as == "bf16" else ""))
+        make_model(name, directory, args.shard_size, args.stored_as)
         weights = sorted(directory.glob("*.safetensors"))
         weight_bytes = sum(f.stat().st_size for f in weights)
         for f in weights:  # a warm page cache for both sides
