@@ -27,6 +27,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "ranklens/io/hf_model.hpp"
@@ -124,52 +125,44 @@ void run(std::string_view preset_name, const options& opts) {
   }
 }
 
-// The preset line that would run `config` (a Qwen2 or GPT-2 config.json), with transformers'
-// defaults for fields it leaves out, or "" when it is neither family.
-std::string preset_for(const nlohmann::json& config) {
-  const auto integer = [&](const char* field, long long fallback) {
-    const auto found = config.find(field);
-    return found == config.end() || !found->is_number_integer() ? fallback : found->get<long long>();
-  };
-  const auto real = [&](const nlohmann::json& object, const char* field, double fallback) {
-    const auto found = object.find(field);
-    return found == object.end() || !found->is_number() ? fallback : found->get<double>();
-  };
-  const auto flag = [&](const char* field, bool fallback) {
-    const auto found = config.find(field);
-    return found == config.end() || !found->is_boolean() ? fallback : found->get<bool>();
-  };
+// The configuration line that would run `config`, a config.json of Family's layout (Family: a
+// preset of that family, whose field table and defaults the line starts from), with the values
+// transformers reads from it (io::hf_config_values).
+template <class Family>
+std::string preset_line(const nlohmann::json& config, const std::string& source) {
+  const auto values = io::hf_config_values<Family>(config, source);
+  const auto integer = [&](std::string_view field) { return std::get<long long>(values.find(field)->second); };
+  const auto real = [&](std::string_view field) { return std::get<double>(values.find(field)->second); };
   const auto number = [](double value) {
     std::ostringstream text;
     text << value;
     return text.str();
   };
-  const std::string type = config.value("model_type", std::string());
   std::ostringstream line;
   std::string overrides;
-  if (type == "qwen2") {
-    const long long heads = integer("num_attention_heads", 0);
-    line << "Qwen2Like<" << integer("hidden_size", 0) << ", " << integer("num_hidden_layers", 0) << ", " << heads << ", "
-         << integer("num_key_value_heads", heads) << ", " << integer("vocab_size", 0) << ", " << integer("intermediate_size", 0)
-         << ", " << (flag("tie_word_embeddings", false) ? "true" : "false") << ", " << integer("max_position_embeddings", 32768) << ">";
-    const auto rope = config.find("rope_parameters");
-    const bool nested = rope != config.end() && rope->is_object();  // transformers 5 nests the theta
-    const double theta = nested ? real(*rope, "rope_theta", 10000.0) : real(config, "rope_theta", 10000.0);
-    if (theta != 1e6) overrides += " static constexpr double rope_theta = " + number(theta) + ";";
-    if (const double eps = real(config, "rms_norm_eps", 1e-6); eps != 1e-6)
-      overrides += " static constexpr double norm_eps = " + number(eps) + ";";
-  } else if (type == "gpt2") {
-    line << "Gpt2Like<" << integer("n_embd", 0) << ", " << integer("n_layer", 0) << ", " << integer("n_head", 0) << ", "
-         << integer("vocab_size", 0) << ", " << integer("n_positions", 1024) << ">";
-    if (const long long inner = integer("n_inner", 0); inner != 0 && inner != 4 * integer("n_embd", 0))
-      overrides += " static constexpr index_t mlp_width = " + std::to_string(inner) + ";";
-    if (const double eps = real(config, "layer_norm_epsilon", 1e-5); eps != 1e-5)
-      overrides += " static constexpr double norm_eps = " + number(eps) + ";";
+  if constexpr (Family::layout == checkpoint_layout::qwen2) {
+    line << "Qwen2Like<" << integer("d_model") << ", " << integer("n_layers") << ", " << integer("n_heads") << ", "
+         << integer("n_kv_heads") << ", " << integer("vocab_size") << ", " << integer("mlp_width") << ", "
+         << (std::get<bool>(values.find("tied_embeddings")->second) ? "true" : "false") << ", " << integer("max_positions") << ">";
+    if (real("rope_theta") != Family::rope_theta) overrides += " static constexpr double rope_theta = " + number(real("rope_theta")) + ";";
   } else {
-    return "";
+    line << "Gpt2Like<" << integer("d_model") << ", " << integer("n_layers") << ", " << integer("n_heads") << ", "
+         << integer("vocab_size") << ", " << integer("max_positions") << ">";
+    if (integer("mlp_width") != 4 * integer("d_model"))
+      overrides += " static constexpr index_t mlp_width = " + std::to_string(integer("mlp_width")) + ";";
   }
+  if (real("norm_eps") != Family::norm_eps) overrides += " static constexpr double norm_eps = " + number(real("norm_eps")) + ";";
   if (overrides.empty()) return "using FileConfig = " + line.str() + ";";
   return "struct FileConfig : " + line.str() + " {" + overrides + " };";
+}
+
+// The line for `config` if it is a Qwen2 or GPT-2 config.json, else "".
+std::string preset_for(const nlohmann::json& config, const std::string& source) {
+  const auto type = config.find("model_type");
+  if (type == config.end() || !type->is_string()) return "";
+  if (*type == "qwen2") return preset_line<TinyQwen2>(config, source);
+  if (*type == "gpt2") return preset_line<TinyGpt2>(config, source);
+  return "";
 }
 
 // Runs the preset that config.json describes, or explains why none does.
@@ -197,7 +190,7 @@ void dispatch(const options& opts) {
       presets);
   if (!ran) {
     std::string advice = "add one to `presets` in examples/forward/main.cpp";
-    if (const std::string line = preset_for(config); !line.empty()) advice += "; for this file: " + line;
+    if (const std::string line = preset_for(config, source); !line.empty()) advice += "; for this file: " + line;
     throw value_error(source + " matches none of the configurations compiled into this program (" + advice + "):" + reasons);
   }
 }

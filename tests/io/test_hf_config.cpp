@@ -1,6 +1,7 @@
 // Specification of io/hf_config.hpp: config.json as
 // transformers writes it for Qwen2ForCausalLM and GPT2LMHeadModel, and the checks of a file
 // against the compiled configuration.
+#include <map>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -145,6 +146,26 @@ TEST_CASE("fields a file leaves out take transformers' defaults", "[io][hf_confi
   // GPT-2: n_positions 1024, tie_word_embeddings true and layer_norm_epsilon 1e-5 by default.
   const json gpt2 = json::parse(R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100})");
   CHECK(hf_config_mismatch<Gpt2Like<64, 2, 4, 100>>(gpt2) == std::nullopt);
+}
+
+TEST_CASE("hf_config_values reads every field of the table, with transformers' defaults", "[io][hf_config]") {
+  using values = std::map<std::string, config_value, std::less<>>;
+  CHECK(hf_config_values<SmallQwen2>(transformers_qwen2_config()) ==
+        values{{"d_model", 64LL}, {"n_layers", 2LL}, {"n_heads", 4LL}, {"n_kv_heads", 2LL}, {"vocab_size", 1000LL}, {"mlp_width", 256LL},
+               {"max_positions", 32768LL}, {"tied_embeddings", true}, {"rope_theta", 1e6}, {"norm_eps", 1e-6}});
+  // transformers 4 style, fields left out: kv heads = attention heads, untied, theta at the top.
+  const json qwen2_v4 = json::parse(R"({"model_type": "qwen2", "hidden_size": 32, "intermediate_size": 48,
+    "num_hidden_layers": 3, "num_attention_heads": 4, "vocab_size": 97, "rope_theta": 10000.0})");
+  CHECK(hf_config_values<SmallQwen2>(qwen2_v4) ==
+        values{{"d_model", 32LL}, {"n_layers", 3LL}, {"n_heads", 4LL}, {"n_kv_heads", 4LL}, {"vocab_size", 97LL}, {"mlp_width", 48LL},
+               {"max_positions", 32768LL}, {"tied_embeddings", false}, {"rope_theta", 1e4}, {"norm_eps", 1e-6}});
+  // GPT-2: n_inner null is 4 · n_embd; positions, tying and epsilon by default.
+  const json gpt2 = json::parse(R"({"model_type": "gpt2", "n_embd": 48, "n_layer": 2, "n_head": 4, "vocab_size": 100, "n_inner": null})");
+  CHECK(hf_config_values<SmallGpt2>(gpt2) == values{{"d_model", 48LL}, {"n_layers", 2LL}, {"n_heads", 4LL}, {"vocab_size", 100LL},
+                                                    {"mlp_width", 192LL}, {"max_positions", 1024LL}, {"tied_embeddings", true},
+                                                    {"norm_eps", 1e-5}});
+  CHECK_THAT(io_error_message([&] { (void)hf_config_values<SmallGpt2>(json::parse(R"({"model_type": "gpt2", "n_embd": 48})")); }),
+             Contains("has no 'n_layer'"));
 }
 
 TEST_CASE("float32 values printed in full still match", "[io][hf_config]") {

@@ -25,4 +25,15 @@ check "the field after the first one" "vocab_size is 64, but the compiled config
 check "the other family by its model_type" "tiny-gpt2: model_type is \"qwen2\", but the compiled configuration has \"gpt2\""
 check "the preset line that would run it" "for this file: using FileConfig = Qwen2Like<32, 2, 4, 2, 64, 48, false, 64>;"
 [ ! -e "$work/logits.safetensors" ] || { echo "FAILED: a refused run wrote logits"; failures=$((failures + 1)); }
+
+# A GPT-2 config.json whose MLP width and epsilon differ from Gpt2Like's: the line overrides both.
+mkdir -p "$work/gpt2"
+echo '{"model_type": "gpt2", "n_embd": 48, "n_layer": 2, "n_head": 4, "vocab_size": 100, "n_inner": 100, "layer_norm_epsilon": 1e-6}' \
+  >"$work/gpt2/config.json"
+if "$forward" --model "$work/gpt2" --tokens 1 --output "$work/logits.safetensors" 2>"$work/stderr"; then
+  echo "FAILED: forward ran a GPT-2 configuration it was not compiled for"
+  exit 1
+fi
+check "the GPT-2 line, with its overrides" \
+  "for this file: struct FileConfig : Gpt2Like<48, 2, 4, 100, 1024> { static constexpr index_t mlp_width = 100; static constexpr double norm_eps = 1e-06; };"
 exit "$failures"

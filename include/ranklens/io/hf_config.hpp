@@ -16,6 +16,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -162,8 +163,6 @@ class field_checker {
     return value->get<long long>();
   }
 
-  void real(std::string_view field, double expected, double fallback) { real_value(field, real_of(field, find(field), fallback), expected); }
-
   void real_value(std::string_view field, double found, double expected) {
     if (!(std::abs(found - expected) <= 1e-6 * std::abs(expected))) differ(field, number_text(found), number_text(expected));
   }
@@ -175,13 +174,27 @@ class field_checker {
   }
 
   void boolean(std::string_view field, bool expected, bool fallback) {
-    const nlohmann::json* value = find(field);
-    bool found = fallback;
-    if (value != nullptr) {
-      if (!value->is_boolean()) malformed("'" + std::string(field) + "' is " + value->dump() + ", not true or false");
-      found = value->get<bool>();
-    }
+    const bool found = boolean_value(field, fallback);
     if (found != expected) differ(field, found ? "true" : "false", expected ? "true" : "false");
+  }
+
+  bool boolean_value(std::string_view field, bool fallback) const {
+    const nlohmann::json* value = find(field);
+    if (value == nullptr) return fallback;
+    if (!value->is_boolean()) malformed("'" + std::string(field) + "' is " + value->dump() + ", not true or false");
+    return value->get<bool>();
+  }
+
+  // Records a difference between a value read from the file and the compiled one.
+  void compare(std::string_view field, const config_value& found, const config_value& expected) {
+    if (const double* real = std::get_if<double>(&found)) return real_value(field, *real, std::get<double>(expected));
+    if (found == expected) return;
+    const auto text = [](const config_value& v) {
+      if (const long long* integer = std::get_if<long long>(&v)) return std::to_string(*integer);
+      if (const bool* flag = std::get_if<bool>(&v)) return std::string(*flag ? "true" : "false");
+      return "\"" + std::string(std::get<std::string_view>(v)) + "\"";
+    };
+    differ(field, text(found), text(expected));
   }
 
   // The field must be one of `accepted` (the first is what ranklens computes); `fallback` is
@@ -217,6 +230,41 @@ class field_checker {
   std::optional<std::string> mismatch_;
 };
 
+// The file's value of a table field (io/config_fields.hpp) that transformers' class has, or
+// transformers' default for it where the file leaves it out or writes null.
+inline config_value file_value(const field_checker& check, const config_field& field) {
+  const hf_fallback& fallback = field.hf.fallback;
+  const auto fallback_in_file = [&] {
+    return fallback_value(fallback, [&](std::string_view other) { return double(check.integer_value(other)); });
+  };
+  if (std::holds_alternative<long long>(field.value)) {
+    if (fallback.how == hf_fallback::kind::required) return check.integer_value(field.hf.name);
+    return check.integer_value(field.hf.name, std::llround(fallback_in_file()));
+  }
+  if (std::holds_alternative<double>(field.value)) return check.real_of(field.hf.name, check.find(field.hf.name), fallback_in_file());
+  if (std::holds_alternative<bool>(field.value)) return check.boolean_value(field.hf.name, fallback_in_file() != 0);
+  return field.value;  // names (the layout, the norm, ...) are fixed by the class, not read
+}
+
+// A Qwen2 config.json's rotary theta: transformers 5 keeps it in rope_parameters, 4 at the top
+// level. Older files describe scaled rotary embeddings in rope_scaling instead; a rope type other
+// than the default is recorded in `check` as unsupported.
+inline double qwen2_rope_theta(field_checker& check, double default_theta) {
+  std::string_view rope_field = "rope_parameters";
+  const nlohmann::json* rope = check.find(rope_field);
+  if (rope == nullptr) rope = check.find(rope_field = "rope_scaling");
+  const nlohmann::json* nested_theta = nullptr;
+  if (rope != nullptr) {
+    if (!rope->is_object()) check.malformed("'" + std::string(rope_field) + "' is " + rope->dump() + ", not an object");
+    const auto type = rope->find("rope_type") != rope->end() ? rope->find("rope_type") : rope->find("type");
+    if (type != rope->end() && *type != "default")
+      check.unsupported(rope_field, rope->dump() + ", but ranklens implements only the default rotary embedding");
+    if (const auto theta = rope->find("rope_theta"); theta != rope->end() && !theta->is_null()) nested_theta = &*theta;
+  }
+  return nested_theta != nullptr ? check.real_of("rope_parameters.rope_theta", nested_theta, default_theta)
+                                 : check.real_of("rope_theta", check.find("rope_theta"), default_theta);
+}
+
 }  // namespace hf_config_detail
 
 // Every field of `config` (a parsed config.json) that disagrees with C, joined by "; ", as
@@ -234,39 +282,13 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
   if (check.mismatch()) return check.mismatch();  // the other fields would only echo it
 
   // The fields of the table (io/config_fields.hpp), with transformers' defaults.
-  for (const config_field& field : config_fields<C>()) {
-    if (field.hf.name.empty() || field.hf.reading != hf_reading::checked) continue;
-    const hf_fallback& fallback = field.hf.fallback;
-    const auto fallback_in_file = [&] {
-      return hf_config_detail::fallback_value(fallback, [&](std::string_view other) { return double(check.integer_value(other)); });
-    };
-    const bool required = fallback.how == hf_fallback::kind::required;
-    if (const long long* integer = std::get_if<long long>(&field.value))
-      check.integer(field.hf.name, *integer, required ? std::nullopt : std::optional<long long>(static_cast<long long>(fallback_in_file())));
-    else if (const double* real = std::get_if<double>(&field.value))
-      check.real(field.hf.name, *real, fallback_in_file());
-    else if (const bool* flag = std::get_if<bool>(&field.value))
-      check.boolean(field.hf.name, *flag, fallback_in_file() != 0);
-  }
+  for (const config_field& field : config_fields<C>())
+    if (!field.hf.name.empty() && field.hf.reading == hf_reading::checked)
+      check.compare(field.hf.name, hf_config_detail::file_value(check, field), field.value);
 
   if constexpr (qwen2) {
-    // transformers 5 keeps the theta in rope_parameters, 4 at the top level.
-    // Older files describe scaled rotary embeddings in rope_scaling instead.
-    std::string_view rope_field = "rope_parameters";
-    const nlohmann::json* rope = check.find(rope_field);
-    if (rope == nullptr) rope = check.find(rope_field = "rope_scaling");
-    const nlohmann::json* nested_theta = nullptr;
-    if (rope != nullptr) {
-      if (!rope->is_object()) check.malformed("'" + std::string(rope_field) + "' is " + rope->dump() + ", not an object");
-      const auto type = rope->find("rope_type") != rope->end() ? rope->find("rope_type") : rope->find("type");
-      if (type != rope->end() && *type != "default")
-        check.unsupported(rope_field, rope->dump() + ", but ranklens implements only the default rotary embedding");
-      if (const auto theta = rope->find("rope_theta"); theta != rope->end() && !theta->is_null()) nested_theta = &*theta;
-    }
     const double default_theta = find_hf_field(config_fields<C>(), "rope_theta")->hf.fallback.constant;
-    const double theta = nested_theta != nullptr ? check.real_of("rope_parameters.rope_theta", nested_theta, default_theta)
-                                                 : check.real_of("rope_theta", check.find("rope_theta"), default_theta);
-    check.real_value("rope_theta", theta, C::rope_theta);
+    check.real_value("rope_theta", hf_config_detail::qwen2_rope_theta(check, default_theta), C::rope_theta);
     check.text("hidden_act", {"silu", "swish"}, "silu");
     if (check.find("head_dim") != nullptr) check.integer("head_dim", C::d_model / C::n_heads);
     check.boolean("use_sliding_window", false, false);
@@ -283,6 +305,26 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
     check.boolean("scale_attn_by_inverse_layer_idx", false, false);
   }
   return check.mismatch();
+}
+
+// What `config` (a parsed config.json of C's layout) says of each field of C's table
+// (io/config_fields.hpp) that transformers' class has, by ranklens' field name ("d_model",
+// "rope_theta", ...), with transformers' default where the file leaves a field out: the values
+// hf_config_mismatch compares with C's, for a caller that needs them (forward prints the
+// configuration that would run a directory). init_std, which only shapes a fresh model, is left
+// out. Throws io_error as hf_config_mismatch does; does not check model_type.
+template <TransformerConfig C>
+std::map<std::string, config_value, std::less<>> hf_config_values(const nlohmann::json& config, const std::string& source = "config.json") {
+  static_assert(hf_expressible<C>::check());
+  hf_config_detail::field_checker check(config, source);
+  std::map<std::string, config_value, std::less<>> values;
+  for (const config_field& field : config_fields<C>()) {
+    if (field.hf.name.empty() || field.hf.reading == hf_reading::unchecked) continue;
+    values.emplace(field.name, field.hf.reading == hf_reading::by_hand
+                                   ? config_value(hf_config_detail::qwen2_rope_theta(check, field.hf.fallback.constant))
+                                   : hf_config_detail::file_value(check, field));
+  }
+  return values;
 }
 
 // Parses a JSON file, or throws io_error naming the file and where parsing stopped.

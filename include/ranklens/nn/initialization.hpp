@@ -31,8 +31,9 @@ Tensor<T, S> uniform_tensor(const S& shape, T low, T high, Generator& generator)
 }
 
 // In place of a generator, for a model that a load will overwrite (io::from_pretrained): every
-// weight starts at zero and nothing is drawn. Drawing the 0.5 billion normal values of a
-// Qwen2.5-0.5B-sized model took longer than reading its weights file.
+// weight starts at zero and nothing is drawn. Building a Qwen2.5-0.5B-shaped model took 18.4 s
+// drawing its 0.5 billion weights from std::mt19937 and 0.9 s with this (docs/files.md), where
+// reading its weights file takes about 1 s.
 //
 //   skip_initialization none;
 //   Transformer<Config> model(none);   // all zeros until loaded
