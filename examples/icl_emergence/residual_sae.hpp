@@ -24,9 +24,9 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -131,7 +131,7 @@ ResidualSaeResult residual_sae(Model& model, const TokenTensor& eval_tokens, con
   std::vector<index_t> rows(static_cast<std::size_t>(tokens));
   for (index_t pass = 0; pass < passes; ++pass) {
     std::iota(rows.begin(), rows.end(), 0);
-    for (std::size_t k = rows.size(); k > 1; --k) std::swap(rows[k - 1], rows[uniform_below(gen, k)]);
+    shuffle(std::span<index_t>(rows), gen);
     for (index_t r = 0; r < tokens; ++r) std::copy_n(state.data() + rows[std::size_t(r)] * width, width, order.data() + r * width);
     if (pass == 0) trainer.initialise(Rows(order.data(), Shape<dyn, width>{std::min<index_t>(tokens, 16384)}));
     for (index_t s = 0; s < steps_per_pass; ++s) trainer.step(Rows(order.data() + s * batch * width, Shape<dyn, width>{batch}));

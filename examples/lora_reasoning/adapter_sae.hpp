@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,7 @@ inline AdapterState shuffled_rows(const AdapterState& x, std::uint64_t seed) {
   std::vector<index_t> order(std::size_t(x.extent(0)));
   std::iota(order.begin(), order.end(), 0);
   Rng gen(seed);
-  for (std::size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[uniform_below(gen, k)]);
+  shuffle(std::span<index_t>(order), gen);
   AdapterState out(x.shape());
   for (std::size_t r = 0; r < order.size(); ++r)
     std::copy_n(x.data() + order[r] * adapter_state_width, adapter_state_width, out.data() + index_t(r) * adapter_state_width);

@@ -2,11 +2,15 @@
 // engine's raw outputs only, so that they are the same with every standard library.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <random>
+#include <span>
+#include <vector>
 
 #include "ranklens/core/distributions.hpp"
 #include "ranklens/core/random.hpp"
@@ -109,6 +113,22 @@ TEST_CASE("uniform_below is uniform on 0..n-1 for 32- and 64-bit engines", "[cor
     for (int c : counts) chi_square += (c - expected) * (c - expected) / expected;
     CHECK(chi_square < 22.5);
   }
+}
+
+TEST_CASE("shuffle is Fisher-Yates from the back with uniform_below, a permutation", "[core][distributions]") {
+  std::vector<index_t> order(100);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937 a(5), b(5);
+  shuffle(std::span<index_t>(order), a);
+  std::vector<index_t> expected(100);
+  std::iota(expected.begin(), expected.end(), 0);
+  for (std::size_t k = expected.size(); k > 1; --k) std::swap(expected[k - 1], expected[uniform_below(b, k)]);
+  CHECK(order == expected);
+  std::vector<index_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted[0] == 0);
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end(), [](index_t x, index_t y) { return y != x + 1; }) == sorted.end());
+  CHECK(order != sorted);  // 100! orders: the identity would mean nothing moved
 }
 
 TEST_CASE("standard normal draws have mean 0, variance 1 and kurtosis 3", "[core][distributions]") {

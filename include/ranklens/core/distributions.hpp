@@ -10,6 +10,7 @@
 //                          Matsumoto & Nishimura's genrand_res53 (mt19937ar.c) combines them
 //   unit_uniform<float>    24 random bits: the top 24 of one output
 //   uniform_below          Lemire's multiply-and-reject over 64 random bits (ACM TOMACS 2019)
+//   shuffle                Fisher-Yates with uniform_below
 //   standard_normal        Marsaglia's polar method (Marsaglia & Bray 1964), in double
 //
 // Where a multiply meets an add, the code says std::fma: a compiler may or may not contract
@@ -24,6 +25,8 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <span>
+#include <utility>
 
 #include "ranklens/core/config.hpp"
 #include "ranklens/core/dtype.hpp"
@@ -113,6 +116,13 @@ std::uint64_t uniform_below(G& generator, std::uint64_t bound) {
     }
   }
   return std::uint64_t(product >> 64);
+}
+
+// Shuffles `items` in place (Fisher-Yates from the back, each swap partner from uniform_below):
+// the same order from the same generator state everywhere, which std::shuffle does not promise.
+template <class T, class G>
+void shuffle(std::span<T> items, G& generator) {
+  for (std::size_t k = items.size(); k > 1; --k) std::swap(items[k - 1], items[uniform_below(generator, k)]);
 }
 
 // Standard normal by Marsaglia's polar method: rejection from the unit disc, then one logarithm
