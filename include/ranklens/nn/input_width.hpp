@@ -21,23 +21,42 @@
 
 namespace ranklens {
 
-// Whether an input of shape S can end in Width: its last extent is Width or dynamic.
+// Whether an input of shape S can end in Width: its last extent is Width or dynamic (or Width
+// itself is dynamic: a module whose width is known at run time).
 template <ShapeType S, index_t Width>
-inline constexpr bool last_extent_may_be = S::rank >= 1 && (S::static_extents[S::rank - 1] == Width || S::static_extents[S::rank - 1] == dyn);
+inline constexpr bool last_extent_may_be =
+    S::rank >= 1 && (Width == dyn || S::static_extents[S::rank - 1] == Width || S::static_extents[S::rank - 1] == dyn);
 
-// Throws shape_error unless x's last extent is Width. The error names the module as
-// "<name><template_arguments...>" and x's shape.
-template <index_t Width, class X, std::convertible_to<index_t>... TemplateArguments>
-void require_last_extent(const X& x, std::string_view module_name, TemplateArguments... template_arguments) {
-  if (x.shape().dims[X::shape_type::rank - 1] == Width) [[likely]]
+// Throws shape_error unless x's last extent is `width` (a module's width known at run time).
+// The error names the module as "<name><template_arguments...>" and x's shape.
+template <class X, std::convertible_to<index_t>... TemplateArguments>
+void require_last_extent_is(const X& x, index_t width, std::string_view module_name, TemplateArguments... template_arguments) {
+  if (x.shape().dims[X::shape_type::rank - 1] == width) [[likely]]
     return;
   std::string module(module_name);
   if constexpr (sizeof...(TemplateArguments) > 0) {
     const char* separator = "<";
-    ((module += separator + std::to_string(index_t(template_arguments)), separator = ", "), ...);
+    const auto argument = [](index_t value) { return value == dyn ? std::string("dyn") : std::to_string(value); };
+    ((module += separator + argument(index_t(template_arguments)), separator = ", "), ...);
     module += '>';
   }
-  throw shape_error(module + ": input shape " + to_string(x.shape()) + " must end in " + std::to_string(Width));
+  throw shape_error(module + ": input shape " + to_string(x.shape()) + " must end in " + std::to_string(width));
+}
+
+// The same for a static Width.
+template <index_t Width, class X, std::convertible_to<index_t>... TemplateArguments>
+void require_last_extent(const X& x, std::string_view module_name, TemplateArguments... template_arguments) {
+  require_last_extent_is(x, Width, module_name, template_arguments...);
+}
+
+// A module's size: the static one, or `run_time` where the module's template leaves it dyn;
+// shape_error naming the module if a run-time value contradicts a static one or is not positive.
+inline index_t module_size(index_t static_size, index_t run_time, std::string_view module_name, std::string_view what) {
+  if (static_size != dyn && run_time != static_size)
+    throw shape_error(std::string(module_name) + ": " + std::string(what) + " is fixed at " + std::to_string(static_size) + ", got " +
+                      std::to_string(run_time));
+  if (run_time <= 0) throw shape_error(std::string(module_name) + ": " + std::string(what) + " must be positive, got " + std::to_string(run_time));
+  return run_time;
 }
 
 }  // namespace ranklens

@@ -31,7 +31,7 @@ inline float rotary_angle(index_t position, index_t pair, index_t head_width, do
   return float(position) * rotary_inverse_frequency(pair, head_width, theta);
 }
 
-// x: any shape whose last axis is the head (static, even width) and whose axis `PositionAxis`
+// x: any shape whose last axis is the head (even width) and whose axis `PositionAxis`
 // indexes positions; position t gets angle (position_offset + t)·ω. With a KV cache the new
 // tokens start at position_offset = the number of cached tokens.
 // Projections give (B, T, heads, D): rotary_embedding<1>(q, theta).
@@ -39,22 +39,25 @@ template <int PositionAxis, class T, ShapeType S, Device D>
 auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_offset = 0) {
   static_assert(S::rank >= 2, "rotary_embedding: the tensor needs a position axis and a feature axis.");
   static_assert(valid_axis<PositionAxis, S::rank>, "rotary_embedding: the position axis is out of range for the tensor's rank.");
-  constexpr index_t width = S::static_extents[S::rank - 1];
-  static_assert(width != dyn && width % 2 == 0, "rotary_embedding: the last (head) axis must have an even static width.");
+  constexpr index_t static_width = S::static_extents[S::rank - 1];
+  static_assert(static_width == dyn || static_width % 2 == 0, "rotary_embedding: the last (head) axis must have an even width.");
   static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
-  if constexpr (S::rank >= 2 && valid_axis<PositionAxis, S::rank> && width != dyn && width % 2 == 0) {
+  if constexpr (S::rank >= 2 && valid_axis<PositionAxis, S::rank> && (static_width == dyn || static_width % 2 == 0)) {
     constexpr std::size_t position_axis = axis_index<PositionAxis, S::rank>;
     static_assert(position_axis != S::rank - 1, "rotary_embedding: the position axis cannot be the feature axis.");
     if (position_offset < 0)
       throw value_error("rotary_embedding: position_offset must be >= 0, got " + std::to_string(position_offset));
     if (!(theta > 0)) throw value_error("rotary_embedding: theta must be positive, got " + std::to_string(theta));
 
+    const index_t width = input.shape().dims[S::rank - 1];
+    if (width % 2 != 0)
+      throw shape_error("rotary_embedding: the last (head) axis must have an even width, got shape " + to_string(input.shape()));
     const auto x = contiguous(input);
-    constexpr index_t half = width / 2;
+    const index_t half = width / 2;
     const index_t positions = x.extent(position_axis);
     index_t rows_per_position = 1;  // rows (head vectors) between consecutive positions
     for (std::size_t k = position_axis + 1; k + 1 < S::rank; ++k) rows_per_position *= x.extent(k);
-    const index_t rows = x.numel() / width;
+    const index_t rows = width == 0 ? 0 : x.numel() / width;
 
     // cos/sin per (position, pair), kept in the arena for the backward; the rotation is
     // cpu/rope.hpp's (which cuda/ shares in contract).
@@ -67,7 +70,7 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
     cpu::rope_forward<T>(x.value().data(), cos_table, sin_table, out.mutable_data(), rows, width, positions, rows_per_position);
     record(
         "rotary_embedding", out,
-        [cos_table, sin_table, rows, positions, rows_per_position](const auto& result, const auto& source) {
+        [cos_table, sin_table, rows, width, positions, rows_per_position](const auto& result, const auto& source) {
           const auto gx = source.grad_sink();
           cpu::rope_backward<T>(result.grad().data(), cos_table, sin_table, gx.data(), rows, width, positions, rows_per_position, gx.mode);
         },

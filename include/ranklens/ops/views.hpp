@@ -409,4 +409,33 @@ auto unflatten(const X& x) {
   }
 }
 
+// Splits axis `Axis` into the extents E... with run-time values `sizes`, for extents known only
+// at run time: unflatten<-1, dyn, dyn>(x, {heads, head_dim}). A static E must equal its size,
+// and the sizes must multiply to the axis's extent; shape_error otherwise.
+template <int Axis, index_t... E, StridedView X>
+auto unflatten(const X& x, const std::array<index_t, sizeof...(E)>& sizes) {
+  using S = typename X::shape_type;
+  static_assert(sizeof...(E) >= 1, "unflatten: give at least one extent.");
+  static_assert(valid_axis<Axis, S::rank>, "unflatten: the axis is out of range for the tensor's rank.");
+  if constexpr (sizeof...(E) >= 1 && valid_axis<Axis, S::rank>) {
+    constexpr std::size_t ax = axis_index<Axis, S::rank>;
+    constexpr std::array<index_t, sizeof...(E)> inserted{E...};
+    using R = splice_shape_t<S, ax, 1, inserted>;
+    index_t product = 1;
+    bool fits = true;
+    for (std::size_t k = 0; k < inserted.size(); ++k) {
+      fits = fits && sizes[k] >= 0 && (inserted[k] == dyn || inserted[k] == sizes[k]);
+      product *= sizes[k];
+    }
+    if (!fits || product != x.shape().dims[ax])
+      throw shape_error("unflatten: axis " + std::to_string(ax) + " of shape " + to_string(x.shape()) + " cannot be split into " +
+                        detail::extents_to_string(sizes) + " (as " + detail::extents_to_string(inserted) + ")");
+    std::array<index_t, R::rank> dims{};
+    for (std::size_t i = 0; i < ax; ++i) dims[i] = x.shape().dims[i];
+    for (std::size_t k = 0; k < inserted.size(); ++k) dims[ax + k] = sizes[k];
+    for (std::size_t i = ax + 1; i < S::rank; ++i) dims[i + inserted.size() - 1] = x.shape().dims[i];
+    return reshape(x, detail::shape_with_dims<R>(dims));
+  }
+}
+
 }  // namespace ranklens
