@@ -80,6 +80,8 @@ class LoraAdapters;
 template <index_t Rank, TransformerConfig C, Real T>
 class LoraAdapters<Rank, Transformer<C, T>> {
   static_assert(Rank > 0, "LoraAdapters<Rank, Model>: the rank must be a positive compile-time constant.");
+  static_assert(StaticTransformerConfig<C>,
+                "LoraAdapters: adapters need a model whose sizes are all static; a configuration with dyn sizes cannot carry them yet.");
   using names = hf_names<C::layout>;
 
  public:

@@ -31,8 +31,8 @@ using optional_adapter = std::conditional_t<Present, std::optional<LowRankAdapte
 template <TransformerConfig C, index_t Rank, Real T>
 class LoraBlock<C, Rank, T, checkpoint_layout::qwen2> {
   using dims = config_dims<C>;
-  static constexpr index_t d_model = dims::d_model, q_width = dims::n_heads * dims::head_dim,
-                           kv_width = dims::n_kv_heads * dims::head_dim, mlp_width = dims::mlp_width;
+  static constexpr index_t d_model = dims::d_model, q_width = dims::query_width,
+                           kv_width = dims::kv_width, mlp_width = dims::mlp_width;
   static constexpr bool has_mlp = dims::has_mlp;
 
  public:
@@ -103,7 +103,7 @@ class LoraBlock<C, Rank, T, checkpoint_layout::gpt2> {
     visit(all_sites[3], self.mlp_c_proj);
   }
 
-  std::optional<LowRankAdapter<Rank, d_model, 3 * d_model, T>> c_attn;
+  std::optional<LowRankAdapter<Rank, d_model, times_or_dyn(3, d_model), T>> c_attn;
   std::optional<LowRankAdapter<Rank, d_model, d_model, T>> attn_c_proj;
   [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T> c_fc;
   [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, mlp_width, d_model, T> mlp_c_proj;

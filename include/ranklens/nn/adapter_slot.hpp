@@ -8,6 +8,7 @@
 // one branch. The adapter sees the input and output as (rows, In) and (rows, Out), whatever
 // leading axes the layer was called with.
 #pragma once
+#include <array>
 #include <utility>
 
 #include "ranklens/autograd/var.hpp"
@@ -43,8 +44,10 @@ class AdapterSlot {
   Var<T, SY> operator()(const Var<T, SX>& x, const Var<T, SY>& base) const {
     if (adapter_ == nullptr) [[likely]]
       return base;
-    const index_t rows = base.numel() / Out;
-    const auto adapted = adapter_->adapt(reshape(x, Shape<dyn, In>{rows}), reshape(base, Shape<dyn, Out>{rows}));
+    const index_t in = x.shape().dims[SX::rank - 1], out = base.shape().dims[SY::rank - 1];
+    const index_t rows = out == 0 ? 0 : base.numel() / out;
+    const auto adapted = adapter_->adapt(reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, in}, "AdapterSlot")),
+                                         reshape(base, Shape<dyn, Out>::from_dims(std::array<index_t, 2>{rows, out}, "AdapterSlot")));
     return reshape(adapted, base.shape());
   }
 

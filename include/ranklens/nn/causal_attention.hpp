@@ -69,16 +69,26 @@ typename activation_types<C, T>::query_heads attend(const typename activation_ty
                                                     const typename activation_types<C, T>::kv_heads& v,
                                                     const AttentionHookPoints<C, T>& hooks) {
   using dims = config_dims<C>;
-  constexpr index_t kv_heads = dims::n_kv_heads, group = dims::query_group_size;
-  const T scale = T(1 / std::sqrt(double(dims::head_dim)));
+  // The sizes as the types know them (dyn where C leaves them to run time) and their values.
+  constexpr index_t static_kv_heads = dims::n_kv_heads, static_group = dims::query_group_size;
+  const index_t kv_heads = k.extent(2), group = q.extent(2) / kv_heads;
+  const T scale = T(1 / std::sqrt(double(q.extent(3))));
   // Nobody looks at the scores or the pattern: one fused op that never stores them.
   if (hooks.hook_attn_scores.empty() && hooks.hook_pattern.empty()) return hooks.hook_z(fused_causal_attention(q, k, v, scale));
 
   // A hook reads or replaces the scores or the pattern, so they are materialised.
   // Heads first, then query head h = kv·group + g: (B, kv_heads, group, T, head_dim).
-  const auto grouped_q = unflatten<1, kv_heads, group>(permute<0, 2, 1, 3>(q));
-  const auto shared_k = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(k)));
-  const auto shared_v = expand<2, group>(unsqueeze<2>(permute<0, 2, 1, 3>(v)));
+  const auto split_groups = [&](const auto& heads_first) { return unflatten<1, static_kv_heads, static_group>(heads_first, {kv_heads, group}); };
+  const auto shared = [&](const auto& kv) {
+    const auto heads_first = unsqueeze<2>(permute<0, 2, 1, 3>(kv));
+    if constexpr (static_group == dyn)
+      return expand<2>(heads_first, group);
+    else
+      return expand<2, static_group>(heads_first);
+  };
+  const auto grouped_q = split_groups(permute<0, 2, 1, 3>(q));
+  const auto shared_k = shared(k);
+  const auto shared_v = shared(v);
 
   auto raw_scores = matmul(grouped_q, transpose(shared_k));  // (B, kv_heads, group, Tq, Tk)
   // Without a cache and without a hook on the scores, scale, mask and softmax run as one fused
@@ -89,33 +99,37 @@ typename activation_types<C, T>::query_heads attend(const typename activation_ty
     return softmax(hooks.hook_attn_scores(flatten<1, 2>(scores)));  // (B, n_heads, Tq, Tk)
   };
   const auto pattern = hooks.hook_pattern(attention_pattern());
-  const auto z = matmul(unflatten<1, kv_heads, group>(pattern), shared_v);  // (B, kv_heads, group, Tq, head_dim)
+  const auto z = matmul(split_groups(pattern), shared_v);  // (B, kv_heads, group, Tq, head_dim)
   return hooks.hook_z(permute<0, 2, 1, 3>(flatten<1, 2>(z)));
 }
 
-// hook_q, hook_k, hook_v, then the rotary embedding from `first_position` (RoPE models only).
+// hook_q, hook_k, hook_v, then the rotary embedding with base `rope_theta` from
+// `first_position` (RoPE models only).
 template <TransformerConfig C, Real T>
 void hook_and_rotate(typename activation_types<C, T>::query_heads& q, typename activation_types<C, T>::kv_heads& k,
-                     typename activation_types<C, T>::kv_heads& v, const AttentionHookPoints<C, T>& hooks, index_t first_position) {
+                     typename activation_types<C, T>::kv_heads& v, const AttentionHookPoints<C, T>& hooks, double rope_theta,
+                     index_t first_position) {
   q = hooks.hook_q(q);
   k = hooks.hook_k(k);
   v = hooks.hook_v(v);
   if constexpr (C::positions == position_kind::rope) {
-    q = rotary_embedding<1>(q, C::rope_theta, first_position);
-    k = rotary_embedding<1>(k, C::rope_theta, first_position);
+    q = rotary_embedding<1>(q, rope_theta, first_position);
+    k = rotary_embedding<1>(k, rope_theta, first_position);
   }
 }
 
 }  // namespace detail
 
 // q: (B, T, n_heads, head_dim); k, v: (B, T, n_kv_heads, head_dim) → z: (B, T, n_heads, head_dim).
-// position_offset is the position of the first token (rotary positions only).
+// position_offset is the position of the first token; rope_theta the rotary base (rotary
+// positions only: the model's transformer_dims::rope_theta).
 template <TransformerConfig C, Real T>
 typename activation_types<C, T>::query_heads causal_attention(typename activation_types<C, T>::query_heads q,
                                                               typename activation_types<C, T>::kv_heads k,
                                                               typename activation_types<C, T>::kv_heads v,
-                                                              const AttentionHookPoints<C, T>& hooks, index_t position_offset = 0) {
-  detail::hook_and_rotate<C, T>(q, k, v, hooks, position_offset);
+                                                              const AttentionHookPoints<C, T>& hooks, double rope_theta,
+                                                              index_t position_offset = 0) {
+  detail::hook_and_rotate<C, T>(q, k, v, hooks, rope_theta, position_offset);
   return detail::attend<C, T>(q, k, v, hooks);
 }
 
@@ -127,8 +141,9 @@ template <TransformerConfig C, Real T>
 typename activation_types<C, T>::query_heads causal_attention(typename activation_types<C, T>::query_heads q,
                                                               typename activation_types<C, T>::kv_heads k,
                                                               typename activation_types<C, T>::kv_heads v,
-                                                              const AttentionHookPoints<C, T>& hooks, const KvCacheLayer<C, T>& cache) {
-  detail::hook_and_rotate<C, T>(q, k, v, hooks, cache.cached());
+                                                              const AttentionHookPoints<C, T>& hooks, double rope_theta,
+                                                              const KvCacheLayer<C, T>& cache) {
+  detail::hook_and_rotate<C, T>(q, k, v, hooks, rope_theta, cache.cached());
   const auto [keys, values] = cache.append(k, v);
   return detail::attend<C, T>(q, keys, values, hooks);
 }

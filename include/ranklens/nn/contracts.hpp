@@ -8,8 +8,9 @@
 // AffineLayer<L>: y = x·Mᵀ + b over the last axis, for an (Out, In) matrix M.
 //
 //   L::value_type               T, float or double
-//   L::in_features              In, static
-//   L::out_features             Out, static
+//   L::in_features              In, static or dyn
+//   L::out_features             Out, static or dyn
+//   layer.input_width(), layer.output_width()   In and Out at run time
 //   L::weight_layout            how `weight` stores M:
 //                                 WeightLayout::out_in  weight is (Out, In), weight = M:  y = x·Wᵀ + b
 //                                                       (Linear; PyTorch's nn.Linear, HF's Qwen2)
@@ -32,7 +33,7 @@
 // Norm<N>: a map over the last axis of width N::width that keeps the shape.
 //
 //   N::value_type, N::width     T and the width, static
-//   N(eps)                      a fresh norm (eps is ignored by norms without one)
+//   N(width, eps)               a fresh norm of that width (eps is ignored by norms without one)
 //   norm(x)                     Var<T, S> → Var<T, S> for any S whose last extent is the width
 //                               (checked with S = Shape<dyn, dyn, width>)
 //
@@ -42,8 +43,9 @@
 // CausalSelfAttention<A, C, T>: causal self-attention for configuration C over the residual
 // stream, residual = activation_types<C, T>::residual = Var<T, Shape<dyn, dyn, d_model>>.
 //
-//   A(generator)                draws its weights from a uniform random bit generator
-//                               (core/distributions.hpp; checked with Rng)
+//   A(generator, dims)          draws its weights from a uniform random bit generator
+//                               (core/distributions.hpp; checked with Rng), its sizes from the
+//                               model's transformer_dims (nn/transformer_config.hpp)
 //   attention(x, offset)        x: residual → residual; x's first token sits at position `offset`
 //   attention(x, cache)         x: residual → residual; x's tokens continue the sequence whose
 //                               keys and values cache (a KvCacheLayer<C, T>) holds; their keys and
@@ -56,7 +58,7 @@
 // ---------------------------------------------------------------------------------------------
 // Mlp<M, T, Width>: a position-wise map of the residual stream.
 //
-//   M(generator)                draws its weights (checked with Rng)
+//   M(generator, dims)          draws its weights (checked with Rng); sizes from dims
 //   mlp(x)                      Var<T, Shape<dyn, dyn, Width>> → the same type
 //
 // SwiGluMlp (Qwen2) and GeluMlp (GPT-2) fulfil it.
@@ -99,6 +101,9 @@ concept AffineLayer =
       { L::in_features } -> std::convertible_to<index_t>;
       { L::out_features } -> std::convertible_to<index_t>;
       { L::weight_layout } -> std::convertible_to<WeightLayout>;
+    } && requires(const L& layer) {
+      { layer.input_width() } -> std::convertible_to<index_t>;
+      { layer.output_width() } -> std::convertible_to<index_t>;
     } && contract_detail::is_parameter_of<decltype(L::weight), typename L::value_type, contract_detail::stored_weight_shape<L>> &&
     contract_detail::is_parameter_of<decltype(L::bias), typename L::value_type, Shape<L::out_features>> &&
     requires(const L& layer, const contract_detail::affine_input<L>& x) {
@@ -109,12 +114,14 @@ concept AffineLayer =
 template <AffineLayer L>
 auto affine_weight(L& layer) {
   using T = std::conditional_t<std::is_const_v<L>, const typename L::value_type, typename L::value_type>;
-  constexpr index_t in = L::in_features, out = L::out_features;
+  using matrix = Shape<L::out_features, L::in_features>;
+  const index_t in = layer.input_width(), out = layer.output_width();
+  const auto shape = matrix::from_dims(std::array<index_t, 2>{out, in}, "affine_weight");
   T* data = layer.weight.value().data();
   if constexpr (L::weight_layout == WeightLayout::out_in)
-    return TensorView<T, Shape<out, in>>(data, Shape<out, in>{});
+    return TensorView<T, matrix>(data, shape);
   else
-    return TensorView<T, Shape<out, in>>(data, Shape<out, in>{}, {1, out});
+    return TensorView<T, matrix>(data, shape, {1, out});
 }
 
 // The layer's bias parameter, or nullptr when it has none.
@@ -129,20 +136,20 @@ auto affine_bias(L& layer) {
 template <class N>
 concept Norm = Module<N> && Real<typename N::value_type> && requires {
   { N::width } -> std::convertible_to<index_t>;
-} && std::constructible_from<N, double> && requires(const N& norm, const Var<typename N::value_type, Shape<dyn, dyn, N::width>>& x) {
+} && std::constructible_from<N, index_t, double> && requires(const N& norm, const Var<typename N::value_type, Shape<dyn, dyn, N::width>>& x) {
   { norm(x) } -> std::same_as<Var<typename N::value_type, Shape<dyn, dyn, N::width>>>;
 };
 
 template <class A, class C, class T>
 concept CausalSelfAttention =
-    TransformerConfig<C> && Module<A> && std::constructible_from<A, Rng&> &&
+    TransformerConfig<C> && Module<A> && std::constructible_from<A, Rng&, const transformer_dims&> &&
     requires(const A& attention, const typename activation_types<C, T>::residual& x, index_t offset, const KvCacheLayer<C, T>& cache) {
       { attention(x, offset) } -> std::same_as<typename activation_types<C, T>::residual>;
       { attention(x, cache) } -> std::same_as<typename activation_types<C, T>::residual>;
     };
 
 template <class M, class T, index_t Width>
-concept Mlp = Module<M> && std::constructible_from<M, Rng&> && requires(const M& mlp, const Var<T, Shape<dyn, dyn, Width>>& x) {
+concept Mlp = Module<M> && std::constructible_from<M, Rng&, const transformer_dims&> && requires(const M& mlp, const Var<T, Shape<dyn, dyn, Width>>& x) {
   { mlp(x) } -> std::same_as<Var<T, Shape<dyn, dyn, Width>>>;
 };
 

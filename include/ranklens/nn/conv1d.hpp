@@ -2,6 +2,7 @@
 // the transpose of nn.Linear's layout. Despite its name it is a plain affine map over the last
 // axis; keeping HF's layout lets GPT-2 checkpoints (c_attn, c_proj, c_fc) load without transposes.
 #pragma once
+#include <array>
 #include <string>
 
 #include "ranklens/autograd/parameter.hpp"
@@ -17,7 +18,7 @@ namespace ranklens {
 
 template <index_t In, index_t Out, Real T = float>
 class Conv1D {
-  static_assert(In > 0 && Out > 0, "Conv1D<In, Out>: both widths must be positive compile-time constants.");
+  static_assert((In > 0 || In == dyn) && (Out > 0 || Out == dyn), "Conv1D<In, Out>: both widths must be positive (or dyn).");
 
  public:
   using value_type = T;
@@ -29,15 +30,28 @@ class Conv1D {
 
   // weight ~ N(0, init_std²), bias 0 (HF GPT-2).
   template <class Generator>
-  explicit Conv1D(Generator& rng, double init_std = default_init_std)
-      : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight"), bias(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias") {}
+    requires(In != dyn && Out != dyn)
+  explicit Conv1D(Generator& rng, double init_std = default_init_std) : Conv1D(rng, In, Out, init_std) {}
+
+  // The same with the widths given at run time (each must equal its static one, if any).
+  template <class Generator>
+  Conv1D(Generator& rng, index_t in, index_t out, double init_std = default_init_std)
+      : weight(normal_tensor<T>(weight_shape::from_dims(std::array<index_t, 2>{module_size(In, in, "Conv1D", "the input width"),
+                                                                                module_size(Out, out, "Conv1D", "the output width")},
+                                                        "Conv1D"),
+                                init_std, rng),
+               "weight"),
+        bias(Tensor<T, bias_shape>::zeros(bias_shape::from_dims(std::array<index_t, 1>{out}, "Conv1D")), "bias") {}
+
+  index_t input_width() const noexcept { return weight.shape()[0]; }
+  index_t output_width() const noexcept { return weight.shape()[1]; }
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(S::rank >= 2, "Conv1D: the input needs at least a batch axis and a feature axis.");
     static_assert(last_extent_may_be<S, In>, "Conv1D<In, Out>: the input's last extent must equal In.");
     if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
-      require_last_extent<In>(x, "Conv1D", In, Out);
+      require_last_extent_is(x, input_width(), "Conv1D", In, Out);
       return adapter(x, matmul_bias(x, weight.var(), bias.var()));
     }
   }

@@ -2,10 +2,12 @@
 // (torch.nn.Embedding; HF's embed_tokens and GPT-2's wte). Its weight doubles as the output
 // projection when a model ties its embeddings.
 #pragma once
+#include <array>
 #include <cstdint>
 
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/input_width.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/embedding.hpp"
 
@@ -13,7 +15,7 @@ namespace ranklens {
 
 template <index_t Vocab, index_t Dim, Real T = float>
 class Embedding {
-  static_assert(Vocab > 0 && Dim > 0, "Embedding<Vocab, Dim>: both sizes must be positive compile-time constants.");
+  static_assert((Vocab > 0 || Vocab == dyn) && (Dim > 0 || Dim == dyn), "Embedding<Vocab, Dim>: both sizes must be positive (or dyn).");
 
  public:
   using weight_shape = Shape<Vocab, Dim>;
@@ -22,8 +24,17 @@ class Embedding {
 
   // weight ~ N(0, init_std²), as HF initialises embeddings.
   template <class Generator>
-  explicit Embedding(Generator& rng, double init_std = default_init_std)
-      : weight(normal_tensor<T>(weight_shape{}, init_std, rng), "weight") {}
+    requires(Vocab != dyn && Dim != dyn)
+  explicit Embedding(Generator& rng, double init_std = default_init_std) : Embedding(rng, Vocab, Dim, init_std) {}
+
+  // The same with the sizes given at run time (each must equal its static one, if any).
+  template <class Generator>
+  Embedding(Generator& rng, index_t vocabulary_size, index_t dim, double init_std = default_init_std)
+      : weight(normal_tensor<T>(weight_shape::from_dims(std::array<index_t, 2>{module_size(Vocab, vocabulary_size, "Embedding", "the vocabulary"),
+                                                                                module_size(Dim, dim, "Embedding", "the width")},
+                                                        "Embedding"),
+                                init_std, rng),
+               "weight") {}
 
   // ids of any shape (int32, each in [0, Vocab)) → (ids..., Dim).
   template <class I, index_t... E>

@@ -15,8 +15,13 @@ class GeluMlp {
  public:
   using activations = activation_types<C, T>;
 
+  // C's sizes, for a configuration without dyn ones.
   template <class Generator>
-  explicit GeluMlp(Generator& rng) : c_fc(rng, C::init_std), c_proj(rng, C::init_std) {}
+    requires StaticTransformerConfig<C>
+  explicit GeluMlp(Generator& generator) : GeluMlp(generator, static_transformer_dims<C>()) {}
+  template <class Generator>
+  GeluMlp(Generator& rng, const transformer_dims& sizes)
+      : c_fc(rng, sizes.d_model, sizes.mlp_width, C::init_std), c_proj(rng, sizes.mlp_width, sizes.d_model, C::init_std) {}
 
   typename activations::residual operator()(const typename activations::residual& x) const {
     const auto pre = hook_pre(c_fc(x));

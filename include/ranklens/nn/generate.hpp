@@ -97,19 +97,20 @@ std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, 
   if (options.max_new_tokens == 0) return generated;
   // The last new token is returned but never read back, so it needs no position of its own.
   const index_t positions_read = prompt_length + options.max_new_tokens - 1;
-  if (C::positions == position_kind::learned && positions_read > C::max_positions)
+  const transformer_dims& sizes = model.dims();
+  if (C::positions == position_kind::learned && positions_read > sizes.max_positions)
     throw value_error("generate: a prompt of " + std::to_string(prompt_length) + " tokens and " +
                       std::to_string(options.max_new_tokens) + " new ones need " + std::to_string(positions_read) +
-                      " positions; the model's learned position table has " + std::to_string(C::max_positions));
+                      " positions; the model's learned position table has " + std::to_string(sizes.max_positions));
 
   auto guard = no_grad();
-  KvCache<C, T> cache(batch, positions_read);
+  KvCache<C, T> cache(sizes, batch, positions_read);
   std::vector<Rng> generators;
   for (index_t b = 0; b < batch; ++b) generators.push_back(Rng::for_stream(options.seed, std::uint64_t(b)));
   std::vector<bool> ended(std::size_t(batch), false);
   index_t running = batch;
   Tensor<std::int32_t, Shape<dyn, dyn>> next_tokens(Shape<dyn, dyn>{batch, 1});
-  std::vector<T> row(std::size_t(C::vocab_size));
+  std::vector<T> row(std::size_t(sizes.vocab_size));
 
   // Picks each running row's next token from the logits of its last position.
   const auto choose = [&](const typename Transformer<C, T>::logits_type& logits) {
@@ -119,7 +120,7 @@ std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, 
         next_tokens(b, 0) = *options.stop_token;  // a placeholder: this row's logits are no longer read
         continue;
       }
-      for (index_t v = 0; v < C::vocab_size; ++v) row[std::size_t(v)] = last(b, v);
+      for (index_t v = 0; v < sizes.vocab_size; ++v) row[std::size_t(v)] = last(b, v);
       const std::int32_t token = choose_next_token<T>(row, options, generators[std::size_t(b)]);
       generated[std::size_t(b)].push_back(token);
       next_tokens(b, 0) = token;

@@ -16,12 +16,14 @@ struct GroupedQueryProjections {
   using activations = activation_types<C, T>;
   static constexpr index_t d_model = dims::d_model, head_dim = dims::head_dim;
 
+  // Sizes from `sizes` (checked by the model that passes them: checked_transformer_dims).
   template <class Generator>
-  explicit GroupedQueryProjections(Generator& generator)
-      : q_proj(generator, {.bias = C::qkv_bias, .init_std = C::init_std}),
-        k_proj(generator, {.bias = C::qkv_bias, .init_std = C::init_std}),
-        v_proj(generator, {.bias = C::qkv_bias, .init_std = C::init_std}),
-        o_proj(generator, {.bias = false, .init_std = C::init_std}) {}
+  GroupedQueryProjections(Generator& generator, const transformer_dims& sizes)
+      : q_proj(generator, sizes.d_model, sizes.d_model, {.bias = C::qkv_bias, .init_std = C::init_std}),
+        k_proj(generator, sizes.d_model, sizes.kv_width(), {.bias = C::qkv_bias, .init_std = C::init_std}),
+        v_proj(generator, sizes.d_model, sizes.kv_width(), {.bias = C::qkv_bias, .init_std = C::init_std}),
+        o_proj(generator, sizes.d_model, sizes.d_model, {.bias = false, .init_std = C::init_std}),
+        heads_{sizes.n_heads, sizes.n_kv_heads, sizes.head_dim()} {}
 
   template <class Self, class Visit>
   static void visit_parameters(Self& self, Visit&& visit) {
@@ -31,18 +33,22 @@ struct GroupedQueryProjections {
     visit("o_proj", self.o_proj);
   }
 
-  Linear<d_model, dims::n_heads * head_dim, T> q_proj;
-  Linear<d_model, dims::n_kv_heads * head_dim, T> k_proj;
-  Linear<d_model, dims::n_kv_heads * head_dim, T> v_proj;
-  Linear<dims::n_heads * head_dim, d_model, T> o_proj;
+  Linear<d_model, dims::query_width, T> q_proj;
+  Linear<d_model, dims::kv_width, T> k_proj;
+  Linear<d_model, dims::kv_width, T> v_proj;
+  Linear<dims::query_width, d_model, T> o_proj;
 
  protected:
   std::tuple<typename activations::query_heads, typename activations::kv_heads, typename activations::kv_heads> project_qkv(
       const typename activations::residual& x) const {
-    return {unflatten<-1, dims::n_heads, head_dim>(q_proj(x)), unflatten<-1, dims::n_kv_heads, head_dim>(k_proj(x)),
-            unflatten<-1, dims::n_kv_heads, head_dim>(v_proj(x))};
+    return {unflatten<-1, dims::n_heads, head_dim>(q_proj(x), {heads_.query, heads_.head_dim}),
+            unflatten<-1, dims::n_kv_heads, head_dim>(k_proj(x), {heads_.key_value, heads_.head_dim}),
+            unflatten<-1, dims::n_kv_heads, head_dim>(v_proj(x), {heads_.key_value, heads_.head_dim})};
   }
   typename activations::residual project_out(const typename activations::residual& z) const { return o_proj(z); }
+
+ private:
+  struct { index_t query, key_value, head_dim; } heads_;
 };
 
 template <TransformerConfig C, Real T = float>

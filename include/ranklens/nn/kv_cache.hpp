@@ -3,6 +3,7 @@
 // computes each position's keys and values once instead of once per step.
 //
 //   KvCache<Config> cache(batch, capacity);          // preallocated: no allocation per step
+//   KvCache<Config> cache(model.dims(), batch, capacity);   // the same, for any Config (dyn sizes too)
 //   auto guard = no_grad();
 //   auto logits = model(prompt, cache);              // positions 0 .. P−1, cache.length() = P
 //   logits = model(next_token, cache);               // position P attends to 0 .. P
@@ -19,6 +20,7 @@
 // and values attended to are the cached prefix, as a constant, joined to the new, differentiable
 // ones; otherwise (generation under no_grad) the buffer is read in place.
 #pragma once
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,14 +85,21 @@ class KvCache {
   using cached_view = TensorView<const T, Shape<dyn, dyn, dims::n_kv_heads, dims::head_dim>>;
 
   // Room for `capacity` positions of `batch` sequences in every layer, allocated now.
-  KvCache(index_t batch, index_t capacity) : batch_(batch), capacity_(capacity) {
+  KvCache(index_t batch, index_t capacity)
+    requires StaticTransformerConfig<C>
+      : KvCache(static_transformer_dims<C>(), batch, capacity) {}
+
+  // The same for a model of sizes `sizes` (its dims()).
+  KvCache(const transformer_dims& sizes, index_t batch, index_t capacity) : batch_(batch), capacity_(capacity), layers_(sizes.n_layers) {
     if (batch < 1 || capacity < 1)
       throw value_error("KvCache: batch and capacity must be positive, got batch " + std::to_string(batch) + ", capacity " +
                         std::to_string(capacity));
-    const Shape<dyn, dyn, dims::n_kv_heads, dims::head_dim> shape{batch, capacity};
-    keys_.reserve(std::size_t(dims::n_layers));
-    values_.reserve(std::size_t(dims::n_layers));
-    for (index_t l = 0; l < dims::n_layers; ++l) {
+    checked_transformer_dims<C>(sizes, "KvCache");
+    using buffer_shape = typename buffer_type::shape_type;
+    const auto shape = buffer_shape::from_dims(std::array<index_t, 4>{batch, capacity, sizes.n_kv_heads, sizes.head_dim()}, "KvCache");
+    keys_.reserve(std::size_t(layers_));
+    values_.reserve(std::size_t(layers_));
+    for (index_t l = 0; l < layers_; ++l) {
       keys_.push_back(buffer_type::zeros(shape));
       values_.push_back(buffer_type::zeros(shape));
     }
@@ -98,7 +107,7 @@ class KvCache {
 
   index_t batch() const noexcept { return batch_; }
   index_t capacity() const noexcept { return capacity_; }
-  index_t layers() const noexcept { return dims::n_layers; }
+  index_t layers() const noexcept { return layers_; }
   // Positions cached so far: the position offset of the next forward.
   index_t length() const noexcept { return length_; }
 
@@ -136,13 +145,14 @@ class KvCache {
 
  private:
   std::size_t checked_layer(index_t layer) const {
-    if (layer < 0 || layer >= dims::n_layers)
-      throw value_error("KvCache: layer " + std::to_string(layer) + " is not in [0, " + std::to_string(dims::n_layers) + ")");
+    if (layer < 0 || layer >= layers_)
+      throw value_error("KvCache: layer " + std::to_string(layer) + " is not in [0, " + std::to_string(layers_) + ")");
     return std::size_t(layer);
   }
 
   index_t batch_;
   index_t capacity_;
+  index_t layers_;
   index_t length_ = 0;
   std::vector<buffer_type> keys_;
   std::vector<buffer_type> values_;

@@ -1,6 +1,7 @@
 // LayerNorm<Dim>: y = (x − mean) / √(var + eps) · weight + bias over the last axis
 // (torch.nn.LayerNorm; GPT-2's ln_1, ln_2, ln_f). Starts as the identity map: weight 1, bias 0.
 #pragma once
+#include <array>
 #include <string>
 
 #include "ranklens/autograd/parameter.hpp"
@@ -12,7 +13,7 @@ namespace ranklens {
 
 template <index_t Dim, Real T = float>
 class LayerNorm {
-  static_assert(Dim > 0, "LayerNorm<Dim>: the width must be a positive compile-time constant.");
+  static_assert(Dim > 0 || Dim == dyn, "LayerNorm<Dim>: the width must be positive (or dyn).");
 
  public:
   using value_type = T;
@@ -20,15 +21,20 @@ class LayerNorm {
   static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
 
   explicit LayerNorm(double eps = 1e-5)
-      : weight(Tensor<T, weight_shape>(weight_shape{}, T(1)), "weight"),
-        bias(Tensor<T, weight_shape>::zeros(weight_shape{}), "bias"),
+    requires(Dim != dyn)
+      : LayerNorm(Dim, eps) {}
+  // The same with the width given at run time (it must equal Dim unless Dim is dyn).
+  LayerNorm(index_t width, double eps)
+      : weight(Tensor<T, weight_shape>(weight_shape::from_dims(std::array<index_t, 1>{module_size(Dim, width, "LayerNorm", "the width")}, "LayerNorm"), T(1)),
+               "weight"),
+        bias(Tensor<T, weight_shape>::zeros(weight.shape()), "bias"),
         eps(eps) {}
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(last_extent_may_be<S, Dim>, "LayerNorm<Dim>: the input's last extent must equal Dim.");
     if constexpr (last_extent_may_be<S, Dim>) {
-      require_last_extent<Dim>(x, "LayerNorm", Dim);
+      require_last_extent_is(x, weight.shape()[0], "LayerNorm", Dim);
       return layer_norm(x, weight.var(), bias.var(), eps);
     }
   }

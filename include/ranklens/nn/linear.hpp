@@ -1,7 +1,9 @@
 // Linear<In, Out>: y = x·Wᵀ + b over the last axis, with W stored (Out, In) as PyTorch and
-// Hugging Face store it, so checkpoints exchange without transposes. The widths are static;
-// any leading (batch, sequence) extents pass through.
+// Hugging Face store it, so checkpoints exchange without transposes. Any leading (batch,
+// sequence) extents pass through. A width may be dyn: Linear<dyn, dyn>(rng, 64, 32) takes it at
+// construction and checks its input when it runs; a static width is checked at compile time.
 #pragma once
+#include <array>
 #include <cmath>
 #include <optional>
 #include <vector>
@@ -27,7 +29,7 @@ struct LinearOptions {
 
 template <index_t In, index_t Out, Real T = float>
 class Linear {
-  static_assert(In > 0 && Out > 0, "Linear<In, Out>: both widths must be positive compile-time constants.");
+  static_assert((In > 0 || In == dyn) && (Out > 0 || Out == dyn), "Linear<In, Out>: both widths must be positive (or dyn).");
 
  public:
   using value_type = T;
@@ -40,23 +42,35 @@ class Linear {
   // PyTorch's default initialisation: U(−1/√In, 1/√In) for weight and bias; or, with
   // options.init_std, N(0, init_std²) weights and zero bias.
   template <class Generator>
-  explicit Linear(Generator& rng, LinearOptions options = {}) {
+    requires(In != dyn && Out != dyn)
+  explicit Linear(Generator& rng, LinearOptions options = {}) : Linear(rng, In, Out, options) {}
+
+  // The same with the widths given at run time (each must equal its static one, if any).
+  template <class Generator>
+  Linear(Generator& rng, index_t in, index_t out, LinearOptions options = {}) {
+    in = module_size(In, in, "Linear", "the input width");
+    out = module_size(Out, out, "Linear", "the output width");
+    const auto weight_dims = weight_shape::from_dims(std::array<index_t, 2>{out, in}, "Linear");
+    const auto bias_dims = bias_shape::from_dims(std::array<index_t, 1>{out}, "Linear");
     if (options.init_std) {
-      weight = Parameter<T, weight_shape>(normal_tensor<T>(weight_shape{}, *options.init_std, rng), "weight");
-      if (options.bias) bias.emplace(Tensor<T, bias_shape>::zeros(bias_shape{}), "bias");
+      weight = Parameter<T, weight_shape>(normal_tensor<T>(weight_dims, *options.init_std, rng), "weight");
+      if (options.bias) bias.emplace(Tensor<T, bias_shape>::zeros(bias_dims), "bias");
       return;
     }
-    const T bound = T(1) / std::sqrt(T(In));
-    weight = Parameter<T, weight_shape>(uniform_tensor<T>(weight_shape{}, -bound, bound, rng), "weight");
-    if (options.bias) bias.emplace(uniform_tensor<T>(bias_shape{}, -bound, bound, rng), "bias");
+    const T bound = T(1) / std::sqrt(T(in));
+    weight = Parameter<T, weight_shape>(uniform_tensor<T>(weight_dims, -bound, bound, rng), "weight");
+    if (options.bias) bias.emplace(uniform_tensor<T>(bias_dims, -bound, bound, rng), "bias");
   }
+
+  index_t input_width() const noexcept { return weight.shape()[1]; }
+  index_t output_width() const noexcept { return weight.shape()[0]; }
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(S::rank >= 2, "Linear: the input needs at least a batch axis and a feature axis.");
     static_assert(last_extent_may_be<S, In>, "Linear<In, Out>: the input's last extent must equal In.");
     if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
-      require_last_extent<In>(x, "Linear", In, Out);
+      require_last_extent_is(x, input_width(), "Linear", In, Out);
       return forward(x);
     }
   }
@@ -65,7 +79,9 @@ class Linear {
   template <ShapeType S>
   auto forward(const Var<T, S, cpu_t>& x) const {
     auto w = weight.var();
-    auto wt = w.template with_layout<Shape<In, Out>>(0, Shape<In, Out>{}, {1, In});  // Wᵀ as a view
+    const index_t in = input_width(), out = output_width();
+    using transposed = Shape<In, Out>;
+    auto wt = w.template with_layout<transposed>(0, transposed::from_dims(std::array<index_t, 2>{in, out}), {1, in});  // Wᵀ as a view
     if (bias) return adapter(x, matmul_bias(x, wt, bias->var()));  // bias filled in, then the GEMM adds onto it
     return adapter(x, matmul(x, wt));
   }

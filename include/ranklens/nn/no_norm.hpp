@@ -13,24 +13,30 @@ namespace ranklens {
 
 template <index_t Dim, Real T = float>
 class NoNorm {
-  static_assert(Dim > 0, "NoNorm<Dim>: the width must be a positive compile-time constant.");
+  static_assert(Dim > 0 || Dim == dyn, "NoNorm<Dim>: the width must be positive (or dyn).");
 
  public:
   using value_type = T;
   static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
 
-  explicit NoNorm(double /*eps, unused*/ = 0) {}
+  explicit NoNorm(double /*eps, unused*/ = 0)
+    requires(Dim != dyn)
+      : width_(Dim) {}
+  NoNorm(index_t width, double /*eps, unused*/) : width_(module_size(Dim, width, "NoNorm", "the width")) {}
 
   template <ShapeType S>
   Var<T, S, cpu_t> operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(last_extent_may_be<S, Dim>, "NoNorm<Dim>: the input's last extent must equal Dim.");
-    if constexpr (last_extent_may_be<S, Dim>) require_last_extent<Dim>(x, "NoNorm", Dim);
+    if constexpr (last_extent_may_be<S, Dim>) require_last_extent_is(x, width_, "NoNorm", Dim);
     return x;
   }
 
   template <class Self, class Visit>
   static void visit_parameters(Self&, Visit&&) {}
   std::vector<ParameterRef> parameters() { return {}; }
+
+ private:
+  index_t width_;
 };
 
 }  // namespace ranklens

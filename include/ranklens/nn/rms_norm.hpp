@@ -1,6 +1,7 @@
 // RMSNorm<Dim>: y = x / √(mean(x²) + eps) · weight over the last axis (Zhang & Sennrich 2019;
 // HF's Qwen2RMSNorm: input_layernorm, post_attention_layernorm, norm). Weight starts at 1.
 #pragma once
+#include <array>
 #include <string>
 
 #include "ranklens/autograd/parameter.hpp"
@@ -12,20 +13,27 @@ namespace ranklens {
 
 template <index_t Dim, Real T = float>
 class RMSNorm {
-  static_assert(Dim > 0, "RMSNorm<Dim>: the width must be a positive compile-time constant.");
+  static_assert(Dim > 0 || Dim == dyn, "RMSNorm<Dim>: the width must be positive (or dyn).");
 
  public:
   using value_type = T;
   using weight_shape = Shape<Dim>;
   static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
 
-  explicit RMSNorm(double eps = 1e-6) : weight(Tensor<T, weight_shape>(weight_shape{}, T(1)), "weight"), eps(eps) {}
+  explicit RMSNorm(double eps = 1e-6)
+    requires(Dim != dyn)
+      : RMSNorm(Dim, eps) {}
+  // The same with the width given at run time (it must equal Dim unless Dim is dyn).
+  RMSNorm(index_t width, double eps)
+      : weight(Tensor<T, weight_shape>(weight_shape::from_dims(std::array<index_t, 1>{module_size(Dim, width, "RMSNorm", "the width")}, "RMSNorm"), T(1)),
+               "weight"),
+        eps(eps) {}
 
   template <ShapeType S>
   auto operator()(const Var<T, S, cpu_t>& x) const {
     static_assert(last_extent_may_be<S, Dim>, "RMSNorm<Dim>: the input's last extent must equal Dim.");
     if constexpr (last_extent_may_be<S, Dim>) {
-      require_last_extent<Dim>(x, "RMSNorm", Dim);
+      require_last_extent_is(x, weight.shape()[0], "RMSNorm", Dim);
       return rms_norm(x, weight.var(), eps);
     }
   }

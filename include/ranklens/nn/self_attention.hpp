@@ -27,8 +27,12 @@ class SelfAttention : public Projections {
   using activations = activation_types<C, T>;
   using residual = typename activations::residual;
 
+  // C's sizes, for a configuration without dyn ones.
   template <class Generator>
-  explicit SelfAttention(Generator& generator) : Projections(generator) {}
+    requires StaticTransformerConfig<C>
+  explicit SelfAttention(Generator& generator) : SelfAttention(generator, static_transformer_dims<C>()) {}
+  template <class Generator>
+  SelfAttention(Generator& generator, const transformer_dims& sizes) : Projections(generator, sizes), rope_theta_(sizes.rope_theta) {}
 
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
   residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }
@@ -48,9 +52,11 @@ class SelfAttention : public Projections {
   template <class PositionsOrCache>
   residual forward(const residual& x, const PositionsOrCache& positions_or_cache) const {
     const auto [q, k, v] = this->project_qkv(x);
-    const auto z = causal_attention<C, T>(q, k, v, hooks, positions_or_cache);
+    const auto z = causal_attention<C, T>(q, k, v, hooks, rope_theta_, positions_or_cache);
     return this->project_out(flatten<2, 3>(z));
   }
+
+  double rope_theta_;
 };
 
 }  // namespace ranklens

@@ -15,11 +15,15 @@ class SwiGluMlp {
  public:
   using activations = activation_types<C, T>;
 
+  // C's sizes, for a configuration without dyn ones.
   template <class Generator>
-  explicit SwiGluMlp(Generator& rng)
-      : gate_proj(rng, {.bias = false, .init_std = C::init_std}),
-        up_proj(rng, {.bias = false, .init_std = C::init_std}),
-        down_proj(rng, {.bias = false, .init_std = C::init_std}) {}
+    requires StaticTransformerConfig<C>
+  explicit SwiGluMlp(Generator& generator) : SwiGluMlp(generator, static_transformer_dims<C>()) {}
+  template <class Generator>
+  SwiGluMlp(Generator& rng, const transformer_dims& sizes)
+      : gate_proj(rng, sizes.d_model, sizes.mlp_width, {.bias = false, .init_std = C::init_std}),
+        up_proj(rng, sizes.d_model, sizes.mlp_width, {.bias = false, .init_std = C::init_std}),
+        down_proj(rng, sizes.mlp_width, sizes.d_model, {.bias = false, .init_std = C::init_std}) {}
 
   typename activations::residual operator()(const typename activations::residual& x) const {
     const auto pre = hook_pre(gate_proj(x));

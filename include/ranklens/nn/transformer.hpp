@@ -10,6 +10,12 @@
 //   backward(cross_entropy(logits, targets));
 //   AdamW optimizer(parameters(model));             // names are HF's: "model.layers.0.mlp.up_proj.weight"
 //
+// A configuration with dyn sizes takes their values at run time, checked all at once:
+//
+//   using AnyQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn>;
+//   Transformer<AnyQwen2> model(rng, {.d_model = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 1000,
+//                                     .mlp_width = 256, .max_positions = 32768, .rope_theta = 1e6, .norm_eps = 1e-6});
+//
 // Generation reads the prompt once and then one token per step through a KvCache
 // (nn/kv_cache.hpp, nn/generate.hpp): model(new_tokens, cache).
 //
@@ -31,9 +37,10 @@ namespace ranklens {
 
 template <TransformerConfig C, Real T = float>
 class Transformer {
-  using dims = config_dims<C>;
+  using static_sizes = config_dims<C>;  // dyn where C leaves a size to run time
   using names = hf_names<C::layout>;
   static constexpr bool learned_positions = C::positions == position_kind::learned;
+  transformer_dims dims_;  // first: the modules below are built from it
 
  public:
   using config = C;
@@ -49,26 +56,36 @@ class Transformer {
 
   using block_type = TransformerBlock<C, T>;
   using norm_type = norm_type_for<C, T>;
-  using token_embedding_type = Embedding<dims::vocab_size, dims::d_model, T>;
-  using position_embedding_type = std::conditional_t<learned_positions, LearnedPositions<dims::max_positions, dims::d_model, T>, Absent>;
-  using lm_head_type = std::conditional_t<C::tied_embeddings, Absent, Linear<dims::d_model, dims::vocab_size, T>>;
+  using token_embedding_type = Embedding<static_sizes::vocab_size, static_sizes::d_model, T>;
+  using position_embedding_type = std::conditional_t<learned_positions, LearnedPositions<static_sizes::max_positions, static_sizes::d_model, T>, Absent>;
+  using lm_head_type = std::conditional_t<C::tied_embeddings, Absent, Linear<static_sizes::d_model, static_sizes::vocab_size, T>>;
   using position_hook_type = std::conditional_t<learned_positions, HookPoint<residual_activation>, Absent>;
 
   // The parts against their contracts (nn/contracts.hpp); the blocks check their own.
-  static_assert(Norm<norm_type> && norm_type::width == dims::d_model, "Transformer: the final norm must fulfil the Norm contract over d_model.");
+  static_assert(Norm<norm_type> && norm_type::width == static_sizes::d_model, "Transformer: the final norm must fulfil the Norm contract over d_model.");
   static_assert(C::tied_embeddings || AffineLayer<lm_head_type>, "Transformer: the lm_head must be an AffineLayer from d_model to vocab_size.");
 
   // Draws every weight from rng in HF's registration order (embeddings, blocks, lm_head) and
-  // names every parameter by its full HF path.
+  // names every parameter by its full HF path. C's sizes, θ and ε.
   template <class Generator>
-  explicit Transformer(Generator& rng)
-      : token_embedding(rng, C::init_std),
-        position_embedding(rng, C::init_std),
-        blocks(make_blocks(rng)),
-        final_norm(C::norm_eps),
-        lm_head(rng, LinearOptions{.bias = false, .init_std = C::init_std}) {
+    requires StaticTransformerConfig<C>
+  explicit Transformer(Generator& rng) : Transformer(rng, static_transformer_dims<C>()) {}
+
+  // The same with the sizes, θ and ε of `sizes`: where C fixes a size, `sizes` must agree; where
+  // C leaves it dyn, this is its value. Throws shape_error naming every problem at once.
+  template <class Generator>
+  Transformer(Generator& rng, const transformer_dims& sizes)
+      : dims_(checked_transformer_dims<C>(sizes)),
+        token_embedding(rng, dims_.vocab_size, dims_.d_model, C::init_std),
+        position_embedding(rng, dims_.max_positions, dims_.d_model, C::init_std),
+        blocks(make_blocks(rng, dims_)),
+        final_norm(dims_.d_model, dims_.norm_eps),
+        lm_head(rng, dims_.d_model, dims_.vocab_size, LinearOptions{.bias = false, .init_std = C::init_std}) {
     name_parameters(*this);
   }
+
+  // The model's sizes, rotary θ and norm ε at run time (C's where static).
+  const transformer_dims& dims() const noexcept { return dims_; }
 
   // tokens: (batch, seq) int32 ids in [0, vocab_size) → logits (batch, seq, vocab_size).
   // position_offset is the position of the first token (0 unless continuing a sequence).
@@ -157,10 +174,10 @@ class Transformer {
   }
 
   template <class Generator>
-  static std::vector<block_type> make_blocks(Generator& rng) {
+  static std::vector<block_type> make_blocks(Generator& rng, const transformer_dims& sizes) {
     std::vector<block_type> out;
-    out.reserve(std::size_t(dims::n_layers));
-    for (index_t i = 0; i < dims::n_layers; ++i) out.emplace_back(rng);
+    out.reserve(std::size_t(sizes.n_layers));
+    for (index_t i = 0; i < sizes.n_layers; ++i) out.emplace_back(rng, sizes);
     return out;
   }
 };

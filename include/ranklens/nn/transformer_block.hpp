@@ -52,8 +52,17 @@ class TransformerBlock {
   static_assert(!has_mlp || Mlp<mlp_type, T, dims::d_model>, "TransformerBlock: the MLP must fulfil the Mlp contract over d_model.");
 
   // Draws the attention's weights, then the MLP's, from rng.
+  // Sizes, θ and ε from `sizes` (checked by the model that passes them: checked_transformer_dims).
+  // C's sizes, for a configuration without dyn ones.
   template <class Generator>
-  explicit TransformerBlock(Generator& rng) : attention_norm(C::norm_eps), attention(rng), mlp_norm(C::norm_eps), mlp(rng) {}
+    requires StaticTransformerConfig<C>
+  explicit TransformerBlock(Generator& generator) : TransformerBlock(generator, static_transformer_dims<C>()) {}
+  template <class Generator>
+  TransformerBlock(Generator& rng, const transformer_dims& sizes)
+      : attention_norm(sizes.d_model, sizes.norm_eps),
+        attention(rng, sizes),
+        mlp_norm(sizes.d_model, sizes.norm_eps),
+        mlp(rng, sizes) {}
 
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
   residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }

@@ -16,10 +16,24 @@
 // n_heads / n_kv_heads (config_dims below). Start from a preset and override what differs:
 //
 //   struct MyConfig : Qwen2Like<64, 2, 4, 2, 1000> { static constexpr double rope_theta = 1e4; };
+//
+// Any of the eight sizes may be `dyn`: its value is then given at run time, in the
+// transformer_dims the model is built from (or read from config.json by from_pretrained), and
+// checked there, every problem in one error. A model of any Qwen2 shape, read from its file:
+//
+//   using AnyQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, false, dyn>;
+//   auto model = io::from_pretrained<AnyQwen2>(directory);       // widths, θ and ε from config.json
+//
+// Static sizes keep their compile-time checks (a Linear<16, 8> fed a static 12-wide input does
+// not compile); dynamic ones are checked when the module runs.
 #pragma once
 #include <concepts>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "ranklens/core/config.hpp"
+#include "ranklens/core/error.hpp"
 
 namespace ranklens {
 
@@ -53,18 +67,25 @@ concept TransformerConfig = requires {
 // (every module reads its sizes through config_dims, below, which names these checks).
 template <TransformerConfig C>
 struct config_checks {
-  static constexpr bool sizes_positive =
-      C::d_model > 0 && C::n_layers > 0 && C::n_heads > 0 && C::n_kv_heads > 0 && C::vocab_size > 0 && C::max_positions > 0;
-  static_assert(sizes_positive, "Transformer: d_model, n_layers, n_heads, n_kv_heads, vocab_size and max_positions must be positive.");
-  static constexpr bool heads_divide_width = C::n_heads <= 0 || C::d_model % C::n_heads == 0;
+  // A dyn size is checked at run time (transformer_dims_errors, below), not here.
+  static constexpr bool fixed(index_t size) { return size != dyn; }
+  static constexpr bool positive_or_dyn(index_t size) { return size == dyn || size > 0; }
+  static constexpr bool heads_fixed = fixed(C::d_model) && fixed(C::n_heads);
+
+  static constexpr bool sizes_positive = positive_or_dyn(C::d_model) && positive_or_dyn(C::n_layers) && positive_or_dyn(C::n_heads) &&
+                                         positive_or_dyn(C::n_kv_heads) && positive_or_dyn(C::vocab_size) &&
+                                         positive_or_dyn(C::max_positions);
+  static_assert(sizes_positive, "Transformer: d_model, n_layers, n_heads, n_kv_heads, vocab_size and max_positions must be positive (or dyn).");
+  static constexpr bool heads_divide_width = !heads_fixed || C::n_heads <= 0 || C::d_model % C::n_heads == 0;
   static_assert(heads_divide_width, "Transformer: d_model must be divisible by n_heads.");
-  static constexpr bool kv_heads_divide_heads = C::n_kv_heads <= 0 || C::n_heads % C::n_kv_heads == 0;
+  static constexpr bool kv_heads_divide_heads =
+      !fixed(C::n_heads) || !fixed(C::n_kv_heads) || C::n_kv_heads <= 0 || C::n_heads % C::n_kv_heads == 0;
   static_assert(kv_heads_divide_heads, "Transformer: n_heads must be divisible by n_kv_heads.");
-  static constexpr bool rope_fits =
-      C::positions != position_kind::rope || (C::n_heads > 0 && (C::d_model / C::n_heads) % 2 == 0 && C::rope_theta > 0);
+  static constexpr bool rope_fits = C::positions != position_kind::rope ||
+                                    (C::rope_theta > 0 && (!heads_fixed || (C::n_heads > 0 && (C::d_model / C::n_heads) % 2 == 0)));
   static_assert(rope_fits, "Transformer: rotary embeddings need an even head width (d_model / n_heads) and rope_theta > 0.");
-  static constexpr bool mlp_width_ok = C::mlp == mlp_kind::none || C::mlp_width > 0;
-  static_assert(mlp_width_ok, "Transformer: mlp_width must be positive unless the model is attention-only.");
+  static constexpr bool mlp_width_ok = C::mlp == mlp_kind::none || positive_or_dyn(C::mlp_width);
+  static_assert(mlp_width_ok, "Transformer: mlp_width must be positive (or dyn) unless the model is attention-only.");
   static constexpr bool eps_ok = C::norm_eps > 0;
   static_assert(eps_ok, "Transformer: norm_eps must be positive.");
   static constexpr bool mlp_fits_layout =
@@ -79,23 +100,120 @@ struct config_checks {
                              mlp_fits_layout && positions_fit_layout && gpt2_attention_ok;
 };
 
-// The sizes modules are built from: C's own when C passes every check, otherwise harmless
-// placeholders, so that a bad configuration reports the one sentence of the check it failed
-// instead of a cascade of errors from layers of impossible widths.
+// The product of two sizes, dyn when either is.
+constexpr index_t times_or_dyn(index_t a, index_t b) noexcept { return a == dyn || b == dyn ? dyn : a * b; }
+constexpr index_t divided_or_dyn(index_t a, index_t b) noexcept { return a == dyn || b == dyn ? dyn : a / b; }
+
+// The sizes modules are built from, as types see them (dyn where C leaves a size to run time):
+// C's own when C passes every check, otherwise harmless placeholders, so that a bad
+// configuration reports the one sentence of the check it failed instead of a cascade of errors
+// from layers of impossible widths.
 template <TransformerConfig C>
 struct config_dims {
   static constexpr bool valid = config_checks<C>::ok;
   static constexpr index_t d_model = valid ? C::d_model : 2;
   static constexpr index_t n_heads = valid ? C::n_heads : 1;
   static constexpr index_t n_kv_heads = valid ? C::n_kv_heads : 1;
-  static constexpr index_t head_dim = d_model / n_heads;
-  static constexpr index_t query_group_size = n_heads / n_kv_heads;  // query heads per key/value head
+  static constexpr index_t head_dim = divided_or_dyn(d_model, n_heads);
+  static constexpr index_t query_group_size = divided_or_dyn(n_heads, n_kv_heads);  // query heads per key/value head
+  static constexpr index_t query_width = times_or_dyn(n_heads, head_dim);            // q_proj's output: d_model
+  static constexpr index_t kv_width = times_or_dyn(n_kv_heads, head_dim);            // k_proj's and v_proj's
   static constexpr index_t vocab_size = valid ? C::vocab_size : 1;
   static constexpr index_t mlp_width = valid && C::mlp != mlp_kind::none ? C::mlp_width : 1;
   static constexpr index_t max_positions = valid ? C::max_positions : 1;
   static constexpr index_t n_layers = valid ? C::n_layers : 0;
   static constexpr bool has_mlp = C::mlp != mlp_kind::none;
+  // Every size fixed at compile time: the model can be built from C alone.
+  static constexpr bool all_static = C::d_model != dyn && C::n_layers != dyn && C::n_heads != dyn && C::n_kv_heads != dyn &&
+                                     C::vocab_size != dyn && C::max_positions != dyn && (C::mlp == mlp_kind::none || C::mlp_width != dyn);
 };
+
+template <class C>
+concept StaticTransformerConfig = TransformerConfig<C> && config_dims<C>::all_static;
+
+// The run-time values of a model's sizes, rotary θ and norm ε: what every module is built from.
+// For a configuration whose sizes are all static, static_transformer_dims<C>() gives C's; where
+// a size is dyn, the value here is the model's (from_pretrained reads it from config.json).
+struct transformer_dims {
+  index_t d_model = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, vocab_size = 0, mlp_width = 0, max_positions = 0;
+  double rope_theta = 0, norm_eps = 0;
+
+  index_t head_dim() const noexcept { return n_heads > 0 ? d_model / n_heads : 0; }
+  index_t query_group_size() const noexcept { return n_kv_heads > 0 ? n_heads / n_kv_heads : 0; }
+  index_t kv_width() const noexcept { return n_kv_heads * head_dim(); }
+  friend bool operator==(const transformer_dims&, const transformer_dims&) = default;
+};
+
+// C's sizes where static and `given`'s where dyn, with θ and ε from `given`: the fields a
+// configuration fixes cannot be overridden at run time (transformer_dims_errors says so).
+template <TransformerConfig C>
+transformer_dims dims_with_static_sizes(transformer_dims given) {
+  const auto fixed = [](index_t static_size, index_t& value) {
+    if (static_size != dyn) value = static_size;
+  };
+  fixed(C::d_model, given.d_model);
+  fixed(C::n_layers, given.n_layers);
+  fixed(C::n_heads, given.n_heads);
+  fixed(C::n_kv_heads, given.n_kv_heads);
+  fixed(C::vocab_size, given.vocab_size);
+  fixed(C::max_positions, given.max_positions);
+  if (C::mlp != mlp_kind::none) fixed(C::mlp_width, given.mlp_width);
+  return given;
+}
+
+// A configuration's values at run time when it has no dyn size.
+template <StaticTransformerConfig C>
+transformer_dims static_transformer_dims() {
+  return {.d_model = C::d_model, .n_layers = C::n_layers, .n_heads = C::n_heads, .n_kv_heads = C::n_kv_heads,
+          .vocab_size = C::vocab_size, .mlp_width = C::mlp == mlp_kind::none ? 0 : C::mlp_width,
+          .max_positions = C::max_positions, .rope_theta = C::rope_theta, .norm_eps = C::norm_eps};
+}
+
+// Everything wrong with `dims` as the values of a model of configuration C, one sentence each:
+// a size that differs from C's static one, the checks config_checks makes at compile time, for
+// the values known only now. Empty when the model can be built.
+template <TransformerConfig C>
+std::vector<std::string> transformer_dims_errors(const transformer_dims& dims) {
+  std::vector<std::string> errors;
+  const auto size = [&](const char* name, index_t static_size, index_t value) {
+    if (static_size != dyn && value != static_size)
+      errors.push_back(std::string(name) + " is " + std::to_string(value) + " but the configuration fixes it at " + std::to_string(static_size));
+    else if (value <= 0)
+      errors.push_back(std::string(name) + " must be positive, got " + std::to_string(value));
+  };
+  size("d_model", C::d_model, dims.d_model);
+  size("n_layers", C::n_layers, dims.n_layers);
+  size("n_heads", C::n_heads, dims.n_heads);
+  size("n_kv_heads", C::n_kv_heads, dims.n_kv_heads);
+  size("vocab_size", C::vocab_size, dims.vocab_size);
+  if (C::mlp != mlp_kind::none) size("mlp_width", C::mlp_width, dims.mlp_width);
+  size("max_positions", C::max_positions, dims.max_positions);
+  if (dims.n_heads > 0 && dims.d_model % dims.n_heads != 0)
+    errors.push_back("d_model " + std::to_string(dims.d_model) + " must be divisible by n_heads " + std::to_string(dims.n_heads));
+  if (dims.n_kv_heads > 0 && dims.n_heads % dims.n_kv_heads != 0)
+    errors.push_back("n_heads " + std::to_string(dims.n_heads) + " must be divisible by n_kv_heads " + std::to_string(dims.n_kv_heads));
+  if (C::layout == checkpoint_layout::gpt2 && dims.n_kv_heads != dims.n_heads)
+    errors.push_back("the GPT-2 layout needs n_kv_heads == n_heads, got " + std::to_string(dims.n_kv_heads) + " and " +
+                     std::to_string(dims.n_heads));
+  if (C::positions == position_kind::rope) {
+    if (dims.n_heads > 0 && dims.d_model % dims.n_heads == 0 && dims.head_dim() % 2 != 0)
+      errors.push_back("rotary embeddings need an even head width, got d_model / n_heads = " + std::to_string(dims.head_dim()));
+    if (!(dims.rope_theta > 0)) errors.push_back("rope_theta must be positive, got " + std::to_string(dims.rope_theta));
+  }
+  if (!(dims.norm_eps > 0)) errors.push_back("norm_eps must be positive, got " + std::to_string(dims.norm_eps));
+  return errors;
+}
+
+// `dims` if a model of configuration C can be built from them; otherwise shape_error naming
+// `what` and every problem at once.
+template <TransformerConfig C>
+const transformer_dims& checked_transformer_dims(const transformer_dims& dims, std::string_view what = "Transformer") {
+  const auto errors = transformer_dims_errors<C>(dims);
+  if (errors.empty()) return dims;
+  std::string message = std::string(what) + ": ";
+  for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+  throw shape_error(message);
+}
 
 // A Qwen2-style decoder: RMSNorm (eps 1e-6), rotary positions (θ = 1e6, as the released Qwen2
 // models), grouped-query attention with q/k/v biases and an o_proj without, a SwiGLU MLP.
@@ -103,7 +221,7 @@ struct config_dims {
 // Qwen2 models untie them. MlpWidth defaults to 4·DModel; the released models use about
 // 5.4·DModel (intermediate_size), so pass it explicitly to mirror one. MaxPositions is
 // Qwen2's max_position_embeddings; rotary positions do not enforce it.
-template <index_t DModel, index_t Layers, index_t Heads, index_t KvHeads, index_t Vocab, index_t MlpWidth = 4 * DModel,
+template <index_t DModel, index_t Layers, index_t Heads, index_t KvHeads, index_t Vocab, index_t MlpWidth = times_or_dyn(4, DModel),
           bool TiedEmbeddings = true, index_t MaxPositions = 32768>
 struct Qwen2Like {
   static constexpr checkpoint_layout layout = checkpoint_layout::qwen2;
@@ -135,7 +253,7 @@ struct Gpt2Like {
   static constexpr index_t n_heads = Heads;
   static constexpr index_t n_kv_heads = Heads;
   static constexpr index_t vocab_size = Vocab;
-  static constexpr index_t mlp_width = 4 * DModel;
+  static constexpr index_t mlp_width = times_or_dyn(4, DModel);
   static constexpr index_t max_positions = MaxPositions;
   static constexpr norm_kind norm = norm_kind::layer_norm;
   static constexpr mlp_kind mlp = mlp_kind::gelu;
