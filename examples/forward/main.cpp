@@ -4,14 +4,15 @@
 //
 //   forward --model DIR --tokens 1,2,3 --output logits.safetensors
 //   forward --model DIR --tokens-file ids.txt --output logits.safetensors --save DIR2 --save-dtype bf16
+//   forward --model DIR --tokens 1,2,3 --output logits.safetensors --run-time-sizes   # skip the presets
 //
 // The output holds one tensor, "logits", F32, of shape (1, T, vocab_size). --save writes the
 // model back out with ranklens' save_pretrained, to check that transformers reads it.
 //
-// Model widths are compile-time constants in ranklens, so this program carries a fixed list of
-// compiled configurations (`presets` below) and runs the one that config.json describes; for
-// any other it names every field in which each preset differs, and prints the configuration
-// line that would run the directory: add that to the list.
+// Any Qwen2 or GPT-2 directory runs, in every weight dtype transformers writes, sharded or not:
+// where config.json matches one of the compiled configurations (`presets` below) that one runs,
+// otherwise a configuration whose sizes are all dyn, read from config.json at load
+// (nn/transformer_config.hpp). Both compute the same logits, bit for bit.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -51,6 +52,11 @@ struct preset {
   std::string_view name;
 };
 
+// Every size from config.json: the models of any shape. The tie flag is a type's, not a size.
+using AnyQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, /*TiedEmbeddings=*/true, dyn>;
+using AnyQwen2Untied = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, /*TiedEmbeddings=*/false, dyn>;
+using AnyGpt2 = Gpt2Like<dyn, dyn, dyn, dyn, dyn>;
+
 constexpr auto presets = std::tuple{
     preset<TinyQwen2>{"tiny-qwen2"}, preset<TinyQwen2Untied>{"tiny-qwen2-untied"}, preset<TinyGpt2>{"tiny-gpt2"},
     preset<Gpt2Small>{"gpt2"},       preset<Qwen2HalfB>{"qwen2-0.5b"},             preset<Qwen25HalfB>{"qwen2.5-0.5b"}};
@@ -61,6 +67,7 @@ struct options {
   std::vector<std::int32_t> tokens;
   std::optional<std::filesystem::path> save;
   std::optional<dtype> save_dtype;
+  bool run_time_sizes = false;  // the model of run-time sizes even where a preset matches
 };
 
 // "1,2,3" or "1 2 3" (any mix of commas and white space).
@@ -89,20 +96,24 @@ std::vector<std::int32_t> parse_token_ids(const std::string& text, const std::st
 
 template <class Config>
 void run(std::string_view preset_name, const options& opts) {
-  constexpr index_t vocab = Config::vocab_size;
+  const auto load_start = std::chrono::steady_clock::now();
+  const auto model = io::from_pretrained<Config>(opts.model);
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  const transformer_dims& sizes = model.dims();
+  std::printf("%.*s: loaded %s in %.3f s (d_model %lld, %lld layers, %lld/%lld heads, vocab %lld, mlp %lld)\n", int(preset_name.size()),
+              preset_name.data(), opts.model.c_str(), load_seconds, static_cast<long long>(sizes.d_model),
+              static_cast<long long>(sizes.n_layers), static_cast<long long>(sizes.n_heads), static_cast<long long>(sizes.n_kv_heads),
+              static_cast<long long>(sizes.vocab_size), static_cast<long long>(sizes.mlp_width));
+
+  const index_t vocab = sizes.vocab_size;
   const auto count = static_cast<index_t>(opts.tokens.size());
   for (const std::int32_t id : opts.tokens)
     if (id >= vocab)
       throw value_error("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab) + " (" +
-                        std::string(preset_name) + ")");
-  if (Config::positions == position_kind::learned && count > Config::max_positions)
-    throw value_error(std::to_string(count) + " tokens exceed the " + std::to_string(Config::max_positions) +
+                        opts.model.string() + ")");
+  if (Config::positions == position_kind::learned && count > sizes.max_positions)
+    throw value_error(std::to_string(count) + " tokens exceed the " + std::to_string(sizes.max_positions) +
                       " positions of this GPT-2 (n_positions)");
-
-  const auto load_start = std::chrono::steady_clock::now();
-  const auto model = io::from_pretrained<Config>(opts.model);
-  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-  std::printf("%.*s: loaded %s in %.3f s\n", int(preset_name.size()), preset_name.data(), opts.model.c_str(), load_seconds);
   Tensor<std::int32_t, Shape<dyn, dyn>> tokens(Shape<dyn, dyn>{1, count});
   std::copy(opts.tokens.begin(), opts.tokens.end(), tokens.data());
 
@@ -125,74 +136,34 @@ void run(std::string_view preset_name, const options& opts) {
   }
 }
 
-// The configuration line that would run `config`, a config.json of Family's layout (Family: a
-// preset of that family, whose field table and defaults the line starts from), with the values
-// transformers reads from it (io::hf_config_values).
-template <class Family>
-std::string preset_line(const nlohmann::json& config, const std::string& source) {
-  const auto values = io::hf_config_values<Family>(config, source);
-  const auto integer = [&](std::string_view field) { return std::get<long long>(values.find(field)->second); };
-  const auto real = [&](std::string_view field) { return std::get<double>(values.find(field)->second); };
-  const auto number = [](double value) {
-    std::ostringstream text;
-    text << value;
-    return text.str();
-  };
-  std::ostringstream line;
-  std::string overrides;
-  if constexpr (Family::layout == checkpoint_layout::qwen2) {
-    line << "Qwen2Like<" << integer("d_model") << ", " << integer("n_layers") << ", " << integer("n_heads") << ", "
-         << integer("n_kv_heads") << ", " << integer("vocab_size") << ", " << integer("mlp_width") << ", "
-         << (std::get<bool>(values.find("tied_embeddings")->second) ? "true" : "false") << ", " << integer("max_positions") << ">";
-    if (real("rope_theta") != Family::rope_theta) overrides += " static constexpr double rope_theta = " + number(real("rope_theta")) + ";";
-  } else {
-    line << "Gpt2Like<" << integer("d_model") << ", " << integer("n_layers") << ", " << integer("n_heads") << ", "
-         << integer("vocab_size") << ", " << integer("max_positions") << ">";
-    if (integer("mlp_width") != 4 * integer("d_model"))
-      overrides += " static constexpr index_t mlp_width = " + std::to_string(integer("mlp_width")) + ";";
-  }
-  if (real("norm_eps") != Family::norm_eps) overrides += " static constexpr double norm_eps = " + number(real("norm_eps")) + ";";
-  if (overrides.empty()) return "using FileConfig = " + line.str() + ";";
-  return "struct FileConfig : " + line.str() + " {" + overrides + " };";
-}
-
-// The line for `config` if it is a Qwen2 or GPT-2 config.json, else "".
-std::string preset_for(const nlohmann::json& config, const std::string& source) {
-  const auto type = config.find("model_type");
-  if (type == config.end() || !type->is_string()) return "";
-  if (*type == "qwen2") return preset_line<TinyQwen2>(config, source);
-  if (*type == "gpt2") return preset_line<TinyGpt2>(config, source);
-  return "";
-}
-
-// Runs the preset that config.json describes, or explains why none does.
+// Runs the preset that config.json describes, or else the model of run-time sizes of its family.
 void dispatch(const options& opts) {
   const auto config_path = opts.model / io::hf_config_file_name;
   if (!std::filesystem::is_regular_file(config_path))
     throw io_error("'" + opts.model.string() + "' has no config.json; expected a Hugging Face model directory");
   const nlohmann::json config = io::read_json_file(config_path);
   const std::string source = "'" + config_path.string() + "'";
-  std::string reasons;
-  const bool ran = std::apply(
+  const auto type = config.find("model_type");
+  const std::string model_type = type != config.end() && type->is_string() ? type->get<std::string>() : "";
+  if (model_type != "qwen2" && model_type != "gpt2")
+    throw value_error(source + ": model_type is " + (type == config.end() ? std::string("missing") : type->dump()) +
+                      "; this program runs \"qwen2\" and \"gpt2\" models");
+  const bool ran_preset = !opts.run_time_sizes && std::apply(
       [&](const auto&... each) {
         auto try_one = [&](const auto& candidate) {
           using Config = typename std::remove_cvref_t<decltype(candidate)>::config;
-          const auto mismatch = io::hf_config_mismatch<Config>(config, source);
-          if (!mismatch) {
-            run<Config>(candidate.name, opts);
-            return true;
-          }
-          reasons += "\n  " + std::string(candidate.name) + ": " + *mismatch;
-          return false;
+          if (io::hf_config_mismatch<Config>(config, source)) return false;
+          run<Config>(candidate.name, opts);
+          return true;
         };
         return (try_one(each) || ...);
       },
       presets);
-  if (!ran) {
-    std::string advice = "add one to `presets` in examples/forward/main.cpp";
-    if (const std::string line = preset_for(config, source); !line.empty()) advice += "; for this file: " + line;
-    throw value_error(source + " matches none of the configurations compiled into this program (" + advice + "):" + reasons);
-  }
+  if (ran_preset) return;
+  if (model_type == "gpt2") return run<AnyGpt2>("gpt2 (sizes from config.json)", opts);
+  const bool tied = std::get<bool>(io::hf_config_values<AnyQwen2>(config, source).at("tied_embeddings"));
+  if (tied) return run<AnyQwen2>("qwen2 (sizes from config.json)", opts);
+  run<AnyQwen2Untied>("qwen2 (sizes from config.json)", opts);
 }
 
 }  // namespace
@@ -211,6 +182,8 @@ int main(int argc, char** argv) {
   app.add_option("--save", save_path, "also write the model back out, with ranklens' save_pretrained, to this directory");
   app.add_option("--save-dtype", save_dtype_name, "dtype of the weights --save writes: f32 (default), f16, bf16 or f64")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "f64"}));
+  app.add_flag("--run-time-sizes", opts.run_time_sizes,
+               "read every size from config.json even where a compiled preset matches (the same logits, bit for bit)");
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -122,6 +122,50 @@ TEST_CASE("a saved model loads into a freshly initialised one and computes the s
   CHECK(directory.file_names() == std::vector<std::string>{"config.json", "model.safetensors"});
 }
 
+TEST_CASE("a configuration with dyn sizes takes them, θ and ε from config.json", "[io][hf_model][dynamic]") {
+  scratch_directory directory;
+  std::mt19937 rng(1);
+  using AnyUntiedQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, false, dyn>;
+  using AnyTiedQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, true, dyn>;
+  using AnyGpt2 = Gpt2Like<dyn, dyn, dyn, dyn, dyn>;
+
+  SECTION("Qwen2, with a rotary θ and norm ε of its own") {
+    const Transformer<SlowRopeQwen2> saved(rng);
+    save_pretrained(saved, directory.path(), {.stored_as = dtype::bf16});
+    const auto loaded = from_pretrained<AnyTiedQwen2>(directory.path());
+    CHECK(loaded.dims() == saved.dims());
+    CHECK(loaded.dims().rope_theta == 10000.0);
+    CHECK(logits_of(loaded) == logits_of(from_pretrained<SlowRopeQwen2>(directory.path())));
+    // Saved again from the dynamic model, the directory is the same model.
+    scratch_directory again;
+    save_pretrained(loaded, again.path());
+    CHECK(logits_of(from_pretrained<SlowRopeQwen2>(again.path())) == logits_of(loaded));
+    // The tie flag stays static: a tied file does not fit an untied configuration.
+    CHECK_THROWS_WITH(from_pretrained<AnyUntiedQwen2>(directory.path()),
+                      Contains("tie_word_embeddings is true, but the compiled configuration has false"));
+  }
+  SECTION("GPT-2") {
+    const Transformer<TinyGpt2> saved(rng);
+    save_pretrained(saved, directory.path());
+    const auto loaded = from_pretrained<AnyGpt2>(directory.path());
+    CHECK(loaded.dims() == saved.dims());
+    CHECK(logits_of(loaded) == logits_of(saved));
+    CHECK_THROWS_WITH(from_pretrained<AnyTiedQwen2>(directory.path()), Contains("model_type is \"gpt2\""));
+  }
+  SECTION("sizes the configuration fixes must agree, all named at once") {
+    const Transformer<WiderQwen2> saved(rng);
+    save_pretrained(saved, directory.path());
+    using FixedWidthQwen2 = Qwen2Like<16, 3, dyn, dyn, dyn, dyn>;
+    try {
+      (void)from_pretrained<FixedWidthQwen2>(directory.path());
+      FAIL("loaded a file of other fixed sizes");
+    } catch (const value_error& e) {
+      CHECK_THAT(std::string(e.what()), Contains("d_model is 32 but the configuration fixes it at 16") &&
+                                            Contains("n_layers is 2 but the configuration fixes it at 3"));
+    }
+  }
+}
+
 TEST_CASE("the directory holds transformers' file names, tensor names and metadata", "[io][hf_model]") {
   scratch_directory directory;
   std::mt19937 rng(1);

@@ -1,39 +1,55 @@
 #!/usr/bin/env bash
-# examples/forward on a model directory of a shape it was not compiled for: it must refuse
-# before reading any weight, name every field in which each preset differs (not only the
-# first), and print the preset line that would run the directory.
+# examples/forward on model directories of shapes it was not compiled for: it runs them with
+# sizes read from config.json (a model of dyn sizes), and refuses, before reading any weight,
+# what is no Qwen2 or GPT-2 model, naming every problem at once.
 #
-#   tests/pipeline/forward_refusal.sh FORWARD SOURCE_DIR WORK_DIR
+#   tests/pipeline/forward_any_shape.sh FORWARD SOURCE_DIR WORK_DIR
 set -euo pipefail
 forward="$1" source_dir="$2" work="$3"
 rm -rf "$work" && mkdir -p "$work"
-model="$source_dir/tests/io/fixtures/peft/qwen2_rank1/base"  # Qwen2, hidden 32, vocab 64, untied
+fixtures="$source_dir/tests/nn/fixtures/any_shape"  # written by transformers: tools/make_any_shape_fixtures.py
 
 failures=0
-check() {  # check DESCRIPTION TEXT-THAT-MUST-APPEAR
-  if grep -qF -- "$2" "$work/stderr"; then echo "ok: $1"; else echo "FAILED: $1 (no '$2')"; failures=$((failures + 1)); fi
+check() {  # check DESCRIPTION FILE TEXT-THAT-MUST-APPEAR
+  if grep -qF -- "$3" "$2"; then echo "ok: $1"; else echo "FAILED: $1 (no '$3' in $(basename "$2"))"; failures=$((failures + 1)); fi
+}
+# The shape recorded in a safetensors header, e.g. "logits":{"dtype":"F32","shape":[1,3,64],...
+header() { head -c 4096 "$1" | tr -d ' \n'; }
+
+# A model of every size from config.json: Qwen2 (untied, 3 heads over 1 key/value head of width 8)
+# and GPT-2, as transformers wrote them.
+for name in qwen2 gpt2; do
+  "$forward" --model "$fixtures/$name" --tokens 1,2,3,4,5 --output "$work/$name.safetensors" >"$work/stdout" 2>"$work/stderr" || {
+    cat "$work/stderr"; echo "FAILED: forward refused $name"; failures=$((failures + 1)); continue; }
+  cat "$work/stdout"
+  check "$name runs with sizes from config.json" "$work/stdout" "(sizes from config.json)"
+  header "$work/$name.safetensors" >"$work/$name.header"
+  check "$name logits (1, 5, 37)" "$work/$name.header" '"shape":[1,5,37]'
+done
+
+refused() {  # refused DESCRIPTION DIRECTORY: forward must fail and write nothing
+  if "$forward" --model "$2" --tokens 1 --output "$work/refused.safetensors" 2>"$work/stderr"; then
+    echo "FAILED: forward ran $1"; failures=$((failures + 1))
+  fi
+  cat "$work/stderr"
+  [ ! -e "$work/refused.safetensors" ] || { echo "FAILED: a refused run wrote logits"; failures=$((failures + 1)); }
 }
 
-if "$forward" --model "$model" --tokens 1,2,3 --output "$work/logits.safetensors" 2>"$work/stderr"; then
-  echo "FAILED: forward ran a configuration it was not compiled for"
-  exit 1
-fi
-cat "$work/stderr"
-check "names the file" "$model/config.json"
-check "every differing field of a preset, at once" "tiny-qwen2: hidden_size is 32, but the compiled configuration has 64; vocab_size is 64"
-check "the field after the first one" "vocab_size is 64, but the compiled configuration has 1000"
-check "the other family by its model_type" "tiny-gpt2: model_type is \"qwen2\", but the compiled configuration has \"gpt2\""
-check "the preset line that would run it" "for this file: using FileConfig = Qwen2Like<32, 2, 4, 2, 64, 48, false, 64>;"
-[ ! -e "$work/logits.safetensors" ] || { echo "FAILED: a refused run wrote logits"; failures=$((failures + 1)); }
+mkdir -p "$work/llama"
+echo '{"model_type": "llama", "hidden_size": 64}' >"$work/llama/config.json"
+refused "another model family" "$work/llama"
+check "names the family it runs" "$work/stderr" 'model_type is "llama"; this program runs "qwen2" and "gpt2" models'
 
-# A GPT-2 config.json whose MLP width and epsilon differ from Gpt2Like's: the line overrides both.
-mkdir -p "$work/gpt2"
-echo '{"model_type": "gpt2", "n_embd": 48, "n_layer": 2, "n_head": 4, "vocab_size": 100, "n_inner": 100, "layer_norm_epsilon": 1e-6}' \
-  >"$work/gpt2/config.json"
-if "$forward" --model "$work/gpt2" --tokens 1 --output "$work/logits.safetensors" 2>"$work/stderr"; then
-  echo "FAILED: forward ran a GPT-2 configuration it was not compiled for"
-  exit 1
-fi
-check "the GPT-2 line, with its overrides" \
-  "for this file: struct FileConfig : Gpt2Like<48, 2, 4, 100, 1024> { static constexpr index_t mlp_width = 100; static constexpr double norm_eps = 1e-06; };"
+mkdir -p "$work/bad"
+echo '{"model_type": "qwen2", "hidden_size": 30, "num_hidden_layers": 0, "num_attention_heads": 4, "num_key_value_heads": 3,
+       "vocab_size": 11, "intermediate_size": 40, "tie_word_embeddings": false}' >"$work/bad/config.json"
+refused "impossible sizes" "$work/bad"
+check "names the file" "$work/stderr" "$work/bad/config.json"
+check "every problem at once" "$work/stderr" \
+  "n_layers must be positive, got 0; d_model 30 must be divisible by n_heads 4; n_heads 4 must be divisible by n_kv_heads 3"
+
+mkdir -p "$work/no_weights"
+cp "$fixtures/gpt2/config.json" "$work/no_weights/"
+refused "a directory without weights" "$work/no_weights"
+check "says which file is missing" "$work/stderr" "has no model.safetensors"
 exit "$failures"

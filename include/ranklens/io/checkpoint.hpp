@@ -130,7 +130,8 @@ class training_state {
     parameters_.insert(parameters_.end(), added.begin(), added.end());
     parameter_paths_.insert(paths.begin(), paths.end());
     if constexpr (requires { typename M::config; }) {
-      if constexpr (TransformerConfig<typename M::config>) model_configs_.push_back(config_as_json<typename M::config>());
+      if constexpr (TransformerConfig<typename M::config> && requires { model.dims(); })
+        model_configs_.push_back(config_as_json<typename M::config>(model.dims()));
     }
     return *this;
   }

@@ -4,7 +4,8 @@
 // a default here, once.
 //
 //   name        ranklens' name, as config_as_json records it
-//   value       C's value: an integer, a real, a flag or a name
+//   value       the model's value: an integer, a real, a flag or a name (C's own, or the run-time
+//               transformer_dims given for a configuration with dyn sizes)
 //   in_record   part of ranklens' record (init_std is not: it only shapes a fresh model's draw)
 //   hf          transformers' name for the field in C's layout (Qwen2Config, GPT2Config), empty
 //               where that class has no such field, with
@@ -68,9 +69,10 @@ struct config_field {
   hf_field hf;
 };
 
-// Every field of C, in the order of the TransformerConfig concept.
+// Every field of a model of configuration C with sizes, θ and ε `sizes` (its dims()), in the
+// order of the TransformerConfig concept.
 template <TransformerConfig C>
-constexpr std::array<config_field, 16> config_fields() {
+std::array<config_field, 16> config_fields(const transformer_dims& sizes) {
   constexpr bool qwen2 = C::layout == checkpoint_layout::qwen2;
   const auto hf = [](std::string_view qwen2_name, std::string_view gpt2_name, hf_fallback qwen2_fallback = hf_fallback::none(),
                      hf_fallback gpt2_fallback = hf_fallback::none()) {
@@ -85,13 +87,13 @@ constexpr std::array<config_field, 16> config_fields() {
   const auto integer = [](index_t value) { return config_value(static_cast<long long>(value)); };
   return {{
       {"layout", config_value(layout_name(C::layout)), true, {}},
-      {"d_model", integer(C::d_model), true, hf("hidden_size", "n_embd")},
-      {"n_layers", integer(C::n_layers), true, hf("num_hidden_layers", "n_layer")},
-      {"n_heads", integer(C::n_heads), true, hf("num_attention_heads", "n_head")},
-      {"n_kv_heads", integer(C::n_kv_heads), true, hf("num_key_value_heads", "", hf_fallback::times(1, "num_attention_heads"))},
-      {"vocab_size", integer(C::vocab_size), true, hf("vocab_size", "vocab_size")},
-      {"mlp_width", integer(C::mlp_width), true, mlp_width},
-      {"max_positions", integer(C::max_positions), true,
+      {"d_model", integer(sizes.d_model), true, hf("hidden_size", "n_embd")},
+      {"n_layers", integer(sizes.n_layers), true, hf("num_hidden_layers", "n_layer")},
+      {"n_heads", integer(sizes.n_heads), true, hf("num_attention_heads", "n_head")},
+      {"n_kv_heads", integer(sizes.n_kv_heads), true, hf("num_key_value_heads", "", hf_fallback::times(1, "num_attention_heads"))},
+      {"vocab_size", integer(sizes.vocab_size), true, hf("vocab_size", "vocab_size")},
+      {"mlp_width", integer(C::mlp == mlp_kind::none ? C::mlp_width : sizes.mlp_width), true, mlp_width},
+      {"max_positions", integer(sizes.max_positions), true,
        hf("max_position_embeddings", "n_positions", hf_fallback::value(32768), hf_fallback::value(1024))},
       {"norm", config_value(norm_name(C::norm)), true, {}},
       {"mlp", config_value(mlp_name(C::mlp)), true, {}},
@@ -99,10 +101,23 @@ constexpr std::array<config_field, 16> config_fields() {
       {"tied_embeddings", config_value(bool(C::tied_embeddings)), true,
        hf("tie_word_embeddings", "tie_word_embeddings", hf_fallback::value(0), hf_fallback::value(1))},
       {"qkv_bias", config_value(bool(C::qkv_bias)), true, {}},
-      {"rope_theta", config_value(double(C::rope_theta)), true, rope_theta},
-      {"norm_eps", config_value(double(C::norm_eps)), true, hf("rms_norm_eps", "layer_norm_epsilon", hf_fallback::value(1e-6), hf_fallback::value(1e-5))},
+      {"rope_theta", config_value(sizes.rope_theta), true, rope_theta},
+      {"norm_eps", config_value(sizes.norm_eps), true, hf("rms_norm_eps", "layer_norm_epsilon", hf_fallback::value(1e-6), hf_fallback::value(1e-5))},
       {"init_std", config_value(double(C::init_std)), false, init_std},
   }};
+}
+
+// The fields of a configuration whose sizes are all static: C's own values.
+template <StaticTransformerConfig C>
+std::array<config_field, 16> config_fields() {
+  return config_fields<C>(static_transformer_dims<C>());
+}
+
+// The fields' names and transformers' defaults for any configuration, for reading a file: the
+// values are C's where static and 0 where C leaves them to run time.
+template <TransformerConfig C>
+std::array<config_field, 16> config_field_names() {
+  return config_fields<C>(dims_with_static_sizes<C>({.rope_theta = C::rope_theta, .norm_eps = C::norm_eps}));
 }
 
 // The field that transformers calls `hf_name` in C's layout; nullptr if there is none.

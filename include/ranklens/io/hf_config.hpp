@@ -80,12 +80,14 @@ inline double fallback_of(const std::array<config_field, 16>& fields, const hf_f
 // out sorted, as transformers writes them. Both spellings of the dtype field and of the rope
 // theta are written, so that transformers 4 (torch_dtype, rope_theta) and 5 (dtype,
 // rope_parameters) read the same model.
+// `sizes` are the model's (its dims()); the overload without them is for a configuration whose
+// sizes are all static.
 template <TransformerConfig C>
-nlohmann::json hf_config_json(dtype stored = dtype::f32) {
+nlohmann::json hf_config_json(const transformer_dims& sizes, dtype stored = dtype::f32) {
   static_assert(hf_expressible<C>::check());
   nlohmann::json config;
   // The fields of the table (io/config_fields.hpp), then what the layout's class fixes.
-  const auto fields = config_fields<C>();
+  const auto fields = config_fields<C>(sizes);
   for (const config_field& field : fields) {
     if (field.hf.name.empty()) continue;
     nlohmann::json& entry = config[std::string(field.hf.name)];
@@ -99,7 +101,7 @@ nlohmann::json hf_config_json(dtype stored = dtype::f32) {
   if constexpr (C::layout == checkpoint_layout::qwen2) {
     config["architectures"] = {"Qwen2ForCausalLM"};
     config["model_type"] = "qwen2";
-    config["rope_parameters"] = {{"rope_theta", C::rope_theta}, {"rope_type", "default"}};
+    config["rope_parameters"] = {{"rope_theta", sizes.rope_theta}, {"rope_type", "default"}};
     config["hidden_act"] = "silu";
     config["use_sliding_window"] = false;
     config["sliding_window"] = nullptr;
@@ -121,6 +123,10 @@ nlohmann::json hf_config_json(dtype stored = dtype::f32) {
     config["eos_token_id"] = nullptr;
   }
   return config;
+}
+template <StaticTransformerConfig C>
+nlohmann::json hf_config_json(dtype stored = dtype::f32) {
+  return hf_config_json<C>(static_transformer_dims<C>(), stored);
 }
 
 namespace hf_config_detail {
@@ -273,8 +279,11 @@ inline double qwen2_rope_theta(field_checker& check, double default_theta) {
 // is reported alone: every other field would only echo it. A file that is not a transformers
 // config at all (a required size missing, a field of the wrong JSON type) throws io_error
 // naming `source`.
+//
+// `sizes` are the model's (its dims()); without them, C's own, for a configuration whose sizes
+// are all static.
 template <TransformerConfig C>
-std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, const std::string& source = "config.json") {
+std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, const std::string& source, const transformer_dims& sizes) {
   static_assert(hf_expressible<C>::check());
   hf_config_detail::field_checker check(config, source);
   constexpr bool qwen2 = C::layout == checkpoint_layout::qwen2;
@@ -282,15 +291,16 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
   if (check.mismatch()) return check.mismatch();  // the other fields would only echo it
 
   // The fields of the table (io/config_fields.hpp), with transformers' defaults.
-  for (const config_field& field : config_fields<C>())
+  const auto fields = config_fields<C>(sizes);
+  for (const config_field& field : fields)
     if (!field.hf.name.empty() && field.hf.reading == hf_reading::checked)
       check.compare(field.hf.name, hf_config_detail::file_value(check, field), field.value);
 
   if constexpr (qwen2) {
-    const double default_theta = find_hf_field(config_fields<C>(), "rope_theta")->hf.fallback.constant;
-    check.real_value("rope_theta", hf_config_detail::qwen2_rope_theta(check, default_theta), C::rope_theta);
+    const double default_theta = find_hf_field(fields, "rope_theta")->hf.fallback.constant;
+    check.real_value("rope_theta", hf_config_detail::qwen2_rope_theta(check, default_theta), sizes.rope_theta);
     check.text("hidden_act", {"silu", "swish"}, "silu");
-    if (check.find("head_dim") != nullptr) check.integer("head_dim", C::d_model / C::n_heads);
+    if (check.find("head_dim") != nullptr) check.integer("head_dim", sizes.head_dim());
     check.boolean("use_sliding_window", false, false);
     if (const nlohmann::json* layer_types = check.find("layer_types")) {
       if (!layer_types->is_array()) check.malformed("'layer_types' is " + layer_types->dump() + ", not a list");
@@ -306,25 +316,63 @@ std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, cons
   }
   return check.mismatch();
 }
+template <StaticTransformerConfig C>
+std::optional<std::string> hf_config_mismatch(const nlohmann::json& config, const std::string& source = "config.json") {
+  return hf_config_mismatch<C>(config, source, static_transformer_dims<C>());
+}
 
 // What `config` (a parsed config.json of C's layout) says of each field of C's table
 // (io/config_fields.hpp) that transformers' class has, by ranklens' field name ("d_model",
 // "rope_theta", ...), with transformers' default where the file leaves a field out: the values
-// hf_config_mismatch compares with C's, for a caller that needs them (forward prints the
-// configuration that would run a directory). init_std, which only shapes a fresh model, is left
+// hf_config_mismatch compares with C's, for a caller that needs them (hf_config_dims reads a
+// model's run-time sizes from them). init_std, which only shapes a fresh model, is left
 // out. Throws io_error as hf_config_mismatch does; does not check model_type.
 template <TransformerConfig C>
 std::map<std::string, config_value, std::less<>> hf_config_values(const nlohmann::json& config, const std::string& source = "config.json") {
   static_assert(hf_expressible<C>::check());
   hf_config_detail::field_checker check(config, source);
   std::map<std::string, config_value, std::less<>> values;
-  for (const config_field& field : config_fields<C>()) {
+  for (const config_field& field : config_field_names<C>()) {
     if (field.hf.name.empty() || field.hf.reading == hf_reading::unchecked) continue;
     values.emplace(field.name, field.hf.reading == hf_reading::by_hand
                                    ? config_value(hf_config_detail::qwen2_rope_theta(check, field.hf.fallback.constant))
                                    : hf_config_detail::file_value(check, field));
   }
   return values;
+}
+
+// The sizes, rotary θ and norm ε that `config` (a parsed config.json) gives a model of C's
+// layout: what from_pretrained builds a configuration with dyn sizes from. Where C fixes a size,
+// the file's value is kept, so that building the model names every size that differs. Throws
+// value_error if the file is of the other model family, io_error as hf_config_values does.
+template <TransformerConfig C>
+transformer_dims hf_config_dims(const nlohmann::json& config, const std::string& source = "config.json") {
+  static_assert(hf_expressible<C>::check());
+  {
+    hf_config_detail::field_checker check(config, source);
+    check.text("model_type", {C::layout == checkpoint_layout::qwen2 ? "qwen2" : "gpt2"}, std::nullopt);
+    if (const auto mismatch = check.mismatch()) throw value_error(source + ": " + *mismatch);
+  }
+  const auto values = hf_config_values<C>(config, source);
+  const auto integer = [&](std::string_view name, index_t otherwise) {
+    const auto found = values.find(name);
+    return found == values.end() ? otherwise : index_t(std::get<long long>(found->second));
+  };
+  const auto real = [&](std::string_view name, double otherwise) {
+    const auto found = values.find(name);
+    return found == values.end() ? otherwise : std::get<double>(found->second);
+  };
+  transformer_dims sizes;
+  sizes.d_model = integer("d_model", 0);
+  sizes.n_layers = integer("n_layers", 0);
+  sizes.n_heads = integer("n_heads", 0);
+  sizes.n_kv_heads = integer("n_kv_heads", sizes.n_heads);  // GPT-2: one key/value head per query head
+  sizes.vocab_size = integer("vocab_size", 0);
+  sizes.mlp_width = integer("mlp_width", 0);
+  sizes.max_positions = integer("max_positions", 0);
+  sizes.rope_theta = real("rope_theta", C::rope_theta);  // GPT-2 has no rotary positions
+  sizes.norm_eps = real("norm_eps", C::norm_eps);
+  return sizes;
 }
 
 // Parses a JSON file, or throws io_error naming the file and where parsing stopped.

@@ -104,10 +104,10 @@ void save_pretrained(const Transformer<C, T>& model, const std::filesystem::path
   tensor_writer weights;
   for_each_parameter(model, [&](std::string_view path, const auto& parameter) { weights.add(std::string(path), parameter, stored); });
   weights.set_metadata("format", "pt");  // transformers refuses a safetensors file without it
-  weights.set_metadata(std::string(hf_config_record_key), config_as_json<C>().dump());
+  weights.set_metadata(std::string(hf_config_record_key), config_as_json<C>(model.dims()).dump());
   weights.save(directory / hf_weights_file_name);
 
-  const std::string config_text = hf_config_json<C>(stored).dump(2) + "\n";
+  const std::string config_text = hf_config_json<C>(model.dims(), stored).dump(2) + "\n";
   write_text_atomically(directory / hf_config_file_name, config_text);
 }
 
@@ -131,7 +131,7 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
   }
 
   const nlohmann::json config = read_json_file(config_path);
-  if (const auto mismatch = hf_config_mismatch<C>(config, quoted(config_path)))
+  if (const auto mismatch = hf_config_mismatch<C>(config, quoted(config_path), model.dims()))
     throw value_error("load_pretrained: " + quoted(config_path) + ": " + *mismatch);
 
   const hf_weights weights = [&] {
@@ -147,7 +147,7 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
     const auto recorded = nlohmann::ordered_json::parse(record->second, nullptr, /*allow_exceptions=*/false);
     if (recorded.is_discarded())
       throw io_error("load_pretrained: " + file.source() + ": the metadata '" + std::string(hf_config_record_key) + "' is not JSON");
-    if (const auto difference = first_config_difference(config_as_json<C>(), "config.json", recorded,
+    if (const auto difference = first_config_difference(config_as_json<C>(model.dims()), "config.json", recorded,
                                                              weights.sharded() ? "a shard of the weights" : "model.safetensors"))
       throw io_error("load_pretrained: " + quoted(directory) + ": " + *difference +
                      "; the two files come from different saves (an interrupted save_pretrained?)");
@@ -211,12 +211,31 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
   });
 }
 
-// A new model with the weights of `directory`.
+// A new model with the weights of `directory`. Where C leaves a size dyn, its value, and the
+// rotary θ and norm ε, come from the directory's config.json (hf_config_dims); where C fixes
+// one, the file must agree. Throws shape_error naming every size that cannot make a model.
 template <TransformerConfig C, Real T = float>
 Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
   // Every weight is replaced, so none is drawn (nn/initialization.hpp).
   skip_initialization none;
-  Transformer<C, T> model(none);
+  const transformer_dims sizes = [&] {
+    if constexpr (StaticTransformerConfig<C>) {
+      return static_transformer_dims<C>();
+    } else {
+      const std::filesystem::path config_path = directory / hf_config_file_name;
+      if (!std::filesystem::is_regular_file(config_path))
+        throw io_error("from_pretrained: " + hf_model_detail::quoted(directory) + " has no " + std::string(hf_config_file_name));
+      const std::string source = hf_model_detail::quoted(config_path);
+      const transformer_dims read = hf_config_dims<C>(read_json_file(config_path), source);
+      if (const auto errors = transformer_dims_errors<C>(read); !errors.empty()) {
+        std::string message = "from_pretrained: " + source + " describes no model of this configuration: ";
+        for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+        throw value_error(message);
+      }
+      return read;
+    }
+  }();
+  Transformer<C, T> model(none, sizes);
   load_pretrained(model, directory);
   return model;
 }

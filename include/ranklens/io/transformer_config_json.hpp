@@ -21,12 +21,17 @@ namespace ranklens::io {
 // Every member of C that shapes the model or its arithmetic (init_std only shapes a fresh
 // model's draw, so it is left out), under ranklens' names, in the order of the configuration
 // concept: the fields of io/config_fields.hpp that are in_record.
+// `sizes` are the model's (its dims()); C's own for a configuration without dyn sizes.
 template <TransformerConfig C>
-nlohmann::ordered_json config_as_json() {
+nlohmann::ordered_json config_as_json(const transformer_dims& sizes) {
   nlohmann::ordered_json record;
-  for (const config_field& field : config_fields<C>())
+  for (const config_field& field : config_fields<C>(sizes))
     if (field.in_record) std::visit([&](auto value) { record[std::string(field.name)] = value; }, field.value);
   return record;
+}
+template <StaticTransformerConfig C>
+nlohmann::ordered_json config_as_json() {
+  return config_as_json<C>(static_transformer_dims<C>());
 }
 
 // The first field where `first` and `second` differ, as "<field> is <a> in <first_name> but <b>
