@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nn_test_support.hpp"
+#include "ranklens/adapt/lora_adapters.hpp"
 #include "ranklens/io/hf_model.hpp"
 #include "ranklens/nn/generate.hpp"
 #include "ranklens/nn/transformer.hpp"
@@ -169,6 +170,50 @@ struct SameQwen2 : Qwen2Like<24, 2, 3, 1, 37, 40, false, 64> {  // the Qwen2 fix
   static constexpr double rope_theta = 1e4;
   static constexpr double norm_eps = 1e-5;
 };
+
+TEST_CASE("LoRA adapters on a model of run-time sizes train as on the static model, bit for bit", "[nn][dynamic][lora]") {
+  const transformer_dims sizes = static_transformer_dims<StaticQwen>();
+  std::mt19937 rng_static(3), rng_dynamic(3);
+  Transformer<StaticQwen> fixed(rng_static);
+  Transformer<DynamicQwen> flexible(rng_dynamic, sizes);
+  const LoraConfig config{.options = {.alpha = 16, .rslora = true}, .seed = 5};
+  LoraAdapters<1, Transformer<StaticQwen>> fixed_adapters(fixed, config);
+  LoraAdapters<1, Transformer<DynamicQwen>> flexible_adapters(flexible, config);
+  REQUIRE(flexible_adapters.sites().size() == 14);
+  CHECK(flexible_adapters.sites()[1].out_features == 8);  // k_proj: 2 key/value heads of width 4
+  CHECK(same_bits(values_of(fixed_adapters, false), values_of(flexible_adapters, false)));
+  const auto nonzero_b = [](auto& adapters) {
+    adapters.for_each_attached([&](const LoraSite&, auto& adapter, auto&) {
+      float v = 0.01f;
+      for (auto& b : adapter.lora_B.value().span()) b = (v += 0.01f);
+    });
+  };
+  nonzero_b(fixed_adapters);
+  nonzero_b(flexible_adapters);
+
+  const auto tokens = nn_test::random_tokens(2, 6, 13, 1);
+  const auto targets = nn_test::random_tokens(2, 6, 13, 2);
+  const auto adapter_step = [&](auto& model, auto& adapters) {
+    auto scope = tape();
+    auto logits = model(tokens.view());
+    const auto value = logits.value();
+    std::vector<float> out(value.data(), value.data() + value.numel());
+    backward(cross_entropy(logits, targets));
+    return std::pair{out, values_of(adapters, true)};
+  };
+  const auto [fixed_logits, fixed_grads] = adapter_step(fixed, fixed_adapters);
+  const auto [flexible_logits, flexible_grads] = adapter_step(flexible, flexible_adapters);
+  CHECK(same_bits(fixed_logits, flexible_logits));
+  CHECK(same_bits(fixed_grads, flexible_grads));
+
+  // Merged into the weights and back: the same weights as the static model's.
+  fixed_adapters.merge();
+  flexible_adapters.merge();
+  CHECK(same_bits(values_of(fixed, false), values_of(flexible, false)));
+  flexible_adapters.unmerge();
+  fixed_adapters.unmerge();
+  CHECK(same_bits(values_of(fixed, false), values_of(flexible, false)));
+}
 
 // Directories that transformers wrote, with its logits: tools/any_shape_parity.py --write-fixtures.
 std::filesystem::path any_shape_fixture(const std::string& name) {

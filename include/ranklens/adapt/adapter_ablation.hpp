@@ -38,7 +38,7 @@ template <index_t Rank, class Model>
 Tensor<double, Shape<dyn, dyn>> ablation_kl(LoraAdapters<Rank, Model>& adapters, const std::function<bool(const LoraSite&)>& ablate,
                                             TensorView<const std::int32_t, Shape<dyn, dyn>> tokens) {
   using T = typename Model::value_type;
-  constexpr index_t vocab = Model::config::vocab_size;
+  const index_t vocab = adapters.model().dims().vocab_size;
   std::vector<bool> enabled_before;
   adapters.for_each_attached([&](const LoraSite&, auto& adapter, auto&) { enabled_before.push_back(adapter.enabled()); });
   const auto restore = [&] {
@@ -51,7 +51,7 @@ Tensor<double, Shape<dyn, dyn>> ablation_kl(LoraAdapters<Rank, Model>& adapters,
     return adapters.model()(tokens).to_tensor();
   };
   const auto full = logits();
-  Tensor<T, Shape<dyn, dyn, vocab>> ablated;
+  decltype(logits()) ablated;
   try {
     std::size_t i = 0;
     adapters.for_each_attached([&](const LoraSite& site, auto& adapter, auto&) { adapter.set_enabled(enabled_before[i++] && !ablate(site)); });

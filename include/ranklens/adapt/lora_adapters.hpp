@@ -63,13 +63,14 @@ inline bool matches_target(std::string_view path, std::string_view target) {
 template <Real T, index_t In, index_t Out>
 void add_to_weight(Linear<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& delta) {
   T* w = layer.weight.value().data();
-  for (index_t i = 0; i < Out * In; ++i) w[i] += delta.data()[i];
+  for (index_t i = 0; i < layer.output_width() * layer.input_width(); ++i) w[i] += delta.data()[i];
 }
 template <Real T, index_t In, index_t Out>
 void add_to_weight(Conv1D<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& delta) {
   T* w = layer.weight.value().data();  // (In, Out): the transpose of nn.Linear's layout
-  for (index_t o = 0; o < Out; ++o)
-    for (index_t i = 0; i < In; ++i) w[i * Out + o] += delta.data()[o * In + i];
+  const index_t in = layer.input_width(), out = layer.output_width();
+  for (index_t o = 0; o < out; ++o)
+    for (index_t i = 0; i < in; ++i) w[i * out + o] += delta.data()[o * in + i];
 }
 
 }  // namespace detail
@@ -80,8 +81,6 @@ class LoraAdapters;
 template <index_t Rank, TransformerConfig C, Real T>
 class LoraAdapters<Rank, Transformer<C, T>> {
   static_assert(Rank > 0, "LoraAdapters<Rank, Model>: the rank must be a positive compile-time constant.");
-  static_assert(StaticTransformerConfig<C>,
-                "LoraAdapters: adapters need a model whose sizes are all static; a configuration with dyn sizes cannot carry them yet.");
   using names = hf_names<C::layout>;
 
  public:
@@ -99,8 +98,8 @@ class LoraAdapters<Rank, Transformer<C, T>> {
       block_type::for_each_site(blocks_[l], model_.blocks[l], [&](std::string_view site, auto& adapter, auto& layer) {
         const std::string path = std::string(names::blocks) + "." + std::to_string(l) + "." + std::string(site);
         if (!module_targeted(config_, path)) return;
-        adapter.emplace(init_rng, config_.options, mix64(config_.seed ^ ++dropout_key));
-        sites_.push_back({path, site, index_t(l), layer.in_features, layer.out_features});
+        adapter.emplace(init_rng, layer.input_width(), layer.output_width(), config_.options, mix64(config_.seed ^ ++dropout_key));
+        sites_.push_back({path, site, index_t(l), layer.input_width(), layer.output_width()});
       });
     }
     name_parameters(*this);

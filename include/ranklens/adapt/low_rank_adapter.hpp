@@ -6,7 +6,8 @@
 //
 // as PEFT's LoRA layer computes it, with PEFT's names (lora_A.weight, lora_B.weight) and
 // initialisation: A ~ U(±1/√In) (kaiming_uniform_ with a = √5), B = 0, so that a fresh adapter
-// changes nothing, bit for bit. scale = alpha / Rank, or alpha / √Rank with rsLoRA
+// changes nothing, bit for bit. In and Out may be dyn, for the layers of a model whose sizes are
+// known at run time: LowRankAdapter<1, dyn, dyn>(rng, in, out) takes them at construction. scale = alpha / Rank, or alpha / √Rank with rsLoRA
 // (Kalajdzievski 2023, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA").
 //
 // Ranks up to 64 run as dot products and axpys per row (ops/low_rank_update.hpp); larger ones
@@ -15,6 +16,7 @@
 // passes the layer's output through (ablation); a merged one has folded B·A into the layer's
 // weight (adapt/lora_adapters.hpp) and passes it through too.
 #pragma once
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -23,6 +25,7 @@
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/nn/adapter_slot.hpp"
 #include "ranklens/nn/initialization.hpp"
+#include "ranklens/nn/input_width.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/dropout.hpp"
@@ -52,7 +55,7 @@ struct ActivationSink {
 template <index_t Rank, index_t In, index_t Out, Real T = float>
 class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   static_assert(Rank > 0, "LowRankAdapter<Rank, In, Out>: the rank must be a positive compile-time constant.");
-  static_assert(In > 0 && Out > 0, "LowRankAdapter<Rank, In, Out>: both widths must be positive compile-time constants.");
+  static_assert((In > 0 || In == dyn) && (Out > 0 || Out == dyn), "LowRankAdapter<Rank, In, Out>: both widths must be positive (or dyn).");
 
  public:
   using a_shape = Shape<Rank, In>;
@@ -63,9 +66,17 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
 
   // A from rng as PEFT initialises it; B zero. dropout_seed keys the dropout masks.
   template <class Generator>
+    requires(In != dyn && Out != dyn)
   explicit LowRankAdapter(Generator& rng, LoraOptions options = {}, std::uint64_t dropout_seed = 0)
-      : lora_A(kaiming_uniform(rng), "lora_A.weight"),
-        lora_B(Tensor<T, b_shape>::zeros(b_shape{}), "lora_B.weight"),
+      : LowRankAdapter(rng, In, Out, options, dropout_seed) {}
+
+  // The same with the widths given at run time (each must equal its static one, if any).
+  template <class Generator>
+  LowRankAdapter(Generator& rng, index_t in, index_t out, LoraOptions options = {}, std::uint64_t dropout_seed = 0)
+      : lora_A(kaiming_uniform(rng, module_size(In, in, "LowRankAdapter", "the input width")), "lora_A.weight"),
+        lora_B(Tensor<T, b_shape>::zeros(b_shape::from_dims(std::array<index_t, 2>{module_size(Out, out, "LowRankAdapter", "the output width"), Rank},
+                                                            "LowRankAdapter")),
+               "lora_B.weight"),
         options_(options),
         dropout_generator_(dropout_seed) {
     if (!(options.dropout >= 0 && options.dropout < 1))
@@ -77,21 +88,27 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   LowRankAdapter(const LowRankAdapter&) = delete;
   LowRankAdapter& operator=(const LowRankAdapter&) = delete;
 
+  index_t input_width() const noexcept { return lora_A.shape()[1]; }
+  index_t output_width() const noexcept { return lora_B.shape()[0]; }
+
   // x: (..., In), base: the frozen layer's output (..., Out) for that x.
   template <ShapeType SX, ShapeType SY>
   Var<T, SY> operator()(const Var<T, SX>& x, const Var<T, SY>& base) const {
-    static_assert(SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
+    static_assert(In == dyn || SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
                   "LowRankAdapter<Rank, In, Out>: the input's last extent must equal In.");
-    static_assert(SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
+    static_assert(Out == dyn || SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
                   "LowRankAdapter<Rank, In, Out>: the base output's last extent must equal Out.");
-    const index_t rows = base.numel() / Out;
-    return reshape(adapt(reshape(x, Shape<dyn, In>{rows}), reshape(base, Shape<dyn, Out>{rows})), base.shape());
+    const index_t in = input_width(), out = output_width(), rows = base.numel() / out;
+    return reshape(adapt(reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, in}, "LowRankAdapter")),
+                         reshape(base, Shape<dyn, Out>::from_dims(std::array<index_t, 2>{rows, out}, "LowRankAdapter"))),
+                   base.shape());
   }
 
   Var<T, Shape<dyn, Out>> adapt(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<dyn, Out>>& base) const override {
-    if (x.extent(0) != base.extent(0) || x.extent(1) != In || base.extent(1) != Out)
-      throw shape_error("LowRankAdapter<" + std::to_string(Rank) + ", " + std::to_string(In) + ", " + std::to_string(Out) +
-                        ">: input " + to_string(x.shape()) + " and base output " + to_string(base.shape()) + " do not fit");
+    if (x.extent(0) != base.extent(0) || x.extent(1) != input_width() || base.extent(1) != output_width())
+      throw shape_error("LowRankAdapter<" + std::to_string(Rank) + ", " + std::to_string(input_width()) + ", " +
+                        std::to_string(output_width()) + ">: input " + to_string(x.shape()) + " and base output " + to_string(base.shape()) +
+                        " do not fit");
     const bool adds = enabled_ && !merged_;
     if (!adds && sink_.table == nullptr) return base;
     const Var<T, Shape<dyn, In>> input = options_.dropout > 0 ? dropout(x, options_.dropout, dropout_generator_, training_) : x;
@@ -135,13 +152,14 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
 
   // The change to the layer's weight, scale · B·A, as an (Out, In) matrix.
   Tensor<T, Shape<Out, In>> delta_weight() const {
-    Tensor<T, Shape<Out, In>> delta = Tensor<T, Shape<Out, In>>::zeros(Shape<Out, In>{});
+    const index_t in = input_width(), out = output_width();
+    auto delta = Tensor<T, Shape<Out, In>>::zeros(Shape<Out, In>::from_dims(std::array<index_t, 2>{out, in}, "LowRankAdapter"));
     const T* a = lora_A.value().data();
     const T* b = lora_B.value().data();
-    for (index_t o = 0; o < Out; ++o)
+    for (index_t o = 0; o < out; ++o)
       for (index_t j = 0; j < Rank; ++j) {
         const T c = T(scale()) * b[o * Rank + j];
-        for (index_t i = 0; i < In; ++i) delta.data()[o * In + i] += c * a[j * In + i];
+        for (index_t i = 0; i < in; ++i) delta.data()[o * in + i] += c * a[j * in + i];
       }
     return delta;
   }
@@ -158,9 +176,9 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
 
  private:
   template <class Generator>
-  static Tensor<T, a_shape> kaiming_uniform(Generator& rng) {
-    const T bound = T(1) / std::sqrt(T(In));
-    return uniform_tensor<T>(a_shape{}, -bound, bound, rng);
+  static Tensor<T, a_shape> kaiming_uniform(Generator& rng, index_t in) {
+    const T bound = T(1) / std::sqrt(T(in));
+    return uniform_tensor<T>(a_shape::from_dims(std::array<index_t, 2>{Rank, in}, "LowRankAdapter"), -bound, bound, rng);
   }
 
   Var<T, Shape<dyn, Rank>> activations(const Var<T, Shape<dyn, In>>& x) const { return matmul(x, transpose(lora_A.var())); }

@@ -46,40 +46,41 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
                                                     std::type_identity_t<T> scale) {
   static_assert(SY::rank == SX::rank && SX::rank >= 1, "low_rank_update: base and x must have the same rank.");
   static_assert(Rank > 0 && Rank <= cpu::low_rank_max_rank, "low_rank_update: the rank must be between 1 and 64 (larger ranks are GEMMs).");
-  static_assert(SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
+  static_assert(In == dyn || SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
                 "low_rank_update: x's last extent must equal A's second (the layer's input width).");
-  static_assert(SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
+  static_assert(Out == dyn || SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
                 "low_rank_update: base's last extent must equal B's first (the layer's output width).");
   static_assert(std::is_same_v<D, cpu_t>, "low_rank_update has no CUDA kernel yet.");
   constexpr std::size_t last = SX::rank - 1;
-  bool fits = input.extent(last) == In && base.extent(last) == Out;
+  const index_t in = a.extent(1), out_width = b.extent(0);  // In and Out, which may be dyn
+  bool fits = input.extent(last) == in && base.extent(last) == out_width;
   for (std::size_t i = 0; i < last; ++i) fits = fits && input.extent(i) == base.extent(i);
   if (!fits)
     throw shape_error("low_rank_update: base " + to_string(base.shape()) + " and x " + to_string(input.shape()) +
-                      " do not fit A (" + std::to_string(Rank) + ", " + std::to_string(In) + ") and B (" + std::to_string(Out) + ", " +
-                      std::to_string(Rank) + "): expected x (..., " + std::to_string(In) + ") and base (..., " + std::to_string(Out) +
-                      ") with the same leading extents");
+                      " do not fit A (" + std::to_string(Rank) + ", " + std::to_string(in) + ") and B (" + std::to_string(out_width) +
+                      ", " + std::to_string(Rank) + "): expected x (..., " + std::to_string(in) + ") and base (..., " +
+                      std::to_string(out_width) + ") with the same leading extents");
 
   const auto x = contiguous(input);
-  const index_t rows = In > 0 ? x.numel() / In : 0;
+  const index_t rows = in > 0 ? x.numel() / in : 0;
   Var<T, SY, D> out = detail::owns_whole_storage(base) ? base : clone(base);
   // The update writes into out's storage, which becomes the result: it requires a gradient when
   // A or B does, even if the frozen layer's output did not.
   out.node()->requires_grad = out.node()->requires_grad || any_requires_grad(x, a, b);
   auto u = new_var<T, Shape<dyn, Rank>, D>(Shape<dyn, Rank>{rows}, false);
-  cpu::low_rank_forward<T>(x.value().data(), a.value().data(), b.value().data(), u.mutable_data(), out.mutable_data(), rows, In, Out,
-                           Rank, scale);
+  cpu::low_rank_forward<T>(x.value().data(), a.value().data(), b.value().data(), u.mutable_data(), out.mutable_data(), rows, in,
+                           out_width, Rank, scale);
 
   // out is listed as an input too: its gradient is the frozen layer's (or the clone's), which
   // the tape must not release when this entry is done.
   record(
       "low_rank_update", out,
-      [rows, scale, u](const auto& out, const auto&, const auto& x, const auto& a, const auto& b) {
+      [rows, in, out_width, scale, u](const auto& out, const auto&, const auto& x, const auto& a, const auto& b) {
         const auto gx = x.requires_grad() ? x.grad_sink() : typename std::remove_cvref_t<decltype(x)>::GradientSink{};
         cpu::low_rank_backward<T>(x.value().data(), a.value().data(), b.value().data(), u.value().data(), out.grad().data(),
                                   x.requires_grad() ? gx.data() : nullptr, gx.mode,
                                   a.requires_grad() ? a.grad_accumulator().data() : nullptr,
-                                  b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, In, Out, Rank, scale);
+                                  b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, in, out_width, Rank, scale);
       },
       out, x, a, b);
   return {out, u};
