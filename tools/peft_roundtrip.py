@@ -36,12 +36,18 @@ FIXTURE_DIR = REPO_ROOT / "tests" / "io" / "fixtures" / "peft"
 PACKAGES = ["torch", "transformers", "peft", "safetensors", "numpy"]
 TOLERANCE = 1e-5
 
-# (name, layout, rank, use_rslora, target_modules for PEFT's side, layers_to_transform)
+# (name, layout, rank, use_rslora, target_modules for PEFT's side, layers_to_transform, base sizes)
+# Base sizes are lora_files' --sizes (d_model, layers, heads, kv heads, vocab, MLP width); None
+# takes its small default. The others are shapes no configuration is compiled for: lora_files
+# reads every base with sizes from its config.json.
+ALL_QWEN2 = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 CASES = [
-    ("qwen2_rank1", "qwen2", 1, True, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], None),
-    ("qwen2_rank4_subset", "qwen2", 4, False, ["v_proj", "down_proj"], [1]),
-    ("gpt2_rank1", "gpt2", 1, True, ["c_attn", "c_proj", "c_fc"], None),
-    ("gpt2_rank4", "gpt2", 4, False, ["c_attn", "c_fc"], None),
+    ("qwen2_rank1", "qwen2", 1, True, ALL_QWEN2, None, None),
+    ("qwen2_rank4_subset", "qwen2", 4, False, ["v_proj", "down_proj"], [1], None),
+    ("gpt2_rank1", "gpt2", 1, True, ["c_attn", "c_proj", "c_fc"], None, None),
+    ("gpt2_rank4", "gpt2", 4, False, ["c_attn", "c_fc"], None, None),
+    ("qwen2_h48_rank1", "qwen2", 1, True, ALL_QWEN2, None, "48,3,3,1,53,80"),
+    ("gpt2_h36_rank4", "gpt2", 4, False, ["c_attn", "c_proj", "c_fc"], None, "36,2,3,3,41,144"),
 ]
 FIXTURE_CASES = {"qwen2_rank1", "gpt2_rank4"}
 
@@ -93,12 +99,13 @@ def main():
     print(f"{'case':22} {'ranklens -> PEFT':>18} {'PEFT -> ranklens':>18}")
     worst = 0.0
     with tempfile.TemporaryDirectory() as scratch:
-        for seed, (name, layout, rank, rslora, targets, layers) in enumerate(CASES, start=1):
+        for seed, (name, layout, rank, rslora, targets, layers, sizes) in enumerate(CASES, start=1):
             work = pathlib.Path(scratch) / name
             base, ours, theirs = work / "base", work / "ours", work / "theirs"
             tokens_file, ours_logits_file = work / "tokens.safetensors", work / "ours_logits.safetensors"
             run([binary, "write", "--layout", layout, "--rank", rank, "--seed", seed, "--rslora", str(rslora).lower(),
-                 "--base", base, "--adapter", ours, "--tokens-out", tokens_file, "--logits-out", ours_logits_file])
+                 "--base", base, "--adapter", ours, "--tokens-out", tokens_file, "--logits-out", ours_logits_file,
+                 *(["--sizes", sizes] if sizes else [])])
             tokens = load_file(tokens_file)["tokens"].long()
 
             # ranklens -> PEFT
