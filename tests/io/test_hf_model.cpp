@@ -152,6 +152,16 @@ TEST_CASE("a configuration with dyn sizes takes them, θ and ε from config.json
     CHECK(logits_of(loaded) == logits_of(saved));
     CHECK_THROWS_WITH(from_pretrained<AnyTiedQwen2>(directory.path()), Contains("model_type is \"gpt2\""));
   }
+  SECTION("a config.json claiming more parameters than the weights hold is refused before anything is allocated") {
+    const Transformer<TinyGpt2> saved(rng);
+    save_pretrained(saved, directory.path());
+    nlohmann::json config = read_json_file(directory.path() / "config.json");
+    config["n_layer"] = 1'000'000'000;
+    config["vocab_size"] = 1'000'000'000;
+    write_whole_file(directory.path() / "config.json", config.dump());
+    CHECK_THROWS_WITH(from_pretrained<AnyGpt2>(directory.path()),
+                      Contains("parameters, but the weights in") && Contains("hold only"));
+  }
   SECTION("sizes the configuration fixes must agree, all named at once") {
     const Transformer<WiderQwen2> saved(rng);
     save_pretrained(saved, directory.path());

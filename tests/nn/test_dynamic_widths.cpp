@@ -123,6 +123,23 @@ TEST_CASE("run-time sizes: the parameter shapes follow them and the hooks see th
   CHECK(seen_k == Shape<dyn, dyn, dyn, dyn>{2, 5, 3, 4});
 }
 
+struct AttentionOnly : Qwen2Like<8, 2, 2, 1, 7> {
+  static constexpr mlp_kind mlp = mlp_kind::none;
+};
+
+TEST_CASE("the parameter count from the sizes alone is the built model's", "[nn][dynamic]") {
+  std::mt19937 rng(1);
+  const auto check = [&]<class C>(C) {
+    Transformer<C> model(rng);
+    CHECK(transformer_parameter_count<C>(model.dims()) == double(parameter_count(model)));
+  };
+  check(StaticQwen{});
+  check(Qwen2Like<16, 2, 4, 2, 13, 24>{});  // tied
+  check(StaticGpt2{});
+  check(Gpt2Like<24, 3, 2, 37, 16>{});
+  check(AttentionOnly{});
+}
+
 TEST_CASE("run-time sizes that cannot make a model are refused, every problem at once", "[nn][dynamic]") {
   std::mt19937 rng(1);
   transformer_dims sizes{.d_model = 30, .n_layers = 0, .n_heads = 4, .n_kv_heads = 3, .vocab_size = 11, .mlp_width = 40,

@@ -25,6 +25,7 @@
 #pragma once
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -87,6 +88,20 @@ inline void require_floating(const safetensors_reader& reader, const safetensors
                    std::string(name_of(t)) + "; a weight must be F16, BF16, F32 or F64");
 }
 
+// io_error naming `directory` unless it has a config.json and weights (one file or shards).
+inline void require_model_files(const std::filesystem::path& directory, std::string_view caller) {
+  namespace fs = std::filesystem;
+  if (!fs::is_regular_file(directory / hf_config_file_name))
+    throw io_error(std::string(caller) + ": " + quoted(directory) + " has no " + std::string(hf_config_file_name));
+  if (!hf_weights::present(directory)) {
+    std::string detail = std::string(caller) + ": " + quoted(directory) + " has no " + std::string(hf_weights_file_name) + " and no " +
+                         std::string(hf_weights_index_file_name);
+    if (fs::exists(directory / "pytorch_model.bin") || fs::exists(directory / "pytorch_model.bin.index.json"))
+      detail += "; it has only pytorch_model.bin (a pickle): convert it with transformers' save_pretrained(..., safe_serialization=True)";
+    throw io_error(detail);
+  }
+}
+
 }  // namespace hf_model_detail
 
 // Writes model.safetensors, then config.json, into `directory` (created if missing). Other
@@ -120,15 +135,7 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
   using hf_model_detail::quoted;
   namespace fs = std::filesystem;
   const fs::path config_path = directory / hf_config_file_name;
-  if (!fs::is_regular_file(config_path))
-    throw io_error("load_pretrained: " + quoted(directory) + " has no " + std::string(hf_config_file_name));
-  if (!hf_weights::present(directory)) {
-    std::string detail = "load_pretrained: " + quoted(directory) + " has no " + std::string(hf_weights_file_name) + " and no " +
-                         std::string(hf_weights_index_file_name);
-    if (fs::exists(directory / "pytorch_model.bin") || fs::exists(directory / "pytorch_model.bin.index.json"))
-      detail += "; it has only pytorch_model.bin (a pickle): convert it with transformers' save_pretrained(..., safe_serialization=True)";
-    throw io_error(detail);
-  }
+  hf_model_detail::require_model_files(directory, "load_pretrained");
 
   const nlohmann::json config = read_json_file(config_path);
   if (const auto mismatch = hf_config_mismatch<C>(config, quoted(config_path), model.dims()))
@@ -222,16 +229,31 @@ Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
     if constexpr (StaticTransformerConfig<C>) {
       return static_transformer_dims<C>();
     } else {
-      const std::filesystem::path config_path = directory / hf_config_file_name;
-      if (!std::filesystem::is_regular_file(config_path))
+      if (!std::filesystem::is_regular_file(directory / hf_config_file_name))
         throw io_error("from_pretrained: " + hf_model_detail::quoted(directory) + " has no " + std::string(hf_config_file_name));
+      const std::filesystem::path config_path = directory / hf_config_file_name;
       const std::string source = hf_model_detail::quoted(config_path);
-      const transformer_dims read = hf_config_dims<C>(read_json_file(config_path), source);
+      const nlohmann::json config = read_json_file(config_path);
+      const transformer_dims read = hf_config_dims<C>(config, source);
       if (const auto errors = transformer_dims_errors<C>(read); !errors.empty()) {
         std::string message = "from_pretrained: " + source + " describes no model of this configuration: ";
         for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
         throw value_error(message);
       }
+      // What the type fixes (the tie flag, the attention's form) before the sizes are used.
+      if (const auto mismatch = hf_config_mismatch<C>(config, source, read))
+        throw value_error("from_pretrained: " + source + ": " + *mismatch);
+      // Sizes from a file are checked against the weights before they size any allocation: a
+      // config.json that claims more parameters than the weights hold is refused here, not by
+      // running out of memory.
+      hf_model_detail::require_model_files(directory, "from_pretrained");
+      double stored = 0;
+      const hf_weights weights = hf_weights::open(directory);
+      for (const auto& [name, where] : weights.tensors()) stored += double(where.entry->element_count());
+      if (const double needed = transformer_parameter_count<C>(read); needed > stored)
+        throw value_error("from_pretrained: " + source + " describes a model of " + std::to_string(std::llround(needed)) +
+                          " parameters, but the weights in " + hf_model_detail::quoted(directory) + " hold only " +
+                          std::to_string(std::llround(stored)) + " values");
       return read;
     }
   }();

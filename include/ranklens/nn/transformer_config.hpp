@@ -28,7 +28,6 @@
 // not compile); dynamic ones are checked when the module runs.
 #pragma once
 #include <concepts>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -202,6 +201,23 @@ std::vector<std::string> transformer_dims_errors(const transformer_dims& dims) {
   }
   if (!(dims.norm_eps > 0)) errors.push_back("norm_eps must be positive, got " + std::to_string(dims.norm_eps));
   return errors;
+}
+
+// How many parameters a model of configuration C with sizes `dims` has (what parameter_count
+// gives once it is built), from the sizes alone: loading compares it with the weights a
+// directory holds before allocating anything. A double, so that absurd sizes cannot overflow.
+template <TransformerConfig C>
+double transformer_parameter_count(const transformer_dims& dims) {
+  const double d = double(dims.d_model), kv = double(dims.n_kv_heads * dims.head_dim()), m = double(dims.mlp_width);
+  const double vocab = double(dims.vocab_size), positions = double(dims.max_positions);
+  const double norm = C::norm == norm_kind::layer_norm ? 2 * d : C::norm == norm_kind::rms_norm ? d : 0;
+  const double qkv_bias = C::qkv_bias ? d + 2 * kv : 0;
+  const double attention = C::layout == checkpoint_layout::gpt2 ? d * 3 * d + qkv_bias + d * d + d  // c_attn, c_proj (bias)
+                                                                 : d * d + 2 * kv * d + qkv_bias + d * d;  // q, k, v, o (no bias)
+  const double mlp = C::mlp == mlp_kind::swiglu ? 3 * d * m : C::mlp == mlp_kind::gelu ? 2 * d * m + m + d : 0;
+  const double block = norm + attention + (C::mlp == mlp_kind::none ? 0 : norm + mlp);
+  const double embeddings = vocab * d + (C::positions == position_kind::learned ? positions * d : 0);
+  return embeddings + double(dims.n_layers) * block + norm + (C::tied_embeddings ? 0 : vocab * d);
 }
 
 // `dims` if a model of configuration C can be built from them; otherwise shape_error naming
