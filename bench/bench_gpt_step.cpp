@@ -210,16 +210,15 @@ int main(int argc, char** argv) {
     return transformer_dims{.d_model = width, .n_layers = layers, .n_heads = heads, .n_kv_heads = heads, .vocab_size = vocab,
                             .mlp_width = 4 * width, .max_positions = context, .rope_theta = 1e4, .norm_eps = 1e-5};
   };
-  using AnyGpt2 = Gpt2Like<dyn, dyn, dyn, dyn, dyn>;
   if (compare_rounds > 0) {
     const auto sizes = sizes_of(d_model);
     switch (d_model) {
-      case 64: return compare<Gpt2Like<64, layers, heads, vocab, context>, AnyGpt2>(options, sizes, compare_rounds, compare_steps);
-      case 128: return compare<Gpt2Like<128, layers, heads, vocab, context>, AnyGpt2>(options, sizes, compare_rounds, compare_steps);
-      default: return compare<Gpt2Like<256, layers, heads, vocab, context>, AnyGpt2>(options, sizes, compare_rounds, compare_steps);
+      case 64: return compare<Gpt2Like<64, layers, heads, vocab, context>, AnyGpt2Like>(options, sizes, compare_rounds, compare_steps);
+      case 128: return compare<Gpt2Like<128, layers, heads, vocab, context>, AnyGpt2Like>(options, sizes, compare_rounds, compare_steps);
+      default: return compare<Gpt2Like<256, layers, heads, vocab, context>, AnyGpt2Like>(options, sizes, compare_rounds, compare_steps);
     }
   }
-  if (options.run_time_sizes) return run<AnyGpt2>(options, peak, sizes_of(d_model));
+  if (options.run_time_sizes) return run<AnyGpt2Like>(options, peak, sizes_of(d_model));
   switch (d_model) {
     case 64: return run<Gpt2Like<64, layers, heads, vocab, context>>(options, peak, sizes_of(64));
     case 128: return run<Gpt2Like<128, layers, heads, vocab, context>>(options, peak, sizes_of(128));

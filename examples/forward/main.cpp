@@ -52,11 +52,6 @@ struct preset {
   std::string_view name;
 };
 
-// Every size from config.json: the models of any shape. The tie flag is a type's, not a size.
-using AnyQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, /*TiedEmbeddings=*/true, dyn>;
-using AnyQwen2Untied = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, /*TiedEmbeddings=*/false, dyn>;
-using AnyGpt2 = Gpt2Like<dyn, dyn, dyn, dyn, dyn>;
-
 constexpr auto presets = std::tuple{
     preset<TinyQwen2>{"tiny-qwen2"}, preset<TinyQwen2Untied>{"tiny-qwen2-untied"}, preset<TinyGpt2>{"tiny-gpt2"},
     preset<Gpt2Small>{"gpt2"},       preset<Qwen2HalfB>{"qwen2-0.5b"},             preset<Qwen25HalfB>{"qwen2.5-0.5b"}};
@@ -160,10 +155,10 @@ void dispatch(const options& opts) {
       },
       presets);
   if (ran_preset) return;
-  if (model_type == "gpt2") return run<AnyGpt2>("gpt2 (sizes from config.json)", opts);
-  const bool tied = std::get<bool>(io::hf_config_values<AnyQwen2>(config, source).at("tied_embeddings"));
-  if (tied) return run<AnyQwen2>("qwen2 (sizes from config.json)", opts);
-  run<AnyQwen2Untied>("qwen2 (sizes from config.json)", opts);
+  if (model_type == "gpt2") return run<AnyGpt2Like>("gpt2 (sizes from config.json)", opts);
+  const bool tied = std::get<bool>(io::hf_config_values<AnyQwen2Like<>>(config, source).at("tied_embeddings"));
+  if (tied) return run<AnyQwen2Like<true>>("qwen2 (sizes from config.json)", opts);
+  run<AnyQwen2Like<false>>("qwen2 (sizes from config.json)", opts);
 }
 
 }  // namespace

@@ -25,9 +25,6 @@ using namespace ranklens;
 
 namespace {
 
-using AnyQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, /*TiedEmbeddings=*/true, dyn>;
-using AnyQwen2Untied = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, /*TiedEmbeddings=*/false, dyn>;
-using AnyGpt2 = Gpt2Like<dyn, dyn, dyn, dyn, dyn>;
 
 struct Options {
   std::string layout = "qwen2";
@@ -151,11 +148,11 @@ int main(int argc, char** argv) {
       options.tied = config.value("tie_word_embeddings", options.layout == "gpt2");
     }
     if (options.layout == "gpt2")
-      with_rank<AnyGpt2>(writing, options);
+      with_rank<AnyGpt2Like>(writing, options);
     else if (options.tied)
-      with_rank<AnyQwen2>(writing, options);
+      with_rank<AnyQwen2Like<true>>(writing, options);
     else
-      with_rank<AnyQwen2Untied>(writing, options);
+      with_rank<AnyQwen2Like<false>>(writing, options);
   } catch (const ranklens::error& failure) {
     std::fprintf(stderr, "lora_files: %s\n", failure.what());
     return 1;

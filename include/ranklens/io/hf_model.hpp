@@ -25,7 +25,7 @@
 #pragma once
 #include <algorithm>
 #include <cctype>
-#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -100,6 +100,41 @@ inline void require_model_files(const std::filesystem::path& directory, std::str
       detail += "; it has only pytorch_model.bin (a pickle): convert it with transformers' save_pretrained(..., safe_serialization=True)";
     throw io_error(detail);
   }
+}
+
+// The sizes, θ and ε of a model of configuration C that `directory`'s config.json describes,
+// checked before they size anything: every size that makes no model (value_error naming all),
+// then what the type fixes (the tie flag), then the parameter count they imply against the
+// values the weight files hold, so that a hostile config.json is refused from the headers
+// rather than by running out of memory.
+template <TransformerConfig C>
+transformer_dims read_sizes(const std::filesystem::path& directory) {
+  const std::filesystem::path config_path = directory / hf_config_file_name;
+  if (!std::filesystem::is_regular_file(config_path))
+    throw io_error("from_pretrained: " + quoted(directory) + " has no " + std::string(hf_config_file_name));
+  const std::string source = quoted(config_path);
+  const nlohmann::json config = read_json_file(config_path);
+  const transformer_dims sizes = hf_config_dims<C>(config, source);
+  if (const auto errors = transformer_dims_errors<C>(sizes); !errors.empty()) {
+    std::string message = "from_pretrained: " + source + " describes no model of this configuration: ";
+    for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+    throw value_error(message);
+  }
+  if (const auto mismatch = hf_config_mismatch<C>(config, source, sizes)) throw value_error("from_pretrained: " + source + ": " + *mismatch);
+  require_model_files(directory, "from_pretrained");
+  double stored = 0;
+  const hf_weights weights = hf_weights::open(directory);
+  for (const auto& [name, where] : weights.tensors()) stored += double(where.entry->element_count());
+  if (const double needed = transformer_parameter_count<C>(sizes); needed > stored) {
+    const auto count = [](double n) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%.0f", n);
+      return std::string(text);
+    };
+    throw value_error("from_pretrained: " + source + " describes a model of " + count(needed) + " parameters, but the weights in " +
+                      quoted(directory) + " hold only " + count(stored) + " values");
+  }
+  return sizes;
 }
 
 }  // namespace hf_model_detail
@@ -219,43 +254,17 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
 }
 
 // A new model with the weights of `directory`. Where C leaves a size dyn, its value, and the
-// rotary θ and norm ε, come from the directory's config.json (hf_config_dims); where C fixes
-// one, the file must agree. Throws shape_error naming every size that cannot make a model.
+// rotary θ and norm ε, come from the directory's config.json (hf_model_detail::read_sizes);
+// where C fixes one, the file must agree.
 template <TransformerConfig C, Real T = float>
 Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
   // Every weight is replaced, so none is drawn (nn/initialization.hpp).
   skip_initialization none;
   const transformer_dims sizes = [&] {
-    if constexpr (StaticTransformerConfig<C>) {
+    if constexpr (StaticTransformerConfig<C>)
       return static_transformer_dims<C>();
-    } else {
-      if (!std::filesystem::is_regular_file(directory / hf_config_file_name))
-        throw io_error("from_pretrained: " + hf_model_detail::quoted(directory) + " has no " + std::string(hf_config_file_name));
-      const std::filesystem::path config_path = directory / hf_config_file_name;
-      const std::string source = hf_model_detail::quoted(config_path);
-      const nlohmann::json config = read_json_file(config_path);
-      const transformer_dims read = hf_config_dims<C>(config, source);
-      if (const auto errors = transformer_dims_errors<C>(read); !errors.empty()) {
-        std::string message = "from_pretrained: " + source + " describes no model of this configuration: ";
-        for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
-        throw value_error(message);
-      }
-      // What the type fixes (the tie flag, the attention's form) before the sizes are used.
-      if (const auto mismatch = hf_config_mismatch<C>(config, source, read))
-        throw value_error("from_pretrained: " + source + ": " + *mismatch);
-      // Sizes from a file are checked against the weights before they size any allocation: a
-      // config.json that claims more parameters than the weights hold is refused here, not by
-      // running out of memory.
-      hf_model_detail::require_model_files(directory, "from_pretrained");
-      double stored = 0;
-      const hf_weights weights = hf_weights::open(directory);
-      for (const auto& [name, where] : weights.tensors()) stored += double(where.entry->element_count());
-      if (const double needed = transformer_parameter_count<C>(read); needed > stored)
-        throw value_error("from_pretrained: " + source + " describes a model of " + std::to_string(std::llround(needed)) +
-                          " parameters, but the weights in " + hf_model_detail::quoted(directory) + " hold only " +
-                          std::to_string(std::llround(stored)) + " values");
-      return read;
-    }
+    else
+      return hf_model_detail::read_sizes<C>(directory);
   }();
   Transformer<C, T> model(none, sizes);
   load_pretrained(model, directory);

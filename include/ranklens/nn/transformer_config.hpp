@@ -21,14 +21,15 @@
 // transformer_dims the model is built from (or read from config.json by from_pretrained), and
 // checked there, every problem in one error. A model of any Qwen2 shape, read from its file:
 //
-//   using AnyQwen2 = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, false, dyn>;
-//   auto model = io::from_pretrained<AnyQwen2>(directory);       // widths, θ and ε from config.json
+//   auto model = io::from_pretrained<AnyQwen2Like<>>(directory);   // widths, θ and ε from config.json
+//   (AnyQwen2Like<> = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, true, dyn>; AnyGpt2Like, below)
 //
 // Static sizes keep their compile-time checks (a Linear<16, 8> fed a static 12-wide input does
 // not compile); dynamic ones are checked when the module runs.
 #pragma once
 #include <concepts>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ranklens/core/config.hpp"
@@ -99,7 +100,7 @@ struct config_checks {
                              mlp_fits_layout && positions_fit_layout && gpt2_attention_ok;
 };
 
-// The product of two sizes, dyn when either is.
+// The product and the quotient of two sizes, dyn when either is.
 constexpr index_t times_or_dyn(index_t a, index_t b) noexcept { return a == dyn || b == dyn ? dyn : a * b; }
 constexpr index_t divided_or_dyn(index_t a, index_t b) noexcept { return a == dyn || b == dyn ? dyn : a / b; }
 
@@ -280,5 +281,12 @@ struct Gpt2Like {
   static constexpr double norm_eps = 1e-5;
   static constexpr double init_std = 0.02;
 };
+
+// Every size known only at run time: a Qwen2 or a GPT-2 of any shape, for loading whatever
+// directory a user brings (io::from_pretrained reads the sizes from its config.json). Whether the
+// embeddings are tied stays a type's choice, not a size.
+template <bool TiedEmbeddings = true>
+using AnyQwen2Like = Qwen2Like<dyn, dyn, dyn, dyn, dyn, dyn, TiedEmbeddings, dyn>;
+using AnyGpt2Like = Gpt2Like<dyn, dyn, dyn, dyn, dyn>;
 
 }  // namespace ranklens
