@@ -19,16 +19,15 @@ It creates .venv (git ignores it) with torch, transformers and safetensors unles
 interpreter has them. docs/files.md records the measured errors.
 """
 import argparse
-import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import tempfile
-import venv
+
+from python_env import ensure_packages
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-VENV_DIR = REPO_ROOT / ".venv"
 FIXTURE_DIR = REPO_ROOT / "tests" / "nn" / "fixtures" / "any_shape"
 PACKAGES = ["torch", "transformers", "safetensors", "numpy"]
 TOLERANCE = 1e-5
@@ -72,18 +71,7 @@ FIXTURES = {
 
 
 def ensure_environment():
-    try:
-        import safetensors, torch, transformers  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if os.environ.get("RANKLENS_ANY_SHAPE_BOOTSTRAPPED"):
-        sys.exit("any_shape_parity: packages still missing after installing them into " + sys.prefix)
-    python = VENV_DIR / "bin" / "python"
-    if not python.exists():
-        venv.create(VENV_DIR, with_pip=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
-    os.execve(str(python), [str(python), *sys.argv], {**os.environ, "RANKLENS_ANY_SHAPE_BOOTSTRAPPED": "1"})
+    ensure_packages("any_shape_parity", modules=["safetensors", "torch", "transformers"], packages=PACKAGES)
 
 
 def make_model(family, fields, seed, init_std):

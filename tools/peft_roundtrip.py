@@ -22,16 +22,15 @@ It creates .venv (git ignores it) with torch, transformers, peft and safetensors
 running interpreter has them. docs/files.md records the measured errors.
 """
 import argparse
-import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import tempfile
-import venv
+
+from python_env import ensure_packages
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-VENV_DIR = REPO_ROOT / ".venv"
 FIXTURE_DIR = REPO_ROOT / "tests" / "io" / "fixtures" / "peft"
 PACKAGES = ["torch", "transformers", "peft", "safetensors", "numpy"]
 TOLERANCE = 1e-5
@@ -53,18 +52,7 @@ FIXTURE_CASES = {"qwen2_rank1", "gpt2_rank4"}
 
 
 def ensure_environment():
-    try:
-        import peft, safetensors, torch, transformers  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if os.environ.get("RANKLENS_PEFT_BOOTSTRAPPED"):
-        sys.exit("peft_roundtrip: packages still missing after installing them into " + sys.prefix)
-    python = VENV_DIR / "bin" / "python"
-    if not python.exists():
-        venv.create(VENV_DIR, with_pip=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
-    os.execve(str(python), [str(python), *sys.argv], {**os.environ, "RANKLENS_PEFT_BOOTSTRAPPED": "1"})
+    ensure_packages("peft_roundtrip", modules=["peft", "safetensors", "torch", "transformers"], packages=PACKAGES)
 
 
 def run(command):
