@@ -4,7 +4,7 @@
 //
 //   static_assert(last_extent_may_be<S, In>, "Linear<In, Out>: the input's last extent must equal In.");
 //   if constexpr (last_extent_may_be<S, In>) {
-//     require_last_extent<In>(x, "Linear", In, Out);   // "Linear<16, 8>: input shape (dyn=2, dyn=12) must end in 16"
+//     require_last_extent_is(x, input_width(), "Linear", In, Out);   // "Linear<16, 8>: input shape (dyn=2, dyn=12) must end in 16"
 //     ...
 //   }
 //
@@ -41,12 +41,6 @@ void require_last_extent_is(const X& x, index_t width, std::string_view module_n
     module += '>';
   }
   throw shape_error(module + ": input shape " + to_string(x.shape()) + " must end in " + std::to_string(width));
-}
-
-// The same for a static Width.
-template <index_t Width, class X, std::convertible_to<index_t>... TemplateArguments>
-void require_last_extent(const X& x, std::string_view module_name, TemplateArguments... template_arguments) {
-  require_last_extent_is(x, Width, module_name, template_arguments...);
 }
 
 // A module's size: the static one, or `run_time` where the module's template leaves it dyn;

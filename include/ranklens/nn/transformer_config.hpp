@@ -139,7 +139,6 @@ struct transformer_dims {
   double rope_theta = 0, norm_eps = 0;
 
   index_t head_dim() const noexcept { return n_heads > 0 ? d_model / n_heads : 0; }
-  index_t query_group_size() const noexcept { return n_kv_heads > 0 ? n_heads / n_kv_heads : 0; }
   index_t kv_width() const noexcept { return n_kv_heads * head_dim(); }
   friend bool operator==(const transformer_dims&, const transformer_dims&) = default;
 };
