@@ -232,6 +232,83 @@ TEST_CASE("The adapter state holds A·x for each adapter, with x where PEFT take
   }
 }
 
+TEST_CASE("replace_state splices given activations in: the captured state gives the model back bit for bit, zeros switch adapters off",
+          "[adapt][lora]") {
+  std::mt19937 rng(31);
+  Transformer<Qwen> model(rng);
+  nn_test::randomize_parameters(model, 32);
+  const auto tokens = nn_test::random_tokens(2, 5, 32, 33);
+  const auto base = logits_of(model, tokens);
+  LoraAdapters<1, Transformer<Qwen>> adapters(model);
+  randomize_b(adapters, 34);
+  const auto clean = logits_of(model, tokens);
+  Tensor<float, Shape<dyn, dyn>> state;
+  const auto replaced_by = [&](const Tensor<float, Shape<dyn, dyn>>& s) {
+    Tensor<float, Shape<dyn, dyn, 32>> logits;
+    adapters.replace_state(s, [&] { logits = logits_of(model, tokens); });
+    return logits;
+  };
+  state = adapters.capture_state([&] {
+    auto step = tape();
+    auto guard = no_grad();
+    model(tokens.view());
+  });
+  const auto same = replaced_by(state);
+  for (index_t i = 0; i < clean.numel(); ++i) REQUIRE(same.data()[i] == clean.data()[i]);
+  auto zeros = Tensor<float, Shape<dyn, dyn>>::zeros(state.shape());
+  const auto off = replaced_by(zeros);
+  for (index_t i = 0; i < base.numel(); ++i) REQUIRE(off.data()[i] == base.data()[i]);
+  // The replacement is what each adapter reads: another state moves the logits, and afterwards
+  // the adapters compute A·x again.
+  auto scaled = state;
+  for (auto& v : scaled.span()) v *= 0.5f;
+  const auto half = replaced_by(scaled);
+  int moved = 0;
+  for (index_t i = 0; i < clean.numel(); ++i) moved += half.data()[i] != clean.data()[i] && half.data()[i] != base.data()[i];
+  CHECK(moved > clean.numel() / 2);
+  const auto after = logits_of(model, tokens);
+  for (index_t i = 0; i < clean.numel(); ++i) REQUIRE(after.data()[i] == clean.data()[i]);
+
+  // Refused: a table of another width or length, a forward that records gradients, merged adapters.
+  CHECK_THROWS_AS(adapters.replace_state(Tensor<float, Shape<dyn, dyn>>::zeros(Shape<dyn, dyn>{10, 13}), [] {}), shape_error);
+  const auto short_state = Tensor<float, Shape<dyn, dyn>>::zeros(Shape<dyn, dyn>{4, 14});
+  CHECK_THROWS_WITH(adapters.replace_state(short_state, [&] { logits_of(model, tokens); }),
+                    Catch::Contains("10 rows") && Catch::Contains("have 4"));
+  CHECK_THROWS_WITH(adapters.replace_state(state, [&] {
+                      auto step = tape();
+                      model(tokens.view());
+                    }),
+                    Catch::Contains("no_grad"));
+  adapters.merge();
+  CHECK_THROWS_WITH(adapters.replace_state(state, [] {}), Catch::Contains("merged"));
+  adapters.unmerge();
+  const auto restored = logits_of(model, tokens);
+  for (index_t i = 0; i < clean.numel(); ++i) REQUIRE(restored.data()[i] == clean.data()[i]);
+}
+
+TEST_CASE("replace_state of one adapter's activation acts like scaling its B (rank 2, the last layer's down_proj)", "[adapt][lora]") {
+  std::mt19937 rng(35);
+  Transformer<Qwen> model(rng);
+  nn_test::randomize_parameters(model, 36);
+  const auto tokens = nn_test::random_tokens(1, 6, 32, 37);
+  LoraAdapters<2, Transformer<Qwen>> adapters(model, {.target_modules = {"down_proj"}, .layers = {1}});
+  randomize_b(adapters, 38);
+  auto state = adapters.capture_state([&] {
+    auto step = tape();
+    auto guard = no_grad();
+    model(tokens.view());
+  });
+  REQUIRE(state.extent(1) == 2);
+  for (auto& v : state.span()) v *= 2.0f;  // doubling u is doubling B, exactly: nothing after this adapter is adapted
+  Tensor<float, Shape<dyn, dyn, 32>> replaced;
+  adapters.replace_state(state, [&] { replaced = logits_of(model, tokens); });
+  adapters.for_each_attached([](const LoraSite&, auto& adapter, auto&) {
+    for (auto& v : adapter.lora_B.value().span()) v *= 2.0f;
+  });
+  const auto doubled_b = logits_of(model, tokens);
+  for (index_t i = 0; i < doubled_b.numel(); ++i) REQUIRE(replaced.data()[i] == doubled_b.data()[i]);
+}
+
 TEST_CASE("Ablating adapters by layer or kind: all off gives the base model", "[adapt][lora]") {
   std::mt19937 rng(15);
   Transformer<Qwen> model(rng);

@@ -33,7 +33,7 @@ std::vector<T> as(const std::vector<double>& v) {
 
 }  // namespace
 
-TEST_CASE("low_rank kernels match the definition for every rank, row count and tail", "[adapt][cpu]") {
+TEST_CASE("low_rank kernels match the definition for every rank, row count and tail, and apply repeats the forward", "[adapt][cpu]") {
   std::mt19937_64 rng(7);
   for (const index_t rank : {1, 2, 3, 8}) {
     for (const index_t rows : {1, 5, 200, 1100}) {
@@ -67,6 +67,10 @@ TEST_CASE("low_rank kernels match the definition for every rank, row count and t
       INFO("rank " << rank << ", rows " << rows);
       for (std::size_t i = 0; i < u.size(); ++i) REQUIRE(uf[i] == Approx(u[i]).margin(1e-5));
       for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(yf[i] == Approx(y[i]).margin(1e-5));
+      // low_rank_apply with the u the forward wrote: the forward's y, bit for bit.
+      auto applied = as<float>(base);
+      cpu::low_rank_apply<float>(uf.data(), bf.data(), applied.data(), rows, out, rank, float(scale));
+      REQUIRE(applied == yf);
       for (std::size_t i = 0; i < gx.size(); ++i) REQUIRE(gxf[i] == Approx(gx0[i] + gx[i]).margin(1e-5));  // added onto
       for (std::size_t i = 0; i < ga.size(); ++i) REQUIRE(gaf[i] == Approx(1.0 + ga[i]).epsilon(1e-5).margin(1e-4));
       for (std::size_t i = 0; i < gb.size(); ++i) REQUIRE(gbf[i] == Approx(-1.0 + gb[i]).epsilon(1e-5).margin(1e-4));
@@ -274,6 +278,17 @@ TEST_CASE("Ranks above the row kernels' limit run as GEMMs and give the same res
       for (index_t i = 0; i < 16; ++i) expected += double(delta(o, i)) * x(r, i);
       REQUIRE(y(r, o) == Approx(expected).margin(1e-4));
     }
+  // Its activations replaced by the ones it computed (set_source, as LoraAdapters::replace_state
+  // does): the same output, bit for bit, also on this GEMM path.
+  auto guard = no_grad();
+  std::vector<float> table;
+  wide.set_sink({&table, 70, 0});
+  const auto captured = wide(constant(x), constant(base)).to_tensor();
+  wide.set_sink({});
+  wide.set_source({table.data(), 9, 70, 0});
+  const auto replayed = wide(constant(x), constant(base)).to_tensor();
+  wide.set_source({});
+  for (index_t i = 0; i < y.numel(); ++i) REQUIRE(replayed.data()[i] == captured.data()[i]);
 }
 
 TEST_CASE("Adapter dropout drops in training and not in evaluation", "[adapt]") {

@@ -7,6 +7,7 @@
 //   AdamW optimizer(adapters.parameters(), {.lr = 1e-3, .beta2 = 0.95, .weight_decay = 1e-4});
 //   ... train as usual: model(tokens) now runs through the adapters ...
 //   auto state = adapters.capture_state([&] { model(tokens); });   // (tokens, sites × Rank)
+//   adapters.replace_state(edited, [&] { model(tokens); });         // A·x read from `edited`
 //
 // By default every projection of every layer is adapted (q, k, v, o, gate, up, down for
 // Qwen2: the paper's choice). target_modules follows PEFT: a name matches a projection whose
@@ -202,6 +203,31 @@ class LoraAdapters<Rank, Transformer<C, T>> {
     Tensor<float, Shape<dyn, dyn>> state(Shape<dyn, dyn>{index_t(table.size()) / width, state_width()});
     std::copy(table.begin(), table.end(), state.data());
     return state;
+  }
+
+  // Runs run() with every adapter's activations read from `state` instead of computed as A·x:
+  // a table of capture_state's layout (tokens, state_width()), one row per token of that one
+  // forward. Evaluation only (run the forward under no_grad): splicing a sparse autoencoder's
+  // reconstruction of the state back into the model measures what the model loses by it. With
+  // the state capture_state gave, the model computes what it computed, bit for bit; a row of
+  // zeros is the adapters switched off for that token.
+  template <class Run>
+  void replace_state(const Tensor<float, Shape<dyn, dyn>>& state, Run&& run) {
+    if (state.extent(1) != state_width())
+      throw shape_error("LoraAdapters::replace_state: the state has " + std::to_string(state.extent(1)) + " columns, the adapters' state " +
+                        std::to_string(state_width()) + " (sites x rank)");
+    if (merged_) throw value_error("LoraAdapters::replace_state: the adapters are merged into the model (unmerge first)");
+    std::size_t s = 0;
+    for_each_attached([&](const LoraSite&, auto& adapter, auto&) {
+      adapter.set_source({state.data(), state.extent(0), state_width(), index_t(s++) * Rank});
+    });
+    struct StopReplacing {
+      LoraAdapters& self;
+      ~StopReplacing() {
+        self.for_each_attached([](const LoraSite&, auto& adapter, auto&) { adapter.set_source({}); });
+      }
+    } stop{*this};
+    run();
   }
 
   // f(site, adapter, layer) for every attached adapter, in state order, with their full types.

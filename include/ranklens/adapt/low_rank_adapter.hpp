@@ -16,6 +16,7 @@
 // passes the layer's output through (ablation); a merged one has folded B·A into the layer's
 // weight (adapt/lora_adapters.hpp) and passes it through too.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -48,6 +49,16 @@ inline double lora_scale(const LoraOptions& options, index_t rank) {
 // in row r, columns [first_column, first_column + Rank) of a (rows, width) table.
 struct ActivationSink {
   std::vector<float>* table = nullptr;
+  index_t width = 0;
+  index_t first_column = 0;
+};
+
+// Where an adapter's activations come from instead of A·x (LoraAdapters::replace_state): row r
+// of the forward's (rows, Rank) activations is row r, columns [first_column, first_column + Rank)
+// of a (rows, width) table.
+struct ActivationSource {
+  const float* table = nullptr;
+  index_t rows = 0;
   index_t width = 0;
   index_t first_column = 0;
 };
@@ -110,6 +121,7 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
                         std::to_string(output_width()) + ">: input " + to_string(x.shape()) + " and base output " + to_string(base.shape()) +
                         " do not fit");
     const bool adds = enabled_ && !merged_;
+    if (source_.table != nullptr) return replaced(base);
     if (!adds && sink_.table == nullptr) return base;
     const Var<T, Shape<dyn, In>> input = options_.dropout > 0 ? dropout(x, options_.dropout, dropout_generator_, training_) : x;
     if (!adds) {  // only the activations are wanted
@@ -149,6 +161,9 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   void set_merged(bool merged) noexcept { merged_ = merged; }
   // Where this adapter's activations go on each forward; a default sink stops capturing.
   void set_sink(ActivationSink sink) noexcept { sink_ = sink; }
+  // Where its activations come from instead of A·x; a default source computes them again. For
+  // evaluation only: a replaced adapter's output carries no gradient.
+  void set_source(ActivationSource source) noexcept { source_ = source; }
 
   // The change to the layer's weight, scale · B·A, as an (Out, In) matrix.
   Tensor<T, Shape<Out, In>> delta_weight() const {
@@ -183,6 +198,30 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
 
   Var<T, Shape<dyn, Rank>> activations(const Var<T, Shape<dyn, In>>& x) const { return matmul(x, transpose(lora_A.var())); }
 
+  // base + scale·u·Bᵀ with u read from source_ (set_source), for an enabled, unmerged adapter;
+  // a disabled one leaves base as it is, as always.
+  Var<T, Shape<dyn, Out>> replaced(const Var<T, Shape<dyn, Out>>& base) const {
+    if (merged_) throw value_error("LowRankAdapter: cannot replace the activations of a merged adapter (unmerge it first)");
+    if (grad_mode_enabled()) throw value_error("LowRankAdapter: replaced activations are for evaluation: run the forward under no_grad()");
+    const index_t rows = base.extent(0), out = output_width();
+    if (rows != source_.rows)
+      throw shape_error("LowRankAdapter: the forward has " + std::to_string(rows) + " rows, but the replacement activations have " +
+                        std::to_string(source_.rows) + " (one replacement must run one forward of as many tokens)");
+    if (!enabled_) return base;
+    // Results in the tape's arena, as every op's: they outlive this call.
+    auto u = new_var<T, Shape<dyn, Rank>>(Shape<dyn, Rank>{rows}, false);
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t j = 0; j < Rank; ++j) u.mutable_data()[r * Rank + j] = T(source_.table[r * source_.width + source_.first_column + j]);
+    if constexpr (Rank <= cpu::low_rank_max_rank) {  // as adapt() computes it, so that equal u give equal outputs
+      auto y = new_var<T, Shape<dyn, Out>>(base.shape(), false);
+      std::copy_n(contiguous(base).value().data(), y.numel(), y.mutable_data());
+      cpu::low_rank_apply<T>(u.value().data(), lora_B.value().data(), y.mutable_data(), rows, out, Rank, T(scale()));
+      return y;
+    } else {
+      return base + matmul(u, transpose(lora_B.var())) * T(scale());
+    }
+  }
+
   void capture(const Var<T, Shape<dyn, Rank>>& u) const {
     if (sink_.table == nullptr) return;
     const index_t rows = u.extent(0);
@@ -204,6 +243,7 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   bool training_ = true;
   bool merged_ = false;
   ActivationSink sink_{};
+  ActivationSource source_{};
 };
 
 }  // namespace ranklens

@@ -142,6 +142,28 @@ void low_rank_forward(const T* x, const T* a, const T* b, T* u, T* y, index_t ro
   });
 }
 
+// y += scale·u·Bᵀ for activations u (rows, rank) given rather than computed: low_rank_forward's
+// second half, in the same order, so that the u low_rank_forward wrote gives the same y bit for
+// bit (LoraAdapters::replace_state splices other activations in this way).
+template <Real T>
+void low_rank_apply(const T* u, const T* b, T* y, index_t rows, index_t out, index_t rank, std::type_identity_t<T> scale) {
+  detail::check_low_rank("low_rank_apply", rows, 1, out, rank);
+  if (rows == 0) return;
+  const T* bt = detail::transposed_b(b, out, rank);
+  const index_t blocks = (rows + detail::low_rank_row_block - 1) / detail::low_rank_row_block;
+  const index_t grain = std::max<index_t>(1, parallel_grain(2 * int(rank)) / std::max<index_t>(detail::low_rank_row_block * out, 1));
+  parallel_for(blocks, grain, [&](index_t first_block, index_t last_block) {
+    detail::for_row_blocks(first_block * detail::low_rank_row_block, std::min(rows, last_block * detail::low_rank_row_block), [&]<int R>(index_t r0) {
+      T scaled[R];
+      for (index_t j = 0; j < rank; ++j) {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) scaled[r] = scale * u[(r0 + r) * rank + j];
+        detail::axpy_rows<R, false>(scaled, bt + j * out, y + r0 * out, out, out);
+      }
+    });
+  });
+}
+
 // The backward of low_rank_forward: gx (+)= scale·(gy·B)·A, ga += scale·(gy·B)ᵀ·x and
 // gb += scale·gyᵀ·u. gx, ga and gb may each be nullptr (not wanted); gx is stored over when
 // gx_mode is grad_write::store. x: (rows, in); a: (rank, in); b: (out, rank); u: (rows, rank);
