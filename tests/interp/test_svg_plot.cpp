@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -236,6 +237,49 @@ TEST_CASE("a bar chart's legend entries do not overlap, however long their label
     for (std::size_t j = i + 1; j < entries.size(); ++j)
       if (entries[i].y == entries[j].y) CHECK(entries[i].end < entries[j].x);
   }
+}
+
+TEST_CASE("a donut chart splits each ring by its shares, clockwise from the top", "[interp][svg]") {
+  interp::donut_chart chart{.title = "what the features respond to", .category_labels = {"digits", "operators", "markers", "other"},
+                            .donuts = {{"SAE latents", "224 latents", {2, 1, 1, 0}}, {"one kind", "", {0, 0, 3, 0}}, {"none", "", {0, 0, 0, 0}}}};
+  const std::string svg = interp::render_svg(chart);
+  element_names(svg);
+  // Ring 1: a half (one piece), two quarters; the empty category draws nothing. Ring 2: one
+  // category whole, drawn as two half turns. Ring 3: no data, a grey ring.
+  CHECK(count(svg, "<path") == 3 + 2);
+  CHECK(count(svg, ">50%<") == 1);
+  CHECK(count(svg, ">25%<") == 2);
+  CHECK(count(svg, ">100%<") == 1);
+  CHECK(count(svg, "<circle") == 1);
+  CHECK(count(svg, ">224 latents<") == 1);
+  for (const char* label : {">SAE latents<", ">one kind<", ">none<", ">digits<", ">other<"}) CHECK(count(svg, label) == 1);
+  // The segments' end angles: the first path starts at 12 o'clock, the half ends at 6 o'clock,
+  // and the last quarter ends where the first began.
+  const auto numbers_after = [&](std::size_t at) {
+    std::istringstream in(svg.substr(at, svg.find('"', at) - at));
+    std::vector<double> values;
+    std::string word;
+    while (in >> word)
+      if (word != "M" && word != "A" && word != "L" && word != "Z") values.push_back(std::stod(word));
+    return values;
+  };
+  std::vector<std::vector<double>> paths;
+  for (std::size_t at = svg.find("<path d=\""); at != std::string::npos; at = svg.find("<path d=\"", at + 1)) paths.push_back(numbers_after(at + 9));
+  // M x y  A r r 0 0 1 x y  L x y  A r r 0 0 0 x y: the outer arc from (0, 1) to (7, 8).
+  const double cx = paths[0][0], top = paths[0][1], r = chart.radius;
+  CHECK(paths[0][7] == Approx(cx));
+  CHECK(paths[0][8] == Approx(top + 2 * r));
+  CHECK(paths[2][7] == Approx(cx));
+  CHECK(paths[2][8] == Approx(top));
+  CHECK(paths[1][7] == Approx(cx - r));  // after three quarters of a turn: 9 o'clock
+  CHECK(paths[1][8] == Approx(top + r));
+
+  chart.donuts[0].shares = {1, 2};
+  CHECK_THROWS_AS(interp::render_svg(chart), shape_error);
+  chart.donuts[0].shares = {1, -1, 0, 0};
+  CHECK_THROWS_WITH(interp::render_svg(chart), Catch::Contains("'SAE latents'") && Catch::Contains("'operators'"));
+  chart.donuts[0].shares = {1, std::nan(""), 0, 0};
+  CHECK_THROWS_AS(interp::render_svg(chart), value_error);
 }
 
 TEST_CASE("escape_markup writes the five markup characters as entities and keeps the rest", "[interp][svg]") {

@@ -4,6 +4,9 @@
 //   heat_map     a matrix of values as coloured cells with row and column labels and the value
 //                printed in each cell (ablation effects by layer and module, say)
 //   bar_chart    groups of bars with a legend (accuracy per tier for each model, class shares)
+//   donut_chart  rings side by side, each split into the shares of the same categories (which
+//                kinds of token a set of features responds to, as the rank-1 LoRA paper's
+//                donut charts)
 //
 //   heat_map map{.title = "KL when ablated", .row_labels = {"L0", "L1"}, .column_labels = {"q", "k"},
 //                 .values = {{0.1, 0.02}, {0.3, 0.0}}};
@@ -13,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -42,6 +46,21 @@ struct bar_chart {
   double y_max = NAN;  // NaN: from the data
   std::string value_format = "%.2g";  // printed above each bar; empty: none
   double width = 760, height = 420;
+};
+
+struct donut {
+  std::string label{};          // under the ring
+  std::string center_text{};    // inside it ("224 latents")
+  std::vector<double> shares{};  // one per category, >= 0; drawn as fractions of their sum
+};
+
+struct donut_chart {
+  std::string title{};
+  std::vector<std::string> category_labels{};  // the legend, one per share of each ring
+  std::vector<donut> donuts{};
+  std::string share_format = "%.0f%%";  // printed on segments of at least min_labelled_share
+  double min_labelled_share = 0.04;
+  double radius = 95, hole = 0.55;      // hole: the inner radius as a fraction of radius
 };
 
 namespace detail {
@@ -193,7 +212,92 @@ inline std::string render_svg(const bar_chart& chart) {
   return svg + "</svg>\n";
 }
 
+inline std::string render_svg(const donut_chart& chart) {
+  using namespace detail;
+  static const char* const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                                        "#bcbd22", "#7f7f7f"};
+  constexpr std::size_t colours = std::size(palette);
+  const std::size_t categories = chart.category_labels.size();
+  if (!(chart.radius > 0) || !(chart.hole >= 0 && chart.hole < 1))
+    throw value_error("donut_chart: radius must be positive and hole in [0, 1), got " + std::to_string(chart.radius) + " and " +
+                      std::to_string(chart.hole));
+  for (const auto& ring : chart.donuts) {
+    if (ring.shares.size() != categories)
+      throw shape_error("donut_chart: ring '" + ring.label + "' has " + std::to_string(ring.shares.size()) + " shares for " +
+                        std::to_string(categories) + " categories");
+    for (std::size_t c = 0; c < categories; ++c)
+      if (!std::isfinite(ring.shares[c]) || ring.shares[c] < 0)
+        throw value_error("donut_chart: ring '" + ring.label + "', category '" + chart.category_labels[c] + "': share " +
+                          std::to_string(ring.shares[c]) + " is not a finite number >= 0");
+  }
+  constexpr double pi = 3.14159265358979323846;
+  const double cell = 2 * chart.radius + 60, width = std::max(360.0, cell * double(std::max<std::size_t>(chart.donuts.size(), 1)));
+  // The legend: entries packed by the width of their labels, in as many rows as they need.
+  std::vector<std::pair<double, int>> legend_slots;
+  {
+    double x_offset = 0;
+    int row = 0;
+    for (std::size_t c = 0; c < categories; ++c) {
+      const double entry = 16 + text_width(chart.category_labels[c]) + 18;
+      if (x_offset > 0 && x_offset + entry > width - 40) x_offset = 0, ++row;
+      legend_slots.push_back({x_offset, row});
+      x_offset += entry;
+    }
+  }
+  const double legend_rows = legend_slots.empty() ? 0 : legend_slots.back().second + 1;
+  const double top = 40 + 18 * legend_rows + 10, height = top + 2 * chart.radius + 40;
+  std::string svg = svg_header(width, height);
+  svg += "<text x=\"" + svg_number(width / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">" + escape_markup(chart.title) + "</text>\n";
+  for (std::size_t c = 0; c < categories; ++c) {
+    const double x = 20 + legend_slots[c].first, y = 40 + 18 * double(legend_slots[c].second);
+    svg += "<rect x=\"" + svg_number(x) + "\" y=\"" + svg_number(y - 9) + "\" width=\"12\" height=\"10\" fill=\"" + palette[c % colours] +
+           "\"/>\n<text x=\"" + svg_number(x + 16) + "\" y=\"" + svg_number(y) + "\">" + escape_markup(chart.category_labels[c]) + "</text>\n";
+  }
+  const double outer = chart.radius, inner = chart.radius * chart.hole;
+  const auto point = [](double cx, double cy, double r, double angle) {
+    return svg_number(cx + r * std::sin(angle)) + " " + svg_number(cy - r * std::cos(angle));  // clockwise from 12 o'clock
+  };
+  for (std::size_t d = 0; d < chart.donuts.size(); ++d) {
+    const donut& ring = chart.donuts[d];
+    const double cx = cell * (double(d) + 0.5) + (width - cell * double(chart.donuts.size())) / 2, cy = top + outer;
+    double total = 0;
+    for (double v : ring.shares) total += v;
+    if (!(total > 0)) {
+      svg += "<circle cx=\"" + svg_number(cx) + "\" cy=\"" + svg_number(cy) + "\" r=\"" + svg_number((outer + inner) / 2) +
+             "\" fill=\"none\" stroke=\"#e6e6e6\" stroke-width=\"" + svg_number(outer - inner) + "\"/>\n";
+    }
+    double start = 0;
+    for (std::size_t c = 0; total > 0 && c < categories; ++c) {
+      const double fraction = ring.shares[c] / total;
+      if (fraction <= 0) continue;
+      const double end = start + 2 * pi * fraction;
+      // An SVG arc cannot close a full circle: draw a segment in pieces of at most half a turn.
+      for (double a0 = start; a0 < end - 1e-12;) {
+        const double a1 = std::min(end, a0 + pi);
+        svg += "<path d=\"M " + point(cx, cy, outer, a0) + " A " + svg_number(outer) + " " + svg_number(outer) + " 0 0 1 " +
+               point(cx, cy, outer, a1) + " L " + point(cx, cy, inner, a1) + " A " + svg_number(inner) + " " + svg_number(inner) +
+               " 0 0 0 " + point(cx, cy, inner, a0) + " Z\" fill=\"" + palette[c % colours] + "\" stroke=\"white\" stroke-width=\"0.5\"/>\n";
+        a0 = a1;
+      }
+      if (fraction >= chart.min_labelled_share && !chart.share_format.empty()) {
+        const double mid = (start + end) / 2, r = (outer + inner) / 2;
+        svg += "<text x=\"" + svg_number(cx + r * std::sin(mid)) + "\" y=\"" + svg_number(cy - r * std::cos(mid) + 4) +
+               "\" text-anchor=\"middle\" font-size=\"10\" fill=\"white\">" + escape_markup(formatted(chart.share_format, 100 * fraction)) +
+               "</text>\n";
+      }
+      start = end;
+    }
+    if (!ring.center_text.empty())
+      svg += "<text x=\"" + svg_number(cx) + "\" y=\"" + svg_number(cy + 4) + "\" text-anchor=\"middle\">" + escape_markup(ring.center_text) +
+             "</text>\n";
+    svg += "<text x=\"" + svg_number(cx) + "\" y=\"" + svg_number(cy + outer + 22) + "\" text-anchor=\"middle\">" + escape_markup(ring.label) +
+           "</text>\n";
+  }
+  return svg + "</svg>\n";
+}
+
 inline void write_svg(const heat_map& map, const std::filesystem::path& path) { detail::write_svg_text(render_svg(map), path); }
 inline void write_svg(const bar_chart& chart, const std::filesystem::path& path) { detail::write_svg_text(render_svg(chart), path); }
+inline void write_svg(const donut_chart& chart, const std::filesystem::path& path) { detail::write_svg_text(render_svg(chart), path); }
 
 }  // namespace ranklens::interp
