@@ -110,7 +110,6 @@ ResidualSaeResult residual_sae(Model& model, const TokenTensor& eval_tokens, con
                                const TokenTensor& held_out_tokens, std::uint64_t seed, const std::filesystem::path& out) {
   constexpr index_t width = Model::config::d_model, states = Model::config::vocab_size;
   using Sae = SparseAutoencoder<residual_sae_k, width, 8 * width>;
-  using Rows = TensorView<const float, Shape<dyn, width>, cpu_t>;
   const Stopwatch watch;
   ResidualSaeResult result;
   result.hook = "blocks." + std::to_string(Model::config::n_layers - 1) + ".hook_resid_post";
@@ -127,15 +126,7 @@ ResidualSaeResult residual_sae(Model& model, const TokenTensor& eval_tokens, con
   const index_t steps_per_pass = tokens / batch;
   result.steps = passes * steps_per_pass;
   SaeTrainer trainer(sae, {.lr = 2e-3, .warmup_steps = result.steps / 20, .decay_steps = result.steps, .dead_after_tokens = 50 * batch});
-  Tensor<float, Shape<dyn, width>> order(state.shape());
-  std::vector<index_t> rows(static_cast<std::size_t>(tokens));
-  for (index_t pass = 0; pass < passes; ++pass) {
-    std::iota(rows.begin(), rows.end(), 0);
-    shuffle(std::span<index_t>(rows), gen);
-    for (index_t r = 0; r < tokens; ++r) std::copy_n(state.data() + rows[std::size_t(r)] * width, width, order.data() + r * width);
-    if (pass == 0) trainer.initialise(Rows(order.data(), Shape<dyn, width>{std::min<index_t>(tokens, 16384)}));
-    for (index_t s = 0; s < steps_per_pass; ++s) trainer.step(Rows(order.data() + s * batch * width, Shape<dyn, width>{batch}));
-  }
+  train_in_passes(trainer, state.view(), {.passes = passes, .batch_rows = batch}, gen);
   result.held_out = evaluate_sae(sae, held_out.view(), SaeActivation::batch_top_k);
 
   // The latents on the evaluation chains, against the current token and the inferred row.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <span>
 #include <vector>
 
 #include <filesystem>
@@ -137,6 +139,35 @@ TEST_CASE("training recovers a sparse dictionary: low FVU with K active latents,
       CHECK(fvu(sae, held_out, SaeActivation::jump_relu) < 0.15);
     }
   }
+}
+
+TEST_CASE("train_in_passes walks the rows pass by pass in new orders, as the hand-written loop does", "[sae][trainer]") {
+  const sae_test::SparseSource<n> source(32, 2, 9);
+  const auto x = source.sample(300, 10);  // 300 rows: 2 batches of 128 per pass, 44 rows wait for another order
+  // By hand: each pass shuffles 0..299 with the same generator, initialise on the first pass's
+  // first 200 rows, then the whole batches.
+  Rng gen_a(11), gen_b(11);
+  Sae by_hand(gen_a), by_helper(gen_b);
+  SaeTrainer hand(by_hand, {.lr = 3e-3}), helper(by_helper, {.lr = 3e-3});
+  std::vector<index_t> rows(300);
+  Tensor<float, Shape<dyn, n>> ordered(Shape<dyn, n>{300});
+  for (int pass = 0; pass < 3; ++pass) {
+    std::iota(rows.begin(), rows.end(), 0);
+    shuffle(std::span<index_t>(rows), gen_a);
+    for (index_t r = 0; r < 300; ++r) std::copy_n(x.data() + rows[std::size_t(r)] * n, n, ordered.data() + r * n);
+    using View = TensorView<const float, Shape<dyn, n>, cpu_t>;
+    if (pass == 0) hand.initialise(View(ordered.data(), Shape<dyn, n>{200}));
+    for (index_t s = 0; s < 2; ++s) hand.step(View(ordered.data() + s * 128 * n, Shape<dyn, n>{128}));
+  }
+  CHECK(train_in_passes(helper, x.view(), {.passes = 3, .batch_rows = 128, .initial_rows = 200}, gen_b) == 6);
+  CHECK(helper.steps_taken() == 6);
+  CHECK(helper.mse_scale() == hand.mse_scale());
+  const auto a = by_hand.W_dec.value().span(), b = by_helper.W_dec.value().span();
+  CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  CHECK(gen_a() == gen_b());  // the generator is left where the loop leaves it
+
+  CHECK_THROWS_WITH(train_in_passes(helper, x.view(), {.passes = 1, .batch_rows = 512}, gen_b), Catch::Contains("300 rows do not fill one batch of 512"));
+  CHECK_THROWS_AS(train_in_passes(helper, x.view(), {.passes = 0}, gen_b), value_error);
 }
 
 TEST_CASE("latents that never fire are counted dead and get the AuxK term", "[sae][trainer]") {

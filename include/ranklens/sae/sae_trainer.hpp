@@ -16,15 +16,22 @@
 // step, θ ← (1 − λ) θ + λ · (the smallest positive activation the batch kept), λ = 0.01, θ
 // starting at 0, and every latent's JumpReLU threshold is set to θ. Like SAELens' estimate it
 // starts biased low: it needs several times 1/λ steps to settle.
+//
+// train_in_passes(trainer, x, {.passes, .batch_rows}, rng) runs the usual loop over a table of
+// activations: each pass in a new order drawn from rng, initialise() on the first pass's first
+// rows.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "ranklens/autograd/backward.hpp"
+#include "ranklens/core/distributions.hpp"
 #include "ranklens/optim/adamw.hpp"
 #include "ranklens/optim/lr_schedule.hpp"
 #include "ranklens/sae/geometric_median.hpp"
@@ -191,5 +198,40 @@ class SaeTrainer {
   index_t steps_ = 0, tokens_seen_ = 0;
   bool initialised_ = false;
 };
+
+struct SaePasses {
+  index_t passes = 1;
+  index_t batch_rows = 256;
+  index_t initial_rows = 16384;  // initialise() reads at most this many rows
+};
+
+// Trains on the rows of x (tokens, d_in) for plan.passes passes, each over the rows in a new
+// order (Fisher-Yates from `order`, a generator of core/distributions.hpp), in batches of
+// plan.batch_rows; a pass's last rows that do not fill a batch wait for the next order, so every
+// step sees as many tokens. Before the first step, initialise() on the first pass's first
+// min(tokens, plan.initial_rows) rows. Returns the steps taken: passes · (tokens / batch_rows).
+template <class Sae, class Generator>
+index_t train_in_passes(SaeTrainer<Sae>& trainer, typename SaeTrainer<Sae>::batch_view x, const SaePasses& plan, Generator& order) {
+  using T = typename Sae::value_type;
+  constexpr index_t width = Sae::d_in;
+  const index_t tokens = x.extent(0);
+  if (plan.passes < 1 || plan.batch_rows < 1 || plan.initial_rows < 1)
+    throw value_error("train_in_passes: passes, batch_rows and initial_rows must be at least 1");
+  if (tokens < plan.batch_rows)
+    throw value_error("train_in_passes: " + std::to_string(tokens) + " rows do not fill one batch of " + std::to_string(plan.batch_rows));
+  if (!x.is_contiguous()) throw value_error("train_in_passes: the activations must be contiguous");
+  const index_t steps_per_pass = tokens / plan.batch_rows;
+  Tensor<T, Shape<dyn, width>> ordered(Shape<dyn, width>{tokens});
+  std::vector<index_t> rows(static_cast<std::size_t>(tokens));
+  for (index_t pass = 0; pass < plan.passes; ++pass) {
+    std::iota(rows.begin(), rows.end(), 0);
+    shuffle(std::span<index_t>(rows), order);
+    for (index_t r = 0; r < tokens; ++r) std::copy_n(x.data() + rows[std::size_t(r)] * width, width, ordered.data() + r * width);
+    using rows_view = typename SaeTrainer<Sae>::batch_view;
+    if (pass == 0) trainer.initialise(rows_view(ordered.data(), Shape<dyn, width>{std::min(tokens, plan.initial_rows)}));
+    for (index_t s = 0; s < steps_per_pass; ++s) trainer.step(rows_view(ordered.data() + s * plan.batch_rows * width, Shape<dyn, width>{plan.batch_rows}));
+  }
+  return plan.passes * steps_per_pass;
+}
 
 }  // namespace ranklens
