@@ -19,8 +19,8 @@ endforeach()
 
 # The programs of scripts/run_main.sh as one target. "cmake --build --target a b c" builds its
 # targets one after another (the top-level Makefile is .NOTPARALLEL), so that script builds this
-# one target, whose three programs compile side by side.
-set(pipeline_programs icl_emergence lora_reasoning paper_report)
+# one target, whose four programs compile side by side.
+set(pipeline_programs icl_emergence lora_reasoning lora_sae paper_report)
 add_custom_target(ranklens_pipeline_programs)
 foreach(program IN LISTS pipeline_programs)
   if(TARGET ${program})

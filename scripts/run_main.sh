@@ -18,7 +18,9 @@
 #   icl-names   icl_emergence --process names: copying a name seen in context   DIR/icl/names
 #   icl-coins   icl_emergence --process coins: each model follows its own prior DIR/icl/coins
 #   reasoning   lora_reasoning: base, full finetune, LoRA ranks, data sweep,    DIR/reasoning
-#               ablation, adapter features, autoencoder on the adapters' state
+#               ablation, adapter features
+#   sae         lora_sae: a sparse autoencoder on the rank-1 adapters' state    DIR/sae
+#               (reads DIR/reasoning)
 #   report      paper_report: DIR/report.md and DIR/report.html (always rewritten: it only reads)
 #
 # Resuming: a finished stage leaves DIR/stages/<stage>.json (wall time and command), written
@@ -39,7 +41,7 @@ cd "$repo_root"
 
 original_command="scripts/run_main.sh"
 [ $# -eq 0 ] || original_command+="$(printf ' %q' "$@")"  # printf with no arguments would print ''
-all_stages=(icl icl-plateau icl-names icl-coins reasoning report)
+all_stages=(icl icl-plateau icl-names icl-coins reasoning sae report)
 out=runs/main
 out_given=0
 build_dir="${RANKLENS_BUILD_DIR:-build}"
@@ -136,7 +138,7 @@ case "$scale" in smoke) need_mb=50 ;; *) need_mb=200 ;; esac
 free_mb=$(( $(df -Pk "$out" | awk 'NR == 2 { print $4 }') / 1024 ))
 [ "$free_mb" -ge "$need_mb" ] || fail "--out $out: $free_mb MB free on its file system, a $scale run needs about $need_mb MB"
 
-ours=(run.json stages icl reasoning report.md report.html)
+ours=(run.json stages icl reasoning sae report.md report.html)
 if [ -f "$out/run.json" ]; then
   recorded_scale="$(sed -n 's/.*"scale": *"\([^"]*\)".*/\1/p' "$out/run.json")"
   recorded_version="$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$out/run.json")"
@@ -158,11 +160,11 @@ case "$scale" in
     plateau_args=(--lr 5e-3 --steps 100 --eval-every 50 --eval-sequences 64)
     names_args=(--steps 60 --eval-every 30 --eval-sequences 64)
     coins_args=(--steps 60 --eval-every 30 --eval-sequences 128 --coins 1 8)
-    reasoning_args=(--pretrain-steps 120 --checkpoint-every 40 --finetune-steps 20 --ranks 1,2 --trace-sweep 30 --eval-problems 20
-                    --sae-traces 128 --sae-passes 1)
+    reasoning_args=(--pretrain-steps 120 --checkpoint-every 40 --finetune-steps 20 --ranks 1,2 --trace-sweep 30 --eval-problems 20)
+    sae_args=(--traces 128 --passes 1 --problems 20)
     ;;
   small)
-    icl_args=() names_args=() coins_args=() reasoning_args=()
+    icl_args=() names_args=() coins_args=() reasoning_args=() sae_args=()
     plateau_args=(--lr 5e-3 --steps 3000 --eval-every 50)
     ;;
   medium)
@@ -170,7 +172,8 @@ case "$scale" in
     plateau_args=(--lr 5e-3 --steps 3000 --eval-every 25 --eval-sequences 1024)
     names_args=(--steps 8000)
     coins_args=(--steps 3000)
-    reasoning_args=(--pretrain-steps 7000 --eval-problems 500 --trace-sweep 10,30,100,300,1000 --sae-traces 4096 --sae-passes 16)
+    reasoning_args=(--pretrain-steps 7000 --eval-problems 500 --trace-sweep 10,30,100,300,1000)
+    sae_args=(--traces 4096 --passes 16 --problems 500)
     ;;
 esac
 
@@ -212,7 +215,7 @@ else
   # shellcheck source=scripts/openblas_env.sh
   source scripts/openblas_env.sh
 fi
-for program in icl_emergence lora_reasoning paper_report; do
+for program in icl_emergence lora_reasoning lora_sae paper_report; do
   [ -x "$build_dir/examples/$program" ] || fail "$build_dir/examples/$program is missing: run without --no-build"
 done
 
@@ -249,6 +252,7 @@ if [ "$force" = 1 ]; then
   [ -n "${selected[icl-names]:-}" ] && rm -rf "$out/icl/names"
   [ -n "${selected[icl-coins]:-}" ] && rm -rf "$out/icl/coins"
   [ -n "${selected[reasoning]:-}" ] && rm -rf "$out/reasoning"
+  [ -n "${selected[sae]:-}" ] && rm -rf "$out/sae"
 fi
 
 run_stage icl "$build_dir"/examples/icl_emergence --process markov --threads "$threads" --out "$out/icl/markov" "${icl_args[@]}"
@@ -256,6 +260,7 @@ run_stage icl-plateau "$build_dir"/examples/icl_emergence --process markov --mod
 run_stage icl-names "$build_dir"/examples/icl_emergence --process names --threads "$threads" --out "$out/icl/names" "${names_args[@]}"
 run_stage icl-coins "$build_dir"/examples/icl_emergence --process coins --threads "$threads" --out "$out/icl/coins" "${coins_args[@]}"
 run_stage reasoning "$build_dir"/examples/lora_reasoning --threads "$threads" --out "$out/reasoning" "${reasoning_args[@]}"
+run_stage sae "$build_dir"/examples/lora_sae --from "$out/reasoning" --threads "$threads" --out "$out/sae" "${sae_args[@]}"
 if [ -n "${selected[report]:-}" ]; then
   "$build_dir"/examples/paper_report --out "$out"
   echo "run_main: open $out/report.html (or read $out/report.md)"

@@ -5,15 +5,15 @@
 // seven projections of every layer. The program reports accuracy per difficulty tier and the
 // share of the full finetune's gain each rank recovers, a sweep over the number of traces, which
 // adapters carry the effect (ablation, and the direction they push the residual stream), and
-// how interpretable the rank-1 adapters' activations are against MLP neurons.
+// how interpretable the rank-1 adapters' activations are against MLP neurons. The sparse
+// autoencoder on the rank-1 adapters' state is examples/lora_sae, which reads this output.
 //
 //   lora_reasoning [--out runs/lora_reasoning] [--ranks 1,2,4,8,16] [--trace-sweep 30,100,300]
 //
 // Writes report.md (with its plots), results.json, the base model (base/, a Hugging Face
 // directory; a rerun with the same --out reuses it, or resumes its pretraining from
-// pretrain_checkpoint.safetensors: resumable_base.hpp), the rank-1 adapter (rank1_adapter/, a PEFT directory), the sparse autoencoder on
-// the rank-1 adapters' state (adapter_sae/, a SAELens directory) and its feature dashboard
-// (adapter_sae_dashboard.html) into --out.
+// pretrain_checkpoint.safetensors: resumable_base.hpp) and the rank-1 adapter (rank1_adapter/, a
+// PEFT directory) into --out.
 // docs/experiments.md explains each choice and quotes a default run.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -56,7 +56,6 @@ void analyse_rank1(Adapters& adapters, const std::vector<std::vector<float>>& in
   results.mechanism = mechanism(adapters, sets);
   const auto corpus = feature_corpus(settings, 64);
   results.features = compare_features(adapters, initial_a, corpus, settings.seed + 7);
-  results.adapter_sae = adapter_sae(adapters, settings, corpus, out, settings.sae_traces, settings.sae_passes);
   // The six purest adapter features, with their strongest tokens in context.
   const auto& trained = results.features->trained;
   std::vector<std::size_t> order(trained.summaries.size());
@@ -152,11 +151,8 @@ void check_before_start(const std::vector<index_t>& ranks, const std::vector<ind
     }
   for (const index_t t : trace_sweep)
     if (t < 1) throw value_error("--trace-sweep: every count of traces must be at least 1, got " + std::to_string(t));
-  if (settings.traces < 1 || settings.pretrain_steps < 1 || settings.finetune_steps < 1 || settings.eval_problems < 1 || settings.sae_passes < 1 ||
-      settings.checkpoint_every < 1)
-    throw value_error("--traces, --pretrain-steps, --finetune-steps, --eval-problems, --sae-passes and --checkpoint-every must be at least 1");
-  if (settings.sae_traces < 64 || settings.sae_traces % 64 != 0)
-    throw value_error("--sae-traces must be a positive multiple of 64, got " + std::to_string(settings.sae_traces));
+  if (settings.traces < 1 || settings.pretrain_steps < 1 || settings.finetune_steps < 1 || settings.eval_problems < 1 || settings.checkpoint_every < 1)
+    throw value_error("--traces, --pretrain-steps, --finetune-steps, --eval-problems and --checkpoint-every must be at least 1");
   std::error_code failure;
   std::filesystem::create_directories(out, failure);
   const auto probe = out / ".write_test";
@@ -187,8 +183,6 @@ int main(int argc, char** argv) {
   app.add_option("--full-lr", settings.full_lr, "full finetune peak learning rate");
   app.add_option("--lora-lr", settings.lora_lr, "LoRA finetune peak learning rate");
   app.add_option("--eval-problems", settings.eval_problems, "held-out problems per tier");
-  app.add_option("--sae-traces", settings.sae_traces, "traces whose adapter state trains the autoencoder (a multiple of 64)");
-  app.add_option("--sae-passes", settings.sae_passes, "passes of the autoencoder over them");
   app.add_option("--threads", threads, "CPU threads (default: all)");
   CLI11_PARSE(app, argc, argv);
   std::ostringstream command;

@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "adapter_analysis.hpp"
-#include "adapter_sae.hpp"
 #include "rank_sweep.hpp"
 #include "ranklens/interp/svg_charts.hpp"
 #include "ranklens/io/atomic_file.hpp"
@@ -37,7 +36,6 @@ struct Results {
   std::optional<AblationResult> ablation{};
   std::optional<MechanismResult> mechanism{};
   std::optional<FeatureComparison> features{};
-  std::optional<AdapterSaeResult> adapter_sae{};
   std::vector<std::string> feature_examples{};  // markdown lines
   std::vector<StageTime> stages{};
   std::string command{};
@@ -195,30 +193,14 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
     md += "| paper: adapter features | 16.1% | 39.8% | 44.1% | |\n| paper: MLP neurons | 13.0% | 26.6% | 60.4% | |\n\n";
     plot::bar_chart classes{.title = "Feature classes", .y_label = "share of features", .y_max = 1.0};
     classes.series_labels = {f.trained.name, f.untrained.name, f.neurons.name};
-    if (results.adapter_sae) classes.series_labels.push_back(results.adapter_sae->latents.name);
     for (std::size_t c = 0; c < 3; ++c) {
-      std::vector<double> shares{f.trained.class_share[c], f.untrained.class_share[c], f.neurons.class_share[c]};
-      if (results.adapter_sae) shares.push_back(results.adapter_sae->latents.class_share[c]);
-      classes.groups.push_back({interp::feature_class_name(interp::FeatureClass(c)), shares});
+      classes.groups.push_back({interp::feature_class_name(interp::FeatureClass(c)), {f.trained.class_share[c], f.untrained.class_share[c], f.neurons.class_share[c]}});
     }
     plot::write_svg(classes, out / "feature_classes.svg");
     md += "![feature classes](feature_classes.svg)\n\n### The most monosemantic adapter features\n\n";
     for (const auto& line : results.feature_examples) md += line + "\n";
     md += "\n";
   }
-  if (results.adapter_sae) {
-    const auto& a = *results.adapter_sae;
-    md += "## A sparse autoencoder on the adapter state\n\nSparseAutoencoder<16> (BatchTopK, " + std::to_string(adapter_sae_latents) +
-          " latents, 8x the " + std::to_string(adapter_state_width) + " adapters' A·x) trained in " + std::to_string(a.passes) + " passes over " +
-          std::to_string(a.training_tokens) + " tokens of finetune traces (" + std::to_string(a.steps) +
-          " steps, Adam 5e-4). On held-out traces: FVU " + number(a.held_out.fvu, "%.4f") + ", L0 " + number(a.held_out.l0, "%.1f") +
-          ", dead " + percent(a.held_out.dead_fraction) + ". Its latents on the corpus above, classified the same way:\n\n"
-          "| features | monosemantic | broad | polysemantic | dead |\n|---|---|---|---|---|\n| " + a.latents.name + " | " +
-          percent(a.latents.class_share[0]) + " | " + percent(a.latents.class_share[1]) + " | " + percent(a.latents.class_share[2]) + " | " +
-          percent(a.latents.class_share[3]) + " |\n\nThe autoencoder is the SAELens directory `adapter_sae/`; every latent with its "
-          "strongest contexts is in [adapter_sae_dashboard.html](adapter_sae_dashboard.html).\n\n";
-  }
-
   md += "## Time per stage\n\n| stage | seconds |\n|---|---|\n";
   double total = 0;
   for (const auto& s : results.stages) {
@@ -233,7 +215,7 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
   const Settings& s = results.settings;
   j["settings"] = {{"seed", s.seed}, {"pretrain_steps", s.pretrain_steps}, {"pretrain_lr", s.pretrain_lr}, {"finetune_steps", s.finetune_steps},
                    {"traces", s.traces}, {"full_lr", s.full_lr}, {"lora_lr", s.lora_lr}, {"lora_alpha", s.lora_alpha},
-                   {"eval_problems", s.eval_problems}, {"sae_traces", s.sae_traces}, {"sae_passes", s.sae_passes}};
+                   {"eval_problems", s.eval_problems}};
   j["base_parameters"] = results.base_parameters;
   j["base"] = scores_json(results.base);
   j["base_document"] = scores_json(results.base_document);
@@ -250,11 +232,6 @@ inline void write_report(const Results& results, const std::filesystem::path& ou
   if (results.features)
     for (const auto* set : {&results.features->trained, &results.features->untrained, &results.features->neurons})
       j["features"].push_back({{"name", set->name}, {"class_share", set->class_share}});
-  if (results.adapter_sae) {
-    const auto& a = *results.adapter_sae;
-    j["adapter_sae"] = {{"training_tokens", a.training_tokens}, {"passes", a.passes}, {"steps", a.steps}, {"fvu", a.held_out.fvu}, {"l0", a.held_out.l0},
-                        {"dead_fraction", a.held_out.dead_fraction}, {"class_share", a.latents.class_share}};
-  }
   for (const auto& s : results.stages) j["stages"].push_back({{"stage", s.stage}, {"seconds", s.seconds}});
   io::write_text_atomically(out / "results.json", j.dump(2) + "\n");
 }

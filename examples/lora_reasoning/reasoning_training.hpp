@@ -57,9 +57,6 @@ struct Settings {
   double lora_alpha = 16;
   // Evaluation: held-out problems per tier.
   index_t eval_problems = 200;
-  // The autoencoder on the rank-1 adapters' state: traces it reads (a multiple of 64) and passes.
-  index_t sae_traces = 2048;
-  index_t sae_passes = 8;
   bool progress = true;
 };
 

@@ -25,7 +25,7 @@ using namespace paper_report;
 namespace {
 
 // The pipeline's stages in order, as scripts/run_main.sh names them.
-const std::vector<std::string> stage_names{"icl", "icl-plateau", "icl-names", "icl-coins", "reasoning"};
+const std::vector<std::string> stage_names{"icl", "icl-plateau", "icl-names", "icl-coins", "reasoning", "sae"};
 
 std::string not_run(const std::string& stage) {
   return "*Stage `" + stage + "` has not run in this directory (skipped, or not finished yet).*";
@@ -86,11 +86,17 @@ Document build(const std::filesystem::path& out) {
     reasoning_section(doc, *r, "reasoning");
   else
     doc.paragraph(not_run("reasoning"));
+  doc.heading(3, "A sparse autoencoder on the adapters' state");
+  if (const auto r = read_json_if_present(out / "sae" / "results.json"))
+    sae_section(doc, *r, "sae");
+  else
+    doc.paragraph(not_run("sae"));
 
   doc.heading(2, "Going further");
   doc.bullets({"`scripts/run_main.sh --scale medium --out runs/medium`: longer runs, more evaluation problems and traces.",
                "`build/examples/icl_emergence --k 3 --alpha 0.5`: other Markov priors; `--process names|coins` for the other two experiments.",
                "`build/examples/lora_reasoning --ranks 1,2 --trace-sweep 10,30,100`: ranks and data of the reasoning experiment.",
+               "`build/examples/lora_sae --from runs/main/reasoning --passes 16`: the autoencoder on the adapters' state, trained longer.",
                "`build/examples/sae_k_sweep`: autoencoders of several K on one activation set.",
                "The PEFT adapter and SAELens directories load in PyTorch: docs/files.md shows how."});
   return doc;

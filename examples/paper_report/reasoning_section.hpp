@@ -99,33 +99,47 @@ inline void reasoning_section(Document& doc, const nlohmann::json& r, const std:
       classes.push_back({set.value("name", std::string()), percent(share[0].get<double>()), percent(share[1].get<double>()),
                          percent(share[2].get<double>()), percent(share[3].get<double>())});
     }
-    if (r.contains("adapter_sae")) {
-      const auto share = r["adapter_sae"]["class_share"];
-      classes.push_back({"autoencoder latents on the adapter state", percent(share[0].get<double>()), percent(share[1].get<double>()),
-                         percent(share[2].get<double>()), percent(share[3].get<double>())});
-    }
     classes.push_back({"paper: rank-1 adapter features", "16.1%", "39.8%", "44.1%", ""});
     classes.push_back({"paper: MLP neurons", "13.0%", "26.6%", "60.4%", ""});
     doc.paragraph("Each feature is classed by the roles of its strongest tokens: monosemantic when one role holds at least 80% of them, "
                   "broad when one family of roles does. The paper finds rank-1 adapter activations at least as interpretable as MLP "
-                  "neurons (its shares in the last two rows), and the autoencoder's features finer still.");
+                  "neurons (its shares in the last two rows).");
     doc.table({"features", "monosemantic", "broad", "polysemantic", "dead"}, classes);
     doc.figure(dir + "/feature_classes.svg",
-               "Class shares of adapter features, untrained adapter directions, MLP neurons and the autoencoder's latents.");
+               "Class shares of adapter features, untrained adapter directions and MLP neurons.");
   }
 
-  if (r.contains("adapter_sae")) {
-    const auto& a = r["adapter_sae"];
-    doc.heading(3, "A sparse autoencoder on the adapters' state");
-    doc.table({"quantity", "measured"},
-              {{"training tokens × passes", count(number_at(a, "training_tokens")) + " × " + count(number_at(a, "passes"))},
-               {"fraction of variance unexplained (held out)", fixed(number_at(a, "fvu"), 4)},
-               {"active latents per token (L0)", fixed(number_at(a, "l0"), 1)},
-               {"dead latents", percent(number_at(a, "dead_fraction"))}});
-    doc.paragraph("Files: the [feature dashboard](" + dir + "/adapter_sae_dashboard.html), the SAELens directory [adapter_sae/](" + dir +
-                  "/adapter_sae), the PEFT adapter [rank1_adapter/](" + dir + "/rank1_adapter), the base [base/](" + dir +
-                  "/base) and the stage's own [report](" + dir + "/report.md).");
+  doc.paragraph("Files: the PEFT adapter [rank1_adapter/](" + dir + "/rank1_adapter), the base [base/](" + dir + "/base) and the stage's own [report](" +
+                dir + "/report.md).");
+}
+
+// The autoencoder on the rank-1 adapters' state, from lora_sae's results.json.
+inline void sae_section(Document& doc, const nlohmann::json& r, const std::string& dir) {
+  const auto& problems = r["held_out_problems"]["batch_top_k"];
+  const auto& traces = r["unseen_traces"]["batch_top_k"];
+  const auto& d = r["downstream"];
+  doc.paragraph("A BatchTopK sparse autoencoder (k " + count(number_at(r["settings"], "k")) + ", " + count(number_at(r["settings"], "d_sae")) +
+                " latents over the " + count(number_at(r["settings"], "d_in")) + " adapters' scalars A·x) trained on " +
+                count(number_at(r, "training_tokens")) + " tokens of finetune traces, as the paper's second analysis.");
+  doc.table({"quantity", "unseen traces", "held-out test problems"},
+            {{"fraction of variance unexplained", fixed(number_at(traces, "fvu"), 4), fixed(number_at(problems, "fvu"), 4)},
+             {"active latents per token (L0)", fixed(number_at(traces, "l0"), 1), fixed(number_at(problems, "l0"), 1)},
+             {"dead latents", percent(number_at(traces, "dead_fraction")), percent(number_at(problems, "dead_fraction"))}});
+  doc.paragraph("Spliced back in place of every adapter's activation on the held-out problems, the reconstruction keeps " +
+                percent(number_at(d, "loss_recovered")) + " of the loss the adapters gain over the base (KL recovered " +
+                percent(number_at(d, "kl_recovered")) + ").");
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header{"features"};
+  for (const auto& name : r["category_names"]) header.push_back(name.get<std::string>());
+  for (const auto& set : r["features"]) {
+    std::vector<std::string> cells{set.value("name", std::string())};
+    for (const auto& share : set["category_share"]) cells.push_back(percent(share.get<double>()));
+    rows.push_back(std::move(cells));
   }
+  doc.table(header, rows);
+  doc.figure(dir + "/feature_categories.svg", "What each set of features responds to: categories of each feature's dominant role.");
+  doc.paragraph("Files: the [feature dashboard](" + dir + "/adapter_sae_dashboard.html), the SAELens directory [adapter_sae/](" + dir +
+                "/adapter_sae) and the stage's own [report](" + dir + "/report.md).");
 }
 
 }  // namespace paper_report

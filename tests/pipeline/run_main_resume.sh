@@ -6,7 +6,8 @@
 #   - a rerun of a finished directory redoes nothing and rewrites no result;
 #   - bad flags, a foreign directory and a change of scale are refused before any work, with a
 #     message naming what, and leave the directory as it was;
-#   - lora_reasoning's --trace-sweep refuses a bad count and skips the sweep with "none".
+#   - lora_reasoning's --trace-sweep refuses a bad count and skips the sweep with "none";
+#   - lora_sae refuses a directory without lora_reasoning's base, and a bad --traces.
 #
 #   run_main_resume.sh REPO_ROOT BUILD_DIR WORK_DIR      (ctest: pipeline.run_main_resume)
 set -euo pipefail
@@ -24,18 +25,20 @@ check() {
   fi
 }
 
-# The numbers of a finished directory: every stage's JSON without wall times and commands.
+# The numbers of a finished directory: every stage's JSON without wall times, commands and
+# the directories read.
 results_of() {
   python3 - "$1" <<'PY'
 import json, sys, pathlib
 root = pathlib.Path(sys.argv[1])
 def strip(x):
     if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items() if "seconds" not in k and k != "command"}
+        return {k: strip(v) for k, v in x.items() if "seconds" not in k and k not in ("command", "source")}
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x
-files = ["icl/markov/summary.json", "icl/plateau/summary.json", "icl/names/summary.json", "icl/coins/summary.json", "reasoning/results.json"]
+files = ["icl/markov/summary.json", "icl/plateau/summary.json", "icl/names/summary.json", "icl/coins/summary.json", "reasoning/results.json",
+         "sae/results.json"]
 print(json.dumps({f: strip(json.load(open(root / f))) for f in files}, sort_keys=True, indent=1))
 PY
 }
@@ -73,7 +76,7 @@ check "the report is written" 'grep -q "Rank-1 LoRA carries reasoning" "$work/ki
 echo "== a finished directory is not redone"
 cp "$work/whole/reasoning/results.json" "$work/results.before"
 pipeline --out "$work/whole" >"$work/again.log" 2>&1
-check "every stage skipped" '[ "$(grep -c "finished in an earlier run" "$work/again.log")" = 5 ]'
+check "every stage skipped" '[ "$(grep -c "finished in an earlier run" "$work/again.log")" = 6 ]'
 check "results untouched" 'cmp -s "$work/results.before" "$work/whole/reasoning/results.json"'
 
 echo "== refusals"
@@ -97,10 +100,19 @@ refused "holds a run of scale 'smoke'" --scale small --out "$work/whole"
 check "run.json untouched" 'cmp -s "$work/run.before" "$work/whole/run.json"'
 echo "== lora_reasoning --trace-sweep"
 lora_reasoning=("$RANKLENS_BUILD_DIR/examples/lora_reasoning" --threads 1 --pretrain-steps 2 --finetune-steps 2 --ranks 1
-                --eval-problems 2 --sae-traces 64 --sae-passes 1)
+                --eval-problems 2)
 status=0
 "${lora_reasoning[@]}" --out "$work/sweep_bad" --trace-sweep 30,x >"$work/sweep_bad.log" 2>&1 || status=$?
 check "a count that is not a number is refused, named" '[ "$status" = 1 ] && grep -qF "'"'x'"' is not a count of traces" "$work/sweep_bad.log"'
 "${lora_reasoning[@]}" --out "$work/sweep_none" --trace-sweep none >"$work/sweep_none.log" 2>&1 || { cat "$work/sweep_none.log"; exit 1; }
 check "none skips the data sweep" '! grep -q "== data sweep" "$work/sweep_none.log" && grep -q "== LoRA finetunes" "$work/sweep_none.log"'
+echo "== lora_sae refusals"
+lora_sae() {
+  local status=0
+  "$RANKLENS_BUILD_DIR/examples/lora_sae" --threads 1 "$@" >"$work/lora_sae.log" 2>&1 || status=$?
+  echo "$status"
+}
+check "a directory without a finished base is refused, named" '[ "$(lora_sae --from "$work/foreign" --out "$work/sae_x")" = 1 ] && grep -qF "no finished base" "$work/lora_sae.log"'
+check "--traces that is not a multiple of 64 is refused" '[ "$(lora_sae --from "$work/whole/reasoning" --traces 100 --out "$work/sae_y")" = 1 ] && grep -qF -- "--traces must be a positive multiple of 64" "$work/lora_sae.log"'
+check "the SAE stage wrote its SAELens directory and dashboard" '[ -f "$work/whole/sae/adapter_sae/cfg.json" ] && [ -f "$work/whole/sae/adapter_sae_dashboard.html" ] && [ -f "$work/whole/sae/feature_categories.svg" ]'
 echo "pipeline: all checks passed"
