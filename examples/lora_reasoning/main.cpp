@@ -28,6 +28,7 @@
 #include "rank_sweep.hpp"
 #include "resumable_base.hpp"
 #include "ranklens/cpu/blas.hpp"
+#include "ranklens/io/atomic_file.hpp"
 #include "ranklens/io/hf_model.hpp"
 #include "ranklens/io/peft.hpp"
 #include "reasoning_report.hpp"
@@ -153,12 +154,7 @@ void check_before_start(const std::vector<index_t>& ranks, const std::vector<ind
     if (t < 1) throw value_error("--trace-sweep: every count of traces must be at least 1, got " + std::to_string(t));
   if (settings.traces < 1 || settings.pretrain_steps < 1 || settings.finetune_steps < 1 || settings.eval_problems < 1 || settings.checkpoint_every < 1)
     throw value_error("--traces, --pretrain-steps, --finetune-steps, --eval-problems and --checkpoint-every must be at least 1");
-  std::error_code failure;
-  std::filesystem::create_directories(out, failure);
-  const auto probe = out / ".write_test";
-  if (failure || !std::ofstream(probe))
-    throw io_error("--out " + out.string() + ": cannot write there" + (failure ? " (" + failure.message() + ")" : std::string()));
-  std::filesystem::remove(probe, failure);
+  io::require_writable_directory(out, "--out");
   check_resumable_base(settings, out);
 }
 

@@ -136,4 +136,20 @@ TEST_CASE("a relative target in the working directory works", "[io][atomic_file]
   CHECK(read_text_file(scratch / "relative.bin") == "here");
 }
 
+TEST_CASE("require_writable_directory makes the directory and leaves nothing in it, and names a path it cannot write", "[io][atomic_file]") {
+  scratch_directory scratch;
+  require_writable_directory(scratch / "runs" / "new", "--out");
+  CHECK(std::filesystem::is_directory(scratch / "runs" / "new"));
+  CHECK(std::filesystem::is_empty(scratch / "runs" / "new"));
+  write_whole_file(scratch / "a_file", "x");
+  CHECK_THAT(io_error_message([&] { require_writable_directory(scratch / "a_file" / "below", "--out"); }),
+             Contains("--out " + (scratch / "a_file" / "below").string() + ": cannot write there ("));
+  if (::geteuid() != 0) {  // root writes anywhere
+    std::filesystem::create_directory(scratch / "locked");
+    std::filesystem::permissions(scratch / "locked", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    CHECK_THAT(io_error_message([&] { require_writable_directory(scratch / "locked", "--out"); }), Contains("Permission denied"));
+    std::filesystem::permissions(scratch / "locked", std::filesystem::perms::owner_all);
+  }
+}
+
 }  // namespace io_test_atomic_file

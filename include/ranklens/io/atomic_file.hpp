@@ -175,4 +175,20 @@ inline void write_text_atomically(const std::filesystem::path& target, std::stri
   write_file_atomically(target, [&](atomic_file& file) { file.write(std::as_bytes(std::span<const char>(text.data(), text.size()))); });
 }
 
+// Creates `directory` (and its parents) when missing and checks that a file can be made in it:
+// what a program runs before work whose results go there, so that a bad --out fails at once.
+// `what` names the directory in the error ("--out").
+inline void require_writable_directory(const std::filesystem::path& directory, std::string_view what) {
+  std::error_code failure;
+  std::filesystem::create_directories(directory, failure);
+  const auto probe = directory / (".write_test." + std::to_string(::getpid()));
+  const int fd = failure ? -1 : ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const std::string reason = failure ? failure.message() : std::strerror(errno);
+    throw io_error(std::string(what) + " " + directory.string() + ": cannot write there (" + reason + ")");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 }  // namespace ranklens::io
