@@ -76,6 +76,28 @@ TEST_CASE("the three losses are the model's cross-entropy with the hook doing ea
   CHECK(score.kl_spliced > 0);
 }
 
+TEST_CASE("the KL can leave out the positions no loss reads (KlPositions::scored)", "[interp][downstream]") {
+  // Three runs that agree everywhere but at the one ignored position (0, 0).
+  using Logits = Tensor<float, Shape<dyn, dyn, 5>>;
+  Logits clean(Shape<dyn, dyn, 5>{2, 3}), other(Shape<dyn, dyn, 5>{2, 3});
+  for (index_t i = 0; i < clean.numel(); ++i) clean.data()[i] = other.data()[i] = float(i % 7) * 0.3f;
+  for (index_t j = 0; j < 5; ++j) other(0, 0, j) = float(j);
+  Tokens targets(Shape<dyn, dyn>{2, 3});
+  for (index_t i = 0; i < targets.numel(); ++i) targets.data()[i] = std::int32_t(i % 5);
+  targets(0, 0) = -100;
+  const auto runs = [&](interp::SpliceMode mode) { return mode == interp::SpliceMode::clean ? clean : other; };
+  const auto everywhere = interp::downstream_score(runs, targets);
+  const auto scored = interp::downstream_score(runs, targets, -100, interp::KlPositions::scored);
+  CHECK(everywhere.positions == 6);
+  CHECK(everywhere.kl_spliced > 0);
+  CHECK(scored.positions == 5);
+  CHECK(scored.kl_spliced == 0.0);
+  CHECK(scored.loss_clean == everywhere.loss_clean);  // the losses read the same positions either way
+  CHECK(scored.loss_spliced == everywhere.loss_spliced);
+  targets(1, 2) = 9;  // outside the vocabulary: refused either way
+  CHECK_THROWS_WITH(interp::downstream_score(runs, targets, -100, interp::KlPositions::scored), Catch::Contains("target 9 at (1, 2)"));
+}
+
 TEST_CASE("downstream_score_at_hook refuses unknown and busy hook points and leaves the point clean", "[interp][downstream]") {
   std::mt19937 init(5);
   Model model(init);

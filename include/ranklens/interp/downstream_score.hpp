@@ -5,7 +5,10 @@
 //
 //   loss_*          mean next-token cross-entropy over the positions whose target is not ignored
 //   loss_recovered  (loss_ablated − loss_spliced) / (loss_ablated − loss_clean)   SAELens' ce_loss_score
-//   kl_*            mean over positions of KL(clean ‖ run), summed over the vocabulary
+//   kl_*            mean over positions of KL(clean ‖ run), summed over the vocabulary: every
+//                   position (SAELens' way), or only those whose target counts in the losses
+//                   (KlPositions::scored: a padded batch's PAD positions, which no loss reads,
+//                   then cannot dominate the KL)
 //   kl_recovered    (kl_ablated − kl_spliced) / kl_ablated                          SAELens' kl_div_score
 //
 // 1 means the replacement costs the model nothing; 0 means it is as bad as deleting the
@@ -26,19 +29,21 @@
 namespace ranklens::interp {
 
 enum class SpliceMode { clean, replaced, zero_ablated };
+enum class KlPositions { all, scored };
 
 struct DownstreamScore {
   double loss_clean = 0, loss_spliced = 0, loss_ablated = 0;
   double loss_recovered = 0;
   double kl_spliced = 0, kl_ablated = 0;
   double kl_recovered = 0;
-  index_t positions = 0;  // positions compared (the KL's); the losses skip ignored targets
+  index_t positions = 0;  // positions the KL is the mean over; the losses skip ignored targets
 };
 
 // logits_for(mode): the model's logits (batch, seq, vocab), as a LogitTensor, in that mode.
 // targets: (batch, seq) next-token ids; ignore_index marks positions left out of the losses.
 template <class LogitsFor, class Targets>
-DownstreamScore downstream_score(LogitsFor&& logits_for, const Targets& targets, std::int32_t ignore_index = -100) {
+DownstreamScore downstream_score(LogitsFor&& logits_for, const Targets& targets, std::int32_t ignore_index = -100,
+                                 KlPositions kl_at = KlPositions::all) {
   const auto clean = logits_for(SpliceMode::clean);
   const auto spliced = logits_for(SpliceMode::replaced);
   const auto ablated = logits_for(SpliceMode::zero_ablated);
@@ -54,6 +59,12 @@ DownstreamScore downstream_score(LogitsFor&& logits_for, const Targets& targets,
   index_t scored = 0;
   for (index_t b = 0; b < batch; ++b)
     for (index_t t = 0; t < seq; ++t) {
+      const std::int32_t target = targets(b, t);
+      const bool counted = target != ignore_index;
+      if (counted && (target < 0 || target >= vocab))
+        throw value_error("downstream_score: target " + std::to_string(target) + " at (" + std::to_string(b) + ", " + std::to_string(t) +
+                          ") is outside the vocabulary of " + std::to_string(vocab));
+      if (!counted && kl_at == KlPositions::scored) continue;
       log_probabilities_at(clean, b, t, log_clean);
       log_probabilities_at(spliced, b, t, log_spliced);
       log_probabilities_at(ablated, b, t, log_ablated);
@@ -64,17 +75,13 @@ DownstreamScore downstream_score(LogitsFor&& logits_for, const Targets& targets,
           score.kl_ablated += p * (log_clean[std::size_t(j)] - log_ablated[std::size_t(j)]);
         }
       }
-      const std::int32_t target = targets(b, t);
-      if (target == ignore_index) continue;
-      if (target < 0 || target >= vocab)
-        throw value_error("downstream_score: target " + std::to_string(target) + " at (" + std::to_string(b) + ", " + std::to_string(t) +
-                          ") is outside the vocabulary of " + std::to_string(vocab));
+      ++score.positions;
+      if (!counted) continue;
       score.loss_clean -= log_clean[std::size_t(target)];
       score.loss_spliced -= log_spliced[std::size_t(target)];
       score.loss_ablated -= log_ablated[std::size_t(target)];
       ++scored;
     }
-  score.positions = batch * seq;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   if (score.positions > 0) {
     score.kl_spliced /= double(score.positions);
