@@ -8,16 +8,22 @@
 #   3. a copy of the page with a broken script fails checks 1 and 2 (so the checks can fail);
 #
 # and, with --screenshot FILE, saves a screenshot (docs/img/feature_dashboard.png in the docs).
+# --page FILE checks a dashboard a program wrote (lora_sae's adapter_sae_dashboard.html, say)
+# instead of the demo's.
 #
-#   tools/test_feature_dashboard.sh [--screenshot docs/img/feature_dashboard.png]
+#   tools/test_feature_dashboard.sh [--page FILE] [--screenshot docs/img/feature_dashboard.png]
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
-screenshot=""
-if [ "${1:-}" = "--screenshot" ]; then
-  screenshot="$(realpath -m "$2")"
-fi
+screenshot="" page=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --screenshot) screenshot="$(realpath -m "${2:?--screenshot needs a file}")"; shift 2 ;;
+    --page) page="$(realpath "${2:?--page needs a file}")"; shift 2 ;;
+    *) echo "test_feature_dashboard: unknown argument '$1' (see the comment at the top)" >&2; exit 2 ;;
+  esac
+done
 
 browser="$(command -v chromium || command -v chromium-browser || true)"
 if [ -z "$browser" ]; then
@@ -27,13 +33,17 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-program="$repo_root/build-quick/feature_dashboard_demo"
-mkdir -p "$repo_root/build-quick"
-if [ ! -x "$program" ] || [ tools/feature_dashboard_demo.cpp -nt "$program" ] || [ include/ranklens/interp/feature_dashboard.hpp -nt "$program" ]; then
-  echo "compiling $program" >&2
-  g++ -std=c++20 -O2 -march=native -I include tools/feature_dashboard_demo.cpp -o "$program" -lopenblas -pthread
+if [ -n "$page" ]; then
+  cp "$page" "$work/dashboard.html"
+else
+  program="$repo_root/build-quick/feature_dashboard_demo"
+  mkdir -p "$repo_root/build-quick"
+  if [ ! -x "$program" ] || [ tools/feature_dashboard_demo.cpp -nt "$program" ] || [ include/ranklens/interp/feature_dashboard.hpp -nt "$program" ]; then
+    echo "compiling $program" >&2
+    g++ -std=c++20 -O2 -march=native -I include tools/feature_dashboard_demo.cpp -o "$program" -lopenblas -pthread
+  fi
+  "$program" "$work/dashboard.html"
 fi
-"$program" "$work/dashboard.html"
 
 flags=(--headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/profile" --virtual-time-budget=10000)
 

@@ -105,8 +105,10 @@ Tensor<float, Shape<dyn, dyn, BaseConfig::vocab_size>> stacked_logits(const std:
   return all;
 }
 
-// The model's loss and KL on `batches` (response tokens) clean, with every adapter's A·x
-// replaced by the autoencoder's JumpReLU reconstruction of the state, and with the adapters off.
+// The model's loss and KL on `batches` (both over the response tokens: a held-out problem's
+// trace is padded to the batch's width, and the PAD positions are no text) clean, with every
+// adapter's A·x replaced by the autoencoder's JumpReLU reconstruction of the state, and with
+// the adapters off.
 inline interp::DownstreamScore spliced_score(Adapters& adapters, const AdapterSae& sae, const std::vector<reasoning::ReasoningBatch>& batches) {
   Model& model = adapters.model();
   const auto logits_of = [&](const reasoning::ReasoningBatch& b) {
@@ -147,7 +149,7 @@ inline interp::DownstreamScore spliced_score(Adapters& adapters, const AdapterSa
           }
         }
       },
-      targets, reasoning::ignore_target);
+      targets, reasoning::ignore_target, interp::KlPositions::scored);
 }
 
 // Trains and measures the autoencoder; writes the SAELens directory `adapter_sae/` and the

@@ -14,12 +14,12 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 
 #include "../lora_reasoning/resumable_base.hpp"
 #include "ranklens/cpu/blas.hpp"
+#include "ranklens/io/atomic_file.hpp"
 #include "ranklens/io/hf_model.hpp"
 #include "ranklens/io/peft.hpp"
 #include "sae_report.hpp"
@@ -45,12 +45,7 @@ void check_before_start(const SaeSettings& plan, const std::filesystem::path& fr
   if (!std::filesystem::is_regular_file(from / "rank1_adapter" / std::string(io::peft_config_file_name)))
     throw io_error("--from " + from.string() + ": no rank-1 adapter (" + (from / "rank1_adapter").string() +
                    " is missing); lora_reasoning writes it when --ranks includes 1");
-  std::error_code failure;
-  std::filesystem::create_directories(out, failure);
-  const auto probe = out / ".write_test";
-  if (failure || !std::ofstream(probe))
-    throw io_error("--out " + out.string() + ": cannot write there" + (failure ? " (" + failure.message() + ")" : std::string()));
-  std::filesystem::remove(probe, failure);
+  io::require_writable_directory(out, "--out");
 }
 
 int run(SaeRun& run, const std::filesystem::path& from, const std::filesystem::path& out) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,8 +68,9 @@ inline void write_report(const SaeRun& run, const std::filesystem::path& out) {
         "worked traces. Dead: no activation on these tokens; dense: active on more than 10% of them.\n\n";
 
   const auto& d = r.downstream;
-  md += "## Spliced back into the model\n\nOn the held-out test problems (loss on the response tokens), every adapter's A·x replaced by "
-        "the JumpReLU reconstruction of the state, against the clean adapted model and the state zero-ablated (the adapters off):\n\n"
+  md += "## Spliced back into the model\n\nOn the held-out test problems (loss and KL(clean ‖ run) over the " + std::to_string(d.positions) +
+        " response tokens), every adapter's A·x replaced by the JumpReLU reconstruction of the state, against the clean adapted model "
+        "and the state zero-ablated (the adapters off):\n\n"
         "| loss clean | loss spliced | loss adapters off | loss recovered | KL spliced | KL adapters off | KL recovered |\n"
         "|---|---|---|---|---|---|---|\n| " +
         formatted(d.loss_clean, "%.4f") + " | " + formatted(d.loss_spliced, "%.4f") + " | " + formatted(d.loss_ablated, "%.4f") + " | " +
@@ -102,6 +104,18 @@ inline void write_report(const SaeRun& run, const std::filesystem::path& out) {
   donuts.radius = 80;
   plot::write_svg(donuts, out / "feature_categories.svg");
   md += "\n![feature categories](feature_categories.svg)\n\n";
+  // The fine-grained view: how many live latents have each dominant role, and how many of those
+  // are monosemantic (one role holds at least 80% of its strongest tokens).
+  std::map<std::string, std::pair<index_t, index_t>> by_role;  // role → (latents, monosemantic)
+  for (const auto& l : r.latents.summaries) {
+    if (l.top_tokens.empty()) continue;
+    auto& entry = by_role[std::string(reasoning::role_name(reasoning::Role(l.dominant_role)))];
+    ++entry.first;
+    entry.second += interp::classify(l) == interp::FeatureClass::monosemantic;
+  }
+  md += "The autoencoder's live latents by dominant role (monosemantic ones in brackets): ";
+  for (const auto& [role, n] : by_role) md += role + " " + std::to_string(n.first) + " (" + std::to_string(n.second) + "); ";
+  md += "\n\n";
 
   plot::bar_chart classes{.title = "Feature classes", .y_label = "share of features", .y_max = 1.0};
   for (const auto* set : sets) classes.series_labels.push_back(set->name);
@@ -164,6 +178,7 @@ inline void write_report(const SaeRun& run, const std::filesystem::path& out) {
     const auto shares = category_shares(*set);
     j["features"].push_back({{"name", set->name}, {"count", set->summaries.size()}, {"class_share", set->class_share}, {"category_share", shares}});
   }
+  for (const auto& [role, n] : by_role) j["latents_by_dominant_role"][role] = {{"latents", n.first}, {"monosemantic", n.second}};
   j["density_histogram"] = {{"lowest", histogram.lowest}, {"width", histogram.width}, {"counts", histogram.counts}, {"dead", histogram.dead}};
   j["seconds"] = {{"load", run.load_seconds}, {"analysis", r.seconds}, {"training", r.train_seconds}};
   io::write_text_atomically(out / "results.json", j.dump(2) + "\n");
