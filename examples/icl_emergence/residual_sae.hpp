@@ -26,7 +26,6 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -64,17 +63,29 @@ struct ResidualSaeResult {
 };
 
 // The residual stream at `hook` on `tokens`: (sequences · positions, d_model), row (b, t) at
-// b · positions + t.
+// b · positions + t. The hook point must have no hooks of its own; it is left without hooks,
+// also when a forward throws (the capturing hook refers to this call's locals).
 template <class Model>
 Tensor<float, Shape<dyn, Model::config::d_model>> capture_residual(Model& model, const std::string& hook, const TokenTensor& tokens) {
   constexpr index_t width = Model::config::d_model;
+  for_each_hook_point(model, [&](std::string_view name, const auto& point) {
+    if (name == hook && !point.empty()) throw value_error("capture_residual: the hook point '" + hook + "' already has hooks");
+  });
   Tensor<float, Shape<dyn, width>> out(Shape<dyn, width>{tokens.extent(0) * tokens.extent(1)});
   float* target = nullptr;
   add_hook(model, hook, [&target](const typename Model::residual_activation& x) {
-    if (target == nullptr) return;
     const auto values = x.to_tensor();
     std::copy_n(values.data(), values.numel(), target);
   });
+  struct ClearOnExit {
+    Model& model;
+    const std::string& hook;
+    ~ClearOnExit() {
+      for_each_hook_point(model, [&](std::string_view name, auto& point) {
+        if (name == hook) point.clear();
+      });
+    }
+  } clear_on_exit{model, hook};
   constexpr index_t chunk = 64;  // sequences per forward pass
   for (index_t first = 0; first < tokens.extent(0); first += chunk) {
     const index_t rows = std::min(chunk, tokens.extent(0) - first);
@@ -85,7 +96,6 @@ Tensor<float, Shape<dyn, Model::config::d_model>> capture_residual(Model& model,
     auto guard = no_grad();
     model(part);
   }
-  target = nullptr;  // the hook stays registered but inert
   return out;
 }
 

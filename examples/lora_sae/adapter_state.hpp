@@ -4,7 +4,6 @@
 // written out as worked traces (problems that no training stream emits).
 #pragma once
 #include <algorithm>
-#include <numeric>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,18 +69,6 @@ inline AdapterState state_without_padding(Adapters& adapters, const std::vector<
   }
   AdapterState out(Shape<dyn, adapter_state_width>{index_t(kept.size()) / adapter_state_width});
   std::copy(kept.begin(), kept.end(), out.data());
-  return out;
-}
-
-// Rows of `x` in a seeded random order, so that a batch mixes traces and positions.
-inline AdapterState shuffled_rows(const AdapterState& x, std::uint64_t seed) {
-  std::vector<index_t> order(std::size_t(x.extent(0)));
-  std::iota(order.begin(), order.end(), 0);
-  Rng gen(seed);
-  shuffle(std::span<index_t>(order), gen);
-  AdapterState out(x.shape());
-  for (std::size_t r = 0; r < order.size(); ++r)
-    std::copy_n(x.data() + order[r] * adapter_state_width, adapter_state_width, out.data() + index_t(r) * adapter_state_width);
   return out;
 }
 

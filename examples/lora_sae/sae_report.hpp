@@ -2,10 +2,12 @@
 // plots (the categories of each feature set as donuts, their role classes, the latents'
 // densities), all in the output directory.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <string>
 #include <vector>
 
