@@ -44,6 +44,12 @@ auto logits_of(Model& model, const Tensor<std::int32_t, Shape<dyn, dyn>>& tokens
   return model(tokens.view()).to_tensor();
 }
 
+// The adapter state of one forward over `tokens`, without gradients.
+template <class Adapters, class Model>
+Tensor<float, Shape<dyn, dyn>> state_of(Adapters& adapters, Model& model, const Tensor<std::int32_t, Shape<dyn, dyn>>& tokens) {
+  return adapters.capture_state([&] { logits_of(model, tokens); });
+}
+
 }  // namespace
 
 TEST_CASE("By default every projection of every layer gets an adapter, in the paper's order", "[adapt][lora]") {
@@ -242,17 +248,12 @@ TEST_CASE("replace_state splices given activations in: the captured state gives 
   LoraAdapters<1, Transformer<Qwen>> adapters(model);
   randomize_b(adapters, 34);
   const auto clean = logits_of(model, tokens);
-  Tensor<float, Shape<dyn, dyn>> state;
   const auto replaced_by = [&](const Tensor<float, Shape<dyn, dyn>>& s) {
     Tensor<float, Shape<dyn, dyn, 32>> logits;
     adapters.replace_state(s, [&] { logits = logits_of(model, tokens); });
     return logits;
   };
-  state = adapters.capture_state([&] {
-    auto step = tape();
-    auto guard = no_grad();
-    model(tokens.view());
-  });
+  const auto state = state_of(adapters, model, tokens);
   const auto same = replaced_by(state);
   for (index_t i = 0; i < clean.numel(); ++i) REQUIRE(same.data()[i] == clean.data()[i]);
   auto zeros = Tensor<float, Shape<dyn, dyn>>::zeros(state.shape());
@@ -293,11 +294,7 @@ TEST_CASE("replace_state of one adapter's activation acts like scaling its B (ra
   const auto tokens = nn_test::random_tokens(1, 6, 32, 37);
   LoraAdapters<2, Transformer<Qwen>> adapters(model, {.target_modules = {"down_proj"}, .layers = {1}});
   randomize_b(adapters, 38);
-  auto state = adapters.capture_state([&] {
-    auto step = tape();
-    auto guard = no_grad();
-    model(tokens.view());
-  });
+  auto state = state_of(adapters, model, tokens);
   REQUIRE(state.extent(1) == 2);
   for (auto& v : state.span()) v *= 2.0f;  // doubling u is doubling B, exactly: nothing after this adapter is adapted
   Tensor<float, Shape<dyn, dyn, 32>> replaced;
