@@ -53,11 +53,12 @@ void check_thin(bool transposed_b, index_t m, index_t n, index_t k, float alpha,
 }  // namespace
 
 // Row counts around the 6-row tile (full tiles, every tail), widths of one to sixteen 16-column
-// vectors (full 64-column panels and every narrower last panel), k from 1 up to the limit; the
-// kernel takes 256 rows and more.
+// vectors (full 64-column panels and every narrower last panel), k from 1 up to the limit, in
+// one 128-term block or several (even and uneven); the kernel takes 256 rows and more.
 TEST_CASE("thin gemm matches the definition for tile tails, panel tails and both layouts of B", "[cpu][blas]") {
   const index_t shapes[][3] = {{16, 16, 1}, {17, 32, 3}, {23, 48, 16}, {64, 64, 17}, {67, 80, 64},
-                               {71, 192, 64}, {100, 256, 256}, {20, 1024, 5}, {66, 112, 1024}};
+                               {71, 192, 64}, {100, 256, 256}, {20, 1024, 5}, {66, 112, 1024},
+                               {21, 64, 129}, {35, 128, 300}};
   for (bool transposed_b : {false, true})
     for (const auto& s : shapes) {
       const index_t m = s[0] + 240;

@@ -3,12 +3,13 @@
 // n a multiple of 16). These are a layer's forward (x·W) and its input gradient (dy·Wᵀ) at
 // widths 64–256. OpenBLAS packs A for them, although k = 64 leaves little to reuse, and fills
 // the bias in a pass of its own. Here A's rows are read in place, six at a time, against
-// 64-column panels of B (read in place too, or packed once when B is transposed: it is small),
-// with the tile in 24 AVX-512 accumulators; bias and beta are applied as the tile is stored, so
-// C is written once.
-// Measured on 2 threads of this Zen 5 (bench_kernels BM_gemm_cold, docs/performance.md): with
-// the operands out of cache 305–418 GFLOP/s where OpenBLAS reached 160–303; in cache 444–486
-// against 374–399.
+// 64-column panels of op(B), with the tile in 24 AVX-512 accumulators; bias and beta are
+// applied as the tile is stored. op(B) is packed once per call into its panels (it is small;
+// in place, its rows lie up to a page apart and evict each other from L1), and the tiles of a
+// chunk of rows share each 128-row block of a panel from L1.
+// Measured on 2 threads against OpenBLAS (docs/performance.md): on a Zen 5, with the operands
+// out of cache, 305–418 GFLOP/s where OpenBLAS reached 160–303; on an Intel Xeon (cpu family
+// 6, model 207), the packing and the blocks made a Qwen2 d 256 LoRA step 8% faster.
 //
 // Built only where the compiler targets AVX-512 (-march=native on such a CPU); elsewhere
 // thin_gemm_suits() is false and every product goes to OpenBLAS.
@@ -31,7 +32,7 @@
 namespace ranklens::cpu {
 
 namespace thin_gemm_limits {
-inline constexpr index_t max_k = 1024;  // a transposed B (n, k) is packed whole into scratch
+inline constexpr index_t max_k = 1024;  // op(B) (k, n) is packed whole into scratch
 inline constexpr index_t max_n = 1024;
 // Fewer rows are left to OpenBLAS: its small-matrix kernels beat ours on attention's 64-query
 // blocks (64 × 256 × 16: 238 against 180 GFLOP/s on one thread), and packing Bᵀ would cost as
@@ -39,6 +40,8 @@ inline constexpr index_t max_n = 1024;
 inline constexpr index_t min_m = 256;
 inline constexpr index_t rows_per_tile = 6;
 inline constexpr index_t panel_width = 64;  // columns of B per tile: 4 AVX-512 vectors
+// Rows of a packed panel that the tiles of a chunk share from L1: 128 × 64 floats = 32 KiB.
+inline constexpr index_t k_block = 128;
 }  // namespace thin_gemm_limits
 
 // Whether the thin kernel takes a product with these extents (A not transposed, B either way).
@@ -58,7 +61,7 @@ struct store_rule {
 
 // C[r, 0:16V] = rule(Σ_p A[r, p] · panel[p, 0:16V]) for R rows; panel rows are ldp apart.
 // With Prefetch, the next R rows of A are requested while these are read (the first panel of
-// a row block only: later panels find A in L1).
+// a k block only: later panels find A in cache).
 template <int R, int V, bool Prefetch>
 inline void tile(index_t k, const float* a, index_t lda, const float* panel, index_t ldp, float* c, index_t ldc,
                  const store_rule& rule) {
@@ -99,59 +102,49 @@ inline void tile(index_t k, const float* a, index_t lda, const float* panel, ind
     }
 }
 
-// B as the tiles read it: in place (row p of the panel at column j is base[p · ld + j]), or
-// packed by pack_b (panel j is k × width, dense, at base + j · k).
-struct b_panels {
-  const float* base;
-  index_t ld;  // in place only
-  bool packed;
-  index_t k;
-  const float* panel(index_t j) const noexcept { return packed ? base + j * k : base + j; }
-  index_t stride(index_t width) const noexcept { return packed ? width : ld; }
-};
-
-// R rows of C, every panel.
+// R rows (1 to 6) by V vectors (1 to 4) of C.
 template <int R>
-inline void row_block(index_t n, index_t k, const float* a, index_t lda, const b_panels& b, float* c, index_t ldc,
-                      const store_rule& rule, bool prefetch_next) {
-  constexpr index_t w = thin_gemm_limits::panel_width;
-  for (index_t j = 0; j < n; j += w) {
-    const index_t width = std::min(w, n - j);
-    const float* panel = b.panel(j);
-    const index_t ldp = b.stride(width);
-    store_rule at_j = rule;
-    if (rule.bias != nullptr) at_j.bias = rule.bias + j;
-    const bool pf = prefetch_next && j == 0;
-    switch (width / 16) {
-      case 4: pf ? tile<R, 4, true>(k, a, lda, panel, ldp, c + j, ldc, at_j) : tile<R, 4, false>(k, a, lda, panel, ldp, c + j, ldc, at_j); break;
-      case 3: pf ? tile<R, 3, true>(k, a, lda, panel, ldp, c + j, ldc, at_j) : tile<R, 3, false>(k, a, lda, panel, ldp, c + j, ldc, at_j); break;
-      case 2: pf ? tile<R, 2, true>(k, a, lda, panel, ldp, c + j, ldc, at_j) : tile<R, 2, false>(k, a, lda, panel, ldp, c + j, ldc, at_j); break;
-      default: tile<R, 1, false>(k, a, lda, panel, ldp, c + j, ldc, at_j); break;
-    }
+inline void tile_of_width(index_t vectors, index_t k, const float* a, index_t lda, const float* panel, index_t ldp, float* c,
+                          index_t ldc, const store_rule& rule, bool prefetch_next) {
+  switch (vectors) {
+    case 4:
+      prefetch_next ? tile<R, 4, true>(k, a, lda, panel, ldp, c, ldc, rule) : tile<R, 4, false>(k, a, lda, panel, ldp, c, ldc, rule);
+      break;
+    case 3: tile<R, 3, false>(k, a, lda, panel, ldp, c, ldc, rule); break;
+    case 2: tile<R, 2, false>(k, a, lda, panel, ldp, c, ldc, rule); break;
+    default: tile<R, 1, false>(k, a, lda, panel, ldp, c, ldc, rule); break;
   }
 }
 
-// The last rows of a range, fewer than a full tile.
-inline void tail_rows(index_t rows, index_t n, index_t k, const float* a, index_t lda, const b_panels& b, float* c, index_t ldc,
-                      const store_rule& rule) {
+inline void any_tile(index_t rows, index_t vectors, index_t k, const float* a, index_t lda, const float* panel, index_t ldp, float* c,
+                     index_t ldc, const store_rule& rule, bool prefetch_next) {
   switch (rows) {
-    case 5: row_block<5>(n, k, a, lda, b, c, ldc, rule, false); break;
-    case 4: row_block<4>(n, k, a, lda, b, c, ldc, rule, false); break;
-    case 3: row_block<3>(n, k, a, lda, b, c, ldc, rule, false); break;
-    case 2: row_block<2>(n, k, a, lda, b, c, ldc, rule, false); break;
-    case 1: row_block<1>(n, k, a, lda, b, c, ldc, rule, false); break;
-    default: break;
+    case 6: tile_of_width<6>(vectors, k, a, lda, panel, ldp, c, ldc, rule, prefetch_next); break;
+    case 5: tile_of_width<5>(vectors, k, a, lda, panel, ldp, c, ldc, rule, false); break;
+    case 4: tile_of_width<4>(vectors, k, a, lda, panel, ldp, c, ldc, rule, false); break;
+    case 3: tile_of_width<3>(vectors, k, a, lda, panel, ldp, c, ldc, rule, false); break;
+    case 2: tile_of_width<2>(vectors, k, a, lda, panel, ldp, c, ldc, rule, false); break;
+    default: tile_of_width<1>(vectors, k, a, lda, panel, ldp, c, ldc, rule, false); break;
   }
 }
 
-// op(B) (k, n) = Bᵀ, B stored (n, k), into panels of 64 columns (the last one 16, 32 or 48
-// wide), each k × width, dense: panel j starts at j · k.
-inline void pack_b(index_t n, index_t k, const float* b, index_t ldb, float* packed) {
-  for (index_t j = 0; j < n; j += thin_gemm_limits::panel_width) {
-    const index_t width = std::min(thin_gemm_limits::panel_width, n - j);
-    float* panel = packed + j * k;
+// Columns j to j + 63 of op(B) (k, n) (fewer in the last panel: 16, 32 or 48) as one panel,
+// k × width, dense, at packed + j · k. B is stored (k, n) with row stride ldb, or, transposed,
+// (n, k).
+inline void pack_panel(bool transposed, index_t j, index_t n, index_t k, const float* b, index_t ldb, float* packed) {
+  const index_t width = std::min(thin_gemm_limits::panel_width, n - j);
+  float* panel = packed + j * k;
+  if (!transposed) {
+    for (index_t p = 0; p < k; ++p) std::copy_n(b + p * ldb + j, width, panel + p * width);
+    return;
+  }
+  // 16 rows of the panel at a time: each line of B is read once, whole, and the 4 KiB written
+  // stay in L1 (row by row, at k = 1024 the 64 rows of B read are 4 KiB apart and evict each
+  // other; column by column, the writes miss: 10x slower than this either way).
+  for (index_t p0 = 0; p0 < k; p0 += 16) {
+    const index_t p1 = std::min(k, p0 + 16);
     for (index_t q = 0; q < width; ++q)
-      for (index_t p = 0; p < k; ++p) panel[p * width + q] = b[(j + q) * ldb + p];
+      for (index_t p = p0; p < p1; ++p) panel[p * width + q] = b[(j + q) * ldb + p];
   }
 }
 
@@ -165,24 +158,35 @@ inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float 
                       index_t ldb, float beta, float* c, index_t ldc, const float* bias = nullptr) {
 #if RANKLENS_THIN_GEMM
   using namespace detail::thin;
-  constexpr index_t R = thin_gemm_limits::rows_per_tile;
-  b_panels panels{b, ldb, false, k};
-  if (transposed_b) {
-    const std::span<float> packed = thread_scratch<float>(scratch_slot::packed_b, std::size_t(n * k));
-    pack_b(n, k, b, ldb, packed.data());
-    panels = {packed.data(), 0, true, k};
-  }
-  const store_rule rule{alpha, beta, bias};
+  using namespace thin_gemm_limits;
+  constexpr index_t R = rows_per_tile;
+  const index_t panels = (n + panel_width - 1) / panel_width;
+  float* const packed = thread_scratch<float>(scratch_slot::packed_b, std::size_t(n * k)).data();
+  parallel_for(panels, std::max<index_t>(1, 65536 / (panel_width * k)), [&](index_t first, index_t last) {
+    for (index_t panel = first; panel < last; ++panel) pack_panel(transposed_b, panel * panel_width, n, k, b, ldb, packed);
+  });
+  const index_t k_blocks = (k + k_block - 1) / k_block;
   const index_t tiles = (m + R - 1) / R;
   // About 256k multiply-adds per chunk, so a small product stays on one thread.
-  const index_t grain = std::max<index_t>(1, 262144 / std::max<index_t>(R * n * k, 1));
+  const index_t grain = std::max<index_t>(1, 262144 / (R * n * k));
   parallel_for(tiles, grain, [&](index_t first, index_t last) {
-    for (index_t t = first; t < last; ++t) {
-      const index_t i = t * R, rows = std::min(R, m - i);
-      if (rows == R)
-        row_block<R>(n, k, a + i * lda, lda, panels, c + i * ldc, ldc, rule, t + 1 < last);
-      else
-        tail_rows(rows, n, k, a + i * lda, lda, panels, c + i * ldc, ldc, rule);
+    // The chunk's tiles share each block of a panel (at most k_block × 64 floats) from L1;
+    // their rows of A (a few tens of KiB per k block) come from L2 for every panel.
+    for (index_t kb = 0; kb < k_blocks; ++kb) {
+      const index_t p0 = k * kb / k_blocks, p1 = k * (kb + 1) / k_blocks;
+      // The first k block applies beta and the bias; the others add to what it stored.
+      const store_rule rule = kb == 0 ? store_rule{alpha, beta, bias} : store_rule{alpha, 1.0f, nullptr};
+      for (index_t j = 0; j < n; j += panel_width) {
+        const index_t width = std::min(panel_width, n - j);
+        const float* block = packed + j * k + p0 * width;
+        store_rule at_j = rule;
+        if (rule.bias != nullptr) at_j.bias = rule.bias + j;
+        for (index_t t = first; t < last; ++t) {
+          const index_t i = t * R;
+          any_tile(std::min(R, m - i), width / 16, p1 - p0, a + i * lda + p0, lda, block, width, c + i * ldc + j, ldc, at_j,
+                   j == 0 && t + 1 < last);
+        }
+      }
     }
   });
 #else
