@@ -70,6 +70,7 @@
 #include "ranklens/ops/sparse_activations.hpp"
 #include "ranklens/ops/sparse_decode.hpp"
 #include "ranklens/ops/sparse_encode.hpp"
+#include "ranklens/ops/swiglu.hpp"
 #include "ranklens/ops/unary.hpp"
 #include "ranklens/ops/views.hpp"
 #include "ranklens/nn/activation_types.hpp"

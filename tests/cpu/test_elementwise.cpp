@@ -160,6 +160,7 @@ struct binary_case {
   ld (*f)(ld, ld);
   ld (*da)(ld, ld);  // d f / d a
   ld (*db)(ld, ld);  // d f / d b
+  int ulps = 2;       // for y; 4 for the gradients (the larger of the two, where more)
 };
 
 const binary_case binary_cases[] = {
@@ -175,6 +176,13 @@ const binary_case binary_cases[] = {
      [](ld a, ld b) { return -a / (b * b); }},
     {"rdiv", [](ld a, ld b) { return b / a; }, [](ld a, ld b) { return -b / (a * a); },
      [](ld a, ld) { return 1 / a; }},
+    {"swiglu", [](ld a, ld b) { return a / (1 + std::exp(-a)) * b; },
+     [](ld a, ld b) {
+       const ld s = 1 / (1 + std::exp(-a));
+       return b * (s + a * s * (1 - s));
+     },
+     [](ld a, ld) { return a / (1 + std::exp(-a)); },
+     6},  // silu's own error (4 ulp, above) times b
 };
 
 // How b is laid out relative to a (rows, cols).
@@ -252,7 +260,7 @@ void check_binary(const binary_case& ref, layout l, index_t rows, index_t cols, 
   run_forward<Op>(l, a.data(), b.data(), y.data(), rows, cols);
   for (index_t i = 0; i < n; ++i) {
     const ld want = ref.f(a[i], b[b_index(i)]);
-    if (!close<T>(y[i], want, 2)) FAIL(describe<T>("y", i, y[i], want));
+    if (!close<T>(y[i], want, ref.ulps)) FAIL(describe<T>("y", i, y[i], want));
   }
 
   run_backward<Op>(l, a.data(), b.data(), gy.data(), want_a ? ga.data() : nullptr,
@@ -261,7 +269,7 @@ void check_binary(const binary_case& ref, layout l, index_t rows, index_t cols, 
   for (index_t i = 0; i < n; ++i) {
     const ld ai = a[i], bi = b[b_index(i)];
     const ld want = want_a ? ga0[i] + gy[i] * ref.da(ai, bi) : ga0[i];
-    if (!close<T>(ga[i], want, 4, 1)) FAIL(describe<T>("ga", i, ga[i], want));
+    if (!close<T>(ga[i], want, std::max(4, ref.ulps), 1)) FAIL(describe<T>("ga", i, ga[i], want));
     want_gb[std::size_t(b_index(i))] += gy[i] * ref.db(ai, bi);
     abs_gb[std::size_t(b_index(i))] += std::fabs(gy[i] * ref.db(ai, bi));
   }
@@ -296,6 +304,7 @@ TEST_CASE("binary functions and their gradients, for every broadcast layout",
   SECTION("mul") { check_binary_all_layouts<mul_op>(binary_cases[3]); }
   SECTION("div") { check_binary_all_layouts<div_op>(binary_cases[4]); }
   SECTION("rdiv") { check_binary_all_layouts<rdiv_op>(binary_cases[5]); }
+  SECTION("swiglu") { check_binary_all_layouts<swiglu_op>(binary_cases[6]); }
 }
 
 TEST_CASE("broadcast gradients are identical whatever the thread count", "[cpu][elementwise]") {

@@ -49,6 +49,7 @@ decltype(auto) with_binary(binary f, Body&& body) {
     case binary::mul: return body(cpu::mul_op{});
     case binary::div: return body(cpu::div_op{});
     case binary::rdiv: return body(cpu::rdiv_op{});
+    case binary::swiglu: return body(cpu::swiglu_op{});
   }
   return body(cpu::add_op{});
 }
@@ -61,7 +62,7 @@ const char* name_of(unary f) {
   return names[int(f)];
 }
 const char* name_of(binary f) {
-  static const char* names[] = {"add", "sub", "rsub", "mul", "div", "rdiv"};
+  static const char* names[] = {"add", "sub", "rsub", "mul", "div", "rdiv", "swiglu"};
   return names[int(f)];
 }
 

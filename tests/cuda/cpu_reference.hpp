@@ -17,7 +17,7 @@ using cpu::transpose;
 
 // The functions of cpu/unary_functions.hpp and cpu/binary_functions.hpp, by name.
 enum class unary { neg, square, abs, reciprocal, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, softplus, gelu_tanh, gelu_exact, erf };
-enum class binary { add, sub, rsub, mul, div, rdiv };
+enum class binary { add, sub, rsub, mul, div, rdiv, swiglu };
 const char* name_of(unary f);
 const char* name_of(binary f);
 

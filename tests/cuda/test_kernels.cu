@@ -54,6 +54,7 @@ void for_each_binary(Body&& body) {
   body.template operator()<cuda::mul_op>(ref::binary::mul);
   body.template operator()<cuda::div_op>(ref::binary::div);
   body.template operator()<cuda::rdiv_op>(ref::binary::rdiv);
+  body.template operator()<cuda::swiglu_op>(ref::binary::swiglu);
 }
 
 bool positive_domain(ref::unary f) {

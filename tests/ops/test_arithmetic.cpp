@@ -2,6 +2,8 @@
 
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/arithmetic.hpp"
+#include "ranklens/ops/swiglu.hpp"
+#include "ranklens/ops/unary.hpp"
 
 namespace ops_test_arithmetic {  // the unity build compiles test files together: names stay per file
 
@@ -57,6 +59,25 @@ TEST_CASE("each layout path (same shape, row broadcast, general) differentiates"
   CHECK(check_gradients([](auto a, auto b) { return a * b; }, x, padded_row));
   CHECK(check_gradients([](auto a, auto b) { return b / a; }, x, column));   // a broadcast left operand
   CHECK(check_gradients([](auto a, auto b) { return a + b; }, x, column));
+}
+
+TEST_CASE("swiglu equals silu(gate) * up and passes the gradient check in every layout", "[ops][arithmetic][gradcheck]") {
+  std::mt19937_64 rng(12);
+  auto gate = random_tensor(Shape<dyn, 4, 37>{3}, rng, -6.0, 6.0);  // 37: a vector tail
+  auto up = random_tensor(Shape<dyn, 4, 37>{3}, rng);
+  auto row = random_tensor(Shape<4, 37>{}, rng);
+  auto column = random_tensor(Shape<dyn, 4, 1>{3}, rng);
+  {
+    auto step = tape();
+    const auto fused = swiglu(constant(gate), constant(up)).value();
+    const auto reference = (silu(constant(gate)) * constant(up)).value();
+    for (index_t i = 0; i < 3; ++i)
+      for (index_t j = 0; j < 4; ++j)
+        for (index_t k = 0; k < 37; ++k) CHECK(fused(i, j, k) == Approx(reference(i, j, k)).epsilon(1e-14).margin(1e-300));
+  }
+  CHECK(check_gradients([](auto g, auto u) { return swiglu(g, u); }, gate, up));
+  CHECK(check_gradients([](auto g, auto u) { return swiglu(g, u); }, gate, row));
+  CHECK(check_gradients([](auto g, auto u) { return swiglu(g, u); }, gate, column));
 }
 
 TEST_CASE("the gradient check fails on a wrong derivative", "[autograd][gradcheck]") {

@@ -12,6 +12,7 @@ struct rsub_op;
 struct mul_op;
 struct div_op;
 struct rdiv_op;
+struct swiglu_op;
 }  // namespace ranklens::cpu
 
 namespace ranklens::cuda {
@@ -61,6 +62,14 @@ struct rdiv_op {
   __device__ static float grad_b(float a, float, float gy) { return gy / a; }
 };
 
+// silu(a) · b: the gate of Qwen2's MLP in one pass.
+struct swiglu_op {
+  static constexpr bool grad_a_uses_a = true, grad_a_uses_b = true, grad_b_uses_a = true, grad_b_uses_b = false;
+  __device__ static float forward(float a, float b) { return silu_op::forward(a) * b; }
+  __device__ static float grad_a(float a, float b, float gy) { return gy * b * silu_op::derivative(a, a); }
+  __device__ static float grad_b(float a, float, float gy) { return gy * silu_op::forward(a); }
+};
+
 template <>
 struct device_function<cpu::add_op> {
   using type = add_op;
@@ -84,6 +93,11 @@ struct device_function<cpu::div_op> {
 template <>
 struct device_function<cpu::rdiv_op> {
   using type = rdiv_op;
+};
+
+template <>
+struct device_function<cpu::swiglu_op> {
+  using type = swiglu_op;
 };
 
 template <class Op>

@@ -4,7 +4,7 @@
 #include "ranklens/nn/activation_types.hpp"
 #include "ranklens/nn/hook_point.hpp"
 #include "ranklens/nn/linear.hpp"
-#include "ranklens/ops/unary.hpp"
+#include "ranklens/ops/swiglu.hpp"
 
 namespace ranklens {
 
@@ -28,7 +28,7 @@ class SwiGluMlp {
   typename activations::residual operator()(const typename activations::residual& x) const {
     const auto pre = hook_pre(gate_proj(x));
     const auto pre_linear = hook_pre_linear(up_proj(x));
-    const auto post = hook_post(silu(pre) * pre_linear);
+    const auto post = hook_post(swiglu(pre, pre_linear));
     return down_proj(post);
   }
 
