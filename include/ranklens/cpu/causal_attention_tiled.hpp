@@ -18,7 +18,8 @@
 #include <limits>
 #include <span>
 
-#include "ranklens/cpu/attention_layout.hpp"
+#include "ranklens/cpu/attention_extents.hpp"
+#include "ranklens/cpu/transpose.hpp"
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/thread_pool.hpp"

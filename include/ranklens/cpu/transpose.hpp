@@ -1,17 +1,15 @@
-// The layout of attention's operands for the CPU attention kernels: the extents and strides of
-// attention_extents.hpp, and the transposed copy of a head's keys or values that the score
-// products read.
+// A transposed copy of a float or double matrix, in 16 × 16 register blocks where the CPU has
+// AVX-512: the keys and values that attention's score products read, and the panels of a
+// transposed B that the thin GEMM packs.
 #pragma once
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #include <algorithm>
-#include <string>
 #include <type_traits>
 
 #include "ranklens/core/config.hpp"
 #include "ranklens/core/dtype.hpp"
-#include "ranklens/cpu/attention_extents.hpp"
 
 namespace ranklens::cpu {
 
@@ -61,11 +59,7 @@ inline void transpose_16x16(const float* from, index_t ld_from, float* to, index
 #pragma GCC diagnostic pop
 #endif
 
-// to (cols, rows) = fromᵀ for from (rows, cols) with leading dimension ld, in tiles. The score
-// products take Kᵀ and Vᵀ copied this way rather than as transposed BLAS operands: at head_dim
-// 16 to 64 OpenBLAS runs Q·Kᵀ through its packing path (copies and a memset cost more than the
-// arithmetic) but Q·(Kᵀ) through its small-matrix kernel. Each task copies once, for all its
-// query blocks, which read the first keys of it with leading dimension = all the keys.
+// to (cols, rows) = fromᵀ for from (rows, cols) with leading dimension ld, in tiles.
 template <Real T>
 void transpose_into(const T* from, index_t ld, index_t rows, index_t cols, T* to) {
   constexpr index_t tile = 16;
