@@ -74,16 +74,20 @@ TEMPLATE_TEST_CASE("gemm matches the definition for every transpose and odd size
 }
 
 // Products big enough for cpu::gemm to spread over the pool, by rows (m large), by columns
-// (n large) and over k (both narrow), checked element by element on 2 and 3 threads. In double,
-// where the bound above is tight enough that a lost or doubled partial product would fail it.
+// (n large) and over k (both narrow, or k the longest: a weight gradient), checked element by
+// element on 2 and 3 threads. In double, where the bound above is tight enough that a lost or
+// doubled partial product would fail it.
 TEST_CASE("gemm split over the pool by rows, columns or k matches the definition", "[cpu][blas]") {
   const int before = num_threads();
-  const index_t shapes[][3] = {{700, 5, 1500}, {6, 700, 1500}, {7, 9, 70001}};
+  const index_t shapes[][3] = {{1500, 5, 700}, {6, 1500, 700}, {7, 9, 70001}, {300, 260, 1200}};
   for (int threads : {2, 3}) {
     set_num_threads(threads);
     CHECK(cpu::detail::choose_product_split(shapes[0][0], shapes[0][1], shapes[0][2], threads) == cpu::detail::product_split::rows);
     CHECK(cpu::detail::choose_product_split(shapes[1][0], shapes[1][1], shapes[1][2], threads) == cpu::detail::product_split::columns);
     CHECK(cpu::detail::choose_product_split(shapes[2][0], shapes[2][1], shapes[2][2], threads) == cpu::detail::product_split::inner);
+    CHECK(cpu::detail::choose_product_split(shapes[3][0], shapes[3][1], shapes[3][2], threads) == cpu::detail::product_split::inner);
+    CHECK(cpu::detail::choose_product_split(256, 1024, 1024, threads) == cpu::detail::product_split::inner);
+    CHECK(cpu::detail::choose_product_split(2048, 1024, 1024, threads) == cpu::detail::product_split::rows);
     for (auto ta : {cpu::transpose::no, cpu::transpose::yes})
       for (auto tb : {cpu::transpose::no, cpu::transpose::yes})
         for (const auto& s : shapes) check_gemm<double>(ta, tb, s[0], s[1], s[2], -0.5, 2.0);

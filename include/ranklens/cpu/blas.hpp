@@ -83,15 +83,21 @@ inline bool split_batch_over_pool(index_t batch, double flops_per_product, int t
 // products of small transformers (tokens × width: 8192 × 64 × 64 up to 8192 × 1024 × 256)
 // OpenBLAS' own threading reached 65–420 GFLOP/s on 2 threads of this Zen 5, varying from run
 // to run, and the row split 390–490 (bench_kernels BM_gemm_ranklens against BM_gemm_cblas,
-// docs/performance.md); a weight gradient of a narrow layer (64 × 256 × 8192) splits by
-// columns, and one with both sides narrow (64 × 64 × 8192) over k. Leaving no product to
-// OpenBLAS' threads also spares the step their sched_yield spinning between calls.
+// docs/performance.md). Leaving no product to OpenBLAS' threads also spares the step their
+// sched_yield spinning between calls.
+// A product whose k is its longest extent (a weight gradient, k = tokens) splits over k:
+// on an Intel Xeon (cpu family 6, model 207), 2 threads, a d 256 layer's weight gradients over
+// 1024 tokens (256 × 256, 256 × 1024 ...) ran at 246–293 GFLOP/s that way, where the row split
+// gave 127–290 (256 × 256 × 1024: 127) and OpenBLAS' own threads 180–295.
 enum class product_split { none, rows, columns, inner };
 inline constexpr index_t split_min_extent_per_thread = 128;
 inline constexpr double split_min_flops = 4.0 * 1024 * 1024;
+inline constexpr index_t inner_split_max_elements = 1 << 20;  // of C: each thread but one sums into scratch
 
 inline product_split choose_product_split(index_t m, index_t n, index_t k, int threads) {
   if (threads < 2 || double(m) * double(n) * double(k) < split_min_flops) return product_split::none;
+  if (k >= split_min_extent_per_thread * threads && k >= std::max(m, n) && m * n <= inner_split_max_elements)
+    return product_split::inner;
   if (m >= split_min_extent_per_thread * threads) return product_split::rows;
   if (n >= split_min_extent_per_thread * threads) return product_split::columns;
   if (k >= split_min_extent_per_thread * threads && m * n <= 256 * 256) return product_split::inner;
@@ -230,7 +236,7 @@ void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k,
   }
   // One part per thread: a block of rows of C (rows of op(A): rows of A, or its columns when A
   // is transposed), a block of columns (columns of op(B)), or a slice of the k terms, whose
-  // partial products the calling thread then adds up in part order (deterministic).
+  // partial products are then added up in part order (deterministic), rows over the pool.
   detail::openblas_threads_scope single_threaded(1);
   const index_t extent = split == detail::product_split::rows ? m : split == detail::product_split::columns ? n : k;
   std::span<T> partials;  // parts 1.. of a split over k: (threads − 1) × (m, n), dense
@@ -255,11 +261,13 @@ void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k,
     }
   });
   if (split == detail::product_split::inner)
-    for (index_t part = 1; part < threads; ++part) {
-      const T* partial = partials.data() + (part - 1) * m * n;
-      for (index_t i = 0; i < m; ++i)
-        for (index_t j = 0; j < n; ++j) c[i * ldc + j] += partial[i * n + j];
-    }
+    parallel_for(m, std::max<index_t>(1, 16384 / n), [&](index_t first, index_t last) {
+      for (index_t part = 1; part < threads; ++part) {
+        const T* partial = partials.data() + (part - 1) * m * n;
+        for (index_t i = first; i < last; ++i)
+          for (index_t j = 0; j < n; ++j) c[i * ldc + j] += partial[i * n + j];
+      }
+    });
 }
 
 // `batch` independent products: C_i = alpha * op(A_i) * op(B_i) + beta * C_i with
