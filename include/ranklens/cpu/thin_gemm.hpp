@@ -5,8 +5,8 @@
 // the bias in a pass of its own. Here A's rows are read in place, six at a time, against
 // 64-column panels of op(B), with the tile in 24 AVX-512 accumulators; bias and beta are
 // applied as the tile is stored. op(B) is packed once per call into its panels (it is small;
-// in place, its rows lie up to a page apart and evict each other from L1), and the tiles of a
-// chunk of rows share each 128-row block of a panel from L1.
+// in place, its rows lie up to a page apart and evict each other from L1), and blocks of 96
+// rows share each 128-row block of a panel from L1.
 // Measured on 2 threads against OpenBLAS (docs/performance.md): on a Zen 5, with the operands
 // out of cache, 305–418 GFLOP/s where OpenBLAS reached 160–303; on an Intel Xeon (cpu family
 // 6, model 207), the packing and the blocks made a Qwen2 d 256 LoRA step 8% faster.
@@ -41,8 +41,9 @@ inline constexpr index_t max_n = 1024;
 inline constexpr index_t min_m = 256;
 inline constexpr index_t rows_per_tile = 6;
 inline constexpr index_t panel_width = 64;  // columns of B per tile: 4 AVX-512 vectors
-// Rows of a packed panel that the tiles of a chunk share from L1: 128 × 64 floats = 32 KiB.
+// Rows of a packed panel that a block of tiles shares from L1: 128 × 64 floats = 32 KiB.
 inline constexpr index_t k_block = 128;
+inline constexpr index_t tiles_per_block = 16;  // 96 rows of C, at most 384 KiB: they stay in L2
 }  // namespace thin_gemm_limits
 
 // Whether the thin kernel takes a product with these extents (A not transposed, B either way).
@@ -171,23 +172,34 @@ inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float 
   const index_t tiles = (m + R - 1) / R;
   // About 256k multiply-adds per chunk, so a small product stays on one thread.
   const index_t grain = std::max<index_t>(1, 262144 / (R * n * k));
+  // Tile t of C's rows, panel j of its columns, over op(B)'s rows p0 to p1, stored as rule says.
+  const auto one_tile = [&](index_t t, index_t j, index_t p0, index_t p1, const store_rule& rule, bool prefetch_next) {
+    const index_t i = t * R, width = std::min(panel_width, n - j);
+    store_rule at_j = rule;
+    if (rule.bias != nullptr) at_j.bias = rule.bias + j;
+    any_tile(std::min(R, m - i), width / 16, p1 - p0, a + i * lda + p0, lda, packed + j * k + p0 * width, width, c + i * ldc + j,
+             ldc, at_j, prefetch_next);
+  };
   parallel_for(tiles, grain, [&](index_t first, index_t last) {
-    // The chunk's tiles share each block of a panel (at most k_block × 64 floats) from L1;
-    // their rows of A (a few tens of KiB per k block) come from L2 for every panel.
-    for (index_t kb = 0; kb < k_blocks; ++kb) {
-      const index_t p0 = k * kb / k_blocks, p1 = k * (kb + 1) / k_blocks;
-      // The first k block applies beta and the bias; the others add to what it stored.
-      const store_rule rule = kb == 0 ? store_rule{alpha, beta, bias} : store_rule{alpha, 1.0f, nullptr};
-      for (index_t j = 0; j < n; j += panel_width) {
-        const index_t width = std::min(panel_width, n - j);
-        const float* block = packed + j * k + p0 * width;
-        store_rule at_j = rule;
-        if (rule.bias != nullptr) at_j.bias = rule.bias + j;
-        for (index_t t = first; t < last; ++t) {
-          const index_t i = t * R;
-          any_tile(std::min(R, m - i), width / 16, p1 - p0, a + i * lda + p0, lda, block, width, c + i * ldc + j, ldc, at_j,
-                   j == 0 && t + 1 < last);
-        }
+    if (k_blocks == 1) {
+      // k ≤ 128: each tile sweeps every panel with its rows of A in L1 (read from memory once,
+      // the next tile's requested meanwhile); the panels, 32 KiB each at most, come from L2.
+      for (index_t t = first; t < last; ++t)
+        for (index_t j = 0; j < n; j += panel_width) one_tile(t, j, 0, k, {alpha, beta, bias}, j == 0 && t + 1 < last);
+      return;
+    }
+    // Longer k: blocks of tiles_per_block tiles share each block of a panel (k_block × 64
+    // floats) from L1, where a whole panel would not fit; their rows of A (96 × k_block floats)
+    // and of C (96 × n) stay in L2 across the k blocks (a whole chunk's C, 1024 rows at
+    // m = 8192, did not, and went to memory once per k block).
+    for (index_t t0 = first; t0 < last; t0 += tiles_per_block) {
+      const index_t t1 = std::min(last, t0 + tiles_per_block);
+      for (index_t kb = 0; kb < k_blocks; ++kb) {
+        const index_t p0 = k * kb / k_blocks, p1 = k * (kb + 1) / k_blocks;
+        // The first k block applies beta and the bias; the others add to what it stored.
+        const store_rule rule = kb == 0 ? store_rule{alpha, beta, bias} : store_rule{alpha, 1.0f, nullptr};
+        for (index_t j = 0; j < n; j += panel_width)
+          for (index_t t = t0; t < t1; ++t) one_tile(t, j, p0, p1, rule, j == 0 && t + 1 < last);
       }
     }
   });
