@@ -287,9 +287,12 @@ void BM_gemm_cold(benchmark::State& state) {
   }
   set_flops(state, 2.0 * double(m) * double(n) * double(k));
 }
+// The last four are a Qwen2 d 256 layer's MLP over 1024 tokens (bench_lora_step): gate/up and
+// down forward, their input gradients.
 #define RANKLENS_COLD_GEMM_SHAPES \
   ->Args({8192, 192, 64, 0})->Args({8192, 64, 64, 0})->Args({8192, 256, 64, 0})->Args({8192, 64, 256, 0}) \
-  ->Args({8192, 64, 192, 1})->Args({8192, 64, 64, 1})->Args({8192, 64, 256, 1})->Args({8192, 256, 64, 1})->UseRealTime()
+  ->Args({8192, 64, 192, 1})->Args({8192, 64, 64, 1})->Args({8192, 64, 256, 1})->Args({8192, 256, 64, 1}) \
+  ->Args({1024, 1024, 256, 0})->Args({1024, 256, 1024, 0})->Args({1024, 256, 1024, 1})->Args({1024, 1024, 256, 1})->UseRealTime()
 BENCHMARK(BM_gemm_cold<true>) RANKLENS_COLD_GEMM_SHAPES;
 BENCHMARK(BM_gemm_cold<false>) RANKLENS_COLD_GEMM_SHAPES;
 
