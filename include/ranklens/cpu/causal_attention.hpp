@@ -27,13 +27,13 @@
 #include <type_traits>
 
 #include "ranklens/cpu/attention_extents.hpp"
-#include "ranklens/cpu/transpose.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/causal_attention_tiled.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
+#include "ranklens/cpu/transpose.hpp"
 
 namespace ranklens::cpu {
 

@@ -19,10 +19,10 @@
 #include <span>
 
 #include "ranklens/cpu/attention_extents.hpp"
-#include "ranklens/cpu/transpose.hpp"
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
+#include "ranklens/cpu/transpose.hpp"
 
 #if defined(__AVX512F__)
 #define RANKLENS_TILED_ATTENTION 1
