@@ -6,6 +6,7 @@
 #include "kernel_test_support.hpp"
 #include "ranklens/cpu/bias.hpp"
 #include "ranklens/cpu/blas.hpp"
+#include "ranklens/cpu/low_rank_gemm.hpp"
 #include "ranklens/cpu/thin_gemm.hpp"
 
 namespace cpu_test_thin_gemm {  // the unity build compiles test files together: names stay per file
@@ -75,8 +76,66 @@ TEST_CASE("thin gemm splits rows over 1, 2 and 3 threads with the same result", 
     check_thin(false, 2000, 64, 64, 1.0f, 1.0f, false);
     check_thin(true, 1999, 192, 64, 1.0f, 0.0f, true);
     check_thin(false, 1001, 48, 100, 2.0f, 0.0f, false);
+    // Several blocks of 16 tiles in one chunk, each through several k blocks.
+    check_thin(false, 2003, 80, 300, 1.0f, 1.0f, false);
+    check_thin(true, 1999, 192, 1024, -0.5f, 2.0f, false);
   }
   set_num_threads(before);
+}
+
+namespace {
+
+// gemm_plus_low_rank (the thin GEMM adding U·V as it stores C) against the product first and
+// add_low_rank_rows after: the same bits. And add_low_rank_rows against the definition.
+void check_low_rank_term(bool transposed_b, index_t m, index_t n, index_t k, index_t rank, float beta, bool with_bias) {
+  INFO("transposed_b " << transposed_b << " m " << m << " n " << n << " k " << k << " rank " << rank << " beta " << beta << " bias "
+                       << with_bias);
+  const index_t lda = k + 3, ldb = (transposed_b ? k : n) + 5, ldc = n + 7;
+  const auto a = random_vector<float>(m * lda, -1, 1, 31);
+  const auto b = random_vector<float>((transposed_b ? n : k) * ldb, -1, 1, 32);
+  const auto bias = random_vector<float>(n, -1, 1, 33);
+  const auto u = random_vector<float>(m * rank, -1, 1, 34);
+  const auto v = random_vector<float>(rank * n, -1, 1, 35);
+  const auto c0 = random_vector<float>(m * ldc, -1, 1, 36);
+  const cpu::transpose tb = transposed_b ? cpu::transpose::yes : cpu::transpose::no;
+  auto fused = c0, after = c0;
+  gemm_plus_low_rank<float>(tb, m, n, k, a.data(), lda, b.data(), ldb, beta, with_bias ? bias.data() : nullptr, u.data(), v.data(), rank,
+                            fused.data(), ldc);
+  if (with_bias)
+    gemm_plus_bias<float>(tb, m, n, k, a.data(), lda, b.data(), ldb, bias.data(), after.data(), ldc);
+  else
+    gemm<float>(cpu::transpose::no, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, beta, after.data(), ldc);
+  const auto product = after;
+  add_low_rank_rows<float>(u.data(), v.data(), after.data(), m, n, rank, ldc);
+  for (std::size_t e = 0; e < fused.size(); ++e) REQUIRE(fused[e] == after[e]);  // padding included
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      ld want = product[std::size_t(i * ldc + j)];
+      for (index_t q = 0; q < rank; ++q) want += ld(u[std::size_t(i * rank + q)]) * ld(v[std::size_t(q * n + j)]);
+      REQUIRE(std::fabs(ld(after[std::size_t(i * ldc + j)]) - want) <= 8 * ld(std::numeric_limits<float>::epsilon()) * ld(rank + 2));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("thin gemm adds a low-rank term as it stores C, the bits of adding it afterwards", "[cpu][blas]") {
+  const int before = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (bool transposed_b : {false, true}) {
+      check_low_rank_term(transposed_b, 300, 80, 64, 1, 0.0f, false);   // one k block
+      check_low_rank_term(transposed_b, 301, 80, 64, 1, 0.0f, true);
+      check_low_rank_term(transposed_b, 1001, 128, 300, 3, 1.0f, false);  // three k blocks
+      check_low_rank_term(transposed_b, 997, 48, 129, 2, 0.0f, true);
+      check_low_rank_term(transposed_b, 257, 40, 32, 1, 1.0f, false);  // n not a multiple of 16: BLAS, then the pass
+      check_low_rank_term(transposed_b, 50, 64, 32, 4, 0.0f, true);    // too few rows: BLAS
+    }
+  }
+  set_num_threads(before);
+  std::vector<float> c(256 * 16), a(256), b(16), u(256), v(16);
+  CHECK_THROWS_WITH(gemm_plus_low_rank<float>(cpu::transpose::no, 256, 16, 1, a.data(), 1, b.data(), 16, 1.0f, b.data(), u.data(), v.data(),
+                                              1, c.data(), 16),
+                    Catch::Contains("gemm_plus_low_rank") && Catch::Contains("beta"));
 }
 
 TEST_CASE("thin gemm with beta = 0 ignores whatever C held, NaN included", "[cpu][blas]") {

@@ -164,14 +164,48 @@ void low_rank_apply(const T* u, const T* b, T* y, index_t rows, index_t out, ind
   });
 }
 
+// u = x·Aᵀ alone: low_rank_forward's first half, the same bits.  x: (rows, in); a: (rank, in);
+// u: (rows, rank)
+template <Real T>
+void low_rank_activations(const T* x, const T* a, T* u, index_t rows, index_t in, index_t rank) {
+  detail::check_low_rank("low_rank_activations", rows, in, 1, rank);
+  if (rows == 0) return;
+  const index_t blocks = (rows + detail::low_rank_row_block - 1) / detail::low_rank_row_block;
+  const index_t grain = std::max<index_t>(1, parallel_grain(int(rank)) / std::max<index_t>(detail::low_rank_row_block * in, 1));
+  parallel_for(blocks, grain, [&](index_t first_block, index_t last_block) {
+    detail::for_row_blocks(first_block * detail::low_rank_row_block, std::min(rows, last_block * detail::low_rank_row_block), [&]<int R>(index_t r0) {
+      T dots[R];
+      for (index_t j = 0; j < rank; ++j) {
+        detail::dot_rows<R>(x + r0 * in, in, a + j * in, in, dots);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) u[(r0 + r) * rank + j] = dots[r];
+      }
+    });
+  });
+}
+
+// c += u·v, rank by rank, as the thin GEMM adds a low_rank_term when it stores C: the same
+// bits.  u: (rows, rank); v: (rank, n), both dense; c: (rows, n), rows ldc ≥ n apart
+template <Real T>
+void add_low_rank_rows(const T* u, const T* v, T* c, index_t rows, index_t n, index_t rank, index_t ldc) {
+  detail::check_low_rank("add_low_rank_rows", rows, n, 1, rank);
+  detail::require(ldc >= n, "add_low_rank_rows", "ldc is smaller than a row");
+  if (rows == 0 || n == 0) return;
+  parallel_for(rows, std::max<index_t>(1, parallel_grain(2 * int(rank)) / n), [&](index_t first, index_t last) {
+    for (index_t r = first; r < last; ++r)
+      for (index_t j = 0; j < rank; ++j) detail::axpy_rows<1, false>(u + r * rank + j, v + j * n, c + r * ldc, ldc, n);
+  });
+}
+
 // The backward of low_rank_forward: gx (+)= scale·(gy·B)·A, ga += scale·(gy·B)ᵀ·x and
 // gb += scale·gyᵀ·u. gx, ga and gb may each be nullptr (not wanted); gx is stored over when
-// gx_mode is grad_write::store. x: (rows, in); a: (rank, in); b: (out, rank); u: (rows, rank);
-// gy: (rows, out).
+// gx_mode is grad_write::store. scaled_gy_b, when given, receives scale·(gy·B) (rows, rank): the
+// coefficients of gx's term for a caller that adds it as its own product is stored.
+// x: (rows, in); a: (rank, in); b: (out, rank); u: (rows, rank); gy: (rows, out).
 template <Real T>
 void low_rank_backward(const T* x, const T* a, const T* b, const T* u, const T* gy, optional_out<T> gx, grad_write gx_mode,
                        optional_out<T> ga, optional_out<T> gb, index_t rows, index_t in, index_t out, index_t rank,
-                       std::type_identity_t<T> scale) {
+                       std::type_identity_t<T> scale, optional_out<T> scaled_gy_b = nullptr) {
   detail::check_low_rank("low_rank_backward", rows, in, out, rank);
   const T* bt = detail::transposed_b(b, out, rank);
 
@@ -181,6 +215,10 @@ void low_rank_backward(const T* x, const T* a, const T* b, const T* u, const T* 
     detail::for_row_blocks(begin, end, [&]<int R>(index_t r0) {
       T v[low_rank_max_rank][R], coefficient[R];
       for (index_t j = 0; j < rank; ++j) detail::dot_rows<R>(gy + r0 * out, out, bt + j * out, out, v[j]);
+      if (scaled_gy_b != nullptr)
+        for (index_t j = 0; j < rank; ++j)
+#pragma GCC unroll 4
+          for (int r = 0; r < R; ++r) scaled_gy_b[(r0 + r) * rank + j] = scale * v[j][r];
       if (gx != nullptr)
         for (index_t j = 0; j < rank; ++j) {
 #pragma GCC unroll 4
@@ -201,7 +239,7 @@ void low_rank_backward(const T* x, const T* a, const T* b, const T* u, const T* 
   };
 
   if (ga == nullptr && gb == nullptr) {
-    if (gx != nullptr)
+    if (gx != nullptr || scaled_gy_b != nullptr)
       parallel_for(rows, std::max<index_t>(1, parallel_grain(2 * int(rank)) / std::max<index_t>(in + out, 1)),
                    [&](index_t first, index_t last) { rows_pass(first, last, nullptr); });
     return;

@@ -4,7 +4,8 @@
 // widths 64–256. OpenBLAS packs A for them, although k = 64 leaves little to reuse, and fills
 // the bias in a pass of its own. Here A's rows are read in place, six at a time, against
 // 64-column panels of op(B), with the tile in 24 AVX-512 accumulators; bias and beta are
-// applied as the tile is stored. op(B) is packed once per call into its panels (it is small;
+// applied as the tile is stored, and so is a low-rank term U·V (a LoRA adapter's, which would
+// otherwise read and write C once more). op(B) is packed once per call into its panels (it is small;
 // in place, its rows lie up to a page apart and evict each other from L1), and blocks of 96
 // rows share each 128-row block of a panel from L1.
 // Measured on 2 threads against OpenBLAS (docs/performance.md): on a Zen 5, with the operands
@@ -52,6 +53,14 @@ inline bool thin_gemm_suits(index_t m, index_t n, index_t k) noexcept {
   return RANKLENS_THIN_GEMM && m >= min_m && n >= 16 && n <= max_n && n % 16 == 0 && k >= 1 && k <= max_k;
 }
 
+// A term U·V added to C as its tiles are stored: U (m, rank) and V (rank, n), both row-major
+// and dense. rank 0: none.
+struct low_rank_term {
+  const float* u = nullptr;
+  const float* v = nullptr;
+  index_t rank = 0;
+};
+
 #if RANKLENS_THIN_GEMM
 namespace detail::thin {
 
@@ -59,6 +68,8 @@ struct store_rule {
   float alpha;
   float beta;          // 0: C is not read (as in BLAS: whatever it held, NaN included, is gone)
   const float* bias;   // null, or one value per column of C
+  low_rank_term term;  // u at the tile's first row, v at its first column
+  index_t ldv;         // row stride of term.v: C's n
 };
 
 // C[r, 0:16V] = rule(Σ_p A[r, p] · panel[p, 0:16V]) for R rows; panel rows are ldp apart.
@@ -100,6 +111,11 @@ inline void tile(index_t k, const float* a, index_t lda, const float* panel, ind
       __m512 value = _mm512_mul_ps(acc[r][v], alpha);
       if (rule.beta != 0.0f) value = _mm512_fmadd_ps(beta, _mm512_loadu_ps(out), value);
       if (rule.bias != nullptr) value = _mm512_add_ps(value, _mm512_loadu_ps(rule.bias + 16 * v));
+      // After the bias and in rank order, as cpu::add_low_rank_rows adds it to a stored C: the
+      // same bits either way.
+      for (index_t q = 0; q < rule.term.rank; ++q)
+        value = _mm512_fmadd_ps(_mm512_set1_ps(rule.term.u[r * rule.term.rank + q]), _mm512_loadu_ps(rule.term.v + q * rule.ldv + 16 * v),
+                                value);
       _mm512_storeu_ps(out, value);
     }
 }
@@ -154,11 +170,12 @@ inline void pack_panel(bool transposed, index_t j, index_t n, index_t k, const f
 }  // namespace detail::thin
 #endif
 
-// C = alpha · A · op(B) + beta · C (+ bias[j] on every row when bias is not null), for extents
-// where thin_gemm_suits(m, n, k). A is (m, k) row-major with lda ≥ k; B is (k, n) with
-// ldb ≥ n, or, transposed_b, (n, k) with ldb ≥ k. Rows of C are spread over the thread pool.
+// C = alpha · A · op(B) + beta · C (+ bias[j] on every row when bias is not null) (+ term.u ·
+// term.v), for extents where thin_gemm_suits(m, n, k). A is (m, k) row-major with lda ≥ k; B is
+// (k, n) with ldb ≥ n, or, transposed_b, (n, k) with ldb ≥ k. Rows of C are spread over the
+// thread pool.
 inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda, const float* b,
-                      index_t ldb, float beta, float* c, index_t ldc, const float* bias = nullptr) {
+                      index_t ldb, float beta, float* c, index_t ldc, const float* bias = nullptr, low_rank_term term = {}) {
 #if RANKLENS_THIN_GEMM
   using namespace detail::thin;
   using namespace thin_gemm_limits;
@@ -177,6 +194,7 @@ inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float 
     const index_t i = t * R, width = std::min(panel_width, n - j);
     store_rule at_j = rule;
     if (rule.bias != nullptr) at_j.bias = rule.bias + j;
+    if (rule.term.rank > 0) at_j.term = {rule.term.u + i * rule.term.rank, rule.term.v + j, rule.term.rank};
     any_tile(std::min(R, m - i), width / 16, p1 - p0, a + i * lda + p0, lda, packed + j * k + p0 * width, width, c + i * ldc + j,
              ldc, at_j, prefetch_next);
   };
@@ -185,7 +203,7 @@ inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float 
       // k ≤ 128: each tile sweeps every panel with its rows of A in L1 (read from memory once,
       // the next tile's requested meanwhile); the panels, 32 KiB each at most, come from L2.
       for (index_t t = first; t < last; ++t)
-        for (index_t j = 0; j < n; j += panel_width) one_tile(t, j, 0, k, {alpha, beta, bias}, j == 0 && t + 1 < last);
+        for (index_t j = 0; j < n; j += panel_width) one_tile(t, j, 0, k, {alpha, beta, bias, term, n}, j == 0 && t + 1 < last);
       return;
     }
     // Longer k: blocks of tiles_per_block tiles share each block of a panel (k_block × 64
@@ -196,8 +214,10 @@ inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float 
       const index_t t1 = std::min(last, t0 + tiles_per_block);
       for (index_t kb = 0; kb < k_blocks; ++kb) {
         const index_t p0 = k * kb / k_blocks, p1 = k * (kb + 1) / k_blocks;
-        // The first k block applies beta and the bias; the others add to what it stored.
-        const store_rule rule = kb == 0 ? store_rule{alpha, beta, bias} : store_rule{alpha, 1.0f, nullptr};
+        // The first k block applies beta and the bias, the last the low-rank term; the others
+        // add to what the one before stored.
+        store_rule rule = kb == 0 ? store_rule{alpha, beta, bias, {}, n} : store_rule{alpha, 1.0f, nullptr, {}, n};
+        if (kb + 1 == k_blocks) rule.term = term;
         for (index_t j = 0; j < n; j += panel_width)
           for (index_t t = t0; t < t1; ++t) one_tile(t, j, p0, p1, rule, j == 0 && t + 1 < last);
       }
@@ -205,7 +225,7 @@ inline void thin_gemm(bool transposed_b, index_t m, index_t n, index_t k, float 
   });
 #else
   (void)transposed_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c,
-      (void)ldc, (void)bias;
+      (void)ldc, (void)bias, (void)term;
   throw std::logic_error("thin_gemm: built without AVX-512; check thin_gemm_suits() first");
 #endif
 }
