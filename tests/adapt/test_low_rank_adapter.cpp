@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -11,6 +13,8 @@
 #include "ranklens/cpu/low_rank.hpp"
 #include "ranklens/nn/conv1d.hpp"
 #include "ranklens/nn/linear.hpp"
+#include "ranklens/ops/low_rank_affine.hpp"
+#include "ranklens/ops/matmul_bias.hpp"
 #include "ranklens/ops/reduce.hpp"
 
 namespace adapt_test_low_rank_adapter {  // the unity build compiles test files together: names stay per file
@@ -142,6 +146,108 @@ TEST_CASE("low_rank_update passes the gradient check for x, A and B, in place an
     for (index_t i = 0; i < 6; ++i) expected += x.data()[r * 6 + i] * a1.data()[i];
     CHECK(result.activation.value()(r, 0) == Approx(expected));
   }
+}
+
+TEST_CASE("low_rank_affine passes the gradient check for x, w, the bias, A and B, with w in both layouts", "[adapt][gradcheck]") {
+  std::mt19937_64 rng(12);
+  auto x = random_tensor(Shape<dyn, 6>{7}, rng);
+  auto w = random_tensor(Shape<6, 5>{}, rng);   // (K, N), as Conv1D stores it
+  auto wt = random_tensor(Shape<5, 6>{}, rng);  // (N, K), as Linear stores it: used through its transpose
+  auto bias = random_tensor(Shape<5>{}, rng);
+  auto a = random_tensor(Shape<3, 6>{}, rng);
+  auto b = random_tensor(Shape<5, 3>{}, rng);
+  CHECK(check_gradients([](auto xv, auto wv, auto biasv, auto av, auto bv) { return low_rank_affine(xv, wv, std::optional(biasv), av, bv, 0.7).output; },
+                        x, w, bias, a, b));
+  CHECK(check_gradients([](auto xv, auto wv, auto av, auto bv) { return low_rank_affine(xv, transpose(wv), std::nullopt, av, bv, -1.3).output; },
+                        x, wt, a, b));
+  auto a1 = random_tensor(Shape<1, 6>{}, rng);
+  auto b1 = random_tensor(Shape<5, 1>{}, rng);
+  CHECK(check_gradients([](auto xv, auto wv, auto biasv, auto av, auto bv) {
+    return low_rank_affine(xv, transpose(wv), std::optional(biasv), av, bv, 2.0).output;
+  }, x, wt, bias, a1, b1));
+}
+
+namespace {
+
+// The layer's product followed by low_rank_update, and low_rank_affine, on the same float
+// operands: the forward must agree bit for bit (the term is added in the same order), the
+// gradients to rounding (dx sums the product and the term in another order).
+template <index_t K, index_t N, index_t Rank>
+void check_one_op_against_two(index_t rows, bool transposed_w, bool with_bias, std::uint64_t seed) {
+  INFO("rows " << rows << " K " << K << " N " << N << " rank " << Rank << " transposed w " << transposed_w << " bias " << with_bias);
+  std::mt19937_64 rng(seed);
+  const auto fill = [&](auto& t, double range) {
+    for (auto& v : t.span()) v = float(std::uniform_real_distribution<double>(-range, range)(rng));
+  };
+  Tensor<float, Shape<dyn, K>> x(Shape<dyn, K>{rows});
+  Tensor<float, Shape<K, N>> w(Shape<K, N>{});
+  Tensor<float, Shape<N, K>> w_rows(Shape<N, K>{});  // the same weight stored (N, K), read through transpose()
+  Tensor<float, Shape<N>> bias(Shape<N>{});
+  Tensor<float, Shape<Rank, K>> a(Shape<Rank, K>{});
+  Tensor<float, Shape<N, Rank>> b(Shape<N, Rank>{});
+  fill(x, 1), fill(w, 0.2), fill(bias, 0.5), fill(a, 0.3), fill(b, 0.3);
+  for (index_t i = 0; i < K; ++i)
+    for (index_t o = 0; o < N; ++o) w_rows(o, i) = w(i, o);
+  Tensor<float, Shape<dyn, N>> seed_gradient(Shape<dyn, N>{rows});
+  fill(seed_gradient, 1);
+  const float scale = 0.8f;
+
+  struct Outcome {
+    std::vector<float> y, gx, gw, gbias, ga, gb;
+  };
+  const auto run = [&](bool one_op) {
+    auto step = tape();
+    auto xv = variable(x);
+    auto w_rows_v = variable(w_rows);
+    auto wv = variable(w);
+    auto biasv = variable(bias);
+    auto av = variable(a);
+    auto bv = variable(b);
+    const Var<float, Shape<K, N>> weight = transposed_w ? Var<float, Shape<K, N>>(transpose(w_rows_v)) : wv;
+    Var<float, Shape<dyn, N>> y;
+    if (one_op) {
+      y = low_rank_affine(xv, weight, with_bias ? std::optional(biasv) : std::nullopt, av, bv, scale).output;
+    } else {
+      const auto base = with_bias ? matmul_bias(xv, weight, biasv) : matmul(xv, weight);
+      y = low_rank_update(base, xv, av, bv, scale).output;
+    }
+    backward(y, seed_gradient.view());
+    const auto copy = [](const auto& t) { return std::vector<float>(t.data(), t.data() + t.numel()); };
+    Outcome o;
+    o.y = copy(y.value());
+    o.gx = copy(xv.grad());
+    o.gw = transposed_w ? copy(w_rows_v.grad()) : copy(wv.grad());
+    if (with_bias) o.gbias = copy(biasv.grad());
+    o.ga = copy(av.grad());
+    o.gb = copy(bv.grad());
+    return o;
+  };
+  const Outcome two = run(false), one = run(true);
+  for (std::size_t i = 0; i < one.y.size(); ++i) REQUIRE(one.y[i] == two.y[i]);
+  const auto close = [](const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+    INFO(what);
+    REQUIRE(got.size() == want.size());
+    double largest = 0;
+    for (float v : want) largest = std::max(largest, double(std::fabs(v)));
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(std::fabs(double(got[i]) - double(want[i])) <= 1e-5 * (1 + largest));
+  };
+  close(one.gx, two.gx, "dx");
+  close(one.gw, two.gw, "dw");
+  close(one.gbias, two.gbias, "dbias");
+  close(one.ga, two.ga, "dA");
+  close(one.gb, two.gb, "dB");
+}
+
+}  // namespace
+
+TEST_CASE("low_rank_affine gives the bits of the layer then low_rank_update, on the thin GEMM and on BLAS", "[adapt][cpu]") {
+  for (bool transposed_w : {true, false})
+    for (bool with_bias : {true, false}) {
+      check_one_op_against_two<64, 80, 1>(300, transposed_w, with_bias, 21);    // the thin GEMM, one k block
+      check_one_op_against_two<300, 128, 3>(301, transposed_w, with_bias, 22);  // the thin GEMM, three k blocks
+      check_one_op_against_two<48, 24, 2>(257, transposed_w, with_bias, 23);    // n not a multiple of 16: BLAS
+      check_one_op_against_two<32, 64, 1>(40, transposed_w, with_bias, 24);     // too few rows for the thin GEMM
+    }
 }
 
 TEST_CASE("low_rank_update writes into a fresh result, never into a caller's tensor", "[adapt]") {

@@ -10,8 +10,9 @@
 // known at run time: LowRankAdapter<1, dyn, dyn>(rng, in, out) takes them at construction. scale = alpha / Rank, or alpha / √Rank with rsLoRA
 // (Kalajdzievski 2023, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA").
 //
-// Ranks up to 64 run as dot products and axpys per row (ops/low_rank_update.hpp); larger ones
-// as two GEMMs. The adapter's activation u = A·x per token (one scalar for rank 1) can be
+// Ranks up to 64 run as dot products and axpys per row, added inside the layer's own product
+// where they can be (ops/low_rank_affine.hpp; else ops/low_rank_update.hpp); larger ones as two
+// GEMMs. The adapter's activation u = A·x per token (one scalar for rank 1) can be
 // captured (adapt/lora_adapters.hpp gathers them into the adapter state). A disabled adapter
 // passes the layer's output through (ablation); a merged one has folded B·A into the layer's
 // weight (adapt/lora_adapters.hpp) and passes it through too.
@@ -20,6 +21,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,7 @@
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/dropout.hpp"
+#include "ranklens/ops/low_rank_affine.hpp"
 #include "ranklens/ops/low_rank_update.hpp"
 #include "ranklens/ops/matmul.hpp"
 
@@ -137,6 +140,21 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
       const auto u = matmul(input, transpose(lora_A.var()));
       capture(u);
       return base + matmul(u, transpose(lora_B.var())) * T(scale());
+    }
+  }
+
+  // The layer and this adapter in one op (ops/low_rank_affine.hpp) when it adds A·x as it is:
+  // enabled, not merged, no spliced activations, no dropout in force, a rank the row kernels take.
+  std::optional<Var<T, Shape<dyn, Out>>> adapt_product(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<In, Out>>& w,
+                                                       const std::optional<Var<T, Shape<Out>>>& bias) const override {
+    if constexpr (Rank > cpu::low_rank_max_rank) {
+      return std::nullopt;
+    } else {
+      if (!enabled_ || merged_ || source_.table != nullptr || (options_.dropout > 0 && training_)) return std::nullopt;
+      if (x.extent(1) != input_width() || w.extent(0) != input_width() || w.extent(1) != output_width()) return std::nullopt;  // adapt() says why
+      const auto result = low_rank_affine(x, w, bias, lora_A.var(), lora_B.var(), T(scale()));
+      capture(result.activation);
+      return result.output;
     }
   }
 

@@ -6,12 +6,15 @@
 // instead of its own output. The slot holds a pointer and no ownership: the adapter lives
 // elsewhere (adapt/), outlives its attachment, and detaches before it goes. An empty slot costs
 // one branch. The adapter sees the input and output as (rows, In) and (rows, Out), whatever
-// leading axes the layer was called with.
+// leading axes the layer was called with. A layer first offers the adapter its operands
+// (product), so that a LoRA adapter can add itself inside the layer's own product.
 #pragma once
 #include <array>
+#include <optional>
 #include <utility>
 
 #include "ranklens/autograd/var.hpp"
+#include "ranklens/core/shape_algebra.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -24,6 +27,13 @@ class AffineAdapter {
   virtual ~AffineAdapter() = default;
   // x: (rows, In), base: (rows, Out) → (rows, Out).
   virtual Var<T, Shape<dyn, Out>> adapt(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<dyn, Out>>& base) const = 0;
+  // The adapted output computed from the layer's own operands, y = x·w (+ bias) adapted, for an
+  // adapter that adds itself as the product is stored (ops/low_rank_affine.hpp); nullopt where
+  // it cannot, and the layer then computes its output and calls adapt. w: (In, Out), any layout.
+  virtual std::optional<Var<T, Shape<dyn, Out>>> adapt_product(const Var<T, Shape<dyn, In>>& /*x*/, const Var<T, Shape<In, Out>>& /*w*/,
+                                                               const std::optional<Var<T, Shape<Out>>>& /*bias*/) const {
+    return std::nullopt;
+  }
 };
 
 template <index_t In, index_t Out, Real T>
@@ -49,6 +59,25 @@ class AdapterSlot {
     const auto adapted = adapter_->adapt(reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, in}, "AdapterSlot")),
                                          reshape(base, Shape<dyn, Out>::from_dims(std::array<index_t, 2>{rows, out}, "AdapterSlot")));
     return reshape(adapted, base.shape());
+  }
+
+  // x·w (+ bias) adapted in one op when the attached adapter can do so (AffineAdapter::
+  // adapt_product), else nullopt: then the layer computes x·w (+ bias) and calls operator().
+  // x: (..., In), w: (In, Out).
+  template <ShapeType SX>
+  std::optional<Var<T, matmul_shape_t<SX, Shape<In, Out>>>> product(const Var<T, SX>& x, const Var<T, Shape<In, Out>>& w,
+                                                                    const std::optional<Var<T, Shape<Out>>>& bias) const {
+    using SY = matmul_shape_t<SX, Shape<In, Out>>;
+    if (adapter_ == nullptr) [[likely]]
+      return std::nullopt;
+    const index_t in = x.shape().dims[SX::rank - 1], out = w.extent(1);
+    const index_t rows = in == 0 ? 0 : x.numel() / in;
+    const auto adapted = adapter_->adapt_product(reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, in}, "AdapterSlot")), w, bias);
+    if (!adapted) return std::nullopt;
+    std::array<index_t, SX::rank> dims{};
+    for (std::size_t i = 0; i < SX::rank; ++i) dims[i] = x.shape().dims[i];
+    dims[SX::rank - 1] = out;
+    return reshape(*adapted, SY::from_dims(dims, "AdapterSlot"));
   }
 
   void attach(const AffineAdapter<In, Out, T>& adapter) {

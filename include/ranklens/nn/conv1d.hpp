@@ -52,6 +52,8 @@ class Conv1D {
     static_assert(last_extent_may_be<S, In>, "Conv1D<In, Out>: the input's last extent must equal In.");
     if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
       require_last_extent_is(x, input_width(), "Conv1D", In, Out);
+      if (adapter.attached())
+        if (auto adapted = adapter.product(x, weight.var(), std::optional(bias.var()))) return *adapted;
       return adapter(x, matmul_bias(x, weight.var(), bias.var()));
     }
   }

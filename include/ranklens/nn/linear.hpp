@@ -82,6 +82,8 @@ class Linear {
     const index_t in = input_width(), out = output_width();
     using transposed = Shape<In, Out>;
     auto wt = w.template with_layout<transposed>(0, transposed::from_dims(std::array<index_t, 2>{in, out}), {1, in});  // Wᵀ as a view
+    if (adapter.attached())
+      if (auto adapted = adapter.product(x, wt, bias ? std::optional(bias->var()) : std::nullopt)) return *adapted;
     if (bias) return adapter(x, matmul_bias(x, wt, bias->var()));  // bias filled in, then the GEMM adds onto it
     return adapter(x, matmul(x, wt));
   }
