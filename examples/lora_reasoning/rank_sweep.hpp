@@ -50,7 +50,7 @@ inline FinetuneOutcome finetune_full(const Model& base, const Settings& settings
 template <index_t Rank, class Inspect>
 FinetuneOutcome finetune_lora(const Model& base, const Settings& settings, index_t traces, const EvaluationSets& sets, Inspect&& inspect) {
   Model model = base;
-  LoraAdapters<Rank, Model> adapters(model, {.options = {.alpha = settings.lora_alpha, .rslora = true}, .seed = settings.seed + 100 + Rank});
+  LoraAdapters<Rank, Model> adapters(model, {.options = {.alpha = settings.lora_alpha, .rslora = true}, .seed = adapter_seed(settings, Rank)});
   std::vector<std::vector<float>> initial_a;
   adapters.for_each_attached([&](const LoraSite&, auto& adapter, auto&) {
     initial_a.emplace_back(adapter.lora_A.value().span().begin(), adapter.lora_A.value().span().end());

@@ -114,6 +114,11 @@ inline Model pretrain(const Settings& settings, train::History* history = nullpt
   return model;
 }
 
+// The seed a rank-`rank` LoRA finetune draws its adapters' A from (LoraConfig::seed). lora_sae
+// draws the rank-1 adapter's A again from it: its untrained comparison must start where the
+// trained adapter did.
+inline std::uint64_t adapter_seed(const Settings& settings, index_t rank) { return settings.seed + 100 + std::uint64_t(rank); }
+
 inline reasoning::FinetuneTraces finetune_traces(const Settings& settings) {
   return {.batch_size = settings.finetune_batch, .seq_len = settings.seq_len};
 }

@@ -11,11 +11,14 @@
 // directory (adapter_sae/) and its feature dashboard (adapter_sae_dashboard.html) into --out.
 // docs/experiments.md quotes a default run.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "../lora_reasoning/resumable_base.hpp"
 #include "ranklens/cpu/blas.hpp"
@@ -58,7 +61,11 @@ int run(SaeRun& run, const std::filesystem::path& from, const std::filesystem::p
   Model model(init);
   io::load_pretrained(model, from / "base");
   const auto adapter_dir = from / "rank1_adapter";
-  Adapters adapters(model, io::read_peft_config<1>(model, adapter_dir));
+  // PEFT's config holds no seed: A is drawn from the one lora_reasoning drew the rank-1 adapter's
+  // from, so that the untrained comparison below starts where training did.
+  auto config = io::read_peft_config<1>(model, adapter_dir);
+  config.seed = adapter_seed(settings, 1);
+  Adapters adapters(model, config);
   if (adapters.state_width() != adapter_state_width)
     throw value_error(adapter_dir.string() + ": the adapter has " + std::to_string(adapters.state_width()) +
                       " projections; this analysis reads the state of all " + std::to_string(adapter_state_width) +
@@ -71,6 +78,23 @@ int run(SaeRun& run, const std::filesystem::path& from, const std::filesystem::p
   });
   io::load_peft_adapter(adapters, adapter_dir);
   adapters.for_each_attached([](const LoraSite&, auto& adapter, auto&) { adapter.set_training(false); });
+  // The untrained comparison rests on a trained A staying near the A it was drawn as: say how
+  // near (an adapter trained from another seed than lora_reasoning's shows about 0).
+  std::vector<double> cosines;
+  adapters.for_each_attached([&](const LoraSite&, auto& adapter, auto&) {
+    const auto trained = adapter.lora_A.value().span();
+    const auto& initial = initial_a[cosines.size()];
+    double dot = 0, trained_norm = 0, initial_norm = 0;
+    for (std::size_t i = 0; i < trained.size(); ++i) {
+      dot += double(trained[i]) * initial[i];
+      trained_norm += double(trained[i]) * trained[i];
+      initial_norm += double(initial[i]) * initial[i];
+    }
+    cosines.push_back(dot / std::sqrt(std::max(trained_norm * initial_norm, 1e-300)));
+  });
+  std::sort(cosines.begin(), cosines.end());
+  std::fprintf(stderr, "each trained A against the A it was drawn as: cosine %.3f (lowest) / %.3f (median) over %zu adapters\n",
+               cosines.front(), cosines[cosines.size() / 2], cosines.size());
   run.load_seconds = loading.seconds();
   std::fprintf(stderr, "loaded %s and %s (%.1f s)\n", (from / "base").c_str(), adapter_dir.c_str(), run.load_seconds);
 
