@@ -4,15 +4,21 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/core/distributions.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/ops/causal_softmax.hpp"
 #include "ranklens/ops/fused_causal_attention.hpp"
+#include "ranklens/ops/low_rank_affine.hpp"
 #include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/matmul_bias.hpp"
 #include "ranklens/ops/normalization.hpp"
 #include "ranklens/ops/softmax.hpp"
 #include "ranklens/ops/views.hpp"
@@ -129,6 +135,51 @@ void causal_attention_forward_backward(benchmark::State& state) {
   }
 }
 
+// A frozen Linear layer (x·Wᵀ + b) with a rank-1 LoRA adapter, forward and backward (dx, dA,
+// dB; no dW), for 1024 tokens: as one op, the adapter's term added inside the layer's products
+// (low_rank_affine), against two ops, the layer then low_rank_update, which read and write y and
+// dx once more. Each iteration runs both, one after the other, so that the machine's drifting
+// speed falls on both alike; the counters are their median times and one_op / two_ops.
+void lora_layer_one_op_vs_two(benchmark::State& state) {
+  const index_t rows = 1024, in = state.range(0), out = state.range(1);
+  const bool with_bias = state.range(2) != 0;
+  auto x = random_floats(Shape<dyn, dyn>{rows, in}, 13);
+  auto w = random_floats(Shape<dyn, dyn>{out, in}, 14);
+  auto bias = random_floats(Shape<dyn>{out}, 15);
+  auto a = random_floats(Shape<1, dyn>{in}, 16);
+  auto b = random_floats(Shape<dyn, 1>{out}, 17);
+  auto seed = random_floats(Shape<dyn, dyn>{rows, out}, 18);
+  const auto run = [&](bool one_op) {
+    const auto start = std::chrono::steady_clock::now();
+    auto step = tape();
+    auto xv = variable(x);
+    auto av = variable(a);
+    auto bv = variable(b);
+    const auto wt = transpose(constant(w));
+    const std::optional<Var<float, Shape<dyn>>> bias_v = with_bias ? std::optional(constant(bias)) : std::nullopt;
+    if (one_op) {
+      backward(low_rank_affine(xv, wt, bias_v, av, bv, 2.0f).output, seed.view());
+    } else {
+      const auto base = with_bias ? matmul_bias(xv, wt, *bias_v) : matmul(xv, wt);
+      backward(low_rank_update(base, xv, av, bv, 2.0f).output, seed.view());
+    }
+    benchmark::DoNotOptimize(av.grad().data());
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::vector<double> one, two;
+  for (auto _ : state) {
+    two.push_back(run(false));
+    one.push_back(run(true));
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  state.counters["two_ops_us"] = median(two);
+  state.counters["one_op_us"] = median(one);
+  state.counters["one_op/two_ops"] = median(one) / std::max(median(two), 1e-9);
+}
+
 }  // namespace
 
 BENCHMARK(causal_attention_forward_backward<true>)->Arg(16)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -136,6 +187,9 @@ BENCHMARK(causal_attention_forward_backward<false>)->Arg(16)->Arg(32)->Arg(64)->
 BENCHMARK(raw_sgemm)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(matmul_forward)->Args({512, 512, 512})->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(matmul_forward_backward)->Args({8192, 256, 256})->Args({8192, 768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+// A Qwen2 layer's projections at d 256 (q with its bias, o, gate, down) and d 128 (up, down).
+#define LORA_LAYER_SHAPES Args({256, 256, 1})->Args({256, 256, 0})->Args({256, 1024, 0})->Args({1024, 256, 0})->Args({128, 512, 0})->Args({512, 128, 0})
+BENCHMARK(lora_layer_one_op_vs_two)->LORA_LAYER_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(softmax_forward_backward)->Args({32 * 4 * 256, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(layer_norm_forward)->Args({65536, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
