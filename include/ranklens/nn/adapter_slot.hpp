@@ -54,10 +54,10 @@ class AdapterSlot {
   Var<T, SY> operator()(const Var<T, SX>& x, const Var<T, SY>& base) const {
     if (adapter_ == nullptr) [[likely]]
       return base;
-    const index_t in = x.shape().dims[SX::rank - 1], out = base.shape().dims[SY::rank - 1];
+    const index_t out = base.shape().dims[SY::rank - 1];
     const index_t rows = out == 0 ? 0 : base.numel() / out;
-    const auto adapted = adapter_->adapt(reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, in}, "AdapterSlot")),
-                                         reshape(base, Shape<dyn, Out>::from_dims(std::array<index_t, 2>{rows, out}, "AdapterSlot")));
+    const auto adapted =
+        adapter_->adapt(as_rows(x, rows), reshape(base, Shape<dyn, Out>::from_dims(std::array<index_t, 2>{rows, out}, "AdapterSlot")));
     return reshape(adapted, base.shape());
   }
 
@@ -70,13 +70,12 @@ class AdapterSlot {
     using SY = matmul_shape_t<SX, Shape<In, Out>>;
     if (adapter_ == nullptr) [[likely]]
       return std::nullopt;
-    const index_t in = x.shape().dims[SX::rank - 1], out = w.extent(1);
-    const index_t rows = in == 0 ? 0 : x.numel() / in;
-    const auto adapted = adapter_->adapt_product(reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, in}, "AdapterSlot")), w, bias);
+    const index_t in = x.shape().dims[SX::rank - 1];
+    const auto adapted = adapter_->adapt_product(as_rows(x, in == 0 ? 0 : x.numel() / in), w, bias);
     if (!adapted) return std::nullopt;
     std::array<index_t, SX::rank> dims{};
     for (std::size_t i = 0; i < SX::rank; ++i) dims[i] = x.shape().dims[i];
-    dims[SX::rank - 1] = out;
+    dims[SX::rank - 1] = w.extent(1);
     return reshape(*adapted, SY::from_dims(dims, "AdapterSlot"));
   }
 
@@ -90,6 +89,12 @@ class AdapterSlot {
   const AffineAdapter<In, Out, T>* adapter() const noexcept { return adapter_; }
 
  private:
+  // x (..., In) as the (rows, In) matrix an adapter sees.
+  template <ShapeType SX>
+  static Var<T, Shape<dyn, In>> as_rows(const Var<T, SX>& x, index_t rows) {
+    return reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, x.shape().dims[SX::rank - 1]}, "AdapterSlot"));
+  }
+
   const AffineAdapter<In, Out, T>* adapter_ = nullptr;
 };
 

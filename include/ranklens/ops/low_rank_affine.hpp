@@ -44,7 +44,8 @@ LowRankUpdateResult<T, Shape<dyn, N>, Rank, cpu_t> low_rank_affine(const Var<T, 
   auto& arena = Tape::current().arena<cpu_t>();
   auto u = new_var<T, Shape<dyn, Rank>, cpu_t>(Shape<dyn, Rank>{rows}, false);
   cpu::low_rank_activations<T>(x.value().data(), a_values.value().data(), u.mutable_data(), rows, k, Rank);
-  // The term's factors: scale·u (rows, rank) and Bᵀ (rank, N), B itself for rank 1.
+  // The term's factors: scale·u (rows, rank) and Bᵀ (rank, N), B itself for rank 1. In the
+  // arena, not in cpu::detail::transposed_b's scratch slot, which the thin GEMM packs B into.
   T* scaled_u = arena.template allocate_array<T>(std::size_t(rows * Rank));
   for (index_t i = 0; i < rows * Rank; ++i) scaled_u[i] = scale * u.value().data()[i];
   const T* bt = b_values.value().data();
