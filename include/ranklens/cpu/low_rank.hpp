@@ -9,8 +9,9 @@
 //             gA += scale · vᵀ·x            (rank, in)
 //             gB += scale · gyᵀ·u           (out, rank)
 //
-// One pass over the rows in each direction: the forward reads x once and y once, the backward
-// reads x and gy once and computes gx, gA and gB together. gA and gB are column sums over the
+// The forward reads x once (u, low_rank_activations) and then y once (low_rank_apply); where
+// the layer's GEMM can add the term itself, only the first runs (cpu/low_rank_gemm.hpp). The
+// backward reads x and gy once and computes gx, gA and gB together. gA and gB are column sums over the
 // rows, reduced by sum_over_row_blocks, so the result does not depend on the thread count.
 #pragma once
 #include <array>
@@ -116,35 +117,9 @@ RANKLENS_ALWAYS_INLINE void for_row_blocks(index_t begin, index_t end, Body&& bo
 
 }  // namespace detail
 
-// u = x·Aᵀ and y += scale·u·Bᵀ.  x: (rows, in); a: (rank, in); b: (out, rank); u: (rows, rank);
-// y: (rows, out). y holds the frozen layer's output on entry.
-template <Real T>
-void low_rank_forward(const T* x, const T* a, const T* b, T* u, T* y, index_t rows, index_t in, index_t out, index_t rank,
-                      std::type_identity_t<T> scale) {
-  detail::check_low_rank("low_rank_forward", rows, in, out, rank);
-  if (rows == 0) return;
-  const T* bt = detail::transposed_b(b, out, rank);
-  const index_t blocks = (rows + detail::low_rank_row_block - 1) / detail::low_rank_row_block;
-  const index_t grain = std::max<index_t>(1, parallel_grain(2 * int(rank)) / std::max<index_t>(detail::low_rank_row_block * (in + out), 1));
-  parallel_for(blocks, grain, [&](index_t first_block, index_t last_block) {
-    detail::for_row_blocks(first_block * detail::low_rank_row_block, std::min(rows, last_block * detail::low_rank_row_block), [&]<int R>(index_t r0) {
-      T dots[R], scaled[R];
-      for (index_t j = 0; j < rank; ++j) {
-        detail::dot_rows<R>(x + r0 * in, in, a + j * in, in, dots);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r) {
-          u[(r0 + r) * rank + j] = dots[r];
-          scaled[r] = scale * dots[r];
-        }
-        detail::axpy_rows<R, false>(scaled, bt + j * out, y + r0 * out, out, out);
-      }
-    });
-  });
-}
-
 // y += scale·u·Bᵀ for activations u (rows, rank) given rather than computed: low_rank_forward's
-// second half, in the same order, so that the u low_rank_forward wrote gives the same y bit for
-// bit (LoraAdapters::replace_state splices other activations in this way).
+// second half, so that the u low_rank_forward wrote gives the same y bit for bit
+// (LoraAdapters::replace_state splices other activations in this way).
 template <Real T>
 void low_rank_apply(const T* u, const T* b, T* y, index_t rows, index_t out, index_t rank, std::type_identity_t<T> scale) {
   detail::check_low_rank("low_rank_apply", rows, 1, out, rank);
@@ -164,8 +139,7 @@ void low_rank_apply(const T* u, const T* b, T* y, index_t rows, index_t out, ind
   });
 }
 
-// u = x·Aᵀ alone: low_rank_forward's first half, the same bits.  x: (rows, in); a: (rank, in);
-// u: (rows, rank)
+// u = x·Aᵀ alone: low_rank_forward's first half.  x: (rows, in); a: (rank, in); u: (rows, rank)
 template <Real T>
 void low_rank_activations(const T* x, const T* a, T* u, index_t rows, index_t in, index_t rank) {
   detail::check_low_rank("low_rank_activations", rows, in, 1, rank);
@@ -182,6 +156,16 @@ void low_rank_activations(const T* x, const T* a, T* u, index_t rows, index_t in
       }
     });
   });
+}
+
+// u = x·Aᵀ and y += scale·u·Bᵀ.  x: (rows, in); a: (rank, in); b: (out, rank); u: (rows, rank);
+// y: (rows, out). y holds the frozen layer's output on entry.
+template <Real T>
+void low_rank_forward(const T* x, const T* a, const T* b, T* u, T* y, index_t rows, index_t in, index_t out, index_t rank,
+                      std::type_identity_t<T> scale) {
+  detail::check_low_rank("low_rank_forward", rows, in, out, rank);
+  low_rank_activations<T>(x, a, u, rows, in, rank);
+  low_rank_apply<T>(u, b, y, rows, out, rank, scale);
 }
 
 // c += u·v, rank by rank, as the thin GEMM adds a low_rank_term when it stores C: the same
