@@ -1,5 +1,5 @@
 // The one seeded generator of ranklens, and the one 64-bit mixer behind it, dropout's masks
-// (ops/dropout.hpp) and file fingerprints (io/content_hash.hpp).
+// (core/counter_generator.hpp) and file fingerprints (io/content_hash.hpp).
 //
 // The generator is xoshiro256** (Blackman & Vigna, "Scrambled linear pseudorandom number
 // generators", ACM TOMS 2021): 256 bits of state, period 2^256 - 1, about a nanosecond per

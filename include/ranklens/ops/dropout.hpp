@@ -2,49 +2,18 @@
 // probability p and the survivors are scaled by 1/(1−p), so evaluation needs no rescaling.
 // The keep/drop mask is saved in the tape arena and backward applies the very same mask.
 //
-// The random bits come from a counter-based generator (the idea of Salmon et al., "Parallel
-// random numbers: as easy as 1, 2, 3", SC 2011): element i of a call's mask is a pure function
-// of (seed, call number, i). A mask is therefore reproducible from the seed alone, and does not
-// depend on the order in which elements (or threads, or a GPU) compute it.
+// The random bits come from the counter-based generator of core/counter_generator.hpp, and the
+// loops are cpu/dropout.hpp's.
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/core/broadcast_layout.hpp"
-#include "ranklens/core/distributions.hpp"
-#include "ranklens/core/random.hpp"
+#include "ranklens/core/counter_generator.hpp"
+#include "ranklens/cpu/dropout.hpp"
+#include "ranklens/ops/views.hpp"
 
 namespace ranklens {
-
-class CounterGenerator {
- public:
-  explicit constexpr CounterGenerator(std::uint64_t seed = 0) noexcept : seed_(seed) {}
-
-  // The key of the next call: each dropout call takes one, so successive layers and steps
-  // get unrelated masks.
-  constexpr std::uint64_t next_key() noexcept { return mix64(seed_ ^ mix64(++calls_ * golden_gamma)); }
-
-  // 64 random bits for element `index` under `key`: SplitMix64's output function applied to a
-  // Weyl sequence started at the key (Steele, Lea & Flood, OOPSLA 2014).
-  static constexpr std::uint64_t bits(std::uint64_t key, std::uint64_t index) noexcept {
-    return mix64(key + (index + 1) * golden_gamma);
-  }
-
-  // Uniform on [0, 1) with 53 random bits.
-  static constexpr double uniform(std::uint64_t key, std::uint64_t index) noexcept {
-    return unit_interval_from_bits(bits(key, index));
-  }
-
-  std::uint64_t seed() const noexcept { return seed_; }
-  // How many keys were taken: with the seed, the whole state (for checkpoints).
-  std::uint64_t calls() const noexcept { return calls_; }
-  void set_calls(std::uint64_t calls) noexcept { calls_ = calls; }
-
- private:
-  std::uint64_t seed_;
-  std::uint64_t calls_ = 0;
-};
 
 // x with each element zeroed with probability p and the rest scaled by 1/(1−p). Returns x
 // itself (no copy, no key taken from the generator) when !training or p == 0; p == 1 gives
@@ -59,32 +28,22 @@ Var<T, S, D> dropout(const Var<T, S, D>& x, double p, CounterGenerator& generato
 
   const std::uint64_t key = generator.next_key();
   const T scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
-  auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
+  // Element i of the row-major order keys its random bits, whatever x's strides.
+  const auto xc = contiguous(x);
+  auto out = new_var<T, S, D>(xc.shape(), any_requires_grad(xc));
   // One byte per element, kept only if backward will need it.
   std::uint8_t* keep = out.requires_grad()
-                           ? Tape::current().arena<cpu_t>().allocate_array<std::uint8_t>(std::size_t(x.numel()))
+                           ? Tape::current().arena<cpu_t>().allocate_array<std::uint8_t>(std::size_t(xc.numel()))
                            : nullptr;
-  T* y = out.mutable_data();
-  const T* xv = x.value().data();
-  const auto sy = contiguous_strides(x.shape());
-  // oy is also the element's row-major index, which keys its random bits.
-  for_each_offsets<S::rank, 2>(x.shape().dims, {sy, x.strides()}, [&](index_t oy, index_t ox) {
-    const bool kept = CounterGenerator::uniform(key, std::uint64_t(oy)) >= p;
-    y[oy] = kept ? xv[ox] * scale : T(0);
-    if (keep) keep[oy] = kept;
-  });
+  cpu::dropout_forward(xc.value().data(), out.mutable_data(), keep, xc.numel(), key, p, scale);
 
   record(
       "dropout", out,
-      [keep, scale, sy](const auto& result, const auto& input) {
-        auto g = input.grad_accumulator();
-        T* gx = g.data();
-        const T* gy = result.grad().data();
-        for_each_offsets<S::rank, 2>(result.shape().dims, {sy, g.strides()}, [&](index_t oy, index_t og) {
-          if (keep[oy]) gx[og] += gy[oy] * scale;
-        });
+      [keep, scale](const auto& result, const auto& input) {
+        const auto gx = input.grad_sink();
+        cpu::dropout_backward(keep, result.grad().data(), gx.data(), input.numel(), scale, gx.mode);
       },
-      x);
+      xc);
   return out;
 }
 
