@@ -23,6 +23,7 @@
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/causal_attention.hpp"
 #include "ranklens/cpu/causal_attention_tiled.hpp"
+#include "ranklens/cpu/causal_mask.hpp"
 #include "ranklens/cpu/cross_entropy.hpp"
 #include "ranklens/cpu/dropout.hpp"
 #include "ranklens/cpu/elementwise.hpp"
