@@ -1,5 +1,5 @@
-// Embedding lookup and its backward as pointer-level kernels: the loops ops/embedding.hpp runs
-// inline, for a contiguous (vocab, width) table, shared in contract with cuda/embedding.cuh.
+// Embedding lookup and its backward as pointer-level kernels, for a contiguous (vocab, width)
+// table: ops/embedding.hpp's loops, shared in contract with cuda/embedding.cuh.
 //   y[p, :] = weight[ids[p], :],   gweight[ids[p], :] += gy[p, :]
 // A token that occurs several times collects the sum of its rows' gradients. No SIMD here, so
 // that nvcc can include it.

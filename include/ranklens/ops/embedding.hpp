@@ -1,6 +1,7 @@
 // embedding(weight, ids): row ids[...] of a (V, D) table for every token id, giving (ids..., D).
 // Its backward scatter-adds each output row's gradient into the row it was read from, so a
-// token that occurs several times collects the sum of its gradients.
+// token that occurs several times collects the sum of its gradients. The loops are
+// cpu/embedding.hpp's.
 #pragma once
 #include <concepts>
 #include <cstdint>
@@ -8,6 +9,8 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/core/shape_algebra.hpp"
+#include "ranklens/cpu/embedding.hpp"
+#include "ranklens/ops/views.hpp"
 
 namespace ranklens {
 
@@ -44,15 +47,11 @@ auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> id
     R shape;
     shape.dims = dims;
 
-    auto out = new_var<T, R, D>(shape, any_requires_grad(weight));
-    // The ids are copied into the arena for backward: the caller's buffer may change or go first.
+    // The ids, checked (before any work) and gathered into the arena in row-major order: the
+    // kernels take them contiguous, and backward needs them after the caller's buffer may have
+    // changed or gone.
     const index_t count = ids.numel();
-    std::int32_t* saved_ids =
-        out.requires_grad() ? Tape::current().arena<cpu_t>().allocate_array<std::int32_t>(std::size_t(count)) : nullptr;
-
-    T* y = out.mutable_data();
-    const T* w = weight.value().data();
-    const index_t row_stride = weight.strides()[0], column_stride = weight.strides()[1];
+    std::int32_t* gathered_ids = Tape::current().arena<cpu_t>().allocate_array<std::int32_t>(std::size_t(count));
     const I* id_data = ids.data();
     index_t position = 0;
     for_each_offset<ids_rank>(ids.shape().dims, ids.strides(), [&](index_t offset) {
@@ -62,27 +61,19 @@ auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> id
                           detail::index_to_string(position, ids.shape().dims) + " of ids " + to_string(ids.shape()) +
                           " is out of range for a vocabulary of V = " + std::to_string(vocabulary) + " (weight " +
                           to_string(weight.shape()) + ")");
-      const T* row = w + index_t(id) * row_stride;
-      T* dst = y + position * width;
-      for (index_t j = 0; j < width; ++j) dst[j] = row[j * column_stride];
-      if (saved_ids) saved_ids[position] = id;
-      ++position;
+      gathered_ids[position++] = id;
     });
+    // The kernels read a contiguous table (a parameter is one already).
+    const auto table = contiguous(weight);
+    auto out = new_var<T, R, D>(shape, any_requires_grad(table));
+    cpu::embedding_forward(table.value().data(), gathered_ids, out.mutable_data(), count, vocabulary, width);
 
     record(
         "embedding", out,
-        [saved_ids, count, width](const auto& result, const auto& table) {
-          auto g = table.grad_accumulator();
-          T* gw = g.data();
-          const index_t g_row = g.strides()[0], g_column = g.strides()[1];
-          const T* gy = result.grad().data();
-          for (index_t p = 0; p < count; ++p) {
-            T* row = gw + index_t(saved_ids[p]) * g_row;
-            const T* src = gy + p * width;
-            for (index_t j = 0; j < width; ++j) row[j * g_column] += src[j];
-          }
+        [gathered_ids, count, width](const auto& result, const auto& contiguous_weight) {
+          cpu::embedding_backward(gathered_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
         },
-        weight);
+        table);
     return out;
   }
 }
