@@ -3,10 +3,10 @@
 // applies any of them, with vector kernels for the common layouts and a strided path.
 #pragma once
 #include "ranklens/autograd/record.hpp"
+#include "ranklens/backend/elementwise.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
 #include "ranklens/cpu/binary_functions.hpp"
-#include "ranklens/cpu/elementwise.hpp"
 
 namespace ranklens {
 
@@ -36,7 +36,9 @@ template <class Op, class T, ShapeType SA, ShapeType SB, Device D>
 auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
   static_assert(statically_broadcastable<SA, SB>,
                 "add/sub/mul/div: the two tensors have static widths that differ and cannot be broadcast together.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "add/sub/mul/div run their general broadcast inline on the host: cpu_t only until "
+                "it is a kernel (docs/architecture.md, Ops on any device, step 3).");
   using R = broadcast_shape_t<SA, SB>;
   const R shape = broadcast_shapes(name, a.shape(), b.shape());
   auto out = new_var<T, R, D>(shape, any_requires_grad(a, b));
@@ -58,9 +60,9 @@ auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b)
   const auto sb = broadcast_strides<R::rank>(b.shape(), b.strides(), shape.dims);
   const auto sy = contiguous_strides(shape);
   if (kind == layout::same)
-    cpu::binary_forward<Op, T>(pa, pb, y, n);
+    backend::binary_forward<Op, T>(D{}, pa, pb, y, n);
   else if (kind == layout::row_broadcast)
-    cpu::binary_forward_broadcast_row<Op, T>(pa, pb, y, n / cols, cols);
+    backend::binary_forward_broadcast_row<Op, T>(D{}, pa, pb, y, n / cols, cols);
   else
     for_each_offsets<R::rank, 3>(shape.dims, {sy, sa, sb}, [&](index_t oy, index_t oa, index_t ob) { y[oy] = Op::forward(pa[oa], pb[ob]); });
   record(
@@ -73,13 +75,13 @@ auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b)
         if (kind == layout::same) {  // a fresh gradient buffer is stored into, not zeroed and added to
           const auto sink_a = a.requires_grad() ? a.grad_sink() : decltype(a.grad_sink()){};
           const auto sink_b = b.requires_grad() ? b.grad_sink() : decltype(b.grad_sink()){};
-          cpu::binary_backward<Op, T>(av, bv, gy, sink_a.data(), sink_b.data(), n, Op{}, sink_a.mode, sink_b.mode);
+          backend::binary_backward<Op, T>(D{}, av, bv, gy, sink_a.data(), sink_b.data(), n, Op{}, sink_a.mode, sink_b.mode);
           return;
         }
         T* ga = a.requires_grad() ? a.grad_accumulator().data() : nullptr;
         T* gb = b.requires_grad() ? b.grad_accumulator().data() : nullptr;
         if (kind == layout::row_broadcast) {
-          cpu::binary_backward_broadcast_row<Op, T>(av, bv, gy, ga, gb, n / cols, cols);
+          backend::binary_backward_broadcast_row<Op, T>(D{}, av, bv, gy, ga, gb, n / cols, cols);
         } else {
           // Gradients follow their input's layout; broadcast axes get stride 0 and so sum up.
           if (ga) {
@@ -123,7 +125,9 @@ auto operator/(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return div(a, b
 // y = scale·x + shift, elementwise: the affine map every scalar form reduces to.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> affine(const Var<T, S, D>& x, T scale, T shift) {
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "affine runs its loop inline on the host: cpu_t only until "
+                "it is a kernel (docs/architecture.md, Ops on any device, step 3).");
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
   T* y = out.mutable_data();
   const T* xv = x.value().data();
@@ -162,7 +166,9 @@ Var<T, S, D> operator/(const Var<T, S, D>& x, std::type_identity_t<T> c) { retur
 // y = c / x.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> operator/(std::type_identity_t<T> c, const Var<T, S, D>& x) {
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "scalar / x runs its loop inline on the host: cpu_t only until "
+                "it is a kernel (docs/architecture.md, Ops on any device, step 3).");
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
   T* y = out.mutable_data();
   const T* xv = x.value().data();

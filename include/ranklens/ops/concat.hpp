@@ -30,7 +30,9 @@ auto concat(const Var<T, S0, D>& first, const Var<T, Ss, D>&... rest) {
   static_assert(sizeof...(Ss) >= 1, "concat: give at least two tensors.");
   static_assert(((Ss::rank == rank) && ...), "concat: all tensors must have the same rank.");
   static_assert(valid_axis<Axis, rank>, "concat: the axis is out of range for the tensors' rank.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "concat copies its parts inline on the host: cpu_t only until "
+                "the copy is a kernel (docs/architecture.md, Ops on any device, step 3).");
   if constexpr (sizeof...(Ss) >= 1 && ((Ss::rank == rank) && ...) && valid_axis<Axis, rank>) {
     constexpr std::size_t ax = axis_index<Axis, rank>;
     static_assert((agree_except<S0, Ss, ax> && ...),

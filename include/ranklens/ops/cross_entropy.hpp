@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/cross_entropy.hpp"
+#include "ranklens/backend/cross_entropy.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -35,7 +35,6 @@ auto cross_entropy_per_row(const Var<T, SL, D>& logits_in, TensorView<I, ST, D> 
                            std::int32_t ignore_index = cpu::default_ignore_index) {
   static_assert(SL::rank >= 1 && ST::rank + 1 == SL::rank,
                 "cross_entropy: the targets must have the logits' shape without the last (vocabulary) axis.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   detail::check_cross_entropy_shapes(logits_in.shape(), targets.shape());
   if (!targets.is_contiguous()) throw shape_error("cross_entropy: targets must be contiguous");
   const auto logits = contiguous(logits_in);
@@ -44,11 +43,11 @@ auto cross_entropy_per_row(const Var<T, SL, D>& logits_in, TensorView<I, ST, D> 
   auto out = new_var<T, ST, D>(ST::from_dims(targets.shape().dims, "cross_entropy"), any_requires_grad(logits));
   T* logsumexp = Tape::current().arena<D>().template allocate_array<T>(std::size_t(rows));
   const std::int32_t* target_ids = targets.data();
-  cpu::cross_entropy_forward<T>(logits.value().data(), target_ids, out.mutable_data(), logsumexp, rows, vocab, ignore_index);
+  backend::cross_entropy_forward<T>(D{}, logits.value().data(), target_ids, out.mutable_data(), logsumexp, rows, vocab, ignore_index);
   record(
       "cross_entropy", out,
       [=](const auto& out, const auto& logits) {
-        cpu::cross_entropy_backward<T>(logits.value().data(), target_ids, logsumexp, out.grad().data(), T(1),
+        backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, out.grad().data(), T(1),
                                        logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },
       logits);
@@ -62,7 +61,9 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
                                  CrossEntropyOptions options = {}) {
   static_assert(SL::rank >= 1 && ST::rank + 1 == SL::rank,
                 "cross_entropy: the targets must have the logits' shape without the last (vocabulary) axis.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "cross_entropy sums the losses inline on the host: cpu_t only until "
+                "the sum is a kernel (docs/architecture.md, Ops on any device, step 3).");
   if (options.reduce == reduction::none)
     throw value_error("cross_entropy: reduction::none returns per-row losses; call cross_entropy_per_row");
   detail::check_cross_entropy_shapes(logits_in.shape(), targets.shape());
@@ -75,7 +76,7 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   T* logsumexp = arena.template allocate_array<T>(std::size_t(rows));
   const std::int32_t* target_ids = targets.data();
   const index_t used =
-      cpu::cross_entropy_forward<T>(logits.value().data(), target_ids, losses, logsumexp, rows, vocab, options.ignore_index);
+      backend::cross_entropy_forward<T>(D{}, logits.value().data(), target_ids, losses, logsumexp, rows, vocab, options.ignore_index);
   double total = 0;  // double: a mean over many rows keeps its digits
   for (index_t r = 0; r < rows; ++r) total += double(losses[r]);
   // As PyTorch: the mean over zero counted rows is NaN.
@@ -87,7 +88,7 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
       "cross_entropy", out,
       [=](const auto& out, const auto& logits) {
         const T g = out.grad().data()[0];
-        cpu::cross_entropy_backward<T>(logits.value().data(), target_ids, logsumexp, nullptr, g * scale,
+        backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, nullptr, g * scale,
                                        logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },
       logits);

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
+#include "ranklens/backend/dropout.hpp"
 #include "ranklens/core/counter_generator.hpp"
-#include "ranklens/cpu/dropout.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -20,7 +20,6 @@ namespace ranklens {
 // zeros. Throws value_error unless 0 <= p <= 1.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> dropout(const Var<T, S, D>& x, double p, CounterGenerator& generator, bool training = true) {
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   if (!(p >= 0.0 && p <= 1.0))
     throw value_error("dropout: p must be in [0, 1], got " + std::to_string(p) + " (input shape " +
                       to_string(x.shape()) + ")");
@@ -35,13 +34,13 @@ Var<T, S, D> dropout(const Var<T, S, D>& x, double p, CounterGenerator& generato
   std::uint8_t* keep = out.requires_grad()
                            ? Tape::current().arena<cpu_t>().allocate_array<std::uint8_t>(std::size_t(xc.numel()))
                            : nullptr;
-  cpu::dropout_forward(xc.value().data(), out.mutable_data(), keep, xc.numel(), key, p, scale);
+  backend::dropout_forward(D{}, xc.value().data(), out.mutable_data(), keep, xc.numel(), key, p, scale);
 
   record(
       "dropout", out,
       [keep, scale](const auto& result, const auto& input) {
         const auto gx = input.grad_sink();
-        cpu::dropout_backward(keep, result.grad().data(), gx.data(), input.numel(), scale, gx.mode);
+        backend::dropout_backward(D{}, keep, result.grad().data(), gx.data(), input.numel(), scale, gx.mode);
       },
       xc);
   return out;

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
+#include "ranklens/backend/embedding.hpp"
 #include "ranklens/core/shape_algebra.hpp"
-#include "ranklens/cpu/embedding.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -36,7 +36,6 @@ template <class T, ShapeType SW, Device D, class I, index_t... E>
 auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> ids) {
   static_assert(SW::rank == 2, "embedding: the weight must be a (vocabulary, width) matrix.");
   if constexpr (SW::rank == 2) {
-    static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
     using R = Shape<E..., SW::static_extents[1]>;
     constexpr std::size_t ids_rank = sizeof...(E);
 
@@ -66,12 +65,12 @@ auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> id
     // The kernels read a contiguous table (a parameter is one already).
     const auto table = contiguous(weight);
     auto out = new_var<T, R, D>(shape, any_requires_grad(table));
-    cpu::embedding_forward(table.value().data(), gathered_ids, out.mutable_data(), count, vocabulary, width);
+    backend::embedding_forward(D{}, table.value().data(), gathered_ids, out.mutable_data(), count, vocabulary, width);
 
     record(
         "embedding", out,
         [gathered_ids, count, width](const auto& result, const auto& contiguous_weight) {
-          cpu::embedding_backward(gathered_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
+          backend::embedding_backward(D{}, gathered_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
         },
         table);
     return out;

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/causal_attention.hpp"
+#include "ranklens/backend/causal_attention.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -54,7 +54,6 @@ Var<T, SQ, D> fused_causal_attention(const Var<T, SQ, D>& query, const Var<T, SK
                 "fused_causal_attention: queries, keys and values are (batch, position, head, head_dim).");
   static_assert(detail::attention_heads_match<SQ, SK>,
                 "fused_causal_attention: keys need the queries' head_dim, and a number of heads that divides theirs.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   auto fail = [&](const char* what) {
     std::string message("fused_causal_attention: ");
     message += what;
@@ -75,14 +74,14 @@ Var<T, SQ, D> fused_causal_attention(const Var<T, SQ, D>& query, const Var<T, SK
   // (B, Hq, Tq): all the backward needs besides the inputs and z.
   T* lse = Tape::current().arena<D>().template allocate_array<T>(std::size_t(extents.batch * extents.query_heads * extents.queries));
   auto out = new_var<T, SQ, D>(q.shape(), any_requires_grad(q, k, v));
-  cpu::causal_attention_forward<T>(extents, q.value().data(), detail::attention_strides_of(q), k.value().data(),
+  backend::causal_attention_forward<T>(D{}, extents, q.value().data(), detail::attention_strides_of(q), k.value().data(),
                                    detail::attention_strides_of(k), v.value().data(), detail::attention_strides_of(v),
                                    out.mutable_data(), lse, scale);
   record(
       "fused_causal_attention", out,
       [extents, lse, scale](const auto& out, const auto& q, const auto& k, const auto& v) {
         auto gradient = [](const auto& x) { return x.requires_grad() ? x.grad_accumulator().data() : nullptr; };
-        cpu::causal_attention_backward<T>(extents, q.value().data(), detail::attention_strides_of(q), k.value().data(),
+        backend::causal_attention_backward<T>(D{}, extents, q.value().data(), detail::attention_strides_of(q), k.value().data(),
                                           detail::attention_strides_of(k), v.value().data(), detail::attention_strides_of(v),
                                           out.value().data(), lse, out.grad().data(), gradient(q), gradient(k), gradient(v), scale);
       },

@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "ranklens/cpu/low_rank_gemm.hpp"
+#include "ranklens/backend/low_rank.hpp"
 #include "ranklens/ops/low_rank_update.hpp"
 #include "ranklens/ops/matmul.hpp"
 
@@ -43,7 +43,7 @@ LowRankUpdateResult<T, Shape<dyn, N>, Rank, cpu_t> low_rank_affine(const Var<T, 
 
   auto& arena = Tape::current().arena<cpu_t>();
   auto u = new_var<T, Shape<dyn, Rank>, cpu_t>(Shape<dyn, Rank>{rows}, false);
-  cpu::low_rank_activations<T>(x.value().data(), a_values.value().data(), u.mutable_data(), rows, k, Rank);
+  backend::low_rank_activations<T>(cpu_t{}, x.value().data(), a_values.value().data(), u.mutable_data(), rows, k, Rank);
   // The term's factors: scale·u (rows, rank) and Bᵀ (rank, N), B itself for rank 1. In the
   // arena, not in cpu::detail::transposed_b's scratch slot, which the thin GEMM packs B into.
   T* scaled_u = arena.template allocate_array<T>(std::size_t(rows * Rank));
@@ -59,7 +59,7 @@ LowRankUpdateResult<T, Shape<dyn, N>, Rank, cpu_t> low_rank_affine(const Var<T, 
   const bool needs_grad = bias ? any_requires_grad(x, w, a_values, b_values, *bias) : any_requires_grad(x, w, a_values, b_values);
   auto y = new_var<T, Shape<dyn, N>, cpu_t>(Shape<dyn, N>::from_dims(std::array<index_t, 2>{rows, n}, "low_rank_affine"), needs_grad);
   const auto tw = lw.transposed ? cpu::transpose::yes : cpu::transpose::no;
-  cpu::gemm_plus_low_rank<T>(tw, rows, n, k, x.value().data(), std::max<index_t>(k, 1), w.value().data(), lw.ld, T(0),
+  backend::gemm_plus_low_rank<T>(cpu_t{}, tw, rows, n, k, x.value().data(), std::max<index_t>(k, 1), w.value().data(), lw.ld, T(0),
                              bias ? bias->value().data() : nullptr, scaled_u, bt, Rank, y.mutable_data(), std::max<index_t>(n, 1));
 
   const auto backward = [rows, k, n, lw, scale, u](const auto& out, const auto& x, const auto& w, const auto& a, const auto& b,
@@ -68,22 +68,22 @@ LowRankUpdateResult<T, Shape<dyn, N>, Rank, cpu_t> low_rank_affine(const Var<T, 
     T* scaled_v = nullptr;  // scale·gy·B, the coefficients of dx's term
     if (x.requires_grad()) scaled_v = Tape::current().arena<cpu_t>().template allocate_array<T>(std::size_t(rows * Rank));
     if (scaled_v != nullptr || a.requires_grad() || b.requires_grad())
-      cpu::low_rank_backward<T>(x.value().data(), a.value().data(), b.value().data(), u.value().data(), gy, nullptr, grad_write::add,
+      backend::low_rank_backward<T>(cpu_t{}, x.value().data(), a.value().data(), b.value().data(), u.value().data(), gy, nullptr, grad_write::add,
                                 a.requires_grad() ? a.grad_accumulator().data() : nullptr,
                                 b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, k, n, Rank, scale, scaled_v);
     if (x.requires_grad()) {  // dx (rows×K) (+)= dy (rows×N) · wᵀ (N×K) + v·A
       const auto gx = x.grad_sink();
       const auto back = lw.transposed ? cpu::transpose::no : cpu::transpose::yes;
-      cpu::gemm_plus_low_rank<T>(back, rows, k, n, gy, std::max<index_t>(n, 1), w.value().data(), lw.ld,
+      backend::gemm_plus_low_rank<T>(cpu_t{}, back, rows, k, n, gy, std::max<index_t>(n, 1), w.value().data(), lw.ld,
                                  T(gx.mode == grad_write::store ? 0 : 1), nullptr, scaled_v, a.value().data(), Rank, gx.data(),
                                  std::max<index_t>(k, 1));
     }
     if (rows > 0 && w.requires_grad()) {  // dw (K×N) += xᵀ (K×rows) · dy (rows×N)
       auto gw = w.grad_accumulator();
-      detail::gemm_layouts<T>(k, n, rows, T(1), x.value().data(), {std::max<index_t>(k, 1), true}, gy, {std::max<index_t>(n, 1), false},
+      detail::gemm_layouts<T>(cpu_t{}, k, n, rows, T(1), x.value().data(), {std::max<index_t>(k, 1), true}, gy, {std::max<index_t>(n, 1), false},
                               T(1), gw.data(), *detail::blas_layout(k, n, gw.strides()[0], gw.strides()[1]));
     }
-    if (bias != nullptr && bias->requires_grad()) cpu::add_column_sums(gy, bias->grad_accumulator().data(), rows, n);
+    if (bias != nullptr && bias->requires_grad()) backend::add_column_sums(cpu_t{}, gy, bias->grad_accumulator().data(), rows, n);
   };
   if (bias) {
     record(

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/low_rank.hpp"
+#include "ranklens/backend/low_rank.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -50,7 +50,6 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
                 "low_rank_update: x's last extent must equal A's second (the layer's input width).");
   static_assert(Out == dyn || SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
                 "low_rank_update: base's last extent must equal B's first (the layer's output width).");
-  static_assert(std::is_same_v<D, cpu_t>, "low_rank_update has no CUDA kernel yet.");
   constexpr std::size_t last = SX::rank - 1;
   const index_t in = a.extent(1), out_width = b.extent(0);  // In and Out, which may be dyn
   bool fits = input.extent(last) == in && base.extent(last) == out_width;
@@ -68,7 +67,7 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
   // A or B does, even if the frozen layer's output did not.
   out.node()->requires_grad = out.node()->requires_grad || any_requires_grad(x, a, b);
   auto u = new_var<T, Shape<dyn, Rank>, D>(Shape<dyn, Rank>{rows}, false);
-  cpu::low_rank_forward<T>(x.value().data(), a.value().data(), b.value().data(), u.mutable_data(), out.mutable_data(), rows, in,
+  backend::low_rank_forward<T>(D{}, x.value().data(), a.value().data(), b.value().data(), u.mutable_data(), out.mutable_data(), rows, in,
                            out_width, Rank, scale);
 
   // out is listed as an input too: its gradient is the frozen layer's (or the clone's), which
@@ -77,7 +76,7 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
       "low_rank_update", out,
       [rows, in, out_width, scale, u](const auto& out, const auto&, const auto& x, const auto& a, const auto& b) {
         const auto gx = x.requires_grad() ? x.grad_sink() : typename std::remove_cvref_t<decltype(x)>::GradientSink{};
-        cpu::low_rank_backward<T>(x.value().data(), a.value().data(), b.value().data(), u.value().data(), out.grad().data(),
+        backend::low_rank_backward<T>(D{}, x.value().data(), a.value().data(), b.value().data(), u.value().data(), out.grad().data(),
                                   x.requires_grad() ? gx.data() : nullptr, gx.mode,
                                   a.requires_grad() ? a.grad_accumulator().data() : nullptr,
                                   b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, in, out_width, Rank, scale);

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
+#include "ranklens/backend/blas.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
-#include "ranklens/cpu/blas.hpp"
 
 namespace ranklens {
 
@@ -35,22 +35,22 @@ struct Operand {
 };
 
 // C (m×n) = alpha·A (m×k)·B (k×n) + beta·C, each possibly stored transposed.
-template <class T>
-void gemm_layouts(index_t m, index_t n, index_t k, T alpha, const T* a, BlasLayout la, const T* b, BlasLayout lb, T beta, T* c,
+template <class T, Device D>
+void gemm_layouts(D, index_t m, index_t n, index_t k, T alpha, const T* a, BlasLayout la, const T* b, BlasLayout lb, T beta, T* c,
                   BlasLayout lc) {
   using cpu::transpose;
   auto flag = [](bool t) { return t ? transpose::yes : transpose::no; };
   if (!lc.transposed)
-    cpu::gemm<T>(flag(la.transposed), flag(lb.transposed), m, n, k, alpha, a, la.ld, b, lb.ld, beta, c, lc.ld);
+    backend::gemm<T>(D{}, flag(la.transposed), flag(lb.transposed), m, n, k, alpha, a, la.ld, b, lb.ld, beta, c, lc.ld);
   else  // C stored transposed: compute Cᵀ = Bᵀ·Aᵀ into its memory
-    cpu::gemm<T>(flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b, lb.ld, a, la.ld, beta, c, lc.ld);
+    backend::gemm<T>(D{}, flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b, lb.ld, a, la.ld, beta, c, lc.ld);
 }
 
 // The same product for `batch` matrices at the given element offsets (a, b, c triples). When
 // the offsets advance by fixed strides and the results do not overlap, the batch goes to the
 // batched GEMM, which spreads small products over the thread pool; otherwise one by one.
-template <class T>
-void gemm_layouts_batched(index_t batch, const index_t* offsets, index_t m, index_t n, index_t k, T alpha, const T* a, BlasLayout la,
+template <class T, Device D>
+void gemm_layouts_batched(D, index_t batch, const index_t* offsets, index_t m, index_t n, index_t k, T alpha, const T* a, BlasLayout la,
                           const T* b, BlasLayout lb, T beta, T* c, BlasLayout lc) {
   bool uniform = batch > 1;
   const index_t sa = batch > 1 ? offsets[3] - offsets[0] : 0, sb = batch > 1 ? offsets[4] - offsets[1] : 0,
@@ -66,15 +66,15 @@ void gemm_layouts_batched(index_t batch, const index_t* offsets, index_t m, inde
     const T* b0 = b + offsets[1];
     T* c0 = c + offsets[2];
     if (!lc.transposed)
-      cpu::gemm_strided_batched<T>(flag(la.transposed), flag(lb.transposed), m, n, k, alpha, a0, la.ld, b0, lb.ld, beta, c0, lc.ld,
+      backend::gemm_strided_batched<T>(D{}, flag(la.transposed), flag(lb.transposed), m, n, k, alpha, a0, la.ld, b0, lb.ld, beta, c0, lc.ld,
                                    batch, sa, sb, sc);
     else
-      cpu::gemm_strided_batched<T>(flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b0, lb.ld, a0, la.ld, beta, c0,
+      backend::gemm_strided_batched<T>(D{}, flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b0, lb.ld, a0, la.ld, beta, c0,
                                    lc.ld, batch, sb, sa, sc);
     return;
   }
   for (index_t i = 0; i < batch; ++i)
-    gemm_layouts<T>(m, n, k, alpha, a + offsets[3 * i], la, b + offsets[3 * i + 1], lb, beta, c + offsets[3 * i + 2], lc);
+    gemm_layouts<T>(D{}, m, n, k, alpha, a + offsets[3 * i], la, b + offsets[3 * i + 1], lb, beta, c + offsets[3 * i + 2], lc);
 }
 
 // Offsets reordered so that operand `first` comes where gemm_layouts_batched expects a, etc.
@@ -101,7 +101,6 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
                 "matmul: the left operand needs rank >= 2 and the right operand rank 2 or the same rank as the left.");
   static_assert(matmul_inner_ok<SA, SB>,
                 "matmul: the inner dimensions differ (the left operand's last extent must equal the right operand's second-to-last).");
-  static_assert(std::is_same_v<D, cpu_t>, "matmul has no CUDA kernel yet.");
   using R = matmul_shape_t<SA, SB>;
   constexpr std::size_t rank = SA::rank;
   constexpr std::size_t batch_rank = rank - 2;
@@ -184,7 +183,7 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
     }
   }
   T* pc = out.mutable_data();
-  detail::gemm_layouts_batched<T>(batch, offsets, rows, n, k, T(1), pa, la, pb, lb, T(0), pc, lc);
+  detail::gemm_layouts_batched<T>(D{}, batch, offsets, rows, n, k, T(1), pa, la, pb, lb, T(0), pc, lc);
   // Backward needs the offsets as (dC, B, dA) and (A, dC, dB) triples.
   index_t* offsets_for_da = arena.template allocate_array<index_t>(std::size_t(3 * batch));
   index_t* offsets_for_db = arena.template allocate_array<index_t>(std::size_t(3 * batch));
@@ -209,7 +208,7 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
             target = ga.data();
             lt = *detail::blas_layout(m, k, ga.strides()[rank - 2], ga.strides()[rank - 1]);
           }
-          detail::gemm_layouts_batched<T>(batch, offsets_for_da, rows, k, n, T(1), gc, lc, pb, flip(lb), T(1), target, lt);
+          detail::gemm_layouts_batched<T>(D{}, batch, offsets_for_da, rows, k, n, T(1), gc, lc, pb, flip(lb), T(1), target, lt);
           if (a_copied) scatter_add_from_contiguous<T>(target, ga);
         }
         if (b.requires_grad()) {  // dB (k×n) = Aᵀ (k×m) · dC (m×n); summed over a broadcast batch
@@ -227,7 +226,7 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
           }
           // A broadcast B (stride 0 over the batch) makes the dB products overlap: then they run
           // one after another, each accumulating (β = 1).
-          detail::gemm_layouts_batched<T>(batch, offsets_for_db, k, n, rows, T(1), pa, flip(la), gc, lc, T(1), target, lt);
+          detail::gemm_layouts_batched<T>(D{}, batch, offsets_for_db, k, n, rows, T(1), pa, flip(la), gc, lc, T(1), target, lt);
           if (b_copied) scatter_add_from_contiguous<T>(target, gb);
         }
       },

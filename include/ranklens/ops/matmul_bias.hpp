@@ -7,7 +7,8 @@
 #pragma once
 #include <string>
 
-#include "ranklens/cpu/bias.hpp"
+#include "ranklens/backend/blas.hpp"
+#include "ranklens/backend/elementwise.hpp"
 #include "ranklens/ops/matmul.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -20,7 +21,6 @@ auto matmul_bias(const Var<T, SX, D>& input, const Var<T, SW, D>& weight, const 
   static_assert(matmul_inner_ok<SX, SW>, "matmul_bias: x's last extent must equal w's first.");
   static_assert(SB::static_extents[0] == dyn || SW::static_extents[1] == dyn || SB::static_extents[0] == SW::static_extents[1],
                 "matmul_bias: the bias must have one value per column of w.");
-  static_assert(std::is_same_v<D, cpu_t>, "matmul_bias has no CUDA kernel yet.");
   using R = matmul_shape_t<SX, SW>;
   constexpr std::size_t rank = SX::rank;
   const index_t k = input.extent(rank - 1), n = weight.extent(1);
@@ -44,10 +44,10 @@ auto matmul_bias(const Var<T, SX, D>& input, const Var<T, SW, D>& weight, const 
   const detail::BlasLayout row_major_x{std::max<index_t>(k, 1), false}, row_major_y{std::max<index_t>(n, 1), false};
   const bool any_product = rows > 0 && n > 0 && k > 0;
   if (any_product)
-    cpu::gemm_plus_bias<T>(lw.transposed ? cpu::transpose::yes : cpu::transpose::no, rows, n, k, x.value().data(), row_major_x.ld,
+    backend::gemm_plus_bias<T>(D{}, lw.transposed ? cpu::transpose::yes : cpu::transpose::no, rows, n, k, x.value().data(), row_major_x.ld,
                            w.value().data(), lw.ld, b.value().data(), y, n);
   else
-    cpu::fill_rows(b.value().data(), y, rows, n);
+    backend::fill_rows(D{}, b.value().data(), y, rows, n);
 
   record(
       "matmul_bias", out,
@@ -57,17 +57,17 @@ auto matmul_bias(const Var<T, SX, D>& input, const Var<T, SW, D>& weight, const 
           const auto gx = x.grad_sink();
           const bool store = gx.mode == grad_write::store;
           if (any_product)
-            detail::gemm_layouts<T>(rows, k, n, T(1), gy, row_major_y, w.value().data(), {lw.ld, !lw.transposed}, T(store ? 0 : 1),
+            detail::gemm_layouts<T>(D{}, rows, k, n, T(1), gy, row_major_y, w.value().data(), {lw.ld, !lw.transposed}, T(store ? 0 : 1),
                                     gx.data(), row_major_x);
           else if (store)
-            std::fill(gx.data(), gx.data() + x.numel(), T(0));
+            backend::fill<T>(D{}, gx.data(), T(0), x.numel());
         }
         if (any_product && w.requires_grad()) {  // dw (K×N) += xᵀ (K×rows) · dy (rows×N)
           auto gw = w.grad_accumulator();
-          detail::gemm_layouts<T>(k, n, rows, T(1), x.value().data(), {row_major_x.ld, true}, gy, row_major_y, T(1), gw.data(),
+          detail::gemm_layouts<T>(D{}, k, n, rows, T(1), x.value().data(), {row_major_x.ld, true}, gy, row_major_y, T(1), gw.data(),
                                   *detail::blas_layout(k, n, gw.strides()[0], gw.strides()[1]));
         }
-        if (b.requires_grad()) cpu::add_column_sums(gy, b.grad_accumulator().data(), rows, n);
+        if (b.requires_grad()) backend::add_column_sums(D{}, gy, b.grad_accumulator().data(), rows, n);
       },
       x, w, b);
   return out;

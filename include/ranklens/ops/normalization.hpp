@@ -3,7 +3,7 @@
 // (mean, 1/std) are saved in the arena for the backward (llm.c's layernorm_backward).
 #pragma once
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/norm.hpp"
+#include "ranklens/backend/norm.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -25,7 +25,6 @@ Var<T, S, D> layer_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, c
   static_assert(S::rank >= 1, "layer_norm: the tensor needs at least one axis.");
   static_assert(detail::norm_widths_match<S, W> && detail::norm_widths_match<S, B>,
                 "layer_norm: weight and bias must have the width of the input's last axis.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   detail::check_norm_weight("layer_norm", input.shape(), weight.shape());
   detail::check_norm_weight("layer_norm", input.shape(), bias.shape());
   const auto x = contiguous(input);
@@ -37,13 +36,13 @@ Var<T, S, D> layer_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, c
   T* mean = arena.template allocate_array<T>(std::size_t(rows));
   T* rstd = arena.template allocate_array<T>(std::size_t(rows));
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x, w, b));
-  cpu::layernorm_forward<T>(x.value().data(), w.value().data(), b.value().data(), out.mutable_data(), mean, rstd, rows, cols,
+  backend::layernorm_forward<T>(D{}, x.value().data(), w.value().data(), b.value().data(), out.mutable_data(), mean, rstd, rows, cols,
                             T(eps));
   record(
       "layer_norm", out,
       [=](const auto& out, const auto& x, const auto& w, const auto& b) {
         const auto gx = x.requires_grad() ? x.grad_sink() : decltype(x.grad_sink()){};
-        cpu::layernorm_backward<T>(x.value().data(), w.value().data(), mean, rstd, out.grad().data(), gx.data(),
+        backend::layernorm_backward<T>(D{}, x.value().data(), w.value().data(), mean, rstd, out.grad().data(), gx.data(),
                                    w.requires_grad() ? w.grad_accumulator().data() : nullptr,
                                    b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
       },
@@ -55,7 +54,6 @@ template <class T, ShapeType S, ShapeType W, Device D>
 Var<T, S, D> rms_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, double eps = 1e-6) {
   static_assert(S::rank >= 1, "rms_norm: the tensor needs at least one axis.");
   static_assert(detail::norm_widths_match<S, W>, "rms_norm: the weight must have the width of the input's last axis.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   detail::check_norm_weight("rms_norm", input.shape(), weight.shape());
   const auto x = contiguous(input);
   const auto w = contiguous(weight);
@@ -63,12 +61,12 @@ Var<T, S, D> rms_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, dou
   const index_t rows = cols == 0 ? 0 : x.numel() / cols;
   T* rstd = Tape::current().arena<D>().template allocate_array<T>(std::size_t(rows));
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x, w));
-  cpu::rmsnorm_forward<T>(x.value().data(), w.value().data(), out.mutable_data(), rstd, rows, cols, T(eps));
+  backend::rmsnorm_forward<T>(D{}, x.value().data(), w.value().data(), out.mutable_data(), rstd, rows, cols, T(eps));
   record(
       "rms_norm", out,
       [=](const auto& out, const auto& x, const auto& w) {
         const auto gx = x.requires_grad() ? x.grad_sink() : decltype(x.grad_sink()){};
-        cpu::rmsnorm_backward<T>(x.value().data(), w.value().data(), rstd, out.grad().data(), gx.data(),
+        backend::rmsnorm_backward<T>(D{}, x.value().data(), w.value().data(), rstd, out.grad().data(), gx.data(),
                                  w.requires_grad() ? w.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
       },
       x, w);

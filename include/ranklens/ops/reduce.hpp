@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/reduce.hpp"
+#include "ranklens/backend/reduce.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -45,17 +45,16 @@ template <int Axis, bool Keep, class T, ShapeType S, Device D>
 auto sum_over_axis(const Var<T, S, D>& input) {
   static_assert(S::rank >= 1, "sum/mean over an axis: the tensor needs at least one axis.");
   static_assert(valid_axis<Axis, S::rank>, "sum/mean/max: the axis is out of range for this tensor's rank.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   constexpr std::size_t axis = axis_index<Axis, S::rank>;
   using R = reduced_shape_t<S, axis, Keep>;
   const auto x = contiguous(input);
   const auto [outer, n, inner] = split_around_axis(x.shape(), axis);
   auto out = new_var<T, R, D>(reduced_shape<R>(x.shape(), axis, Keep), any_requires_grad(x));
-  cpu::sum_axis<T>(x.value().data(), out.mutable_data(), outer, n, inner);
+  backend::sum_axis<T>(D{}, x.value().data(), out.mutable_data(), outer, n, inner);
   record(
       "sum", out,
       [outer, n, inner](const auto& out, const auto& x) {
-        cpu::sum_axis_backward<T>(out.grad().data(), x.grad_accumulator().data(), outer, n, inner);
+        backend::sum_axis_backward<T>(D{}, out.grad().data(), x.grad_accumulator().data(), outer, n, inner);
       },
       x);
   return out;
@@ -78,10 +77,12 @@ auto mean(const V& x) {
 // Σ of every element: a Var of Shape<> (one element), e.g. a loss.
 template <class T, ShapeType S, Device D>
 Var<T, Shape<>, D> sum(const Var<T, S, D>& input) {
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "sum of every element writes and differentiates its one value inline on the host: cpu_t only until "
+                "that is a kernel (docs/architecture.md, Ops on any device, step 3).");
   const auto x = contiguous(input);
   auto out = new_var<T, Shape<>, D>(Shape<>{}, any_requires_grad(x));
-  out.mutable_data()[0] = cpu::sum_all<T>(x.value().data(), x.numel());
+  out.mutable_data()[0] = backend::sum_all<T>(D{}, x.value().data(), x.numel());
   record(
       "sum_all", out,
       [](const auto& out, const auto& x) {
@@ -105,7 +106,6 @@ template <int Axis, bool Keep = false, class T, ShapeType S, Device D>
 auto max(const Var<T, S, D>& input) {
   static_assert(S::rank >= 1, "max over an axis: the tensor needs at least one axis.");
   static_assert(valid_axis<Axis, S::rank>, "sum/mean/max: the axis is out of range for this tensor's rank.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   constexpr std::size_t axis = axis_index<Axis, S::rank>;
   using R = detail::reduced_shape_t<S, axis, Keep>;
   const auto x = contiguous(input);
@@ -113,11 +113,11 @@ auto max(const Var<T, S, D>& input) {
   if (n == 0) throw shape_error("max: cannot reduce an axis of extent 0, shape " + to_string(x.shape()));
   auto out = new_var<T, R, D>(detail::reduced_shape<R>(x.shape(), axis, Keep), any_requires_grad(x));
   index_t* argmax = Tape::current().arena<D>().template allocate_array<index_t>(std::size_t(out.numel()));
-  cpu::max_axis<T>(x.value().data(), out.mutable_data(), argmax, outer, n, inner);
+  backend::max_axis<T>(D{}, x.value().data(), out.mutable_data(), argmax, outer, n, inner);
   record(
       "max", out,
       [argmax, outer, n, inner](const auto& out, const auto& x) {
-        cpu::max_axis_backward<T>(argmax, out.grad().data(), x.grad_accumulator().data(), outer, n, inner);
+        backend::max_axis_backward<T>(D{}, argmax, out.grad().data(), x.grad_accumulator().data(), outer, n, inner);
       },
       x);
   return out;

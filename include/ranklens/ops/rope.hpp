@@ -15,7 +15,7 @@
 #include <string>
 
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/rope.hpp"
+#include "ranklens/backend/rope.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -41,7 +41,9 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
   static_assert(valid_axis<PositionAxis, S::rank>, "rotary_embedding: the position axis is out of range for the tensor's rank.");
   constexpr index_t static_width = S::static_extents[S::rank - 1];
   static_assert(static_width == dyn || static_width % 2 == 0, "rotary_embedding: the last (head) axis must have an even width.");
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "rotary_embedding writes its cos/sin tables on the host: cpu_t only until "
+                "they are copied to the device (docs/architecture.md, Ops on any device, step 3).");
   if constexpr (S::rank >= 2 && valid_axis<PositionAxis, S::rank> && (static_width == dyn || static_width % 2 == 0)) {
     constexpr std::size_t position_axis = axis_index<PositionAxis, S::rank>;
     static_assert(position_axis != S::rank - 1, "rotary_embedding: the position axis cannot be the feature axis.");
@@ -67,12 +69,12 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
     cpu::rope_tables(positions, width, theta, position_offset, cos_table, sin_table);
 
     auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-    cpu::rope_forward<T>(x.value().data(), cos_table, sin_table, out.mutable_data(), rows, width, positions, rows_per_position);
+    backend::rope_forward<T>(D{}, x.value().data(), cos_table, sin_table, out.mutable_data(), rows, width, positions, rows_per_position);
     record(
         "rotary_embedding", out,
         [cos_table, sin_table, rows, width, positions, rows_per_position](const auto& result, const auto& source) {
           const auto gx = source.grad_sink();
-          cpu::rope_backward<T>(result.grad().data(), cos_table, sin_table, gx.data(), rows, width, positions, rows_per_position, gx.mode);
+          backend::rope_backward<T>(D{}, result.grad().data(), cos_table, sin_table, gx.data(), rows, width, positions, rows_per_position, gx.mode);
         },
         x);
     return out;

@@ -9,7 +9,7 @@
 #pragma once
 #include <string>
 
-#include "ranklens/cpu/sparse_decode.hpp"
+#include "ranklens/backend/sparse.hpp"
 #include "ranklens/ops/sparse_activations.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -21,7 +21,9 @@ namespace detail {
 template <class T, ShapeType SW, Device D>
 Shape<dyn, SW::static_extents[1]> sparse_decode_shape(const SparseActivations<T, D>& code, const Var<T, SW, D>& weight, index_t bias_width) {
   static_assert(SW::rank == 2, "sparse_decode: W must be (latents, n).");
-  static_assert(std::is_same_v<D, cpu_t>, "sparse_decode has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "sparse_decode keeps its sparsity pattern on the host: cpu_t only until "
+                "the SAE's ops take device patterns (docs/architecture.md, Ops on any device, step 3).");
   if (weight.extent(0) != code.latents() || (bias_width >= 0 && bias_width != weight.extent(1)))
     throw shape_error("sparse_decode: a code over " + std::to_string(code.latents()) + " latents cannot be decoded by W " +
                       to_string(weight.shape()) + (bias_width >= 0 ? " with a bias of width " + std::to_string(bias_width) : std::string()) +
@@ -45,14 +47,14 @@ auto sparse_decode(const SparseActivations<T, D>& code, const Var<T, SW, D>& wei
   const auto shape = detail::sparse_decode_shape(code, w, b.extent(0));
   auto out = new_var<T, std::remove_const_t<decltype(shape)>, D>(shape, any_requires_grad(code.values, w, b));
   const index_t n = w.extent(1);
-  cpu::sparse_decode_forward<T>(code.pattern, code.values.value().data(), w.value().data(), n, b.value().data(), out.mutable_data());
+  backend::sparse_decode_forward<T>(D{}, code.pattern, code.values.value().data(), w.value().data(), n, b.value().data(), out.mutable_data());
   const cpu::CompressedRows pattern = code.pattern;
   const cpu::EntriesByColumn by_column =
       w.requires_grad() && grad_mode_enabled() && !code.has_by_column() ? detail::group_by_latent<D>(pattern) : code.by_column;
   record(
       "sparse_decode", out,
       [pattern, by_column, n](const auto& out, const auto& values, const auto& w, const auto& b) {
-        cpu::sparse_decode_backward<T>(pattern, by_column, values.value().data(), w.value().data(), n, out.grad().data(),
+        backend::sparse_decode_backward<T>(D{}, pattern, by_column, values.value().data(), w.value().data(), n, out.grad().data(),
                                        values.requires_grad() ? values.grad_accumulator().data() : nullptr,
                                        w.requires_grad() ? w.grad_accumulator().data() : nullptr,
                                        b.requires_grad() ? b.grad_accumulator().data() : nullptr);
@@ -67,14 +69,14 @@ auto sparse_decode(const SparseActivations<T, D>& code, const Var<T, SW, D>& wei
   const auto shape = detail::sparse_decode_shape(code, w, -1);
   auto out = new_var<T, std::remove_const_t<decltype(shape)>, D>(shape, any_requires_grad(code.values, w));
   const index_t n = w.extent(1);
-  cpu::sparse_decode_forward<T>(code.pattern, code.values.value().data(), w.value().data(), n, nullptr, out.mutable_data());
+  backend::sparse_decode_forward<T>(D{}, code.pattern, code.values.value().data(), w.value().data(), n, nullptr, out.mutable_data());
   const cpu::CompressedRows pattern = code.pattern;
   const cpu::EntriesByColumn by_column =
       w.requires_grad() && grad_mode_enabled() && !code.has_by_column() ? detail::group_by_latent<D>(pattern) : code.by_column;
   record(
       "sparse_decode", out,
       [pattern, by_column, n](const auto& out, const auto& values, const auto& w) {
-        cpu::sparse_decode_backward<T>(pattern, by_column, values.value().data(), w.value().data(), n, out.grad().data(),
+        backend::sparse_decode_backward<T>(D{}, pattern, by_column, values.value().data(), w.value().data(), n, out.grad().data(),
                                        values.requires_grad() ? values.grad_accumulator().data() : nullptr,
                                        w.requires_grad() ? w.grad_accumulator().data() : nullptr, nullptr);
       },

@@ -21,9 +21,9 @@
 #include <span>
 #include <string>
 
-#include "ranklens/cpu/bias.hpp"
-#include "ranklens/cpu/latent_selection.hpp"
-#include "ranklens/cpu/sparse_encode.hpp"
+#include "ranklens/backend/blas.hpp"
+#include "ranklens/backend/sparse.hpp"
+#include "ranklens/cpu/work_split.hpp"
 #include "ranklens/ops/sparse_activations.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -76,7 +76,7 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
       for (index_t r = 0; r <= rows; ++r) row_offsets[r] = r * select.k;
       allocate_entries(rows * select.k);
       if (select.k > 0 && rows > 0)
-        cpu::top_k_per_row(pre, rows, m, select.k, select.among.empty() ? nullptr : select.among.data(), index_t(select.among.size()), columns,
+        backend::top_k_per_row(D{}, pre, rows, m, select.k, select.among.empty() ? nullptr : select.among.data(), index_t(select.among.size()), columns,
                            values);
       break;
     }
@@ -88,7 +88,7 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
         allocate_entries(0);
         break;
       }
-      cpu::batch_top_k(pre, rows, m, select.k * rows, row_offsets, [&](index_t entries) {
+      backend::batch_top_k(D{}, pre, rows, m, select.k * rows, row_offsets, [&](index_t entries) {
         allocate_entries(entries);
         return std::pair{columns, values};
       });
@@ -99,8 +99,8 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
         throw shape_error("sparse_encode: above_threshold needs one threshold per latent (" + std::to_string(m) + "), got " +
                           std::to_string(select.thresholds.size()));
       const cpu::KeepAboveColumnThreshold<T> keep{select.thresholds.data()};
-      allocate_entries(cpu::count_kept(pre, rows, m, keep, row_offsets));
-      cpu::gather_kept(pre, rows, m, keep, row_offsets, columns, values);
+      allocate_entries(backend::count_kept(D{}, pre, rows, m, keep, row_offsets));
+      backend::gather_kept(D{}, pre, rows, m, keep, row_offsets, columns, values);
       break;
     }
   }
@@ -118,7 +118,9 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
                 "sparse_encode: x must be (rows, n), the centre (n), W (n, m) and b (m).");
   static_assert(detail::sparse_encode_widths_agree<SX, SC, SW, SB>(),
                 "sparse_encode: the widths of x, the centre, W and b do not agree (x (rows, n), centre (n), W (n, m), b (m)).");
-  static_assert(std::is_same_v<D, cpu_t>, "sparse_encode has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "sparse_encode selects and keeps its sparsity pattern on the host: cpu_t only until "
+                "the SAE's ops take device patterns (docs/architecture.md, Ops on any device, step 3).");
   const index_t rows = x.extent(0), n = x.extent(1), m = weight.extent(1);
   if (centre.extent(0) != n || weight.extent(0) != n || bias.extent(0) != m)
     throw shape_error("sparse_encode: shapes x " + to_string(x.shape()) + ", centre " + to_string(centre.shape()) + ", W " +
@@ -141,10 +143,10 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
   T* pre = arena.template allocate_array<T>(std::size_t(std::max<index_t>(rows * m, 1)));
   if (rows > 0 && m > 0) {
     if (n > 0)
-      cpu::gemm_plus_bias<T>(cpu::transpose::no, rows, m, n, centred, std::max<index_t>(n, 1), w.value().data(), std::max<index_t>(m, 1),
+      backend::gemm_plus_bias<T>(D{}, cpu::transpose::no, rows, m, n, centred, std::max<index_t>(n, 1), w.value().data(), std::max<index_t>(m, 1),
                              b.value().data(), pre, m);
     else
-      cpu::fill_rows(b.value().data(), pre, rows, m);
+      backend::fill_rows(D{}, b.value().data(), pre, rows, m);
   }
 
   const bool requires_grad = any_requires_grad(xc, c, w, b);
@@ -162,7 +164,7 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
           const T* gv = out.grad().data();
           const T* v = out.value().data();
           for (index_t e = 0; e < entries; ++e) g[e] = v[e] > T(0) ? gv[e] : T(0);
-          cpu::sparse_encode_backward<T>(pattern, by_column, g, centred, w.value().data(), n,
+          backend::sparse_encode_backward<T>(D{}, pattern, by_column, g, centred, w.value().data(), n,
                                          x.requires_grad() ? x.grad_accumulator().data() : nullptr,
                                          w.requires_grad() ? w.grad_accumulator().data() : nullptr,
                                          b.requires_grad() ? b.grad_accumulator().data() : nullptr,

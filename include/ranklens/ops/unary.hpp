@@ -3,7 +3,7 @@
 // live once, in cpu/unary_functions.hpp; this file makes each a differentiable op.
 #pragma once
 #include "ranklens/autograd/record.hpp"
-#include "ranklens/cpu/elementwise.hpp"
+#include "ranklens/backend/elementwise.hpp"
 #include "ranklens/cpu/unary_functions.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -12,15 +12,14 @@ namespace ranklens {
 // y = Op(x) elementwise; the backward accumulates Op'(x)·gy (stores it into a fresh buffer).
 template <class Op, class T, ShapeType S, Device D>
 Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input) {
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
   const auto x = contiguous(input);
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-  cpu::unary_forward<Op>(x.value().data(), out.mutable_data(), x.numel());
+  backend::unary_forward<Op>(D{}, x.value().data(), out.mutable_data(), x.numel());
   record(
       name, out,
       [](const auto& out, const auto& x) {
         const auto gx = x.grad_sink();
-        cpu::unary_backward<Op>(x.value().data(), out.value().data(), out.grad().data(), gx.data(), x.numel(), Op{}, gx.mode);
+        backend::unary_backward<Op>(D{}, x.value().data(), out.value().data(), out.grad().data(), gx.data(), x.numel(), Op{}, gx.mode);
       },
       x);
   return out;

@@ -121,7 +121,9 @@ bool reshaped_strides(const std::array<index_t, R0>& dims, const std::array<inde
 // through x's strides: for ops that write into their input's storage.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> clone(const Var<T, S, D>& x) {
-  static_assert(std::is_same_v<D, cpu_t>, "This op has no CUDA kernel yet.");
+  static_assert(std::is_same_v<D, cpu_t>,
+                "clone and contiguous copy strided elements inline on the host: cpu_t only until "
+                "the copy is a kernel (docs/architecture.md, Ops on any device, step 3).");
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
   gather_contiguous<T, S>(x.value(), out.mutable_data());
   record(

@@ -1,0 +1,11 @@
+// Switch point for the AdamW update, one fused pass per parameter. Twins: cpu/adamw.hpp,
+// cuda/adamw.cuh.
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+#include "ranklens/cpu/adamw.hpp"
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_KERNEL(adamw_update)
+
+}  // namespace ranklens::backend

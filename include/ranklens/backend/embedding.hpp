@@ -1,0 +1,12 @@
+// Switch point for the embedding gather and its scatter-add. Twins: cpu/embedding.hpp,
+// cuda/embedding.cuh.
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+#include "ranklens/cpu/embedding.hpp"
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_KERNEL(embedding_forward)
+RANKLENS_BACKEND_KERNEL(embedding_backward)
+
+}  // namespace ranklens::backend

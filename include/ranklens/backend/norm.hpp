@@ -1,0 +1,14 @@
+// Switch point for layer norm and RMS norm, forward and backward. Twins: cpu/norm.hpp,
+// cuda/norm.cuh.
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+#include "ranklens/cpu/norm.hpp"
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_KERNEL(layernorm_forward)
+RANKLENS_BACKEND_KERNEL(layernorm_backward)
+RANKLENS_BACKEND_KERNEL(rmsnorm_forward)
+RANKLENS_BACKEND_KERNEL(rmsnorm_backward)
+
+}  // namespace ranklens::backend

@@ -1,0 +1,15 @@
+// Switch point for the reductions: sum and max over one axis and their backward, the sum of
+// every element. Twins: cpu/reduce.hpp, cuda/reduce.cuh.
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+#include "ranklens/cpu/reduce.hpp"
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_KERNEL(sum_axis)
+RANKLENS_BACKEND_KERNEL(sum_axis_backward)
+RANKLENS_BACKEND_KERNEL(sum_all)
+RANKLENS_BACKEND_KERNEL(max_axis)
+RANKLENS_BACKEND_KERNEL(max_axis_backward)
+
+}  // namespace ranklens::backend

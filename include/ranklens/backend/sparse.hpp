@@ -1,0 +1,22 @@
+// Switch point for the sparse autoencoder's kernels: latent selection (TopK per row,
+// BatchTopK, a threshold per latent), the encoder's backward over active entries, and the
+// sparse decoder. CPU kernels: cpu/latent_selection.hpp, cpu/sparse_encode.hpp,
+// cpu/sparse_decode.hpp; CUDA: cuda/topk.cuh and cuda/sparse_decoder.cuh, whose contracts
+// (device-side patterns) differ and wait for ops on cuda_t.
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+#include "ranklens/cpu/latent_selection.hpp"
+#include "ranklens/cpu/sparse_decode.hpp"
+#include "ranklens/cpu/sparse_encode.hpp"
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_KERNEL(top_k_per_row)
+RANKLENS_BACKEND_KERNEL(batch_top_k)
+RANKLENS_BACKEND_KERNEL(count_kept)
+RANKLENS_BACKEND_KERNEL(gather_kept)
+RANKLENS_BACKEND_KERNEL(sparse_encode_backward)
+RANKLENS_BACKEND_KERNEL(sparse_decode_forward)
+RANKLENS_BACKEND_KERNEL(sparse_decode_backward)
+
+}  // namespace ranklens::backend
