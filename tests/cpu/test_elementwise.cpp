@@ -151,6 +151,25 @@ TEMPLATE_TEST_CASE("unary_forward works in place", "[cpu][elementwise]", float, 
   for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(x[i] == original[i] * original[i]);
 }
 
+TEMPLATE_TEST_CASE("functors that hold numbers: affine_op and scaled_reciprocal_op", "[cpu][elementwise]", float, double) {
+  using T = TestType;
+  const std::vector<T> x = {T(-2), T(0.5), T(4)};
+  std::vector<T> y(3), gx = {T(1), T(1), T(1)};
+  const std::vector<T> gy = {T(1), T(2), T(3)};
+
+  const affine_op<T> affine{T(3), T(-1)};  // y = 3x − 1, dy/dx = 3
+  unary_forward(x.data(), y.data(), 3, affine);
+  CHECK(y == std::vector<T>{T(-7), T(0.5), T(11)});
+  unary_backward(x.data(), y.data(), gy.data(), gx.data(), 3, affine);
+  CHECK(gx == std::vector<T>{T(4), T(7), T(10)});
+
+  const scaled_reciprocal_op<T> reciprocal{T(2)};  // y = 2 / x, dy/dx = −y / x
+  unary_forward(x.data(), y.data(), 3, reciprocal);
+  CHECK(y == std::vector<T>{T(-1), T(4), T(0.5)});
+  unary_backward(x.data(), y.data(), gy.data(), gx.data(), 3, reciprocal, grad_write::store);
+  CHECK(gx == std::vector<T>{T(-0.5), T(-16), T(-0.375)});
+}
+
 // ---------------------------------------------------------------------------------------
 
 namespace {

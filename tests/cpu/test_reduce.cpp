@@ -72,6 +72,20 @@ TEMPLATE_TEST_CASE("sum_all matches a long-double sum", "[cpu][reduce]", float, 
   }
 }
 
+TEMPLATE_TEST_CASE("sum_all into memory writes the returned sum, and its backward adds the one gradient to every element",
+                   "[cpu][reduce]", float, double) {
+  using T = TestType;
+  const auto x = random_vector<T>(1001, -1, 1, 6);
+  T total = T(-7);
+  sum_all(x.data(), index_t(x.size()), &total);
+  CHECK(total == sum_all(x.data(), index_t(x.size())));
+
+  const T gy = T(0.25);
+  std::vector<T> gx = {T(1), T(2), T(3)};
+  sum_all_backward(&gy, gx.data(), 3);
+  CHECK(gx == std::vector<T>{T(1.25), T(2.25), T(3.25)});
+}
+
 TEMPLATE_TEST_CASE("sum_axis_backward broadcasts gy over the reduced axis and accumulates",
                    "[cpu][reduce]", float, double) {
   using T = TestType;

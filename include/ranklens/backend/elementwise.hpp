@@ -1,8 +1,11 @@
 // Switch point for the elementwise kernels: unary and binary functions, forward and backward
-// (same shape, and b broadcast along rows), and filling with one value. Twins: cpu/elementwise.hpp, cuda/elementwise.cuh.
+// (same shape, b broadcast along rows, any strided layouts), filling with one value and
+// scaling. Twins: cpu/elementwise.hpp and
+// cpu/strided_binary.hpp, cuda/elementwise.cuh (no strided binary kernels yet).
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 #include "ranklens/cpu/elementwise.hpp"
+#include "ranklens/cpu/strided_binary.hpp"
 
 namespace ranklens::backend {
 
@@ -12,6 +15,9 @@ RANKLENS_BACKEND_KERNEL(binary_forward)
 RANKLENS_BACKEND_KERNEL(binary_backward)
 RANKLENS_BACKEND_KERNEL(binary_forward_broadcast_row)
 RANKLENS_BACKEND_KERNEL(binary_backward_broadcast_row)
+RANKLENS_BACKEND_KERNEL(binary_forward_strided)
+RANKLENS_BACKEND_KERNEL(binary_backward_strided)
 RANKLENS_BACKEND_KERNEL(fill)
+RANKLENS_BACKEND_KERNEL(scale)
 
 }  // namespace ranklens::backend

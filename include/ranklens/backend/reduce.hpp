@@ -1,5 +1,5 @@
 // Switch point for the reductions: sum and max over one axis and their backward, the sum of
-// every element. Twins: cpu/reduce.hpp, cuda/reduce.cuh.
+// every element and its backward. Twins: cpu/reduce.hpp, cuda/reduce.cuh (no sum_all_backward yet).
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 #include "ranklens/cpu/reduce.hpp"
@@ -9,6 +9,7 @@ namespace ranklens::backend {
 RANKLENS_BACKEND_KERNEL(sum_axis)
 RANKLENS_BACKEND_KERNEL(sum_axis_backward)
 RANKLENS_BACKEND_KERNEL(sum_all)
+RANKLENS_BACKEND_KERNEL(sum_all_backward)
 RANKLENS_BACKEND_KERNEL(max_axis)
 RANKLENS_BACKEND_KERNEL(max_axis_backward)
 

@@ -238,4 +238,17 @@ T sum_all(const T* x, index_t n) {
                        [&](index_t begin, index_t end) { return sum_of(x + begin, end - begin); }));
 }
 
+// *total = Σ x[0..n): the sum written to memory, as a device kernel leaves it (cuda/reduce.cuh).
+template <Real T>
+void sum_all(const T* x, index_t n, T* total) {
+  *total = sum_all(x, n);
+}
+
+// gx[i] += gy[0] for i < n: the backward of sum_all (gy is read from memory, like the total).
+template <Real T>
+void sum_all_backward(const T* gy, T* gx, index_t n) {
+  const T g = *gy;
+  for (index_t i = 0; i < n; ++i) gx[i] += g;
+}
+
 }  // namespace ranklens::cpu

@@ -7,6 +7,8 @@
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
 #include "ranklens/cpu/binary_functions.hpp"
+#include "ranklens/cpu/unary_functions.hpp"
+#include "ranklens/ops/unary.hpp"
 
 namespace ranklens {
 
@@ -36,9 +38,6 @@ template <class Op, class T, ShapeType SA, ShapeType SB, Device D>
 auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
   static_assert(statically_broadcastable<SA, SB>,
                 "add/sub/mul/div: the two tensors have static widths that differ and cannot be broadcast together.");
-  static_assert(std::is_same_v<D, cpu_t>,
-                "add/sub/mul/div run their general broadcast inline on the host: cpu_t only until "
-                "it is a kernel (docs/architecture.md, Ops on any device, step 3).");
   using R = broadcast_shape_t<SA, SB>;
   const R shape = broadcast_shapes(name, a.shape(), b.shape());
   auto out = new_var<T, R, D>(shape, any_requires_grad(a, b));
@@ -64,7 +63,7 @@ auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b)
   else if (kind == layout::row_broadcast)
     backend::binary_forward_broadcast_row<Op, T>(D{}, pa, pb, y, n / cols, cols);
   else
-    for_each_offsets<R::rank, 3>(shape.dims, {sy, sa, sb}, [&](index_t oy, index_t oa, index_t ob) { y[oy] = Op::forward(pa[oa], pb[ob]); });
+    backend::binary_forward_strided<Op, T>(D{}, shape.dims, pa, sa, pb, sb, y, sy);
   record(
       name, out,
       [sa, sb, sy, kind, cols](const auto& out, const auto& a, const auto& b) {
@@ -84,18 +83,9 @@ auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b)
           backend::binary_backward_broadcast_row<Op, T>(D{}, av, bv, gy, ga, gb, n / cols, cols);
         } else {
           // Gradients follow their input's layout; broadcast axes get stride 0 and so sum up.
-          if (ga) {
-            const auto sga = broadcast_strides<R::rank>(a.shape(), a.grad_accumulator().strides(), out.shape().dims);
-            for_each_offsets<R::rank, 4>(out.shape().dims, {sy, sa, sb, sga}, [&](index_t oy, index_t oa, index_t ob, index_t og) {
-              ga[og] += Op::grad_a(av[oa], bv[ob], gy[oy]);
-            });
-          }
-          if (gb) {
-            const auto sgb = broadcast_strides<R::rank>(b.shape(), b.grad_accumulator().strides(), out.shape().dims);
-            for_each_offsets<R::rank, 4>(out.shape().dims, {sy, sa, sb, sgb}, [&](index_t oy, index_t oa, index_t ob, index_t og) {
-              gb[og] += Op::grad_b(av[oa], bv[ob], gy[oy]);
-            });
-          }
+          const auto sga = ga ? broadcast_strides<R::rank>(a.shape(), a.grad_accumulator().strides(), out.shape().dims) : sa;
+          const auto sgb = gb ? broadcast_strides<R::rank>(b.shape(), b.grad_accumulator().strides(), out.shape().dims) : sb;
+          backend::binary_backward_strided<Op, T>(D{}, out.shape().dims, av, sa, bv, sb, gy, sy, ga, sga, gb, sgb);
         }
       },
       a, b);
@@ -125,25 +115,7 @@ auto operator/(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return div(a, b
 // y = scale·x + shift, elementwise: the affine map every scalar form reduces to.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> affine(const Var<T, S, D>& x, T scale, T shift) {
-  static_assert(std::is_same_v<D, cpu_t>,
-                "affine runs its loop inline on the host: cpu_t only until "
-                "it is a kernel (docs/architecture.md, Ops on any device, step 3).");
-  auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-  T* y = out.mutable_data();
-  const T* xv = x.value().data();
-  const auto sx = x.strides();
-  const auto sy = contiguous_strides(x.shape());
-  for_each_offsets<S::rank, 2>(x.shape().dims, {sy, sx}, [&](index_t oy, index_t ox) { y[oy] = scale * xv[ox] + shift; });
-  record(
-      "affine", out,
-      [scale, sy](const auto& out, const auto& x) {
-        auto gx = x.grad_accumulator();
-        T* g = gx.data();
-        const T* gy = out.grad().data();
-        for_each_offsets<S::rank, 2>(out.shape().dims, {sy, gx.strides()}, [&](index_t oy, index_t og) { g[og] += scale * gy[oy]; });
-      },
-      x);
-  return out;
+  return unary_op("affine", x, cpu::affine_op<T>{scale, shift});
 }
 
 template <class T, ShapeType S, Device D>
@@ -166,28 +138,7 @@ Var<T, S, D> operator/(const Var<T, S, D>& x, std::type_identity_t<T> c) { retur
 // y = c / x.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> operator/(std::type_identity_t<T> c, const Var<T, S, D>& x) {
-  static_assert(std::is_same_v<D, cpu_t>,
-                "scalar / x runs its loop inline on the host: cpu_t only until "
-                "it is a kernel (docs/architecture.md, Ops on any device, step 3).");
-  auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-  T* y = out.mutable_data();
-  const T* xv = x.value().data();
-  const auto sx = x.strides();
-  const auto sy = contiguous_strides(x.shape());
-  for_each_offsets<S::rank, 2>(x.shape().dims, {sy, sx}, [&](index_t oy, index_t ox) { y[oy] = c / xv[ox]; });
-  record(
-      "scalar_div", out,
-      [sx, sy](const auto& out, const auto& x) {
-        auto gx = x.grad_accumulator();
-        T* g = gx.data();
-        const T* gy = out.grad().data();
-        const T* yv = out.value().data();
-        const T* xv = x.value().data();
-        for_each_offsets<S::rank, 3>(out.shape().dims, {sy, sx, gx.strides()},
-                                     [&](index_t oy, index_t ox, index_t og) { g[og] -= gy[oy] * yv[oy] / xv[ox]; });
-      },
-      x);
-  return out;
+  return unary_op("scalar_div", x, cpu::scaled_reciprocal_op<T>{c});
 }
 
 }  // namespace ranklens

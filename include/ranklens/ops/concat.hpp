@@ -4,7 +4,7 @@
 #include <array>
 #include <string>
 
-#include "ranklens/core/broadcast_layout.hpp"
+#include "ranklens/backend/strided_copy.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -30,9 +30,6 @@ auto concat(const Var<T, S0, D>& first, const Var<T, Ss, D>&... rest) {
   static_assert(sizeof...(Ss) >= 1, "concat: give at least two tensors.");
   static_assert(((Ss::rank == rank) && ...), "concat: all tensors must have the same rank.");
   static_assert(valid_axis<Axis, rank>, "concat: the axis is out of range for the tensors' rank.");
-  static_assert(std::is_same_v<D, cpu_t>,
-                "concat copies its parts inline on the host: cpu_t only until "
-                "the copy is a kernel (docs/architecture.md, Ops on any device, step 3).");
   if constexpr (sizeof...(Ss) >= 1 && ((Ss::rank == rank) && ...) && valid_axis<Axis, rank>) {
     constexpr std::size_t ax = axis_index<Axis, rank>;
     static_assert((agree_except<S0, Ss, ax> && ...),
@@ -59,10 +56,8 @@ auto concat(const Var<T, S0, D>& first, const Var<T, Ss, D>&... rest) {
       T* y = out.mutable_data();
       index_t along = 0;  // where the current part starts on the joined axis
       auto copy_in = [&](const auto& part) {
-        T* dst = y + along * out_strides[ax];
-        const T* src = part.value().data();
-        for_each_offsets<rank, 2>(part.shape().dims, {out_strides, part.strides()},
-                                  [&](index_t o, index_t p) { dst[o] = src[p]; });
+        backend::copy_strided<T>(D{}, part.shape().dims, part.value().data(), part.strides(), y + along * out_strides[ax],
+                                 out_strides, grad_write::store);
         along += part.shape().dims[ax];
       };
       copy_in(first);
@@ -76,10 +71,8 @@ auto concat(const Var<T, S0, D>& first, const Var<T, Ss, D>&... rest) {
             auto add_back = [&](const auto& part) {
               if (part.requires_grad()) {
                 auto g = part.grad_accumulator();
-                T* gp = g.data();
-                const T* src = gy + start * out_strides[ax];
-                for_each_offsets<rank, 2>(part.shape().dims, {out_strides, g.strides()},
-                                          [&](index_t o, index_t p) { gp[p] += src[o]; });
+                backend::copy_strided<T>(D{}, part.shape().dims, gy + start * out_strides[ax], out_strides, g.data(), g.strides(),
+                                         grad_write::add);
               }
               start += part.shape().dims[ax];
             };

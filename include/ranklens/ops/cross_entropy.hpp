@@ -6,6 +6,8 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/cross_entropy.hpp"
+#include "ranklens/backend/elementwise.hpp"
+#include "ranklens/backend/reduce.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -62,8 +64,8 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   static_assert(SL::rank >= 1 && ST::rank + 1 == SL::rank,
                 "cross_entropy: the targets must have the logits' shape without the last (vocabulary) axis.");
   static_assert(std::is_same_v<D, cpu_t>,
-                "cross_entropy sums the losses inline on the host: cpu_t only until "
-                "the sum is a kernel (docs/architecture.md, Ops on any device, step 3).");
+                "cross_entropy (mean or sum) reads its one-element gradient on the host: cpu_t only until "
+                "the kernel reads it from device memory (docs/architecture.md, Ops on any device, step 3).");
   if (options.reduce == reduction::none)
     throw value_error("cross_entropy: reduction::none returns per-row losses; call cross_entropy_per_row");
   detail::check_cross_entropy_shapes(logits_in.shape(), targets.shape());
@@ -77,12 +79,12 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   const std::int32_t* target_ids = targets.data();
   const index_t used =
       backend::cross_entropy_forward<T>(D{}, logits.value().data(), target_ids, losses, logsumexp, rows, vocab, options.ignore_index);
-  double total = 0;  // double: a mean over many rows keeps its digits
-  for (index_t r = 0; r < rows; ++r) total += double(losses[r]);
   // As PyTorch: the mean over zero counted rows is NaN.
   const T scale = options.reduce == reduction::sum ? T(1) : (used > 0 ? T(1) / T(used) : std::numeric_limits<T>::quiet_NaN());
   auto out = new_var<T, Shape<>, D>(Shape<>{}, any_requires_grad(logits));
-  out.mutable_data()[0] = T(total) * (options.reduce == reduction::sum ? T(1) : scale);
+  T* loss = out.mutable_data();
+  backend::sum_all<T>(D{}, losses, rows, loss);  // accumulated in double: a mean over many rows keeps its digits
+  if (options.reduce != reduction::sum) backend::scale<T>(D{}, loss, scale, loss, index_t(1));
   const std::int32_t ignore_index = options.ignore_index;
   record(
       "cross_entropy", out,

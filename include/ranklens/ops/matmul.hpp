@@ -8,6 +8,7 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/blas.hpp"
+#include "ranklens/backend/strided_copy.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
 
@@ -132,7 +133,8 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
     copied = !l.has_value();
     if (copied) {
       T* buf = arena.template allocate_array<T>(std::size_t(v.numel()));
-      gather_contiguous<T>(v.value(), buf);
+      backend::copy_strided<T>(D{}, v.shape().dims, v.value().data(), v.strides(), buf, contiguous_strides(v.shape()),
+                               grad_write::store);
       base = buf;
       const auto cs = contiguous_strides(v.shape());
       for (std::size_t i = 0; i < batch_rank; ++i) batch_strides[i] = r == rank ? cs[i] : 0;
@@ -209,7 +211,8 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
             lt = *detail::blas_layout(m, k, ga.strides()[rank - 2], ga.strides()[rank - 1]);
           }
           detail::gemm_layouts_batched<T>(D{}, batch, offsets_for_da, rows, k, n, T(1), gc, lc, pb, flip(lb), T(1), target, lt);
-          if (a_copied) scatter_add_from_contiguous<T>(target, ga);
+          if (a_copied)
+            backend::copy_strided<T>(D{}, a.shape().dims, target, contiguous_strides(a.shape()), ga.data(), ga.strides(), grad_write::add);
         }
         if (b.requires_grad()) {  // dB (k×n) = Aᵀ (k×m) · dC (m×n); summed over a broadcast batch
           auto gb = b.grad_accumulator();
@@ -227,7 +230,8 @@ auto matmul(const Var<T, SA, D>& a, const Var<T, SB, D>& b) {
           // A broadcast B (stride 0 over the batch) makes the dB products overlap: then they run
           // one after another, each accumulating (β = 1).
           detail::gemm_layouts_batched<T>(D{}, batch, offsets_for_db, k, n, rows, T(1), pa, flip(la), gc, lc, T(1), target, lt);
-          if (b_copied) scatter_add_from_contiguous<T>(target, gb);
+          if (b_copied)
+            backend::copy_strided<T>(D{}, b.shape().dims, target, contiguous_strides(b.shape()), gb.data(), gb.strides(), grad_write::add);
         }
       },
       a, b);

@@ -77,18 +77,13 @@ auto mean(const V& x) {
 // Σ of every element: a Var of Shape<> (one element), e.g. a loss.
 template <class T, ShapeType S, Device D>
 Var<T, Shape<>, D> sum(const Var<T, S, D>& input) {
-  static_assert(std::is_same_v<D, cpu_t>,
-                "sum of every element writes and differentiates its one value inline on the host: cpu_t only until "
-                "that is a kernel (docs/architecture.md, Ops on any device, step 3).");
   const auto x = contiguous(input);
   auto out = new_var<T, Shape<>, D>(Shape<>{}, any_requires_grad(x));
-  out.mutable_data()[0] = backend::sum_all<T>(D{}, x.value().data(), x.numel());
+  backend::sum_all<T>(D{}, x.value().data(), x.numel(), out.mutable_data());
   record(
       "sum_all", out,
       [](const auto& out, const auto& x) {
-        T* gx = x.grad_accumulator().data();
-        const T g = out.grad().data()[0];
-        for (index_t i = 0; i < x.numel(); ++i) gx[i] += g;
+        backend::sum_all_backward<T>(D{}, out.grad().data(), x.grad_accumulator().data(), x.numel());
       },
       x);
   return out;

@@ -9,17 +9,18 @@
 
 namespace ranklens {
 
-// y = Op(x) elementwise; the backward accumulates Op'(x)·gy (stores it into a fresh buffer).
+// y = op(x) elementwise; the backward accumulates op'(x)·gy (stores it into a fresh buffer).
+// A functor with numbers of its own (affine_op) is passed as `op`; the others need no object.
 template <class Op, class T, ShapeType S, Device D>
-Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input) {
+Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input, Op op = {}) {
   const auto x = contiguous(input);
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-  backend::unary_forward<Op>(D{}, x.value().data(), out.mutable_data(), x.numel());
+  backend::unary_forward<Op>(D{}, x.value().data(), out.mutable_data(), x.numel(), op);
   record(
       name, out,
-      [](const auto& out, const auto& x) {
+      [op](const auto& out, const auto& x) {
         const auto gx = x.grad_sink();
-        backend::unary_backward<Op>(D{}, x.value().data(), out.value().data(), out.grad().data(), gx.data(), x.numel(), Op{}, gx.mode);
+        backend::unary_backward<Op>(D{}, x.value().data(), out.value().data(), out.grad().data(), gx.data(), x.numel(), op, gx.mode);
       },
       x);
   return out;

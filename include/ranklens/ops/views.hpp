@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "ranklens/autograd/record.hpp"
+#include "ranklens/backend/strided_copy.hpp"
 #include "ranklens/core/shape_algebra.hpp"
 
 namespace ranklens {
@@ -121,15 +122,14 @@ bool reshaped_strides(const std::array<index_t, R0>& dims, const std::array<inde
 // through x's strides: for ops that write into their input's storage.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> clone(const Var<T, S, D>& x) {
-  static_assert(std::is_same_v<D, cpu_t>,
-                "clone and contiguous copy strided elements inline on the host: cpu_t only until "
-                "the copy is a kernel (docs/architecture.md, Ops on any device, step 3).");
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-  gather_contiguous<T, S>(x.value(), out.mutable_data());
+  const auto dense = contiguous_strides(x.shape());
+  backend::copy_strided<T>(D{}, x.shape().dims, x.value().data(), x.strides(), out.mutable_data(), dense, grad_write::store);
   record(
       "contiguous", out,
-      [](const auto& result, const auto& source) {
-        scatter_add_from_contiguous<T, S>(result.grad().data(), source.grad_accumulator());
+      [dense](const auto& result, const auto& source) {
+        auto g = source.grad_accumulator();
+        backend::copy_strided<T>(D{}, source.shape().dims, result.grad().data(), dense, g.data(), g.strides(), grad_write::add);
       },
       x);
   return out;

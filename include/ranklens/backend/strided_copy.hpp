@@ -1,0 +1,11 @@
+// Switch point for copies between strided layouts of one shape (store or add). CPU kernel:
+// cpu/strided_copy.hpp (no CUDA twin yet).
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+#include "ranklens/cpu/strided_copy.hpp"
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_KERNEL(copy_strided)
+
+}  // namespace ranklens::backend
