@@ -2,7 +2,12 @@
 // cuda/adamw.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/adamw.cuh"
+#else
 #include "ranklens/cpu/adamw.hpp"
+#endif
 
 namespace ranklens::backend {
 

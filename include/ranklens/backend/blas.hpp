@@ -3,8 +3,14 @@
 // cpu/blas.hpp and cpu/bias.hpp, cuda/blas.cuh and cuda/reduce.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/blas.cuh"
+#include "ranklens/cuda/reduce.cuh"
+#else
 #include "ranklens/cpu/bias.hpp"
 #include "ranklens/cpu/blas.hpp"
+#endif
 
 namespace ranklens::backend {
 

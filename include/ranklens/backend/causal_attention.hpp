@@ -2,7 +2,12 @@
 // cpu/causal_attention.hpp, cuda/causal_attention.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/causal_attention.cuh"
+#else
 #include "ranklens/cpu/causal_attention.hpp"
+#endif
 
 namespace ranklens::backend {
 

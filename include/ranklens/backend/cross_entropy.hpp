@@ -2,7 +2,12 @@
 // cpu/cross_entropy.hpp, cuda/cross_entropy.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/cross_entropy.cuh"
+#else
 #include "ranklens/cpu/cross_entropy.hpp"
+#endif
 
 namespace ranklens::backend {
 

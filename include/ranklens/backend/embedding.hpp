@@ -2,7 +2,12 @@
 // cuda/embedding.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/embedding.cuh"
+#else
 #include "ranklens/cpu/embedding.hpp"
+#endif
 
 namespace ranklens::backend {
 

@@ -1,13 +1,22 @@
-// The switch point between ops and kernels (docs/architecture.md, "Ops on any device", step 1).
-// An op calls backend::f(D{}, args...) once, whatever its device D; the overload for D passes
-// the same pointer-level arguments to that device's kernel (cpu::f today; cuda::f in a .cu file
-// once ops run on cuda_t). A device without the kernel meets the generic overload, whose
-// static_assert names the kernel (and the compiler's note names the device): that is the one
-// plain message for a kernel a backend lacks.
+// The switch point between ops and kernels (docs/architecture.md, "Ops on any device", steps 1
+// and 2). An op calls backend::f(D{}, args...) once, whatever its device D; the overload for D
+// passes the same pointer-level arguments to that device's kernel. Which overloads exist depends
+// on the translation unit: C++ files get cpu_t's (cpu::f), files that nvcc compiles (or the host
+// emulation of CUDA, scripts/cuda_emulation_test.sh) get cuda_t's (cuda::f), so that xsimd and
+// OpenBLAS never reach nvcc. A device without the kernel meets the generic overload, whose
+// static_assert names the kernel (and the compiler's instantiation line names the device): the
+// one plain message for a kernel a backend lacks. Only this folder looks at __CUDACC__; ops,
+// modules and everything above them read the same in both kinds of file.
 #pragma once
 #include <utility>
 
 #include "ranklens/core/device.hpp"
+
+#if defined(__CUDACC__) || defined(RANKLENS_CUDA_EMULATION)
+#define RANKLENS_BACKEND_CUDA_UNIT 1
+#else
+#define RANKLENS_BACKEND_CUDA_UNIT 0
+#endif
 
 namespace ranklens::backend {
 
@@ -18,18 +27,42 @@ inline constexpr bool device_has_kernel = false;
 
 }  // namespace ranklens::backend
 
-// Declares backend::kernel for every device: the generic overload with the message, and the
-// cpu_t overload calling cpu::kernel. Template arguments given explicitly (the element type, a
-// functor) go through unchanged; the rest are deduced by cpu::kernel as if it were called
-// directly. Kernels that are not templates are called directly (they are host-side set-up).
-#define RANKLENS_BACKEND_KERNEL(kernel)                                                                     \
-  template <class... KernelArgs, ::ranklens::Device D, class... Args>                                     \
-  void kernel(D, Args&&...) {                                                                             \
-    static_assert(::ranklens::backend::device_has_kernel<D>,                                              \
-                  "backend::" #kernel " has no kernel for device D (named where the compiler shows this instantiation): "  \
-                  "ops run on cpu_t until the CUDA kernels are wired in (docs/architecture.md, Ops on any device).");\
-  }                                                                                                       \
-  template <class... KernelArgs, class... Args>                                                           \
-  decltype(auto) kernel(::ranklens::cpu_t, Args&&... args) {                                              \
-    return ::ranklens::cpu::kernel<KernelArgs...>(std::forward<Args>(args)...);                           \
+// The generic overload of backend::kernel: any device this translation unit has no kernel for.
+#define RANKLENS_BACKEND_MISSING(kernel)                                                               \
+  template <class... KernelArgs, ::ranklens::Device D, class... Args>                                \
+  void kernel(D, Args&&...) {                                                                        \
+    static_assert(::ranklens::backend::device_has_kernel<D>,                                         \
+                  "backend::" #kernel " has no kernel for device D in this translation unit (D is "  \
+                  "named where the compiler shows this instantiation): cpu_t kernels are compiled "  \
+                  "in C++ files, cuda_t ones in .cu files, and some have no CUDA twin yet "          \
+                  "(docs/architecture.md, Ops on any device).");                                     \
   }
+
+// The overload for one device: its arguments, and any template arguments given explicitly (the
+// element type, a functor), go to ns::kernel unchanged, which deduces the rest as if called
+// directly.
+#define RANKLENS_BACKEND_FORWARD(device, ns, kernel)                                                  \
+  template <class... KernelArgs, class... Args>                                                      \
+  decltype(auto) kernel(::ranklens::device, Args&&... args) {                                        \
+    return ::ranklens::ns::kernel<KernelArgs...>(std::forward<Args>(args)...);                       \
+  }
+
+// A kernel with twins in cpu/ and cuda/ (the same pointer-level contract).
+#if RANKLENS_BACKEND_CUDA_UNIT
+#define RANKLENS_BACKEND_KERNEL(kernel) \
+  RANKLENS_BACKEND_MISSING(kernel)      \
+  RANKLENS_BACKEND_FORWARD(cuda_t, cuda, kernel)
+#else
+#define RANKLENS_BACKEND_KERNEL(kernel) \
+  RANKLENS_BACKEND_MISSING(kernel)      \
+  RANKLENS_BACKEND_FORWARD(cpu_t, cpu, kernel)
+#endif
+
+// A kernel that only cpu/ has so far: in a CUDA translation unit, only the message.
+#if RANKLENS_BACKEND_CUDA_UNIT
+#define RANKLENS_BACKEND_CPU_KERNEL(kernel) RANKLENS_BACKEND_MISSING(kernel)
+#else
+#define RANKLENS_BACKEND_CPU_KERNEL(kernel) \
+  RANKLENS_BACKEND_MISSING(kernel)          \
+  RANKLENS_BACKEND_FORWARD(cpu_t, cpu, kernel)
+#endif

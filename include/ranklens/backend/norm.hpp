@@ -2,7 +2,12 @@
 // cuda/norm.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/norm.cuh"
+#else
 #include "ranklens/cpu/norm.hpp"
+#endif
 
 namespace ranklens::backend {
 

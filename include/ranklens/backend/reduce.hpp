@@ -2,15 +2,20 @@
 // every element and its backward. Twins: cpu/reduce.hpp, cuda/reduce.cuh (no sum_all_backward yet).
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/reduce.cuh"
+#else
 #include "ranklens/cpu/reduce.hpp"
+#endif
 
 namespace ranklens::backend {
 
 RANKLENS_BACKEND_KERNEL(sum_axis)
 RANKLENS_BACKEND_KERNEL(sum_axis_backward)
 RANKLENS_BACKEND_KERNEL(sum_all)
-RANKLENS_BACKEND_KERNEL(sum_all_backward)
 RANKLENS_BACKEND_KERNEL(max_axis)
 RANKLENS_BACKEND_KERNEL(max_axis_backward)
+RANKLENS_BACKEND_CPU_KERNEL(sum_all_backward)
 
 }  // namespace ranklens::backend

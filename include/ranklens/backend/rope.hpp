@@ -2,7 +2,12 @@
 // the host by cpu::rope_tables for every device). Twins: cpu/rope.hpp, cuda/rope.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/rope.cuh"
+#else
 #include "ranklens/cpu/rope.hpp"
+#endif
 
 namespace ranklens::backend {
 

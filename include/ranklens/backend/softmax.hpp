@@ -2,7 +2,12 @@
 // cpu/softmax.hpp, cuda/softmax.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/softmax.cuh"
+#else
 #include "ranklens/cpu/softmax.hpp"
+#endif
 
 namespace ranklens::backend {
 

@@ -5,18 +5,21 @@
 // (device-side patterns) differ and wait for ops on cuda_t.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
+
+#if !RANKLENS_BACKEND_CUDA_UNIT
 #include "ranklens/cpu/latent_selection.hpp"
 #include "ranklens/cpu/sparse_decode.hpp"
 #include "ranklens/cpu/sparse_encode.hpp"
+#endif
 
 namespace ranklens::backend {
 
-RANKLENS_BACKEND_KERNEL(top_k_per_row)
-RANKLENS_BACKEND_KERNEL(batch_top_k)
-RANKLENS_BACKEND_KERNEL(count_kept)
-RANKLENS_BACKEND_KERNEL(gather_kept)
-RANKLENS_BACKEND_KERNEL(sparse_encode_backward)
-RANKLENS_BACKEND_KERNEL(sparse_decode_forward)
-RANKLENS_BACKEND_KERNEL(sparse_decode_backward)
+RANKLENS_BACKEND_CPU_KERNEL(top_k_per_row)
+RANKLENS_BACKEND_CPU_KERNEL(batch_top_k)
+RANKLENS_BACKEND_CPU_KERNEL(count_kept)
+RANKLENS_BACKEND_CPU_KERNEL(gather_kept)
+RANKLENS_BACKEND_CPU_KERNEL(sparse_encode_backward)
+RANKLENS_BACKEND_CPU_KERNEL(sparse_decode_forward)
+RANKLENS_BACKEND_CPU_KERNEL(sparse_decode_backward)
 
 }  // namespace ranklens::backend

@@ -6,7 +6,6 @@
 // positions, the new queries sit at the end of the sequence: offset = Tk − Tq. The loops are
 // cpu/causal_mask.hpp's.
 #pragma once
-
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/causal_mask.hpp"
 #include "ranklens/ops/views.hpp"
