@@ -50,7 +50,7 @@ auto cross_entropy_per_row(const Var<T, SL, D>& logits_in, TensorView<I, ST, D> 
       "cross_entropy", out,
       [=](const auto& out, const auto& logits) {
         backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, out.grad().data(), T(1),
-                                       logits.grad_accumulator().data(), rows, vocab, ignore_index);
+                                           logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },
       logits);
   return out;
@@ -91,7 +91,7 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
       [=](const auto& out, const auto& logits) {
         const T g = out.grad().data()[0];
         backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, nullptr, g * scale,
-                                       logits.grad_accumulator().data(), rows, vocab, ignore_index);
+                                           logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },
       logits);
   return out;

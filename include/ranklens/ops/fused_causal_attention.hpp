@@ -75,15 +75,15 @@ Var<T, SQ, D> fused_causal_attention(const Var<T, SQ, D>& query, const Var<T, SK
   T* lse = Tape::current().arena<D>().template allocate_array<T>(std::size_t(extents.batch * extents.query_heads * extents.queries));
   auto out = new_var<T, SQ, D>(q.shape(), any_requires_grad(q, k, v));
   backend::causal_attention_forward<T>(D{}, extents, q.value().data(), detail::attention_strides_of(q), k.value().data(),
-                                   detail::attention_strides_of(k), v.value().data(), detail::attention_strides_of(v),
-                                   out.mutable_data(), lse, scale);
+                                       detail::attention_strides_of(k), v.value().data(), detail::attention_strides_of(v),
+                                       out.mutable_data(), lse, scale);
   record(
       "fused_causal_attention", out,
       [extents, lse, scale](const auto& out, const auto& q, const auto& k, const auto& v) {
         auto gradient = [](const auto& x) { return x.requires_grad() ? x.grad_accumulator().data() : nullptr; };
         backend::causal_attention_backward<T>(D{}, extents, q.value().data(), detail::attention_strides_of(q), k.value().data(),
-                                          detail::attention_strides_of(k), v.value().data(), detail::attention_strides_of(v),
-                                          out.value().data(), lse, out.grad().data(), gradient(q), gradient(k), gradient(v), scale);
+                                              detail::attention_strides_of(k), v.value().data(), detail::attention_strides_of(v),
+                                              out.value().data(), lse, out.grad().data(), gradient(q), gradient(k), gradient(v), scale);
       },
       q, k, v);
   return out;

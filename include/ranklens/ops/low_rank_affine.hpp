@@ -60,7 +60,7 @@ LowRankUpdateResult<T, Shape<dyn, N>, Rank, cpu_t> low_rank_affine(const Var<T, 
   auto y = new_var<T, Shape<dyn, N>, cpu_t>(Shape<dyn, N>::from_dims(std::array<index_t, 2>{rows, n}, "low_rank_affine"), needs_grad);
   const auto tw = lw.transposed ? cpu::transpose::yes : cpu::transpose::no;
   backend::gemm_plus_low_rank<T>(cpu_t{}, tw, rows, n, k, x.value().data(), std::max<index_t>(k, 1), w.value().data(), lw.ld, T(0),
-                             bias ? bias->value().data() : nullptr, scaled_u, bt, Rank, y.mutable_data(), std::max<index_t>(n, 1));
+                                 bias ? bias->value().data() : nullptr, scaled_u, bt, Rank, y.mutable_data(), std::max<index_t>(n, 1));
 
   const auto backward = [rows, k, n, lw, scale, u](const auto& out, const auto& x, const auto& w, const auto& a, const auto& b,
                                                    const auto* bias) {
@@ -69,14 +69,14 @@ LowRankUpdateResult<T, Shape<dyn, N>, Rank, cpu_t> low_rank_affine(const Var<T, 
     if (x.requires_grad()) scaled_v = Tape::current().arena<cpu_t>().template allocate_array<T>(std::size_t(rows * Rank));
     if (scaled_v != nullptr || a.requires_grad() || b.requires_grad())
       backend::low_rank_backward<T>(cpu_t{}, x.value().data(), a.value().data(), b.value().data(), u.value().data(), gy, nullptr, grad_write::add,
-                                a.requires_grad() ? a.grad_accumulator().data() : nullptr,
-                                b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, k, n, Rank, scale, scaled_v);
+                                    a.requires_grad() ? a.grad_accumulator().data() : nullptr,
+                                    b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, k, n, Rank, scale, scaled_v);
     if (x.requires_grad()) {  // dx (rows×K) (+)= dy (rows×N) · wᵀ (N×K) + v·A
       const auto gx = x.grad_sink();
       const auto back = lw.transposed ? cpu::transpose::no : cpu::transpose::yes;
       backend::gemm_plus_low_rank<T>(cpu_t{}, back, rows, k, n, gy, std::max<index_t>(n, 1), w.value().data(), lw.ld,
-                                 T(gx.mode == grad_write::store ? 0 : 1), nullptr, scaled_v, a.value().data(), Rank, gx.data(),
-                                 std::max<index_t>(k, 1));
+                                     T(gx.mode == grad_write::store ? 0 : 1), nullptr, scaled_v, a.value().data(), Rank, gx.data(),
+                                     std::max<index_t>(k, 1));
     }
     if (rows > 0 && w.requires_grad()) {  // dw (K×N) += xᵀ (K×rows) · dy (rows×N)
       auto gw = w.grad_accumulator();

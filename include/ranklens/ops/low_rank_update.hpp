@@ -68,7 +68,7 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
   out.node()->requires_grad = out.node()->requires_grad || any_requires_grad(x, a, b);
   auto u = new_var<T, Shape<dyn, Rank>, D>(Shape<dyn, Rank>{rows}, false);
   backend::low_rank_forward<T>(D{}, x.value().data(), a.value().data(), b.value().data(), u.mutable_data(), out.mutable_data(), rows, in,
-                           out_width, Rank, scale);
+                               out_width, Rank, scale);
 
   // out is listed as an input too: its gradient is the frozen layer's (or the clone's), which
   // the tape must not release when this entry is done.
@@ -77,9 +77,9 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
       [rows, in, out_width, scale, u](const auto& out, const auto&, const auto& x, const auto& a, const auto& b) {
         const auto gx = x.requires_grad() ? x.grad_sink() : typename std::remove_cvref_t<decltype(x)>::GradientSink{};
         backend::low_rank_backward<T>(D{}, x.value().data(), a.value().data(), b.value().data(), u.value().data(), out.grad().data(),
-                                  x.requires_grad() ? gx.data() : nullptr, gx.mode,
-                                  a.requires_grad() ? a.grad_accumulator().data() : nullptr,
-                                  b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, in, out_width, Rank, scale);
+                                      x.requires_grad() ? gx.data() : nullptr, gx.mode,
+                                      a.requires_grad() ? a.grad_accumulator().data() : nullptr,
+                                      b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, in, out_width, Rank, scale);
       },
       out, x, a, b);
   return {out, u};

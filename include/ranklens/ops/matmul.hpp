@@ -68,10 +68,10 @@ void gemm_layouts_batched(D, index_t batch, const index_t* offsets, index_t m, i
     T* c0 = c + offsets[2];
     if (!lc.transposed)
       backend::gemm_strided_batched<T>(D{}, flag(la.transposed), flag(lb.transposed), m, n, k, alpha, a0, la.ld, b0, lb.ld, beta, c0, lc.ld,
-                                   batch, sa, sb, sc);
+                                       batch, sa, sb, sc);
     else
       backend::gemm_strided_batched<T>(D{}, flag(!lb.transposed), flag(!la.transposed), n, m, k, alpha, b0, lb.ld, a0, la.ld, beta, c0,
-                                   lc.ld, batch, sb, sa, sc);
+                                       lc.ld, batch, sb, sa, sc);
     return;
   }
   for (index_t i = 0; i < batch; ++i)

@@ -45,7 +45,7 @@ auto matmul_bias(const Var<T, SX, D>& input, const Var<T, SW, D>& weight, const 
   const bool any_product = rows > 0 && n > 0 && k > 0;
   if (any_product)
     backend::gemm_plus_bias<T>(D{}, lw.transposed ? cpu::transpose::yes : cpu::transpose::no, rows, n, k, x.value().data(), row_major_x.ld,
-                           w.value().data(), lw.ld, b.value().data(), y, n);
+                               w.value().data(), lw.ld, b.value().data(), y, n);
   else
     backend::fill_rows(D{}, b.value().data(), y, rows, n);
 

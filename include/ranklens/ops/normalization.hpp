@@ -37,14 +37,14 @@ Var<T, S, D> layer_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, c
   T* rstd = arena.template allocate_array<T>(std::size_t(rows));
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x, w, b));
   backend::layernorm_forward<T>(D{}, x.value().data(), w.value().data(), b.value().data(), out.mutable_data(), mean, rstd, rows, cols,
-                            T(eps));
+                                T(eps));
   record(
       "layer_norm", out,
       [=](const auto& out, const auto& x, const auto& w, const auto& b) {
         const auto gx = x.requires_grad() ? x.grad_sink() : decltype(x.grad_sink()){};
         backend::layernorm_backward<T>(D{}, x.value().data(), w.value().data(), mean, rstd, out.grad().data(), gx.data(),
-                                   w.requires_grad() ? w.grad_accumulator().data() : nullptr,
-                                   b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
+                                       w.requires_grad() ? w.grad_accumulator().data() : nullptr,
+                                       b.requires_grad() ? b.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
       },
       x, w, b);
   return out;
@@ -67,7 +67,7 @@ Var<T, S, D> rms_norm(const Var<T, S, D>& input, const Var<T, W, D>& weight, dou
       [=](const auto& out, const auto& x, const auto& w) {
         const auto gx = x.requires_grad() ? x.grad_sink() : decltype(x.grad_sink()){};
         backend::rmsnorm_backward<T>(D{}, x.value().data(), w.value().data(), rstd, out.grad().data(), gx.data(),
-                                 w.requires_grad() ? w.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
+                                     w.requires_grad() ? w.grad_accumulator().data() : nullptr, rows, cols, gx.mode);
       },
       x, w);
   return out;

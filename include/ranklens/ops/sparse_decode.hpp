@@ -55,9 +55,9 @@ auto sparse_decode(const SparseActivations<T, D>& code, const Var<T, SW, D>& wei
       "sparse_decode", out,
       [pattern, by_column, n](const auto& out, const auto& values, const auto& w, const auto& b) {
         backend::sparse_decode_backward<T>(D{}, pattern, by_column, values.value().data(), w.value().data(), n, out.grad().data(),
-                                       values.requires_grad() ? values.grad_accumulator().data() : nullptr,
-                                       w.requires_grad() ? w.grad_accumulator().data() : nullptr,
-                                       b.requires_grad() ? b.grad_accumulator().data() : nullptr);
+                                           values.requires_grad() ? values.grad_accumulator().data() : nullptr,
+                                           w.requires_grad() ? w.grad_accumulator().data() : nullptr,
+                                           b.requires_grad() ? b.grad_accumulator().data() : nullptr);
       },
       code.values, w, b);
   return out;
@@ -77,8 +77,8 @@ auto sparse_decode(const SparseActivations<T, D>& code, const Var<T, SW, D>& wei
       "sparse_decode", out,
       [pattern, by_column, n](const auto& out, const auto& values, const auto& w) {
         backend::sparse_decode_backward<T>(D{}, pattern, by_column, values.value().data(), w.value().data(), n, out.grad().data(),
-                                       values.requires_grad() ? values.grad_accumulator().data() : nullptr,
-                                       w.requires_grad() ? w.grad_accumulator().data() : nullptr, nullptr);
+                                           values.requires_grad() ? values.grad_accumulator().data() : nullptr,
+                                           w.requires_grad() ? w.grad_accumulator().data() : nullptr, nullptr);
       },
       code.values, w);
   return out;

@@ -77,7 +77,7 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
       allocate_entries(rows * select.k);
       if (select.k > 0 && rows > 0)
         backend::top_k_per_row(D{}, pre, rows, m, select.k, select.among.empty() ? nullptr : select.among.data(), index_t(select.among.size()), columns,
-                           values);
+                               values);
       break;
     }
     case rule::top_k_over_batch: {
@@ -144,7 +144,7 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
   if (rows > 0 && m > 0) {
     if (n > 0)
       backend::gemm_plus_bias<T>(D{}, cpu::transpose::no, rows, m, n, centred, std::max<index_t>(n, 1), w.value().data(), std::max<index_t>(m, 1),
-                             b.value().data(), pre, m);
+                                 b.value().data(), pre, m);
     else
       backend::fill_rows(D{}, b.value().data(), pre, rows, m);
   }
@@ -165,10 +165,10 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
           const T* v = out.value().data();
           for (index_t e = 0; e < entries; ++e) g[e] = v[e] > T(0) ? gv[e] : T(0);
           backend::sparse_encode_backward<T>(D{}, pattern, by_column, g, centred, w.value().data(), n,
-                                         x.requires_grad() ? x.grad_accumulator().data() : nullptr,
-                                         w.requires_grad() ? w.grad_accumulator().data() : nullptr,
-                                         b.requires_grad() ? b.grad_accumulator().data() : nullptr,
-                                         c.requires_grad() ? c.grad_accumulator().data() : nullptr);
+                                             x.requires_grad() ? x.grad_accumulator().data() : nullptr,
+                                             w.requires_grad() ? w.grad_accumulator().data() : nullptr,
+                                             b.requires_grad() ? b.grad_accumulator().data() : nullptr,
+                                             c.requires_grad() ? c.grad_accumulator().data() : nullptr);
         },
         xc, c, w, b);
   }
