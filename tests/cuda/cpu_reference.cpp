@@ -5,13 +5,17 @@
 #include "ranklens/cpu/bias.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/causal_attention.hpp"
+#include "ranklens/cpu/causal_mask.hpp"
 #include "ranklens/cpu/cross_entropy.hpp"
+#include "ranklens/cpu/dropout.hpp"
 #include "ranklens/cpu/elementwise.hpp"
 #include "ranklens/cpu/embedding.hpp"
 #include "ranklens/cpu/norm.hpp"
 #include "ranklens/cpu/reduce.hpp"
 #include "ranklens/cpu/rope.hpp"
 #include "ranklens/cpu/softmax.hpp"
+#include "ranklens/cpu/strided_binary.hpp"
+#include "ranklens/cpu/strided_copy.hpp"
 
 namespace ranklens::test::reference {
 
@@ -203,6 +207,37 @@ void causal_attention_backward(const cpu::attention_extents& e, const float* q, 
                                cpu::attention_strides ks, const float* v, cpu::attention_strides vs, const float* z, const float* lse,
                                const float* dz, float* dq, float* dk, float* dv, float scale) {
   cpu::causal_attention_backward(e, q, qs, k, ks, v, vs, z, lse, dz, dq, dk, dv, scale);
+}
+
+void sum_all_backward(const float* gy, float* gx, index_t n) { cpu::sum_all_backward(gy, gx, n); }
+void dropout_forward(const float* x, float* y, std::uint8_t* keep, index_t n, std::uint64_t key, double p, float scale) {
+  cpu::dropout_forward(x, y, keep, n, key, p, scale);
+}
+void dropout_backward(const std::uint8_t* keep, const float* gy, float* gx, index_t n, float scale, grad_write mode) {
+  cpu::dropout_backward(keep, gy, gx, n, scale, mode);
+}
+void causal_mask_fill_forward(const float* x, float* y, index_t matrices, index_t queries, index_t keys, index_t offset, float value) {
+  cpu::causal_mask_fill_forward(x, y, matrices, queries, keys, offset, value);
+}
+void causal_mask_fill_backward(const float* gy, float* gx, index_t matrices, index_t queries, index_t keys, index_t offset,
+                               grad_write mode) {
+  cpu::causal_mask_fill_backward(gy, gx, matrices, queries, keys, offset, mode);
+}
+void copy_strided(const std::array<index_t, 3>& dims, const float* src, const std::array<index_t, 3>& src_strides, float* dst,
+                  const std::array<index_t, 3>& dst_strides, grad_write mode) {
+  cpu::copy_strided(dims, src, src_strides, dst, dst_strides, mode);
+}
+void binary_forward_strided(binary f, const std::array<index_t, 3>& dims, const float* a, const std::array<index_t, 3>& a_strides,
+                            const float* b, const std::array<index_t, 3>& b_strides, float* y, const std::array<index_t, 3>& y_strides) {
+  with_binary(f, [&]<class Op>(Op) { cpu::binary_forward_strided<Op>(dims, a, a_strides, b, b_strides, y, y_strides); });
+}
+void binary_backward_strided(binary f, const std::array<index_t, 3>& dims, const float* a, const std::array<index_t, 3>& a_strides,
+                             const float* b, const std::array<index_t, 3>& b_strides, const float* gy,
+                             const std::array<index_t, 3>& gy_strides, float* ga, const std::array<index_t, 3>& ga_strides, float* gb,
+                             const std::array<index_t, 3>& gb_strides) {
+  with_binary(f, [&]<class Op>(Op) {
+    cpu::binary_backward_strided<Op>(dims, a, a_strides, b, b_strides, gy, gy_strides, ga, ga_strides, gb, gb_strides);
+  });
 }
 
 }  // namespace ranklens::test::reference

@@ -3,6 +3,7 @@
 // OpenBLAS of the CPU backend, which nvcc does not compile), and declared here with plain types
 // only, so that the nvcc-compiled tests can call them.
 #pragma once
+#include <array>
 #include <cstdint>
 
 #include "ranklens/cpu/adamw_coefficients.hpp"
@@ -91,5 +92,20 @@ void causal_attention_forward(const cpu::attention_extents& e, const float* q, c
 void causal_attention_backward(const cpu::attention_extents& e, const float* q, cpu::attention_strides qs, const float* k,
                                cpu::attention_strides ks, const float* v, cpu::attention_strides vs, const float* z, const float* lse,
                                const float* dz, float* dq, float* dk, float* dv, float scale);
+
+void sum_all_backward(const float* gy, float* gx, index_t n);
+void dropout_forward(const float* x, float* y, std::uint8_t* keep, index_t n, std::uint64_t key, double p, float scale);
+void dropout_backward(const std::uint8_t* keep, const float* gy, float* gx, index_t n, float scale, grad_write mode);
+void causal_mask_fill_forward(const float* x, float* y, index_t matrices, index_t queries, index_t keys, index_t offset, float value);
+void causal_mask_fill_backward(const float* gy, float* gx, index_t matrices, index_t queries, index_t keys, index_t offset,
+                               grad_write mode);
+void binary_forward_strided(binary f, const std::array<index_t, 3>& dims, const float* a, const std::array<index_t, 3>& a_strides,
+                            const float* b, const std::array<index_t, 3>& b_strides, float* y, const std::array<index_t, 3>& y_strides);
+void binary_backward_strided(binary f, const std::array<index_t, 3>& dims, const float* a, const std::array<index_t, 3>& a_strides,
+                             const float* b, const std::array<index_t, 3>& b_strides, const float* gy,
+                             const std::array<index_t, 3>& gy_strides, float* ga, const std::array<index_t, 3>& ga_strides, float* gb,
+                             const std::array<index_t, 3>& gb_strides);
+void copy_strided(const std::array<index_t, 3>& dims, const float* src, const std::array<index_t, 3>& src_strides, float* dst,
+                  const std::array<index_t, 3>& dst_strides, grad_write mode);
 
 }  // namespace ranklens::test::reference

@@ -1,15 +1,17 @@
-// Switch point for dropout, forward and backward. CPU kernel: cpu/dropout.hpp (no CUDA twin
-// yet; core/counter_generator.hpp gives one the same bits).
+// Switch point for dropout, forward and backward. Twins: cpu/dropout.hpp, cuda/dropout.cuh
+// (the same mask bit for bit: core/counter_generator.hpp).
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 
-#if !RANKLENS_BACKEND_CUDA_UNIT
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/dropout.cuh"
+#else
 #include "ranklens/cpu/dropout.hpp"
 #endif
 
 namespace ranklens::backend {
 
-RANKLENS_BACKEND_CPU_KERNEL(dropout_forward)
-RANKLENS_BACKEND_CPU_KERNEL(dropout_backward)
+RANKLENS_BACKEND_KERNEL(dropout_forward)
+RANKLENS_BACKEND_KERNEL(dropout_backward)
 
 }  // namespace ranklens::backend

@@ -1,14 +1,16 @@
-// Switch point for copies between strided layouts of one shape (store or add). CPU kernel:
-// cpu/strided_copy.hpp (no CUDA twin yet).
+// Switch point for copies between strided layouts of one shape (store or add). Twins:
+// cpu/strided_copy.hpp, cuda/strided_copy.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 
-#if !RANKLENS_BACKEND_CUDA_UNIT
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/strided_copy.cuh"
+#else
 #include "ranklens/cpu/strided_copy.hpp"
 #endif
 
 namespace ranklens::backend {
 
-RANKLENS_BACKEND_CPU_KERNEL(copy_strided)
+RANKLENS_BACKEND_KERNEL(copy_strided)
 
 }  // namespace ranklens::backend

@@ -142,6 +142,22 @@ void sum_all(const T* x, index_t n, T* total) {
   total_reduce("cuda::sum_all", n, detail::flat_value<T>{x}, store_into<T>{total});
 }
 
+// gx[i] += gy[0] for i < n: the backward of sum_all, reading gy on the device (no
+// synchronisation), the twin of cpu::sum_all_backward.
+namespace detail {
+template <class T>
+struct broadcast_total_map {
+  const T* gy;
+  T* gx;
+  __device__ float load(index_t) const { return to_float(gy[0]); }
+  __device__ void store(index_t i, float g) const { gx[i] = from_float<T>(to_float(gx[i]) + g); }
+};
+}  // namespace detail
+template <DeviceReal T>
+void sum_all_backward(const T* gy, T* gx, index_t n) {
+  map("cuda::sum_all_backward", n, detail::broadcast_total_map<T>{gy, gx});
+}
+
 // Σ x[0..n), returned to the host (waits for the device).
 template <DeviceReal T>
 T sum_all(const T* x, index_t n) {
