@@ -96,7 +96,7 @@ void for_each_offset(const std::array<index_t, R>& dims, const std::array<index_
   }
 }
 
-// Copies a strided CPU view into contiguous memory, or from contiguous memory into a view.
+// Copies a strided CPU view into contiguous memory (ops copy through cpu/strided_copy.hpp).
 template <class T, ShapeType S>
 void gather_contiguous(TensorView<const T, S, cpu_t> src, T* dst) {
   if (src.is_contiguous()) {
@@ -105,12 +105,6 @@ void gather_contiguous(TensorView<const T, S, cpu_t> src, T* dst) {
   }
   const T* s = src.data();
   for_each_offset<S::rank>(src.shape().dims, src.strides(), [&](index_t off) { *dst++ = s[off]; });
-}
-
-template <class T, ShapeType S>
-void scatter_add_from_contiguous(const T* src, TensorView<T, S, cpu_t> dst) {
-  T* d = dst.data();
-  for_each_offset<S::rank>(dst.shape().dims, dst.strides(), [&](index_t off) { d[off] += *src++; });
 }
 
 }  // namespace ranklens
