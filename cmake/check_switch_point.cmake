@@ -1,6 +1,7 @@
 # The switch point between ops and kernels holds (docs/architecture.md, "Ops on any device"):
-# no header in ops/ includes a cpu/ or cuda/ kernel header, only backend/ and cpu/'s contract
-# headers (functor formulas, argument types, host-side helpers); and backend/ includes only
+# no header in ops/ includes a cpu/ or cuda/ kernel header, only backend/ and cpu/'s SIMD-free
+# contract headers (functors with numbers, argument types and limits, host-side helpers), so
+# that every op compiles in a CUDA translation unit too; and backend/ includes only
 # core/, cpu/ and cuda/. A kernel reached around backend/ would run on the host whatever the
 # device, which is what the switch point is there to prevent.
 #   cmake -DINCLUDE_DIR=<repo>/include -P check_switch_point.cmake
@@ -9,8 +10,9 @@ cmake_minimum_required(VERSION 3.25)
 
 # cpu/ headers an op may include: what they define is not a device's work.
 set(contract_headers
-  ranklens/cpu/binary_functions.hpp    # functor formulas; cuda/ maps each to its twin
-  ranklens/cpu/unary_functions.hpp
+  ranklens/cpu/affine_functions.hpp    # functors with numbers; cuda/ maps each to its twin
+  ranklens/cpu/cross_entropy_args.hpp  # default_ignore_index
+  ranklens/cpu/low_rank_args.hpp       # low_rank_max_rank
   ranklens/cpu/sparse_rows.hpp         # the SAE's host-side sparsity patterns
   ranklens/cpu/work_split.hpp)         # sparse_encode's host loop (it static_asserts cpu_t)
 

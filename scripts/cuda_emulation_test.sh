@@ -35,7 +35,8 @@ if [ -n "${EMULATION_SANITIZE:-}" ]; then
 fi
 # The kernels: emulated, with no contraction into fused multiply-adds (the device's _rn
 # intrinsics round each operation, and the emulation must too).
-kernel_flags=("${common[@]}" -DRANKLENS_CUDA_EMULATION -ffp-contract=off -x c++)
+# xsimd's stand-in fails any CUDA file that reaches the CPU kernels, as under nvcc (tests/CMakeLists.txt).
+kernel_flags=(-I tests/cuda/without_simd "${common[@]}" -DRANKLENS_CUDA_EMULATION -ffp-contract=off -x c++)
 reference_flags=("${common[@]}" -march=native)
 
 objects=()

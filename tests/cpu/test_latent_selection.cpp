@@ -165,10 +165,20 @@ TEST_CASE("count_kept and gather_kept give the kept entries as compressed rows",
   // JumpReLU's rule: x > max(θ_j, 0), one threshold per column.
   std::vector<float> theta(static_cast<std::size_t>(cols));
   for (index_t j = 0; j < cols; ++j) theta[std::size_t(j)] = j % 2 == 0 ? -1.0f : 1.0f;
-  const index_t above = cpu::count_kept(x.data(), rows, cols, cpu::KeepAboveColumnThreshold<float>{theta.data()}, offsets.data());
+  const index_t above = cpu::count_above_threshold(x.data(), rows, cols, theta.data(), offsets.data());
+  std::vector<std::int32_t> above_columns(static_cast<std::size_t>(above));
+  std::vector<float> above_values(static_cast<std::size_t>(above));
+  cpu::gather_above_threshold(x.data(), rows, cols, theta.data(), offsets.data(), above_columns.data(), above_values.data());
   index_t expected = 0;
   for (index_t r = 0; r < rows; ++r)
-    for (index_t j = 0; j < cols; ++j) expected += x[std::size_t(r * cols + j)] > std::max(theta[std::size_t(j)], 0.0f);
+    for (index_t j = 0; j < cols; ++j) {
+      const float v = x[std::size_t(r * cols + j)];
+      if (!(v > std::max(theta[std::size_t(j)], 0.0f))) continue;
+      REQUIRE(expected < above);
+      CHECK(above_columns[std::size_t(expected)] == j);
+      CHECK(above_values[std::size_t(expected)] == v);
+      ++expected;
+    }
   CHECK(above == expected);
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/cpu/low_rank_args.hpp"
 #include "ranklens/nn/adapter_slot.hpp"
 #include "ranklens/nn/initialization.hpp"
 #include "ranklens/nn/input_width.hpp"

@@ -16,8 +16,8 @@ namespace ranklens::backend {
 
 RANKLENS_BACKEND_CPU_KERNEL(top_k_per_row)
 RANKLENS_BACKEND_CPU_KERNEL(batch_top_k)
-RANKLENS_BACKEND_CPU_KERNEL(count_kept)
-RANKLENS_BACKEND_CPU_KERNEL(gather_kept)
+RANKLENS_BACKEND_CPU_KERNEL(count_above_threshold)
+RANKLENS_BACKEND_CPU_KERNEL(gather_above_threshold)
 RANKLENS_BACKEND_CPU_KERNEL(sparse_encode_backward)
 RANKLENS_BACKEND_CPU_KERNEL(sparse_decode_forward)
 RANKLENS_BACKEND_CPU_KERNEL(sparse_decode_backward)

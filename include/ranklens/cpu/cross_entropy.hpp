@@ -11,14 +11,13 @@
 #include <cstdint>
 #include <string>
 
+#include "ranklens/cpu/cross_entropy_args.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/softmax.hpp"
 #include "ranklens/cpu/work_split.hpp"
 
 namespace ranklens::cpu {
-
-inline constexpr std::int32_t default_ignore_index = -100;
 
 namespace detail {
 

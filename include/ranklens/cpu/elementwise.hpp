@@ -141,6 +141,11 @@ void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, inde
     });
   });
 }
+template <class Op, Real T>
+requires unary_function_for<Op, T>
+void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n, grad_write mode) {
+  unary_backward<Op, T>(x, y, gy, gx, n, Op{}, mode);
+}
 
 // ---------------------------------------------------------------------------------------
 // Binary functions (see binary_functions.hpp for the functors)
@@ -215,6 +220,12 @@ void binary_backward(const T* a, const T* b, const T* gy, optional_out<T> ga, op
       });
     });
   });
+}
+template <class Op, Real T>
+requires binary_function_for<Op, T>
+void binary_backward(const T* a, const T* b, const T* gy, optional_out<T> ga, optional_out<T> gb, index_t n, grad_write write_a,
+                     grad_write write_b = grad_write::add) {
+  binary_backward<Op, T>(a, b, gy, ga, gb, n, Op{}, write_a, write_b);
 }
 
 // ga += gy * d op/da; *gb += Σ gy * d op/db, for a scalar b.  a, gy, ga: (n); gb: one value.

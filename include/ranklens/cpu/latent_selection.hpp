@@ -249,4 +249,17 @@ void gather_kept(const T* x, index_t rows, index_t cols, const Keep& keep, const
   });
 }
 
+// The two calls above for JumpReLU's rule, x > max(θ_j, 0) with one threshold per column
+// (thresholds: (cols)): the forms the switch point offers (backend/sparse.hpp), so that an op
+// passes plain arrays and the SIMD predicate stays in this layer.
+template <Real T>
+index_t count_above_threshold(const T* x, index_t rows, index_t cols, const T* thresholds, index_t* row_offsets) {
+  return count_kept(x, rows, cols, KeepAboveColumnThreshold<T>{thresholds}, row_offsets);
+}
+template <Real T>
+void gather_above_threshold(const T* x, index_t rows, index_t cols, const T* thresholds, const index_t* row_offsets,
+                            std::int32_t* columns, T* values) {
+  gather_kept(x, rows, cols, KeepAboveColumnThreshold<T>{thresholds}, row_offsets, columns, values);
+}
+
 }  // namespace ranklens::cpu

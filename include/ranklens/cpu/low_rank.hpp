@@ -18,15 +18,13 @@
 #include <string>
 
 #include "ranklens/cpu/kernel_args.hpp"
+#include "ranklens/cpu/low_rank_args.hpp"
 #include "ranklens/cpu/parallel_sum.hpp"
 #include "ranklens/cpu/scratch.hpp"
 #include "ranklens/cpu/simd.hpp"
 #include "ranklens/cpu/work_split.hpp"
 
 namespace ranklens::cpu {
-
-// Ranks these kernels take; larger ones are GEMM-shaped and go to BLAS (adapt/).
-inline constexpr index_t low_rank_max_rank = 64;
 
 namespace detail {
 

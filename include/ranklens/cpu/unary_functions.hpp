@@ -18,6 +18,7 @@
 #include <concepts>
 #include <type_traits>
 
+#include "ranklens/cpu/affine_functions.hpp"
 #include "ranklens/cpu/erf.hpp"
 #include "ranklens/cpu/simd.hpp"
 
@@ -72,39 +73,6 @@ struct neg_op {
   template <class V>
   RANKLENS_ALWAYS_INLINE static V derivative(const V&, const V&) noexcept {
     return V(scalar_of_t<V>(-1));
-  }
-};
-
-// y = scale·x + shift, with the two numbers held by the functor: the scalar forms of the
-// arithmetic operators (x + c, c·x, x / c, −x, ...) are all this one map.
-template <Real T>
-struct affine_op {
-  static constexpr bool derivative_uses_x = false, derivative_uses_y = false;
-  static constexpr int cost = 1;
-  T scale, shift;
-  template <class V>
-  RANKLENS_ALWAYS_INLINE V forward(const V& x) const noexcept {
-    return V(scale) * x + V(shift);
-  }
-  template <class V>
-  RANKLENS_ALWAYS_INLINE V derivative(const V&, const V&) const noexcept {
-    return V(scale);
-  }
-};
-
-// y = c / x, with c held by the functor; dy/dx = −c / x², formed as −y / x from the output.
-template <Real T>
-struct scaled_reciprocal_op {
-  static constexpr bool derivative_uses_x = true, derivative_uses_y = true;
-  static constexpr int cost = 4;
-  T numerator;
-  template <class V>
-  RANKLENS_ALWAYS_INLINE V forward(const V& x) const noexcept {
-    return V(numerator) / x;
-  }
-  template <class V>
-  RANKLENS_ALWAYS_INLINE V derivative(const V& x, const V& y) const noexcept {
-    return -(y / x);
   }
 };
 

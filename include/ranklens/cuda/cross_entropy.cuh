@@ -15,11 +15,12 @@
 #include <cstdint>
 #include <string>
 
+#include "ranklens/cpu/cross_entropy_args.hpp"
 #include "ranklens/cuda/reduce.cuh"
 
 namespace ranklens::cuda {
 
-inline constexpr std::int32_t default_ignore_index = -100;  // cpu::default_ignore_index, PyTorch's
+using cpu::default_ignore_index;
 
 namespace detail {
 

@@ -67,8 +67,9 @@ template <class F, class T>
 struct unary_forward_map {
   const T* x;
   T* y;
+  F f;
   __device__ float load(index_t i) const { return to_float(x[i]); }
-  __device__ void store(index_t i, float v) const { y[i] = from_float<T>(F::forward(v)); }
+  __device__ void store(index_t i, float v) const { y[i] = from_float<T>(f.forward(v)); }
 };
 
 struct unary_inputs {
@@ -80,11 +81,12 @@ struct unary_backward_map {
   const T* y;
   const T* gy;
   T* gx;
+  F f;
   __device__ unary_inputs load(index_t i) const {
     return {F::derivative_uses_x ? to_float(x[i]) : 0.0f, F::derivative_uses_y ? to_float(y[i]) : 0.0f, to_float(gy[i])};
   }
   __device__ void store(index_t i, unary_inputs v) const {
-    const float d = F::derivative(v.x, v.y);
+    const float d = f.derivative(v.x, v.y);
     gx[i] = from_float<T>(Mode == grad_write::store ? d * v.gy : fmaf(d, v.gy, to_float(gx[i])));
   }
 };
@@ -174,32 +176,40 @@ struct axpy_map {
 // ---------------------------------------------------------------------------------------
 // Unary functions
 
-// y = f(x).  (n)
+// y = f(x).  (n); `op` carries the numbers of a functor that has some (affine_op). Without it,
+// the device twin is made here: a cpu:: functor is only declared in a CUDA translation unit.
 template <class Op, DeviceReal T>
-void unary_forward(const T* x, T* y, index_t n) {
+void unary_forward(const T* x, T* y, index_t n, const device_function_t<Op>& f = {}) {
   using F = device_function_t<Op>;
   static_assert(device_unary_function<F>, "unary_forward: Op must be a function of unary_functions.cuh or its cpu:: twin.");
-  map("cuda::unary_forward", n, detail::unary_forward_map<F, T>{x, y});
+  map("cuda::unary_forward", n, detail::unary_forward_map<F, T>{x, y, f});
 }
 template <class Op, DeviceReal T>
-void unary_forward(const T* x, T* y, index_t n, const Op&) {
-  unary_forward<Op>(x, y, n);
+  requires(!std::is_same_v<Op, device_function_t<Op>>)
+void unary_forward(const T* x, T* y, index_t n, const Op& op) {
+  unary_forward<Op, T>(x, y, n, device_functor(op));
 }
 
 // gx += f'(x) · gy (gx = f'(x) · gy with mode store).  (n); x or y may be nullptr when the
 // function's derivative does not read it.
 template <class Op, DeviceReal T>
-void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n, grad_write mode = grad_write::add) {
+void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n, const device_function_t<Op>& f,
+                    grad_write mode = grad_write::add) {
   using F = device_function_t<Op>;
   static_assert(device_unary_function<F>, "unary_backward: Op must be a function of unary_functions.cuh or its cpu:: twin.");
   if (n <= 0) return;
   detail::require(!F::derivative_uses_x || x != nullptr, "cuda::unary_backward", "x is needed but null");
   detail::require(!F::derivative_uses_y || y != nullptr, "cuda::unary_backward", "y is needed but null");
-  detail::with_grad_write(mode, [&]<grad_write M>() { map("cuda::unary_backward", n, detail::unary_backward_map<F, T, M>{x, y, gy, gx}); });
+  detail::with_grad_write(mode, [&]<grad_write M>() { map("cuda::unary_backward", n, detail::unary_backward_map<F, T, M>{x, y, gy, gx, f}); });
 }
 template <class Op, DeviceReal T>
-void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n, const Op&, grad_write mode = grad_write::add) {
-  unary_backward<Op, T>(x, y, gy, gx, n, mode);
+  requires(!std::is_same_v<Op, device_function_t<Op>>)
+void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n, const Op& op, grad_write mode = grad_write::add) {
+  unary_backward<Op, T>(x, y, gy, gx, n, device_functor(op), mode);
+}
+template <class Op, DeviceReal T>
+void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n, grad_write mode = grad_write::add) {
+  unary_backward<Op, T>(x, y, gy, gx, n, device_function_t<Op>{}, mode);
 }
 
 // ---------------------------------------------------------------------------------------

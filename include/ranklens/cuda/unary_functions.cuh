@@ -14,6 +14,7 @@
 // CPU's head-and-tail refinements of 2u and x/√2 are left out, which moves results deep in the
 // negative tails by some ulp and the test's norm-wise error not at all.
 #pragma once
+#include "ranklens/cpu/affine_functions.hpp"
 #include "ranklens/cuda/numeric.cuh"
 
 namespace ranklens::cpu {
@@ -168,14 +169,44 @@ struct erf_op {
   __device__ static float derivative(float x, float) { return two_over_sqrt_pi * expf(-x * x); }
 };
 
-// The device functor for Op: Op itself, or the twin here of a cpu:: functor.
+// The twins of cpu/affine_functions.hpp: functors that carry their numbers to the device (a
+// kernel holds the functor object, so these are passed by value into every thread).
+struct affine_op {
+  static constexpr bool derivative_uses_x = false, derivative_uses_y = false;
+  float scale, shift;
+  __device__ float forward(float x) const { return scale * x + shift; }
+  __device__ float derivative(float, float) const { return scale; }
+};
+struct scaled_reciprocal_op {
+  static constexpr bool derivative_uses_x = true, derivative_uses_y = true;
+  float numerator;
+  __device__ float forward(float x) const { return numerator / x; }
+  __device__ float derivative(float x, float y) const { return -(y / x); }
+};
+
+// The device functor for Op: Op itself, or the twin here of a cpu:: functor; device_functor(op)
+// makes the object a kernel holds (its numbers, for the functors above).
 template <class Op>
 struct device_function {
   using type = Op;
+  static type from(const Op& op) { return op; }
 };
-#define RANKLENS_CUDA_TWIN(name) \
-  template <>                    \
-  struct device_function<cpu::name> { using type = name; }
+template <class T>
+struct device_function<cpu::affine_op<T>> {
+  using type = affine_op;
+  static type from(const cpu::affine_op<T>& op) { return {float(op.scale), float(op.shift)}; }
+};
+template <class T>
+struct device_function<cpu::scaled_reciprocal_op<T>> {
+  using type = scaled_reciprocal_op;
+  static type from(const cpu::scaled_reciprocal_op<T>& op) { return {float(op.numerator)}; }
+};
+#define RANKLENS_CUDA_TWIN(name)                      \
+  template <>                                         \
+  struct device_function<cpu::name> {                 \
+    using type = name;                                \
+    static type from(const cpu::name&) { return {}; } \
+  }
 RANKLENS_CUDA_TWIN(neg_op);
 RANKLENS_CUDA_TWIN(square_op);
 RANKLENS_CUDA_TWIN(abs_op);
@@ -196,11 +227,15 @@ RANKLENS_CUDA_TWIN(erf_op);
 
 template <class Op>
 using device_function_t = typename device_function<Op>::type;
+template <class Op>
+device_function_t<Op> device_functor(const Op& op) {
+  return device_function<Op>::from(op);
+}
 
 template <class Op>
-concept device_unary_function = requires(float x) {
-  { Op::forward(x) } -> std::convertible_to<float>;
-  { Op::derivative(x, x) } -> std::convertible_to<float>;
+concept device_unary_function = requires(const Op& op, float x) {
+  { op.forward(x) } -> std::convertible_to<float>;
+  { op.derivative(x, x) } -> std::convertible_to<float>;
   { Op::derivative_uses_x } -> std::convertible_to<bool>;
   { Op::derivative_uses_y } -> std::convertible_to<bool>;
 };

@@ -1,13 +1,15 @@
 // Broadcasting add, sub, mul, div of two Vars, their scalar forms and the C++ operators.
 // The formulas and derivatives live once, in cpu/binary_functions.hpp; one generic routine
-// applies any of them, with vector kernels for the common layouts and a strided path.
+// applies any of them, with vector kernels for the common layouts and a strided path. The
+// functors' names come with backend/elementwise.hpp, which in a CUDA translation unit declares
+// them without their SIMD bodies; the scalar forms' functors hold numbers and are defined in a
+// SIMD-free header.
 #pragma once
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/elementwise.hpp"
 #include "ranklens/core/broadcast_layout.hpp"
 #include "ranklens/core/shape_algebra.hpp"
-#include "ranklens/cpu/binary_functions.hpp"
-#include "ranklens/cpu/unary_functions.hpp"
+#include "ranklens/cpu/affine_functions.hpp"
 #include "ranklens/ops/unary.hpp"
 
 namespace ranklens {
@@ -74,7 +76,7 @@ auto binary_op(const char* name, const Var<T, SA, D>& a, const Var<T, SB, D>& b)
         if (kind == layout::same) {  // a fresh gradient buffer is stored into, not zeroed and added to
           const auto sink_a = a.requires_grad() ? a.grad_sink() : decltype(a.grad_sink()){};
           const auto sink_b = b.requires_grad() ? b.grad_sink() : decltype(b.grad_sink()){};
-          backend::binary_backward<Op, T>(D{}, av, bv, gy, sink_a.data(), sink_b.data(), n, Op{}, sink_a.mode, sink_b.mode);
+          backend::binary_backward<Op, T>(D{}, av, bv, gy, sink_a.data(), sink_b.data(), n, sink_a.mode, sink_b.mode);
           return;
         }
         T* ga = a.requires_grad() ? a.grad_accumulator().data() : nullptr;
@@ -115,7 +117,7 @@ auto operator/(const Var<T, SA, D>& a, const Var<T, SB, D>& b) { return div(a, b
 // y = scale·x + shift, elementwise: the affine map every scalar form reduces to.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> affine(const Var<T, S, D>& x, T scale, T shift) {
-  return unary_op("affine", x, cpu::affine_op<T>{scale, shift});
+  return unary_op<cpu::affine_op<T>>("affine", x, cpu::affine_op<T>{scale, shift});
 }
 
 template <class T, ShapeType S, Device D>
@@ -138,7 +140,7 @@ Var<T, S, D> operator/(const Var<T, S, D>& x, std::type_identity_t<T> c) { retur
 // y = c / x.
 template <class T, ShapeType S, Device D>
 Var<T, S, D> operator/(std::type_identity_t<T> c, const Var<T, S, D>& x) {
-  return unary_op("scalar_div", x, cpu::scaled_reciprocal_op<T>{c});
+  return unary_op<cpu::scaled_reciprocal_op<T>>("scalar_div", x, cpu::scaled_reciprocal_op<T>{c});
 }
 
 }  // namespace ranklens

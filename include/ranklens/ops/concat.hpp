@@ -26,12 +26,12 @@ using concat_all_shape_t = typename detail::concat_all<Axis, S...>::type;
 // other extent must agree. (B, T1, C) and (B, T2, C) along 1 give (B, T1 + T2, C).
 template <int Axis, class T, ShapeType S0, ShapeType... Ss, Device D>
 auto concat(const Var<T, S0, D>& first, const Var<T, Ss, D>&... rest) {
-  constexpr std::size_t rank = S0::rank;
+  static constexpr std::size_t rank = S0::rank;  // static: nvcc 13 fails on constexpr locals read in lambdas
   static_assert(sizeof...(Ss) >= 1, "concat: give at least two tensors.");
   static_assert(((Ss::rank == rank) && ...), "concat: all tensors must have the same rank.");
   static_assert(valid_axis<Axis, rank>, "concat: the axis is out of range for the tensors' rank.");
   if constexpr (sizeof...(Ss) >= 1 && ((Ss::rank == rank) && ...) && valid_axis<Axis, rank>) {
-    constexpr std::size_t ax = axis_index<Axis, rank>;
+    static constexpr std::size_t ax = axis_index<Axis, rank>;
     static_assert((agree_except<S0, Ss, ax> && ...),
                   "concat: the tensors' static extents differ on an axis other than the one joined.");
     if constexpr ((agree_except<S0, Ss, ax> && ...)) {

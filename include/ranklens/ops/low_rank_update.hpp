@@ -20,6 +20,7 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/low_rank.hpp"
+#include "ranklens/cpu/low_rank_args.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {

@@ -98,9 +98,9 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
       if (index_t(select.thresholds.size()) != m)
         throw shape_error("sparse_encode: above_threshold needs one threshold per latent (" + std::to_string(m) + "), got " +
                           std::to_string(select.thresholds.size()));
-      const cpu::KeepAboveColumnThreshold<T> keep{select.thresholds.data()};
-      allocate_entries(backend::count_kept(D{}, pre, rows, m, keep, row_offsets));
-      backend::gather_kept(D{}, pre, rows, m, keep, row_offsets, columns, values);
+      const T* thresholds = select.thresholds.data();
+      allocate_entries(backend::count_above_threshold(D{}, pre, rows, m, thresholds, row_offsets));
+      backend::gather_above_threshold(D{}, pre, rows, m, thresholds, row_offsets, columns, values);
       break;
     }
   }

@@ -1,26 +1,44 @@
 // Elementwise functions of one Var: exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, gelu
 // (tanh approximation and exact erf form), square, abs. The formulas and their derivatives
-// live once, in cpu/unary_functions.hpp; this file makes each a differentiable op.
+// live once, in cpu/unary_functions.hpp; this file makes each a differentiable op. The
+// functors' names come with backend/elementwise.hpp (a CUDA translation unit sees them declared
+// there, with their device twins, and never the SIMD bodies).
 #pragma once
+#include <type_traits>
+
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/elementwise.hpp"
-#include "ranklens/cpu/unary_functions.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
 
+namespace detail {
+// What unary_op holds for a functor named by type only.
+struct no_functor {};
+}  // namespace detail
+
 // y = op(x) elementwise; the backward accumulates op'(x)·gy (stores it into a fresh buffer).
-// A functor with numbers of its own (affine_op) is passed as `op`; the others need no object.
-template <class Op, class T, ShapeType S, Device D>
-Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input, Op op = {}) {
+// A functor with numbers of its own (affine_op) is passed as `op`; the others are named by type
+// only (no object: in a CUDA translation unit the cpu:: functor is only declared).
+template <class Op, class T, ShapeType S, Device D, class Functor = detail::no_functor>
+Var<T, S, D> unary_op(const char* name, const Var<T, S, D>& input, const Functor& op = {}) {
+  constexpr bool by_type = std::is_same_v<Functor, detail::no_functor>;
   const auto x = contiguous(input);
   auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
-  backend::unary_forward<Op>(D{}, x.value().data(), out.mutable_data(), x.numel(), op);
+  if constexpr (by_type)
+    backend::unary_forward<Op>(D{}, x.value().data(), out.mutable_data(), x.numel());
+  else
+    backend::unary_forward<Op>(D{}, x.value().data(), out.mutable_data(), x.numel(), op);
   record(
       name, out,
       [op](const auto& out, const auto& x) {
         const auto gx = x.grad_sink();
-        backend::unary_backward<Op>(D{}, x.value().data(), out.value().data(), out.grad().data(), gx.data(), x.numel(), op, gx.mode);
+        const T* xv = x.value().data();
+        const T* yv = out.value().data();
+        if constexpr (by_type)
+          backend::unary_backward<Op>(D{}, xv, yv, out.grad().data(), gx.data(), x.numel(), gx.mode);
+        else
+          backend::unary_backward<Op>(D{}, xv, yv, out.grad().data(), gx.data(), x.numel(), op, gx.mode);
       },
       x);
   return out;

@@ -294,7 +294,8 @@ auto unsqueeze(const X& x) {
   static_assert(valid_axis<Axis, S::rank + 1>, "unsqueeze: the axis is out of range for the result's rank.");
   if constexpr (valid_axis<Axis, S::rank + 1>) {
     constexpr std::size_t ax = axis_index<Axis, S::rank + 1>;
-    using R = splice_shape_t<S, ax, 0, std::array<index_t, 1>{1}>;
+    constexpr std::array<index_t, 1> inserted{1};  // named: nvcc 13 mistranslates a braced array as a template argument
+    using R = splice_shape_t<S, ax, 0, inserted>;
     std::array<index_t, R::rank> dims{}, strides{};
     for (std::size_t i = 0, j = 0; i < R::rank; ++i) {
       if (i == ax) {
@@ -334,8 +335,8 @@ auto flatten(const X& x) {
     static_assert(first <= last, "flatten: the first axis must not come after the last.");
     if constexpr (first <= last) {
       constexpr std::size_t count = last - first + 1;
-      using R = splice_shape_t<S, first, count,
-                               std::array<index_t, 1>{detail::static_product(S::static_extents, first, count)}>;
+      constexpr std::array<index_t, 1> merged{detail::static_product(S::static_extents, first, count)};
+      using R = splice_shape_t<S, first, count, merged>;
       std::array<index_t, R::rank> dims{};
       for (std::size_t i = 0; i < first; ++i) dims[i] = x.shape().dims[i];
       dims[first] = 1;

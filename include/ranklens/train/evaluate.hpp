@@ -20,7 +20,7 @@
 
 #include "ranklens/autograd/grad_mode.hpp"
 #include "ranklens/autograd/var.hpp"
-#include "ranklens/cpu/cross_entropy.hpp"
+#include "ranklens/cpu/cross_entropy_args.hpp"
 
 namespace ranklens::train {
 
