@@ -7,6 +7,8 @@
 #include <cmath>
 #include <string>
 #include <tuple>
+#include <type_traits>
+#include <vector>
 
 #include "ranklens/autograd/var.hpp"
 
@@ -20,8 +22,20 @@ bool any_requires_grad(const V&... inputs) noexcept {
 
 namespace detail {
 
-template <class T, ShapeType S>
-index_t first_non_finite(TensorView<const T, S, cpu_t> v, bool infinity_allowed = false) {
+// The row-major index of v's first NaN (or ±inf, unless allowed), or -1. Values on another
+// device are copied to the host first (anomaly mode is for finding bugs, not for speed).
+template <class T, ShapeType S, Device D>
+index_t first_non_finite(TensorView<const T, S, D> v, bool infinity_allowed = false) {
+  if constexpr (!std::is_same_v<D, cpu_t>) {
+    index_t last = 0;  // the furthest element the view reaches (strides are not negative)
+    for (std::size_t k = 0; k < S::rank; ++k) {
+      if (v.shape().dims[k] == 0) return -1;
+      last += (v.shape().dims[k] - 1) * v.strides()[k];
+    }
+    std::vector<T> host(std::size_t(last) + 1);
+    device_memory<D>::copy_to_host(host.data(), v.data(), sizeof(T) * host.size());
+    return first_non_finite(TensorView<const T, S, cpu_t>{host.data(), v.shape(), v.strides()}, infinity_allowed);
+  }
   index_t found = -1, i = 0;
   const T* p = v.data();
   for_each_offset<S::rank>(v.shape().dims, v.strides(), [&](index_t off) {
@@ -62,7 +76,7 @@ struct OpEntry : TapeEntry {
     if (!node || !node->grad) return;
     const bool shared = std::apply([&](const Ins&... in) { return ((in.node() == node) || ...); }, self->inputs);
     if (shared) return;
-    Tape::current().release_gradient_buffer(node->grad, size_of(node->type) * std::size_t(node->numel));
+    Tape::current().release_gradient_buffer<typename Out::device_type>(node->grad, size_of(node->type) * std::size_t(node->numel));
     node->grad = nullptr;
   }
 

@@ -1,8 +1,14 @@
 // The tape: an arena for per-step intermediates plus the list of backward callbacks the ops
 // recorded, newest last. `auto step = tape();` rewinds both when `step` ends, so in steady-state
 // training no op calls the system allocator (Stan Math's reverse_pass_callback design).
+//
+// Values and gradients live in the arena of their device; the tape's own records (entries,
+// storage nodes) always in host memory. The CUDA arena is made on first use, which only a CUDA
+// translation unit can ask for (docs/architecture.md, "Ops on any device", step 4); a mark and
+// a rewind cover both arenas.
 #pragma once
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -29,7 +35,8 @@ struct TapeEntry {
 class Tape {
  public:
   struct Mark {
-    Arena<cpu_t>::Mark arena;
+    BlockArena::Mark host;
+    BlockArena::Mark cuda;  // the start, if the CUDA arena did not exist yet
     TapeEntry* last;
     std::size_t entries;
   };
@@ -40,10 +47,16 @@ class Tape {
     return tape;
   }
 
+  // Device D's arena (for cuda_t, only in a translation unit where device_memory<cuda_t> is
+  // defined: a CUDA one).
   template <Device D>
-  Arena<D>& arena() noexcept {
-    static_assert(std::is_same_v<D, cpu_t>, "Only CPU tensors have a tape arena so far; the CUDA backend adds its own.");
-    return cpu_arena_;
+  BlockArena& arena() {
+    if constexpr (std::is_same_v<D, cpu_t>) {
+      return cpu_arena_;
+    } else {
+      if (!cuda_arena_) cuda_arena_ = std::make_unique<Arena<cuda_t>>();
+      return *cuda_arena_;
+    }
   }
 
   StorageNode* new_node(void* value, index_t numel, dtype type, bool requires_grad) {
@@ -89,27 +102,40 @@ class Tape {
   // always there, and the arena stops growing by one gradient per intermediate (PyTorch frees
   // those as the backward pass goes). The list lives inside the released buffers themselves, so
   // keeping it allocates nothing; buffers under reusable_gradient_bytes are not worth listing.
+  // A device buffer cannot hold the host's list, so device D's list lives in the host arena,
+  // one small record per released buffer (rewound with the rest).
   static constexpr std::size_t reusable_gradient_bytes = 4096;
+  template <Device D>
   void release_gradient_buffer(void* buffer, std::size_t bytes) noexcept {
     if (bytes < reusable_gradient_bytes) return;
-    free_gradients_ = new (buffer) FreeGradient{free_gradients_, bytes};
+    if constexpr (std::is_same_v<D, cpu_t>) {
+      free_gradients_[0] = new (buffer) FreeGradient{free_gradients_[0], bytes, buffer};
+    } else {
+      try {
+        void* record = cpu_arena_.allocate(sizeof(FreeGradient), alignof(FreeGradient));
+        free_gradients_[1] = new (record) FreeGradient{free_gradients_[1], bytes, buffer};
+      } catch (...) {  // out of host memory: the buffer is simply not reused
+      }
+    }
   }
-  // A released buffer of exactly `bytes`, or nullptr. Its contents are garbage.
+  // A released buffer of device D of exactly `bytes`, or nullptr. Its contents are garbage.
+  template <Device D>
   void* reuse_gradient_buffer(std::size_t bytes) noexcept {
     if (bytes < reusable_gradient_bytes) return nullptr;
-    for (FreeGradient** link = &free_gradients_; *link; link = &(*link)->next) {
+    for (FreeGradient** link = &free_gradients_[std::is_same_v<D, cpu_t> ? 0 : 1]; *link; link = &(*link)->next) {
       if ((*link)->bytes != bytes) continue;
       FreeGradient* found = *link;
       *link = found->next;
-      return found;
+      return found->buffer;
     }
     return nullptr;
   }
 
-  Mark mark() const noexcept { return {cpu_arena_.mark(), last_, entries_}; }
+  Mark mark() const noexcept { return {cpu_arena_.mark(), cuda_arena_ ? cuda_arena_->mark() : BlockArena::Mark{}, last_, entries_}; }
   void rewind(const Mark& m) noexcept {
-    free_gradients_ = nullptr;  // they may lie in the memory being rewound
-    cpu_arena_.rewind(m.arena);
+    free_gradients_[0] = free_gradients_[1] = nullptr;  // they may lie in the memory being rewound
+    cpu_arena_.rewind(m.host);
+    if (cuda_arena_) cuda_arena_->rewind(m.cuda);
     last_ = m.last;
     entries_ = m.entries;
   }
@@ -121,13 +147,15 @@ class Tape {
   struct FreeGradient {
     FreeGradient* next;
     std::size_t bytes;
+    void* buffer;
   };
 
   Tape() = default;
   Arena<cpu_t> cpu_arena_;
+  std::unique_ptr<BlockArena> cuda_arena_;
   TapeEntry* last_ = nullptr;
   std::size_t entries_ = 0;
-  FreeGradient* free_gradients_ = nullptr;
+  FreeGradient* free_gradients_[2] = {nullptr, nullptr};  // cpu_t's, cuda_t's
 };
 
 // Releases everything the tape gained during its lifetime: `auto step = tape();`.

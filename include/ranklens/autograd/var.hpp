@@ -71,12 +71,12 @@ class Var {
     return {grad_accumulator(), grad_write::add};
   }
 
-  // The single value of a one-element Var (a loss).
-  T item() const
-    requires std::same_as<D, cpu_t>
-  {
+  // The single value of a one-element Var (a loss); from a GPU, this waits for the stream.
+  T item() const {
     if (numel() != 1) throw shape_error("Var::item: needs exactly one element, shape is " + to_string(shape_));
-    return *(base_value() + offset_);
+    T v;
+    device_memory<D>::copy_to_host(&v, base_value() + offset_, sizeof(T));
+    return v;
   }
 
   // An owning copy of the value that outlives the tape scope.
@@ -100,7 +100,7 @@ class Var {
   void* new_gradient_buffer() const {
     auto& tape = Tape::current();
     const std::size_t bytes = sizeof(T) * std::size_t(node_->numel);
-    void* g = tape.reuse_gradient_buffer(bytes);
+    void* g = tape.template reuse_gradient_buffer<D>(bytes);
     return g != nullptr ? g : tape.template arena<D>().allocate(bytes);
   }
 

@@ -47,6 +47,14 @@ inline constexpr bool device_has_kernel = false;
     return ::ranklens::ns::kernel<KernelArgs...>(std::forward<Args>(args)...);                       \
   }
 
+// The same for a kernel that is a plain function, not a template (a qualified call cannot name
+// template arguments of a non-template).
+#define RANKLENS_BACKEND_FORWARD_PLAIN(device, ns, kernel)                                            \
+  template <class... Args>                                                                           \
+  decltype(auto) kernel(::ranklens::device, Args&&... args) {                                        \
+    return ::ranklens::ns::kernel(std::forward<Args>(args)...);                                      \
+  }
+
 // A kernel with twins in cpu/ and cuda/ (the same pointer-level contract).
 #if RANKLENS_BACKEND_CUDA_UNIT
 #define RANKLENS_BACKEND_KERNEL(kernel) \
@@ -65,4 +73,16 @@ inline constexpr bool device_has_kernel = false;
 #define RANKLENS_BACKEND_CPU_KERNEL(kernel) \
   RANKLENS_BACKEND_MISSING(kernel)          \
   RANKLENS_BACKEND_FORWARD(cpu_t, cpu, kernel)
+#endif
+
+// A kernel with twins in cpu/ and cuda/ that is a plain function (RANKLENS_BACKEND_KERNEL for
+// one that is not a template).
+#if RANKLENS_BACKEND_CUDA_UNIT
+#define RANKLENS_BACKEND_PLAIN_KERNEL(kernel) \
+  RANKLENS_BACKEND_MISSING(kernel)            \
+  RANKLENS_BACKEND_FORWARD_PLAIN(cuda_t, cuda, kernel)
+#else
+#define RANKLENS_BACKEND_PLAIN_KERNEL(kernel) \
+  RANKLENS_BACKEND_MISSING(kernel)            \
+  RANKLENS_BACKEND_FORWARD_PLAIN(cpu_t, cpu, kernel)
 #endif

@@ -11,6 +11,7 @@
 
 namespace ranklens::backend {
 
+RANKLENS_BACKEND_PLAIN_KERNEL(rope_tables)
 RANKLENS_BACKEND_KERNEL(rope_forward)
 RANKLENS_BACKEND_KERNEL(rope_backward)
 

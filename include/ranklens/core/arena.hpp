@@ -1,5 +1,10 @@
 // A bump allocator whose blocks are kept across rewinds: after the first training step has
 // sized it, later steps of the same shapes allocate nothing from the system (Stan's arena).
+//
+// BlockArena does the bookkeeping for any device, with the device's allocate/deallocate taken
+// as plain function pointers when it is made; Arena<D> makes one from device_memory<D>. So a
+// holder (the tape) can keep a CUDA arena made in a CUDA translation unit, while C++ files that
+// destroy or rewind it never name device_memory<cuda_t>.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -9,20 +14,22 @@
 
 namespace ranklens {
 
-template <Device D = cpu_t>
-class Arena {
+class BlockArena {
  public:
   // Where the next allocation would go; rewinding to it releases everything allocated later.
   struct Mark {
     std::size_t block = 0;
     std::size_t offset = 0;
   };
+  using allocate_function = void* (*)(std::size_t);
+  using deallocate_function = void (*)(void*) noexcept;
 
-  explicit Arena(std::size_t first_block_bytes = std::size_t{1} << 20) : next_block_bytes_(first_block_bytes) {}
-  Arena(const Arena&) = delete;
-  Arena& operator=(const Arena&) = delete;
-  ~Arena() {
-    for (auto& b : blocks_) device_memory<D>::deallocate(b.data);
+  BlockArena(allocate_function allocate_block, deallocate_function deallocate_block, std::size_t first_block_bytes)
+      : allocate_block_(allocate_block), deallocate_block_(deallocate_block), next_block_bytes_(first_block_bytes) {}
+  BlockArena(const BlockArena&) = delete;
+  BlockArena& operator=(const BlockArena&) = delete;
+  ~BlockArena() {
+    for (auto& b : blocks_) deallocate_block_(b.data);
   }
 
   // Uninitialised memory aligned to `alignment` (a power of two, at most tensor_alignment).
@@ -43,14 +50,13 @@ class Arena {
     }
     const std::size_t size = std::max(bytes, next_block_bytes_);
     next_block_bytes_ = size * 2;
-    blocks_.push_back({static_cast<std::byte*>(device_memory<D>::allocate(size)), size});
+    blocks_.push_back({static_cast<std::byte*>(allocate_block_(size)), size});
     ++system_allocations_;
     current_ = blocks_.size() - 1;
     offset_ = bytes;
     in_use_ += bytes;
     return blocks_.back().data;
   }
-
   template <class T>
   T* allocate_array(std::size_t count) {
     return static_cast<T*>(allocate(sizeof(T) * count, alignof(T) > tensor_alignment ? alignof(T) : tensor_alignment));
@@ -78,12 +84,22 @@ class Arena {
     std::byte* data;
     std::size_t size;
   };
+  allocate_function allocate_block_;
+  deallocate_function deallocate_block_;
   std::vector<Block> blocks_;
   std::size_t current_ = 0;
   std::size_t offset_ = 0;
   std::size_t next_block_bytes_;
   std::size_t system_allocations_ = 0;
   std::size_t in_use_ = 0;
+};
+
+// An arena of device D's memory.
+template <Device D = cpu_t>
+class Arena : public BlockArena {
+ public:
+  explicit Arena(std::size_t first_block_bytes = std::size_t{1} << 20)
+      : BlockArena(&device_memory<D>::allocate, &device_memory<D>::deallocate, first_block_bytes) {}
 };
 
 }  // namespace ranklens

@@ -43,6 +43,10 @@ struct device_memory<cpu_t> {
   static void copy(void* dst, const void* src, std::size_t bytes) noexcept {
     if (bytes) std::memcpy(dst, src, bytes);
   }
+  // Transfers with host memory, for code written once for every device (a loss's seed, an
+  // anomaly check, token ids); on the CPU they are plain copies.
+  static void copy_to_host(void* host, const void* src, std::size_t bytes) noexcept { copy(host, src, bytes); }
+  static void copy_from_host(void* dst, const void* host, std::size_t bytes) noexcept { copy(dst, host, bytes); }
 };
 
 }  // namespace ranklens

@@ -17,6 +17,18 @@ struct device_memory<cuda_t> {
   static void copy(void* dst, const void* src, std::size_t bytes) {
     cuda::runtime::copy_async(dst, src, bytes, cuda::current_stream(), "cudaMemcpyAsync (device to device)");
   }
+  // Both wait for the stream (the host side may be reused or read at once) and are refused
+  // while the stream is captured into a graph.
+  static void copy_to_host(void* host, const void* src, std::size_t bytes) {
+    cuda::runtime::require_not_capturing(cuda::current_stream(), "device_memory<cuda_t>::copy_to_host");
+    cuda::runtime::copy_async(host, src, bytes, cuda::current_stream(), "cudaMemcpyAsync (device to host)");
+    cuda::synchronize();
+  }
+  static void copy_from_host(void* dst, const void* host, std::size_t bytes) {
+    cuda::runtime::require_not_capturing(cuda::current_stream(), "device_memory<cuda_t>::copy_from_host");
+    cuda::runtime::copy_async(dst, host, bytes, cuda::current_stream(), "cudaMemcpyAsync (host to device)");
+    cuda::synchronize();
+  }
 };
 
 namespace cuda {

@@ -8,6 +8,7 @@
 #include "ranklens/backend/cross_entropy.hpp"
 #include "ranklens/backend/elementwise.hpp"
 #include "ranklens/backend/reduce.hpp"
+#include "ranklens/cpu/cross_entropy_args.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -63,9 +64,6 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
                                  CrossEntropyOptions options = {}) {
   static_assert(SL::rank >= 1 && ST::rank + 1 == SL::rank,
                 "cross_entropy: the targets must have the logits' shape without the last (vocabulary) axis.");
-  static_assert(std::is_same_v<D, cpu_t>,
-                "cross_entropy (mean or sum) reads its one-element gradient on the host: cpu_t only until "
-                "the kernel reads it from device memory (docs/architecture.md, Ops on any device, step 3).");
   if (options.reduce == reduction::none)
     throw value_error("cross_entropy: reduction::none returns per-row losses; call cross_entropy_per_row");
   detail::check_cross_entropy_shapes(logits_in.shape(), targets.shape());
@@ -89,7 +87,10 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   record(
       "cross_entropy", out,
       [=](const auto& out, const auto& logits) {
-        const T g = out.grad().data()[0];
+        // The kernel takes the loss's gradient as a number: on a GPU this copy waits for the
+        // stream (once per backward), and keeps such a step out of a CUDA graph for now.
+        T g;
+        device_memory<D>::copy_to_host(&g, out.grad().data(), sizeof(T));
         backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, nullptr, g * scale,
                                            logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },

@@ -32,7 +32,7 @@ Var<T, S, D> dropout(const Var<T, S, D>& x, double p, CounterGenerator& generato
   auto out = new_var<T, S, D>(xc.shape(), any_requires_grad(xc));
   // One byte per element, kept only if backward will need it.
   std::uint8_t* keep = out.requires_grad()
-                           ? Tape::current().arena<cpu_t>().allocate_array<std::uint8_t>(std::size_t(xc.numel()))
+                           ? Tape::current().arena<D>().template allocate_array<std::uint8_t>(std::size_t(xc.numel()))
                            : nullptr;
   backend::dropout_forward(D{}, xc.value().data(), out.mutable_data(), keep, xc.numel(), key, p, scale);
 

@@ -62,15 +62,21 @@ auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> id
                           to_string(weight.shape()) + ")");
       gathered_ids[position++] = id;
     });
+    const std::int32_t* kernel_ids = gathered_ids;  // on the weight's device
+    if constexpr (!std::is_same_v<D, cpu_t>) {
+      std::int32_t* device_ids = Tape::current().arena<D>().template allocate_array<std::int32_t>(std::size_t(count));
+      device_memory<D>::copy_from_host(device_ids, gathered_ids, sizeof(std::int32_t) * std::size_t(count));
+      kernel_ids = device_ids;
+    }
     // The kernels read a contiguous table (a parameter is one already).
     const auto table = contiguous(weight);
     auto out = new_var<T, R, D>(shape, any_requires_grad(table));
-    backend::embedding_forward(D{}, table.value().data(), gathered_ids, out.mutable_data(), count, vocabulary, width);
+    backend::embedding_forward(D{}, table.value().data(), kernel_ids, out.mutable_data(), count, vocabulary, width);
 
     record(
         "embedding", out,
-        [gathered_ids, count, width](const auto& result, const auto& contiguous_weight) {
-          backend::embedding_backward(D{}, gathered_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
+        [kernel_ids, count, width](const auto& result, const auto& contiguous_weight) {
+          backend::embedding_backward(D{}, kernel_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
         },
         table);
     return out;

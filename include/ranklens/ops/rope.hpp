@@ -41,9 +41,6 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
   static_assert(valid_axis<PositionAxis, S::rank>, "rotary_embedding: the position axis is out of range for the tensor's rank.");
   constexpr index_t static_width = S::static_extents[S::rank - 1];
   static_assert(static_width == dyn || static_width % 2 == 0, "rotary_embedding: the last (head) axis must have an even width.");
-  static_assert(std::is_same_v<D, cpu_t>,
-                "rotary_embedding writes its cos/sin tables on the host: cpu_t only until "
-                "they are copied to the device (docs/architecture.md, Ops on any device, step 3).");
   if constexpr (S::rank >= 2 && valid_axis<PositionAxis, S::rank> && (static_width == dyn || static_width % 2 == 0)) {
     constexpr std::size_t position_axis = axis_index<PositionAxis, S::rank>;
     static_assert(position_axis != S::rank - 1, "rotary_embedding: the position axis cannot be the feature axis.");
@@ -61,12 +58,13 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
     for (std::size_t k = position_axis + 1; k + 1 < S::rank; ++k) rows_per_position *= x.extent(k);
     const index_t rows = width == 0 ? 0 : x.numel() / width;
 
-    // cos/sin per (position, pair), kept in the arena for the backward; the rotation is
-    // cpu/rope.hpp's (which cuda/ shares in contract).
+    // cos/sin per (position, pair), kept in the arena for the backward; computed on the host
+    // on every device (cuda::rope_tables copies them), so the backends rotate by the same
+    // numbers; the rotation is cpu/rope.hpp's (which cuda/ shares in contract).
     auto& arena = Tape::current().arena<D>();
     float* cos_table = arena.template allocate_array<float>(std::size_t(positions * half));
     float* sin_table = arena.template allocate_array<float>(std::size_t(positions * half));
-    cpu::rope_tables(positions, width, theta, position_offset, cos_table, sin_table);
+    backend::rope_tables(D{}, positions, width, theta, position_offset, cos_table, sin_table);
 
     auto out = new_var<T, S, D>(x.shape(), any_requires_grad(x));
     backend::rope_forward<T>(D{}, x.value().data(), cos_table, sin_table, out.mutable_data(), rows, width, positions, rows_per_position);
