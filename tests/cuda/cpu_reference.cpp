@@ -1,5 +1,6 @@
 // The CPU kernels behind tests/cuda/cpu_reference.hpp (compiled by the host compiler).
 #include "cpu_reference.hpp"
+#include "autograd_graph.hpp"
 
 #include "ranklens/cpu/adamw.hpp"
 #include "ranklens/cpu/bias.hpp"
@@ -241,3 +242,12 @@ void binary_backward_strided(binary f, const std::array<index_t, 3>& dims, const
 }
 
 }  // namespace ranklens::test::reference
+
+namespace ranklens::test::graph {
+
+float cpu_loss_and_gradients(const sizes& s, const float* const* params, const std::int32_t* ids, const std::int32_t* targets,
+                             float* const* grads) {
+  return loss_and_gradients<cpu_t>(s, params, ids, targets, grads);
+}
+
+}  // namespace ranklens::test::graph

@@ -1,0 +1,91 @@
+// Autodiff on cuda_t (docs/architecture.md, "Ops on any device", step 4): the graph of
+// autograd_graph.hpp, forward and backward through the tape's CUDA arena, against the same graph
+// on the CPU. This file is compiled by nvcc (or the host emulation), so the ops and the tape
+// reach the CUDA kernels through backend/; cpu_reference.cpp runs the CPU side.
+#include "autograd_graph.hpp"
+#include "parity.hpp"
+
+using namespace ranklens;
+using namespace ranklens::test::parity;
+namespace graph = ranklens::test::graph;
+
+namespace {
+
+struct graph_inputs {
+  graph::sizes s;
+  std::vector<twin<float>> params, grads;
+  std::vector<std::int32_t> ids, targets;
+
+  explicit graph_inputs(graph::sizes sizes_) : s(sizes_) {
+    for (int p = 0; p < graph::parameter_count; ++p) {
+      const index_t n = graph::parameter_size(graph::parameter(p), s);
+      const bool norm_scale = p == graph::norm_weight || p == graph::rms_weight;
+      params.emplace_back(random_values(n, 900 + std::uint64_t(p), norm_scale ? 0.5f : -0.6f, norm_scale ? 1.5f : 0.6f));
+      grads.emplace_back(n);  // NaN: a gradient left unwritten fails the comparison
+    }
+    std::mt19937_64 gen(31);
+    for (index_t i = 0; i < s.batch * s.positions; ++i) {
+      ids.push_back(std::int32_t(gen() % std::uint64_t(s.vocabulary)));
+      targets.push_back(i % 5 == 4 ? std::int32_t(-100) : std::int32_t(gen() % std::uint64_t(s.vocabulary)));  // some ignored
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a graph of ops on cuda_t gives the CPU's loss and gradients through the tape", "[cuda][autograd]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  graph_inputs in(graph::sizes{2, sized(37, 9), 13});
+  const index_t tokens = in.s.batch * in.s.positions;
+  cuda::device_buffer<std::int32_t> targets(tokens);
+  targets.assign(in.targets);
+
+  std::vector<const float*> device_params, host_params;
+  std::vector<float*> device_grads;
+  std::vector<std::vector<float>> host_grads;
+  for (int p = 0; p < graph::parameter_count; ++p) {
+    device_params.push_back(in.params[std::size_t(p)].data());
+    host_params.push_back(in.params[std::size_t(p)].cpu());
+    device_grads.push_back(in.grads[std::size_t(p)].data());
+    host_grads.emplace_back(std::size_t(in.params[std::size_t(p)].size()), nan_value);
+  }
+  std::vector<float*> host_grad_pointers;
+  for (auto& g : host_grads) host_grad_pointers.push_back(g.data());
+
+  const float want = graph::cpu_loss_and_gradients(in.s, host_params.data(), in.ids.data(), in.targets.data(), host_grad_pointers.data());
+  // Twice on the device: the second step reuses the arena and the released gradient buffers.
+  for (int round = 0; round < 2; ++round) {
+    const float got = graph::loss_and_gradients<cuda_t>(in.s, device_params.data(), in.ids.data(), targets.data(), device_grads.data());
+    INFO("round " << round);
+    check_close("autograd graph loss", {got}, {want}, tolerance<float>);
+    const char* names[] = {"table", "norm weight", "norm bias", "wq", "wkv", "wo", "w1", "b1", "w2", "rms weight"};
+    for (int p = 0; p < graph::parameter_count; ++p)
+      check_close(std::string("autograd graph gradient of ") + names[p], in.grads[std::size_t(p)], host_grads[std::size_t(p)]);
+  }
+}
+
+TEST_CASE("the tape's CUDA arena is rewound with the host one and reused by the next step", "[cuda][autograd]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  auto& t = Tape::current();
+  const auto before = t.mark();
+  const auto run = [] {
+    auto step = tape();
+    Tensor<float, Shape<dyn>, cpu_t> host(Shape<dyn>{4096});
+    for (index_t i = 0; i < 4096; ++i) host.data()[i] = float(i % 7) - 3.0f;
+    const auto x_device = to_device(host);
+    const auto x = variable(x_device);
+    const auto loss = sum(square(x) * 0.5f);
+    backward(loss);
+    std::vector<float> gradient(4096);
+    cuda::copy_to_host(gradient.data(), x.grad().data(), 4096);
+    for (index_t i = 0; i < 4096; ++i) REQUIRE(gradient[std::size_t(i)] == host.data()[i]);  // d(x²/2)/dx = x, exactly
+    return loss.item();
+  };
+  const float first = run();
+  const std::size_t allocations = t.arena<cuda_t>().system_allocations();
+  const float second = run();
+  CHECK(first == 8194.5f);  // Σ x²/2 over 585 periods of (9 + 4 + 1 + 0 + 1 + 4 + 9) / 2, then 4.5: exact in float
+  CHECK(second == first);
+  CHECK(t.arena<cuda_t>().system_allocations() == allocations);  // the second step allocated nothing new
+  CHECK(t.entries() == before.entries);
+}
