@@ -57,6 +57,7 @@ class BlockArena {
     in_use_ += bytes;
     return blocks_.back().data;
   }
+
   template <class T>
   T* allocate_array(std::size_t count) {
     return static_cast<T*>(allocate(sizeof(T) * count, alignof(T) > tensor_alignment ? alignof(T) : tensor_alignment));
