@@ -15,24 +15,6 @@ namespace ranklens::cuda {
 
 namespace detail {
 
-__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
-__device__ __forceinline__ void atomic_add(bfloat16* p, float v) {
-#if defined(RANKLENS_CUDA_EMULATION) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-  atomicAdd(p, from_float<bfloat16>(v));
-#else  // no bf16 atomics before sm_80: compare-and-swap the aligned 32-bit word holding it
-  auto* word = reinterpret_cast<unsigned*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(3));
-  const unsigned shift = (reinterpret_cast<std::uintptr_t>(p) & 2) ? 16u : 0u;
-  unsigned old = *word, assumed;
-  do {
-    assumed = old;
-    const unsigned short bits = (assumed >> shift) & 0xffffu;
-    const float sum = __bfloat162float(__ushort_as_bfloat16(bits)) + v;
-    const unsigned updated = (assumed & ~(0xffffu << shift)) | (unsigned(__bfloat16_as_ushort(__float2bfloat16(sum))) << shift);
-    old = atomicCAS(word, assumed, updated);
-  } while (old != assumed);
-#endif
-}
-
 template <class T>
 struct embedding_forward_map {
   const T* weight;

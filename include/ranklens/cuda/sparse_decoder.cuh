@@ -11,7 +11,7 @@
 #pragma once
 #include <cstdint>
 
-#include "ranklens/cuda/embedding.cuh"
+#include "ranklens/cuda/numeric.cuh"
 #include "ranklens/cuda/reduce.cuh"
 
 namespace ranklens::cuda {

@@ -8,7 +8,7 @@
 #include <array>
 #include <cstddef>
 
-#include "ranklens/cuda/embedding.cuh"
+#include "ranklens/cuda/elementwise.cuh"
 
 namespace ranklens::cuda {
 
