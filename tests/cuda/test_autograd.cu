@@ -4,6 +4,7 @@
 // reach the CUDA kernels through backend/; cpu_reference.cpp runs the CPU side.
 #include "autograd_graph.hpp"
 #include "parity.hpp"
+#include "ranklens/autograd/parameter.hpp"
 
 using namespace ranklens;
 using namespace ranklens::test::parity;
@@ -88,4 +89,28 @@ TEST_CASE("the tape's CUDA arena is rewound with the host one and reused by the 
   CHECK(second == first);
   CHECK(t.arena<cuda_t>().system_allocations() == allocations);  // the second step allocated nothing new
   CHECK(t.entries() == before.entries);
+}
+
+TEST_CASE("a Parameter on cuda_t accumulates its gradient across backward passes until zero_grad", "[cuda][autograd]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t n = 4099;  // past a block and a tail
+  Tensor<float, Shape<dyn>, cpu_t> host(Shape<dyn>{n});
+  for (index_t i = 0; i < n; ++i) host.data()[i] = 0.25f * float(i % 9) - 1.0f;
+  Parameter<float, Shape<dyn>, cuda_t> p(to_device(host), "p");
+  const auto gradient = [&] {
+    std::vector<float> g(static_cast<std::size_t>(n));
+    cuda::copy_to_host(g.data(), p.grad().data(), n);
+    return g;
+  };
+  for (int pass = 1; pass <= 2; ++pass) {
+    auto step = tape();
+    backward(sum(square(p.var()) * 0.5f + 3.0f));  // d/dp = p, added onto what is there
+    const auto g = gradient();
+    for (index_t i = 0; i < n; ++i) REQUIRE(g[std::size_t(i)] == float(pass) * host.data()[i]);
+  }
+  p.zero_grad();
+  for (float g : gradient()) REQUIRE(g == 0.0f);
+  p.freeze();
+  auto step = tape();
+  CHECK_FALSE(p.var().requires_grad());
 }
