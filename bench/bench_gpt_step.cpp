@@ -107,7 +107,7 @@ struct Training {
 
   std::mt19937 rng;
   Transformer<Config> model;
-  AdamW optimizer;
+  AdamW<> optimizer;
   Tensor<std::int32_t, Shape<dyn, dyn>> inputs, targets;
   bool keep_intermediate_grads;
 };

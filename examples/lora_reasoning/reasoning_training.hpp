@@ -83,7 +83,7 @@ inline auto batch_loss(const Model& model, const reasoning::ReasoningBatch& batc
 // weight decay 1e-4 as the paper) with 5% linear warm-up and a cosine to a tenth of the peak.
 // `resume`, when given, sees the optimizer and the loop's options before the first step (to
 // restore a checkpoint and set first_step and the checkpoint callback).
-using ResumeHook = std::function<void(AdamW&, train::LoopOptions&)>;
+using ResumeHook = std::function<void(AdamW<>&, train::LoopOptions&)>;
 template <class NextBatch>
 train::History train_on(const Model& model, std::vector<ParameterRef> parameters, NextBatch&& next_batch, index_t steps, double lr,
                         const Settings& settings, double weight_decay = 1e-4, const ResumeHook& resume = {}) {

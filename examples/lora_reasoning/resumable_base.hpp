@@ -110,7 +110,7 @@ inline Model resumable_base(const Settings& settings, const std::filesystem::pat
     return model;
   }
   const auto checkpoint = out / pretrain_checkpoint_name;
-  pretrain_into(model, settings, [&](AdamW& optimizer, train::LoopOptions& options) {
+  pretrain_into(model, settings, [&](AdamW<>& optimizer, train::LoopOptions& options) {
     // The state lives as long as the loop: the callback saves through it.
     auto state = std::make_shared<io::training_state>();
     state->add_model(model);

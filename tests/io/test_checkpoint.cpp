@@ -87,7 +87,7 @@ std::string value_error_message(Action&& action) {
 }  // namespace
 
 TEST_CASE("a run resumed from a checkpoint is bit for bit the run that never stopped", "[io][checkpoint]") {
-  SECTION("Qwen2-style model, AdamW") { check_resume_is_exact<TinyQwen2, AdamW>(); }
+  SECTION("Qwen2-style model, AdamW") { check_resume_is_exact<TinyQwen2, AdamW<>>(); }
   SECTION("GPT-2-style model, SGD with momentum") { check_resume_is_exact<TinyGpt2, SGD>(); }
 }
 
@@ -118,14 +118,14 @@ void check_resumes_committed_checkpoint(const std::string& file, bool freeze_fin
 
 TEST_CASE("checkpoints written by earlier ranklens load and resume their run", "[io][checkpoint]") {
   SECTION("AdamW, with state saved for a frozen parameter") {
-    check_resumes_committed_checkpoint<FixtureQwen2, AdamW>("checkpoint_v1_adamw.safetensors", true);
+    check_resumes_committed_checkpoint<FixtureQwen2, AdamW<>>("checkpoint_v1_adamw.safetensors", true);
   }
   SECTION("SGD with momentum") { check_resumes_committed_checkpoint<FixtureGpt2, SGD>("checkpoint_v1_sgd.safetensors", false); }
 }
 
 TEST_CASE("the checkpoint file names its parts as the file format says", "[io][checkpoint]") {
   scratch_directory directory;
-  TrainingRun<TinyQwen2, AdamW> run(1);
+  TrainingRun<TinyQwen2, AdamW<>> run(1);
   run.steps(2);
   save_checkpoint(directory / "c.safetensors", run.state);
   const auto reader = safetensors_reader::open(directory / "c.safetensors");
@@ -143,7 +143,7 @@ TEST_CASE("the checkpoint file names its parts as the file format says", "[io][c
 TEST_CASE("a save that fails midway leaves the previous checkpoint intact and no temporary file", "[io][checkpoint]") {
   scratch_directory directory;
   const auto path = directory / "checkpoint.safetensors";
-  TrainingRun<TinyQwen2, AdamW> run(1);
+  TrainingRun<TinyQwen2, AdamW<>> run(1);
   run.steps(2);
   save_checkpoint(path, run.state);
   const std::vector<std::byte> previous = read_whole_file(path);
@@ -160,7 +160,7 @@ TEST_CASE("a save that fails midway leaves the previous checkpoint intact and no
   CHECK(read_whole_file(path) == previous);
   CHECK(directory.file_names() == std::vector<std::string>{"checkpoint.safetensors"});
 
-  TrainingRun<TinyQwen2, AdamW> fresh(5);
+  TrainingRun<TinyQwen2, AdamW<>> fresh(5);
   load_checkpoint(path, fresh.state);
   CHECK(fresh.state.step == 2);
   CHECK(same_bits(fresh.parameter_values(), parameters_at_2));
@@ -174,7 +174,7 @@ TEST_CASE("a save that fails midway leaves the previous checkpoint intact and no
 TEST_CASE("a damaged or truncated checkpoint is an io_error and changes nothing", "[io][checkpoint]") {
   scratch_directory directory;
   const auto path = directory / "checkpoint.safetensors";
-  TrainingRun<TinyQwen2, AdamW> saved(1);
+  TrainingRun<TinyQwen2, AdamW<>> saved(1);
   saved.steps(1);
   save_checkpoint(path, saved.state);
   const std::vector<std::byte> good = read_whole_file(path);
@@ -182,7 +182,7 @@ TEST_CASE("a damaged or truncated checkpoint is an io_error and changes nothing"
     write_whole_file(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   };
 
-  TrainingRun<TinyQwen2, AdamW> target(2);
+  TrainingRun<TinyQwen2, AdamW<>> target(2);
   const std::vector<float> before = target.parameter_values();
 
   SECTION("one flipped bit in a tensor") {
@@ -223,19 +223,19 @@ TEST_CASE("a damaged or truncated checkpoint is an io_error and changes nothing"
 TEST_CASE("a checkpoint of another configuration or other objects is refused naming the difference", "[io][checkpoint]") {
   scratch_directory directory;
   const auto path = directory / "checkpoint.safetensors";
-  TrainingRun<TinyQwen2, AdamW> saved(1);
+  TrainingRun<TinyQwen2, AdamW<>> saved(1);
   saved.steps(1);
   save_checkpoint(path, saved.state);
 
   SECTION("a model of another vocabulary size") {
-    TrainingRun<TinyQwen2OtherVocab, AdamW> other(1);
+    TrainingRun<TinyQwen2OtherVocab, AdamW<>> other(1);
     const auto before = other.parameter_values();
     CHECK_THAT(value_error_message([&] { load_checkpoint(path, other.state); }),
                Contains("checkpoint.safetensors") && Contains("vocab_size is 8 in the checkpoint but 9 in the model"));
     CHECK(same_bits(other.parameter_values(), before));
   }
   SECTION("another model family") {
-    TrainingRun<TinyGpt2, AdamW> other(1);
+    TrainingRun<TinyGpt2, AdamW<>> other(1);
     CHECK_THAT(value_error_message([&] { load_checkpoint(path, other.state); }), Contains("layout is \"qwen2\" in the checkpoint but \"gpt2\""));
   }
   SECTION("another optimizer") {

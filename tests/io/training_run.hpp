@@ -23,7 +23,7 @@ namespace ranklens::io::testing {
 template <class Config, class Optimizer>
 struct TrainingRun {
   static Optimizer make_optimizer(Transformer<Config>& model) {
-    if constexpr (std::is_same_v<Optimizer, AdamW>)
+    if constexpr (std::is_same_v<Optimizer, AdamW<>>)
       return AdamW(parameters(model), {.lr = 1e-2, .weight_decay = 0.01});
     else
       return SGD(parameters(model), {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 1e-3});

@@ -90,7 +90,7 @@ TEST_CASE("SGD with momentum matches torch.optim.SGD's recurrence", "[optim][sgd
 }
 
 TEST_CASE("AdamW and SGD give their state and settings by name", "[optim][state]") {
-  STATIC_REQUIRE(OptimizerWithState<AdamW>);
+  STATIC_REQUIRE(OptimizerWithState<AdamW<>>);
   STATIC_REQUIRE(OptimizerWithState<SGD>);
   auto p = param({1, 1, 1}, {2, 0, -1});
   AdamW adamw({p.ref()}, {.lr = 0.1, .beta1 = 0.5, .beta2 = 0.75});
@@ -132,6 +132,28 @@ TEST_CASE("clip_grad_norm scales the global norm down to max_norm and reports th
   const double small = clip_grad_norm({a.ref(), b.ref()}, 10.0);  // below the limit: unchanged
   CHECK(small == Approx(1.0).epsilon(1e-5));
   CHECK(a.grad()(0) == Approx(3.0 / (5 + 1e-6)));
+}
+
+TEST_CASE("parameter references carry their device, zero gradients there, and optimizers check it", "[optim][device]") {
+  auto p = param({1, 2, 3}, {4, 5, 6});
+  const ParameterRef ref = p.ref();
+  CHECK(ref.device == "cpu");
+  CHECK(ref.is_on<cpu_t>());
+  CHECK_FALSE(ref.is_on<cuda_t>());
+  zero_grad(ParameterList{ref});
+  CHECK(p.grad()(2) == 0.0);
+  Parameter<double, V> fresh(Tensor<double, V>(V{}, {1, 1, 1}), "fresh");
+  CHECK_NOTHROW(zero_grad(ParameterList{fresh.ref()}));  // no buffer: stays without
+  CHECK_FALSE(fresh.has_grad());
+
+  // A reference that claims another device (a cuda_t parameter cannot exist in a C++ file) is
+  // refused by name before any host loop reads it.
+  ParameterRef elsewhere = p.ref();
+  elsewhere.device = cuda_t::name;
+  CHECK_THROWS_WITH(SGD({elsewhere}), Catch::Contains("SGD: parameter 'p' lives on cuda, not cpu"));
+  CHECK_THROWS_WITH(AdamW({p.ref(), elsewhere}), Catch::Contains("AdamW: parameter 'p' lives on cuda, not cpu"));
+  p.gradient_buffer() = Tensor<double, V>(V{}, {1, 1, 1});
+  CHECK_THROWS_WITH(clip_grad_norm({elsewhere}, 1.0), Catch::Contains("'p' lives on cuda; clip_grad_norm runs on cpu_t parameters only"));
 }
 
 }  // namespace optim_test_optimizers

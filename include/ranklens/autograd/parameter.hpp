@@ -13,20 +13,28 @@
 
 namespace ranklens {
 
-// What optimizers, checkpoints and adapters need of any parameter, whatever its shape type. It
-// refers to the parameter itself, so a gradient buffer created after the reference was taken
-// is seen; like a pointer, it dangles if the parameter moves.
+// What optimizers, checkpoints and adapters need of any parameter, whatever its shape type and
+// device. It refers to the parameter itself, so a gradient buffer created after the reference
+// was taken is seen; like a pointer, it dangles if the parameter moves.
 struct ParameterRef {
   std::string_view name;
-  void* value;
+  void* value;                                    // on `device`, as is the gradient
   index_t numel;
   dtype type;
   bool* frozen;
   const void* parameter;                          // the Parameter<T, S, D> this refers to
   void* (*gradient_of)(const void* parameter);    // its gradient buffer, or nullptr
+  void (*zero_gradient_of)(const void* parameter);  // zeroes that buffer on the device, if there is one
+  std::string_view device;                        // D::name: "cpu", "cuda"
 
   // The gradient buffer (numel elements of type), or nullptr while the parameter has none.
   void* grad() const noexcept { return gradient_of(parameter); }
+  // Zeroes the gradient buffer with the parameter's device; a parameter without one stays without.
+  void zero_grad() const { zero_gradient_of(parameter); }
+  template <Device D>
+  bool is_on() const noexcept {
+    return device == D::name;
+  }
 };
 
 template <class T, ShapeType S, Device D = cpu_t>
@@ -74,16 +82,20 @@ class Parameter {
   void freeze(bool frozen = true) noexcept { frozen_ = frozen; }
 
   // Zeroes the gradient buffer; a parameter without one stays without.
-  void zero_grad() noexcept {
-    if (grad_) device_memory<D>::zero(grad_->data(), grad_->bytes());
-  }
+  void zero_grad() { zero_gradient_of(this); }
 
-  ParameterRef ref() noexcept { return {name_, value_.data(), value_.numel(), dtype_of<T>, &frozen_, this, &gradient_of}; }
+  ParameterRef ref() noexcept {
+    return {name_, value_.data(), value_.numel(), dtype_of<T>, &frozen_, this, &gradient_of, &zero_gradient_of, D::name};
+  }
 
  private:
   static void* gradient_of(const void* parameter) noexcept {
     const auto& self = *static_cast<const Parameter*>(parameter);
     return self.grad_ ? self.grad_->data() : nullptr;
+  }
+  static void zero_gradient_of(const void* parameter) {
+    const auto& self = *static_cast<const Parameter*>(parameter);
+    if (self.grad_) device_memory<D>::zero(self.grad_->data(), self.grad_->bytes());
   }
 
   // The buffer is part of how the parameter trains, not of its value: var() const creates it.

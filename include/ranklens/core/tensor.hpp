@@ -125,4 +125,17 @@ Tensor<std::remove_const_t<T>, S, cpu_t> to_tensor(TensorView<T, S, cpu_t> v) {
   return out;
 }
 
+// A host tensor on device D: the tensor itself for cpu_t, a copy in device memory otherwise
+// (modules draw their initial weights on the host, then place them). Waits for the copy.
+template <Device D, class T, ShapeType S>
+Tensor<T, S, D> on_device(Tensor<T, S, cpu_t> host) {
+  if constexpr (std::same_as<D, cpu_t>) {
+    return host;
+  } else {
+    Tensor<T, S, D> placed(host.shape());
+    device_memory<D>::copy_from_host(placed.data(), host.data(), host.bytes());
+    return placed;
+  }
+}
+
 }  // namespace ranklens

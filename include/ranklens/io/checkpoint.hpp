@@ -111,7 +111,11 @@ class training_state {
     for_each_parameter(
         model,
         [&](std::string_view path, auto& parameter) {
-          using T = typename std::remove_cvref_t<decltype(parameter)>::value_type;
+          using P = std::remove_cvref_t<decltype(parameter)>;
+          using T = typename P::value_type;
+          static_assert(std::same_as<typename P::device_type, cpu_t>,
+                        "training_state::add_model: checkpoints read and write parameters in host memory; this model has "
+                        "parameters on another device (saving a cuda_t model through the host is not written yet)");
           auto& value = parameter.value();
           added.push_back({"param/" + std::string(path), dtype_of<T>, stored_dims(parameter.shape()),
                            std::as_writable_bytes(std::span<T>(value.data(), std::size_t(value.numel())))});

@@ -11,13 +11,18 @@
 //
 // Its state (both moments of every parameter, the step count, the options) is saved and
 // restored by name: AdamW is an OptimizerWithState (optim/optimizer_state.hpp).
+//
+// AdamW<D> updates parameters on device D (all of its list, checked when it is built) through
+// the switch point backend/adamw.hpp; `AdamW optimizer(params)` is AdamW<cpu_t>. On cuda_t the
+// moments live in device memory and parameters must be F32 (fp32 master weights); its state
+// is not offered as host bytes yet, so checkpoints take cpu_t optimizers only.
 #pragma once
 #include <array>
 #include <cmath>
 #include <string_view>
 #include <vector>
 
-#include "ranklens/cpu/adamw.hpp"
+#include "ranklens/backend/adamw.hpp"
 #include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
@@ -31,13 +36,22 @@ struct AdamWOptions {
   double weight_decay = 1e-2;
 };
 
+template <Device D = cpu_t>
 class AdamW {
  public:
+  using device_type = D;
   static constexpr std::string_view kind = "AdamW";
   static constexpr std::string_view key = "adamw";
   static constexpr std::array<std::string_view, 2> state_names = {"exp_avg", "exp_avg_sq"};  // m, v
 
-  AdamW(ParameterList params, AdamWOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {}
+  AdamW(ParameterList params, AdamWOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
+    require_device<D>(params_, "AdamW");
+    if constexpr (!std::same_as<D, cpu_t>)
+      for (const auto& p : params_)
+        if (p.type != dtype::f32)
+          throw value_error("AdamW<" + std::string(D::name) + ">: parameter '" + std::string(p.name) + "' is " + std::string(name_of(p.type)) +
+                            "; on this device weights and moments are F32");
+  }
 
   // One update with the gradients currently stored in the parameters.
   void step() {
@@ -48,12 +62,12 @@ class AdamW {
       const ParameterRef& p = params_[i];
       if (*p.frozen || p.grad() == nullptr) continue;
       if (!state_.has(i)) state_.create(i);
-      if (p.type == dtype::f32)
+      if (p.type == dtype::f32) {
         update<float>(p, i, bias1, bias2_sqrt);
-      else if (p.type == dtype::f64)
+      } else if constexpr (std::same_as<D, cpu_t>) {  // elsewhere F32 only, checked when built
+        if (p.type != dtype::f64) throw value_error("AdamW: parameter '" + std::string(p.name) + "' is not F32 or F64");
         update<double>(p, i, bias1, bias2_sqrt);
-      else
-        throw value_error("AdamW: parameter '" + std::string(p.name) + "' is not F32 or F64");
+      }
     }
   }
 
@@ -65,8 +79,12 @@ class AdamW {
   const AdamWOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
 
-  // State by name (optim/optimizer_state.hpp).
-  std::span<std::byte> state(std::size_t i, std::string_view name) { return state_.tensor(i, state_index(name)); }
+  // State by name (optim/optimizer_state.hpp), as host bytes: cpu_t only.
+  std::span<std::byte> state(std::size_t i, std::string_view name)
+    requires std::same_as<D, cpu_t>
+  {
+    return state_.tensor(i, state_index(name));
+  }
   void create_state(std::size_t i) { state_.create(i); }
   void release_state(std::size_t i) { state_.release(i); }
   OptimizerSettings settings() const {
@@ -108,13 +126,13 @@ class AdamW {
                                        .step_size = T(options_.lr / bias1),
                                        .inv_bias2_sqrt = T(1 / bias2_sqrt),
                                        .eps = T(options_.eps)};
-    cpu::adamw_update(static_cast<T*>(p.value), static_cast<const T*>(p.grad()), state_.template data<T>(i, 0),
-                      state_.template data<T>(i, 1), p.numel, c);
+    backend::adamw_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), state_.template data<T>(i, 0),
+                             state_.template data<T>(i, 1), p.numel, c);
   }
 
   ParameterList params_;
   AdamWOptions options_;
-  LazyParameterState<2> state_;
+  LazyParameterState<2, D> state_;
   long long step_ = 0;
 };
 

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "ranklens/core/error.hpp"
+#include "ranklens/core/tensor.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
 namespace ranklens {
@@ -94,9 +95,10 @@ class OptimizerSettings {
   std::map<std::string, std::string, std::less<>> values_;
 };
 
-// Count state tensors per parameter, each of the parameter's dtype and numel, created (zeroed)
-// when the optimizer first updates the parameter: the storage behind AdamW's and SGD's state().
-template <std::size_t Count>
+// Count state tensors per parameter, each of the parameter's dtype and numel, on device D,
+// created (zeroed) when the optimizer first updates the parameter: the storage behind AdamW's
+// and SGD's state().
+template <std::size_t Count, Device D = cpu_t>
 class LazyParameterState {
  public:
   explicit LazyParameterState(const ParameterList& params) : bytes_per_tensor_(params.size()), tensors_(params.size()) {
@@ -104,10 +106,12 @@ class LazyParameterState {
   }
 
   bool has(std::size_t i) const { return !tensors_.at(i).empty(); }
-  // Tensor k of parameter i, or an empty span while parameter i has no state.
-  std::span<std::byte> tensor(std::size_t i, std::size_t k) {
+  // Tensor k of parameter i as host bytes, or an empty span while parameter i has no state.
+  std::span<std::byte> tensor(std::size_t i, std::size_t k)
+    requires std::same_as<D, cpu_t>
+  {
     auto& tensors = tensors_.at(i);
-    return tensors.empty() ? std::span<std::byte>() : std::span<std::byte>(tensors[k]);
+    return tensors.empty() ? std::span<std::byte>() : std::span<std::byte>(tensors[k].data(), tensors[k].bytes());
   }
   template <class T>
   T* data(std::size_t i, std::size_t k) {
@@ -116,17 +120,17 @@ class LazyParameterState {
   void create(std::size_t i) {
     auto& tensors = tensors_.at(i);
     if (tensors.empty()) {
-      tensors.resize(Count);
-      for (auto& tensor : tensors) tensor.resize(bytes_per_tensor_[i]);  // zeros
+      for (std::size_t k = 0; k < Count; ++k) tensors.push_back(bytes::zeros(Shape<dyn>{index_t(bytes_per_tensor_[i])}));
       return;
     }
-    for (auto& tensor : tensors) std::fill(tensor.begin(), tensor.end(), std::byte{0});
+    for (auto& tensor : tensors) device_memory<D>::zero(tensor.data(), tensor.bytes());
   }
-  void release(std::size_t i) { std::vector<std::vector<std::byte>>().swap(tensors_.at(i)); }
+  void release(std::size_t i) { std::vector<bytes>().swap(tensors_.at(i)); }
 
  private:
+  using bytes = Tensor<std::byte, Shape<dyn>, D>;
   std::vector<std::size_t> bytes_per_tensor_;
-  std::vector<std::vector<std::vector<std::byte>>> tensors_;  // per parameter: none, or Count tensors
+  std::vector<std::vector<bytes>> tensors_;  // per parameter: none, or Count tensors
 };
 
 template <class O>

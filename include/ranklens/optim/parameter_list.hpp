@@ -1,7 +1,8 @@
-// The parameters an optimizer updates: type-erased references (name, value, gradient, frozen),
-// so one AdamW serves every model, adapter and SAE whatever their shape types.
+// The parameters an optimizer updates: type-erased references (name, value, gradient, frozen,
+// device), so one AdamW serves every model, adapter and SAE whatever their shape types.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
@@ -10,14 +11,27 @@ namespace ranklens {
 
 using ParameterList = std::vector<ParameterRef>;
 
+// Throws value_error naming the first parameter that does not live on device D: an optimizer
+// built for one device checks its list once, before its first step.
+template <Device D>
+void require_device(const ParameterList& params, std::string_view who) {
+  for (const auto& p : params)
+    if (!p.is_on<D>())
+      throw value_error(std::string(who) + ": parameter '" + std::string(p.name) + "' lives on " + std::string(p.device) + ", not " +
+                        D::name + "; every parameter of one optimizer must be on its device");
+}
+
 // Calls f(value_ptr, grad_ptr, numel) with the right element type for each parameter that
 // trains now: not frozen, and with a gradient buffer (PyTorch skips parameters whose .grad is
-// None; a missing gradient counts as zero).
+// None; a missing gradient counts as zero). For host loops: cpu_t parameters only.
 template <class F>
 void for_each_trainable(const ParameterList& params, F&& f) {
   for (const auto& p : params) {
     void* grad = p.grad();
     if (*p.frozen || grad == nullptr) continue;
+    if (!p.is_on<cpu_t>())
+      throw value_error("optimizer: parameter '" + std::string(p.name) + "' lives on " + std::string(p.device) +
+                        "; clip_grad_norm runs on cpu_t parameters only so far");
     switch (p.type) {
       case dtype::f32: f(static_cast<float*>(p.value), static_cast<float*>(grad), p.numel); break;
       case dtype::f64: f(static_cast<double*>(p.value), static_cast<double*>(grad), p.numel); break;
@@ -27,10 +41,9 @@ void for_each_trainable(const ParameterList& params, F&& f) {
   }
 }
 
-// Zeroes every gradient buffer; parameters without one stay without.
+// Zeroes every gradient buffer on its parameter's device; parameters without one stay without.
 inline void zero_grad(const ParameterList& params) {
-  for (const auto& p : params)
-    if (void* grad = p.grad()) device_memory<cpu_t>::zero(grad, size_of(p.type) * std::size_t(p.numel));
+  for (const auto& p : params) p.zero_grad();
 }
 
 }  // namespace ranklens

@@ -29,6 +29,7 @@ class SGD {
   static constexpr std::array<std::string_view, 1> state_names = {"momentum_buffer"};
 
   SGD(ParameterList params, SGDOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
+    require_device<cpu_t>(params_, "SGD");  // its update is a host loop
     if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0))
       throw value_error("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
   }

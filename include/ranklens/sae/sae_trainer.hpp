@@ -180,7 +180,7 @@ class SaeTrainer {
   const std::vector<std::int64_t>& tokens_since_fired() const noexcept { return tokens_since_fired_; }
   const std::vector<std::int32_t>& dead_latents() const noexcept { return dead_; }
   const SaeTrainerOptions& options() const noexcept { return options_; }
-  AdamW& optimizer() noexcept { return optimizer_; }
+  AdamW<>& optimizer() noexcept { return optimizer_; }
 
  private:
   static void check_batch(batch_view batch, const char* what) {
@@ -190,7 +190,7 @@ class SaeTrainer {
 
   Sae& sae_;
   SaeTrainerOptions options_;
-  AdamW optimizer_;
+  AdamW<> optimizer_;
   std::vector<std::int64_t> tokens_since_fired_;
   std::vector<std::int32_t> dead_;
   double mse_scale_ = 1;
