@@ -1,6 +1,7 @@
 // The CPU kernels behind tests/cuda/cpu_reference.hpp (compiled by the host compiler).
 #include "cpu_reference.hpp"
 #include "autograd_graph.hpp"
+#include "module_training.hpp"
 
 #include "ranklens/cpu/adamw.hpp"
 #include "ranklens/cpu/bias.hpp"
@@ -251,3 +252,12 @@ float cpu_loss_and_gradients(const sizes& s, const float* const* params, const s
 }
 
 }  // namespace ranklens::test::graph
+
+namespace ranklens::test::modules {
+
+training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
+                          const std::vector<std::int32_t>& targets) {
+  return train<cpu_t>(seed, steps, batch, positions, ids, targets);
+}
+
+}  // namespace ranklens::test::modules

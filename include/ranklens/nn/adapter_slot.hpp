@@ -1,4 +1,4 @@
-// AdapterSlot<In, Out, T>: the place in an affine layer (Linear, Conv1D) where an adapter can
+// AdapterSlot<In, Out, T, D>: the place in an affine layer (Linear, Conv1D) where an adapter can
 // attach, as PEFT wraps a layer in place: once attached, the layer returns
 //
 //   adapter.adapt(x, layer's own output)
@@ -21,22 +21,22 @@ namespace ranklens {
 
 // What an adapter provides. `base` is the frozen layer's fresh output: the adapter may take
 // over its storage (ops/low_rank_update.hpp does).
-template <index_t In, index_t Out, Real T>
+template <index_t In, index_t Out, Real T, Device D = cpu_t>
 class AffineAdapter {
  public:
   virtual ~AffineAdapter() = default;
   // x: (rows, In), base: (rows, Out) → (rows, Out).
-  virtual Var<T, Shape<dyn, Out>> adapt(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<dyn, Out>>& base) const = 0;
+  virtual Var<T, Shape<dyn, Out>, D> adapt(const Var<T, Shape<dyn, In>, D>& x, const Var<T, Shape<dyn, Out>, D>& base) const = 0;
   // The adapted output computed from the layer's own operands, y = x·w (+ bias) adapted, for an
   // adapter that adds itself as the product is stored (ops/low_rank_affine.hpp); nullopt where
   // it cannot, and the layer then computes its output and calls adapt. w: (In, Out), any layout.
-  virtual std::optional<Var<T, Shape<dyn, Out>>> adapt_product(const Var<T, Shape<dyn, In>>& /*x*/, const Var<T, Shape<In, Out>>& /*w*/,
-                                                               const std::optional<Var<T, Shape<Out>>>& /*bias*/) const {
+  virtual std::optional<Var<T, Shape<dyn, Out>, D>> adapt_product(const Var<T, Shape<dyn, In>, D>& /*x*/, const Var<T, Shape<In, Out>, D>& /*w*/,
+                                                                  const std::optional<Var<T, Shape<Out>, D>>& /*bias*/) const {
     return std::nullopt;
   }
 };
 
-template <index_t In, index_t Out, Real T>
+template <index_t In, index_t Out, Real T, Device D = cpu_t>
 class AdapterSlot {
  public:
   AdapterSlot() = default;
@@ -51,7 +51,7 @@ class AdapterSlot {
 
   // The layer's output, adapted if an adapter is attached. x: (..., In), base: (..., Out).
   template <ShapeType SX, ShapeType SY>
-  Var<T, SY> operator()(const Var<T, SX>& x, const Var<T, SY>& base) const {
+  Var<T, SY, D> operator()(const Var<T, SX, D>& x, const Var<T, SY, D>& base) const {
     if (adapter_ == nullptr) [[likely]]
       return base;
     const index_t out = base.shape().dims[SY::rank - 1];
@@ -65,8 +65,8 @@ class AdapterSlot {
   // adapt_product), else nullopt: then the layer computes x·w (+ bias) and calls operator().
   // x: (..., In), w: (In, Out).
   template <ShapeType SX>
-  std::optional<Var<T, matmul_shape_t<SX, Shape<In, Out>>>> product(const Var<T, SX>& x, const Var<T, Shape<In, Out>>& w,
-                                                                    const std::optional<Var<T, Shape<Out>>>& bias) const {
+  std::optional<Var<T, matmul_shape_t<SX, Shape<In, Out>>, D>> product(const Var<T, SX, D>& x, const Var<T, Shape<In, Out>, D>& w,
+                                                                       const std::optional<Var<T, Shape<Out>, D>>& bias) const {
     using SY = matmul_shape_t<SX, Shape<In, Out>>;
     if (adapter_ == nullptr) [[likely]]
       return std::nullopt;
@@ -79,23 +79,23 @@ class AdapterSlot {
     return reshape(*adapted, SY::from_dims(dims, "AdapterSlot"));
   }
 
-  void attach(const AffineAdapter<In, Out, T>& adapter) {
+  void attach(const AffineAdapter<In, Out, T, D>& adapter) {
     if (adapter_ != nullptr && adapter_ != &adapter)
       throw value_error("AdapterSlot: this layer already has an adapter; detach it first");
     adapter_ = &adapter;
   }
   void detach() noexcept { adapter_ = nullptr; }
   bool attached() const noexcept { return adapter_ != nullptr; }
-  const AffineAdapter<In, Out, T>* adapter() const noexcept { return adapter_; }
+  const AffineAdapter<In, Out, T, D>* adapter() const noexcept { return adapter_; }
 
  private:
   // x (..., In) as the (rows, In) matrix an adapter sees.
   template <ShapeType SX>
-  static Var<T, Shape<dyn, In>> as_rows(const Var<T, SX>& x, index_t rows) {
+  static Var<T, Shape<dyn, In>, D> as_rows(const Var<T, SX, D>& x, index_t rows) {
     return reshape(x, Shape<dyn, In>::from_dims(std::array<index_t, 2>{rows, x.shape().dims[SX::rank - 1]}, "AdapterSlot"));
   }
 
-  const AffineAdapter<In, Out, T>* adapter_ = nullptr;
+  const AffineAdapter<In, Out, T, D>* adapter_ = nullptr;
 };
 
 }  // namespace ranklens

@@ -80,15 +80,15 @@ enum class WeightLayout { out_in, in_out };
 
 namespace contract_detail {
 
-template <class P, class T, class S>
-inline constexpr bool is_parameter_of = std::is_same_v<P, Parameter<T, S>>;
-template <class P, class T, class S>
-inline constexpr bool is_parameter_of<std::optional<P>, T, S> = is_parameter_of<P, T, S>;
+template <class P, class T, class S, class D>
+inline constexpr bool is_parameter_of = std::is_same_v<P, Parameter<T, S, D>>;
+template <class P, class T, class S, class D>
+inline constexpr bool is_parameter_of<std::optional<P>, T, S, D> = is_parameter_of<P, T, S, D>;
 
 template <class L>
-using affine_input = Var<typename L::value_type, Shape<dyn, dyn, L::in_features>>;
+using affine_input = Var<typename L::value_type, Shape<dyn, dyn, L::in_features>, module_device_t<L>>;
 template <class L>
-using affine_output = Var<typename L::value_type, Shape<dyn, dyn, L::out_features>>;
+using affine_output = Var<typename L::value_type, Shape<dyn, dyn, L::out_features>, module_device_t<L>>;
 template <class L>
 using stored_weight_shape =
     std::conditional_t<L::weight_layout == WeightLayout::out_in, Shape<L::out_features, L::in_features>, Shape<L::in_features, L::out_features>>;
@@ -104,8 +104,8 @@ concept AffineLayer =
     } && requires(const L& layer) {
       { layer.input_width() } -> std::convertible_to<index_t>;
       { layer.output_width() } -> std::convertible_to<index_t>;
-    } && contract_detail::is_parameter_of<decltype(L::weight), typename L::value_type, contract_detail::stored_weight_shape<L>> &&
-    contract_detail::is_parameter_of<decltype(L::bias), typename L::value_type, Shape<L::out_features>> &&
+    } && contract_detail::is_parameter_of<decltype(L::weight), typename L::value_type, contract_detail::stored_weight_shape<L>, module_device_t<L>> &&
+    contract_detail::is_parameter_of<decltype(L::bias), typename L::value_type, Shape<L::out_features>, module_device_t<L>> &&
     requires(const L& layer, const contract_detail::affine_input<L>& x) {
       { layer(x) } -> std::same_as<contract_detail::affine_output<L>>;
     };
@@ -118,10 +118,11 @@ auto affine_weight(L& layer) {
   const index_t in = layer.input_width(), out = layer.output_width();
   const auto shape = matrix::from_dims(std::array<index_t, 2>{out, in}, "affine_weight");
   T* data = layer.weight.value().data();
+  using D = module_device_t<std::remove_const_t<L>>;
   if constexpr (L::weight_layout == WeightLayout::out_in)
-    return TensorView<T, matrix>(data, shape);
+    return TensorView<T, matrix, D>(data, shape);
   else
-    return TensorView<T, matrix>(data, shape, {1, out});
+    return TensorView<T, matrix, D>(data, shape, {1, out});
 }
 
 // The layer's bias parameter, or nullptr when it has none.
@@ -136,9 +137,10 @@ auto affine_bias(L& layer) {
 template <class N>
 concept Norm = Module<N> && Real<typename N::value_type> && requires {
   { N::width } -> std::convertible_to<index_t>;
-} && std::constructible_from<N, index_t, double> && requires(const N& norm, const Var<typename N::value_type, Shape<dyn, dyn, N::width>>& x) {
-  { norm(x) } -> std::same_as<Var<typename N::value_type, Shape<dyn, dyn, N::width>>>;
-};
+} && std::constructible_from<N, index_t, double> &&
+                 requires(const N& norm, const Var<typename N::value_type, Shape<dyn, dyn, N::width>, module_device_t<N>>& x) {
+                   { norm(x) } -> std::same_as<Var<typename N::value_type, Shape<dyn, dyn, N::width>, module_device_t<N>>>;
+                 };
 
 template <class A, class C, class T>
 concept CausalSelfAttention =

@@ -13,11 +13,13 @@
 
 namespace ranklens {
 
-template <index_t Vocab, index_t Dim, Real T = float>
+template <index_t Vocab, index_t Dim, Real T = float, Device D = cpu_t>
 class Embedding {
   static_assert((Vocab > 0 || Vocab == dyn) && (Dim > 0 || Dim == dyn), "Embedding<Vocab, Dim>: both sizes must be positive (or dyn).");
 
  public:
+  using value_type = T;
+  using device_type = D;
   using weight_shape = Shape<Vocab, Dim>;
   static constexpr index_t vocabulary = Vocab;
   static constexpr index_t width = Dim;
@@ -30,13 +32,15 @@ class Embedding {
   // The same with the sizes given at run time (each must equal its static one, if any).
   template <class Generator>
   Embedding(Generator& rng, index_t vocabulary_size, index_t dim, double init_std = default_init_std)
-      : weight(normal_tensor<T>(weight_shape::from_dims(std::array<index_t, 2>{module_size(Vocab, vocabulary_size, "Embedding", "the vocabulary"),
-                                                                                module_size(Dim, dim, "Embedding", "the width")},
-                                                        "Embedding"),
-                                init_std, rng),
+      : weight(on_device<D>(normal_tensor<T>(
+                   weight_shape::from_dims(std::array<index_t, 2>{module_size(Vocab, vocabulary_size, "Embedding", "the vocabulary"),
+                                                                  module_size(Dim, dim, "Embedding", "the width")},
+                                           "Embedding"),
+                   init_std, rng)),
                "weight") {}
 
-  // ids of any shape (int32, each in [0, Vocab)) → (ids..., Dim).
+  // ids of any shape (int32, each in [0, Vocab)) → (ids..., Dim). The ids are host memory on
+  // every device: the op checks them there, then copies them to D.
   template <class I, index_t... E>
     requires std::same_as<std::remove_const_t<I>, std::int32_t>
   auto operator()(TensorView<I, Shape<E...>, cpu_t> ids) const {
@@ -53,7 +57,7 @@ class Embedding {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Parameter<T, weight_shape> weight;
+  Parameter<T, weight_shape, D> weight;
 };
 
 }  // namespace ranklens

@@ -11,12 +11,13 @@
 
 namespace ranklens {
 
-template <index_t Dim, Real T = float>
+template <index_t Dim, Real T = float, Device D = cpu_t>
 class LayerNorm {
   static_assert(Dim > 0 || Dim == dyn, "LayerNorm<Dim>: the width must be positive (or dyn).");
 
  public:
   using value_type = T;
+  using device_type = D;
   using weight_shape = Shape<Dim>;
   static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
 
@@ -25,13 +26,14 @@ class LayerNorm {
       : LayerNorm(Dim, eps) {}
   // The same with the width given at run time (it must equal Dim unless Dim is dyn).
   LayerNorm(index_t width, double eps)
-      : weight(Tensor<T, weight_shape>(weight_shape::from_dims(std::array<index_t, 1>{module_size(Dim, width, "LayerNorm", "the width")}, "LayerNorm"), T(1)),
+      : weight(on_device<D>(Tensor<T, weight_shape>(
+                   weight_shape::from_dims(std::array<index_t, 1>{module_size(Dim, width, "LayerNorm", "the width")}, "LayerNorm"), T(1))),
                "weight"),
-        bias(Tensor<T, weight_shape>::zeros(weight.shape()), "bias"),
+        bias(Tensor<T, weight_shape, D>::zeros(weight.shape()), "bias"),
         eps(eps) {}
 
   template <ShapeType S>
-  auto operator()(const Var<T, S, cpu_t>& x) const {
+  auto operator()(const Var<T, S, D>& x) const {
     static_assert(last_extent_may_be<S, Dim>, "LayerNorm<Dim>: the input's last extent must equal Dim.");
     if constexpr (last_extent_may_be<S, Dim>) {
       require_last_extent_is(x, weight.shape()[0], "LayerNorm", Dim);
@@ -46,8 +48,8 @@ class LayerNorm {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Parameter<T, weight_shape> weight;
-  Parameter<T, weight_shape> bias;
+  Parameter<T, weight_shape, D> weight;
+  Parameter<T, weight_shape, D> bias;
   double eps;
 };
 

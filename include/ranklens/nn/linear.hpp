@@ -2,6 +2,7 @@
 // Hugging Face store it, so checkpoints exchange without transposes. Any leading (batch,
 // sequence) extents pass through. A width may be dyn: Linear<dyn, dyn>(rng, 64, 32) takes it at
 // construction and checks its input when it runs; a static width is checked at compile time.
+// Linear<In, Out, T, cuda_t> keeps its parameters on the GPU (drawn on the host, then copied).
 #pragma once
 #include <array>
 #include <cmath>
@@ -27,12 +28,13 @@ struct LinearOptions {
   std::optional<double> init_std{};
 };
 
-template <index_t In, index_t Out, Real T = float>
+template <index_t In, index_t Out, Real T = float, Device D = cpu_t>
 class Linear {
   static_assert((In > 0 || In == dyn) && (Out > 0 || Out == dyn), "Linear<In, Out>: both widths must be positive (or dyn).");
 
  public:
   using value_type = T;
+  using device_type = D;
   using weight_shape = Shape<Out, In>;
   using bias_shape = Shape<Out>;
   static constexpr index_t in_features = In;
@@ -53,20 +55,20 @@ class Linear {
     const auto weight_dims = weight_shape::from_dims(std::array<index_t, 2>{out, in}, "Linear");
     const auto bias_dims = bias_shape::from_dims(std::array<index_t, 1>{out}, "Linear");
     if (options.init_std) {
-      weight = Parameter<T, weight_shape>(normal_tensor<T>(weight_dims, *options.init_std, rng), "weight");
-      if (options.bias) bias.emplace(Tensor<T, bias_shape>::zeros(bias_dims), "bias");
+      weight = Parameter<T, weight_shape, D>(on_device<D>(normal_tensor<T>(weight_dims, *options.init_std, rng)), "weight");
+      if (options.bias) bias.emplace(Tensor<T, bias_shape, D>::zeros(bias_dims), "bias");
       return;
     }
     const T bound = T(1) / std::sqrt(T(in));
-    weight = Parameter<T, weight_shape>(uniform_tensor<T>(weight_dims, -bound, bound, rng), "weight");
-    if (options.bias) bias.emplace(uniform_tensor<T>(bias_dims, -bound, bound, rng), "bias");
+    weight = Parameter<T, weight_shape, D>(on_device<D>(uniform_tensor<T>(weight_dims, -bound, bound, rng)), "weight");
+    if (options.bias) bias.emplace(on_device<D>(uniform_tensor<T>(bias_dims, -bound, bound, rng)), "bias");
   }
 
   index_t input_width() const noexcept { return weight.shape()[1]; }
   index_t output_width() const noexcept { return weight.shape()[0]; }
 
   template <ShapeType S>
-  auto operator()(const Var<T, S, cpu_t>& x) const {
+  auto operator()(const Var<T, S, D>& x) const {
     static_assert(S::rank >= 2, "Linear: the input needs at least a batch axis and a feature axis.");
     static_assert(last_extent_may_be<S, In>, "Linear<In, Out>: the input's last extent must equal In.");
     if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
@@ -77,7 +79,7 @@ class Linear {
 
  private:
   template <ShapeType S>
-  auto forward(const Var<T, S, cpu_t>& x) const {
+  auto forward(const Var<T, S, D>& x) const {
     auto w = weight.var();
     const index_t in = input_width(), out = output_width();
     using transposed = Shape<In, Out>;
@@ -97,9 +99,9 @@ class Linear {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Parameter<T, weight_shape> weight;
-  std::optional<Parameter<T, bias_shape>> bias;
-  AdapterSlot<In, Out, T> adapter;  // empty unless a LoRA adapter is attached (adapt/)
+  Parameter<T, weight_shape, D> weight;
+  std::optional<Parameter<T, bias_shape, D>> bias;
+  AdapterSlot<In, Out, T, D> adapter;  // empty unless a LoRA adapter is attached (adapt/)
 };
 
 }  // namespace ranklens

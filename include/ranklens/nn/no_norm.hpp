@@ -11,12 +11,13 @@
 
 namespace ranklens {
 
-template <index_t Dim, Real T = float>
+template <index_t Dim, Real T = float, Device D = cpu_t>
 class NoNorm {
   static_assert(Dim > 0 || Dim == dyn, "NoNorm<Dim>: the width must be positive (or dyn).");
 
  public:
   using value_type = T;
+  using device_type = D;
   static constexpr index_t width = Dim;  // a Norm (nn/contracts.hpp)
 
   explicit NoNorm(double /*eps, unused*/ = 0)
@@ -25,7 +26,7 @@ class NoNorm {
   NoNorm(index_t width, double /*eps, unused*/) : width_(module_size(Dim, width, "NoNorm", "the width")) {}
 
   template <ShapeType S>
-  Var<T, S, cpu_t> operator()(const Var<T, S, cpu_t>& x) const {
+  Var<T, S, D> operator()(const Var<T, S, D>& x) const {
     static_assert(last_extent_may_be<S, Dim>, "NoNorm<Dim>: the input's last extent must equal Dim.");
     if constexpr (last_extent_may_be<S, Dim>) require_last_extent_is(x, width_, "NoNorm", Dim);
     return x;

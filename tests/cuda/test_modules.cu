@@ -1,0 +1,55 @@
+// Modules and the optimizer on cuda_t (docs/architecture.md, "Ops on any device", step 5): the
+// network of module_training.hpp trained by AdamW<cuda_t> against the same network on the CPU,
+// and the optimizer's refusals. This file is compiled by nvcc (or the host emulation);
+// cpu_reference.cpp runs the CPU side.
+#include "module_training.hpp"
+#include "parity.hpp"
+#include "ranklens/nn/contracts.hpp"
+#include "ranklens/nn/no_norm.hpp"
+
+using namespace ranklens;
+using namespace ranklens::test::parity;
+namespace modules = ranklens::test::modules;
+
+// The module contracts take a module's device from its device_type (nn/contracts.hpp).
+static_assert(AffineLayer<Linear<24, 40, float, cuda_t>> && AffineLayer<Linear<dyn, dyn, float, cuda_t>>);
+static_assert(Norm<RMSNorm<40, float, cuda_t>> && Norm<LayerNorm<24, float, cuda_t>> && Norm<NoNorm<24, float, cuda_t>>);
+static_assert(std::same_as<module_device_t<Embedding<11, 24, float, cuda_t>>, cuda_t>);
+
+TEST_CASE("modules on cuda_t trained by AdamW<cuda_t> follow the CPU step by step", "[cuda][modules]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t batch = 3, positions = sized(33, 7);
+  std::vector<std::int32_t> ids, targets;
+  std::mt19937_64 gen(5);
+  for (index_t i = 0; i < batch * positions; ++i) {
+    ids.push_back(std::int32_t(gen() % std::uint64_t(modules::vocabulary)));
+    targets.push_back(i % 7 == 3 ? std::int32_t(-100) : std::int32_t(gen() % std::uint64_t(modules::vocabulary)));
+  }
+  const int steps = 4;
+  const auto want = modules::cpu_train(17, steps, batch, positions, ids, targets);
+  const auto got = modules::train<cuda_t>(17, steps, batch, positions, ids, targets);
+
+  REQUIRE(got.losses.size() == std::size_t(steps));
+  check_close("module training: loss per step", got.losses, want.losses, tolerance<float>);
+  CHECK(want.losses.back() < want.losses.front());  // it trains at all
+  REQUIRE(got.names == want.names);
+  for (std::size_t p = 0; p < got.parameters.size(); ++p)
+    check_close("module training: " + got.names[p] + " after " + std::to_string(steps) + " AdamW steps", got.parameters[p],
+                want.parameters[p], tolerance<float>);
+
+  // The frozen bias kept its initial zeros on both devices.
+  const auto frozen = std::find(got.names.begin(), got.names.end(), "norm.bias") - got.names.begin();
+  REQUIRE(std::size_t(frozen) < got.names.size());
+  CHECK(got.parameters[std::size_t(frozen)] == std::vector<float>(std::size_t(modules::width), 0.0f));
+}
+
+TEST_CASE("AdamW<cuda_t> refuses a parameter on the CPU or in float64, naming it", "[cuda][modules]") {
+  // Refused when the optimizer is built, before any device work (the float64 parameter is
+  // empty, so nothing is allocated): this case runs without a device too.
+  Parameter<float, Shape<4>, cpu_t> host(Tensor<float, Shape<4>, cpu_t>(Shape<4>{}, 1.0f), "host.weight");
+  REQUIRE_THROWS_WITH(AdamW<cuda_t>(ParameterList{host.ref()}), Catch::Matchers::Contains("'host.weight' lives on cpu, not cuda"));
+  Parameter<double, Shape<dyn>, cuda_t> wide;
+  wide.set_name("wide.weight");
+  REQUIRE_THROWS_WITH(AdamW<cuda_t>(ParameterList{wide.ref()}),
+                      Catch::Matchers::Contains("'wide.weight' is F64; on this device weights and moments are F32"));
+}
