@@ -2,6 +2,7 @@
 #include "cpu_reference.hpp"
 #include "autograd_graph.hpp"
 #include "module_training.hpp"
+#include "transformer_training.hpp"
 
 #include "ranklens/cpu/adamw.hpp"
 #include "ranklens/cpu/bias.hpp"
@@ -261,3 +262,19 @@ training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t 
 }
 
 }  // namespace ranklens::test::modules
+
+namespace ranklens::test::models {
+
+training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
+                          const std::vector<std::int32_t>& targets) {
+  if (kind == model_kind::qwen2) return train<qwen2, cpu_t>(seed, steps, batch, positions, ids, targets);
+  return train<gpt2, cpu_t>(seed, steps, batch, positions, ids, targets);
+}
+
+std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,
+                                                                             index_t positions, index_t prompt, const std::vector<std::int32_t>& ids) {
+  if (kind == model_kind::qwen2) return cached_and_full_logits<qwen2, cpu_t>(seed, batch, positions, prompt, ids);
+  return cached_and_full_logits<gpt2, cpu_t>(seed, batch, positions, prompt, ids);
+}
+
+}  // namespace ranklens::test::models

@@ -37,9 +37,9 @@
 namespace ranklens {
 
 // The hook points inside attention, under TransformerLens's names (blocks.{L}.attn.hook_*).
-template <TransformerConfig C, Real T>
+template <TransformerConfig C, Real T, Device D = cpu_t>
 struct AttentionHookPoints {
-  using activations = activation_types<C, T>;
+  using activations = activation_types<C, T, D>;
   HookPoint<typename activations::query_heads> hook_q;         // before the rotary embedding
   HookPoint<typename activations::kv_heads> hook_k;            // before the rotary embedding, per kv head
   HookPoint<typename activations::kv_heads> hook_v;
@@ -63,11 +63,11 @@ namespace detail {
 // The attention proper, for rotated queries (B, Tq, n_heads, head_dim) over rotated keys and
 // values (B, Tk, n_kv_heads, head_dim) whose last Tq positions are the queries' own: query i
 // sees keys j <= i + (Tk − Tq).
-template <TransformerConfig C, Real T>
-typename activation_types<C, T>::query_heads attend(const typename activation_types<C, T>::query_heads& q,
-                                                    const typename activation_types<C, T>::kv_heads& k,
-                                                    const typename activation_types<C, T>::kv_heads& v,
-                                                    const AttentionHookPoints<C, T>& hooks) {
+template <TransformerConfig C, Real T, Device D>
+typename activation_types<C, T, D>::query_heads attend(const typename activation_types<C, T, D>::query_heads& q,
+                                                    const typename activation_types<C, T, D>::kv_heads& k,
+                                                    const typename activation_types<C, T, D>::kv_heads& v,
+                                                    const AttentionHookPoints<C, T, D>& hooks) {
   using dims = config_dims<C>;
   // The sizes as the types know them (dyn where C leaves them to run time) and their values.
   constexpr index_t static_kv_heads = dims::n_kv_heads, static_group = dims::query_group_size;
@@ -105,9 +105,9 @@ typename activation_types<C, T>::query_heads attend(const typename activation_ty
 
 // hook_q, hook_k, hook_v, then the rotary embedding with base `rope_theta` from
 // `first_position` (RoPE models only).
-template <TransformerConfig C, Real T>
-void hook_and_rotate(typename activation_types<C, T>::query_heads& q, typename activation_types<C, T>::kv_heads& k,
-                     typename activation_types<C, T>::kv_heads& v, const AttentionHookPoints<C, T>& hooks, double rope_theta,
+template <TransformerConfig C, Real T, Device D>
+void hook_and_rotate(typename activation_types<C, T, D>::query_heads& q, typename activation_types<C, T, D>::kv_heads& k,
+                     typename activation_types<C, T, D>::kv_heads& v, const AttentionHookPoints<C, T, D>& hooks, double rope_theta,
                      index_t first_position) {
   q = hooks.hook_q(q);
   k = hooks.hook_k(k);
@@ -123,29 +123,29 @@ void hook_and_rotate(typename activation_types<C, T>::query_heads& q, typename a
 // q: (B, T, n_heads, head_dim); k, v: (B, T, n_kv_heads, head_dim) → z: (B, T, n_heads, head_dim).
 // position_offset is the position of the first token; rope_theta the rotary base (rotary
 // positions only: the model's transformer_dims::rope_theta).
-template <TransformerConfig C, Real T>
-typename activation_types<C, T>::query_heads causal_attention(typename activation_types<C, T>::query_heads q,
-                                                              typename activation_types<C, T>::kv_heads k,
-                                                              typename activation_types<C, T>::kv_heads v,
-                                                              const AttentionHookPoints<C, T>& hooks, double rope_theta,
+template <TransformerConfig C, Real T, Device D>
+typename activation_types<C, T, D>::query_heads causal_attention(typename activation_types<C, T, D>::query_heads q,
+                                                              typename activation_types<C, T, D>::kv_heads k,
+                                                              typename activation_types<C, T, D>::kv_heads v,
+                                                              const AttentionHookPoints<C, T, D>& hooks, double rope_theta,
                                                               index_t position_offset = 0) {
-  detail::hook_and_rotate<C, T>(q, k, v, hooks, rope_theta, position_offset);
-  return detail::attend<C, T>(q, k, v, hooks);
+  detail::hook_and_rotate<C, T, D>(q, k, v, hooks, rope_theta, position_offset);
+  return detail::attend<C, T, D>(q, k, v, hooks);
 }
 
 // The same for new tokens that continue the sequence held in `cache`: they sit at positions
 // cache.cached() onwards, their keys and values are appended to the cache, and they attend to
 // every cached position before them. The hooks on q, k and v see the new positions only; the
 // scores and pattern are (B, n_heads, T_new, cached + T_new).
-template <TransformerConfig C, Real T>
-typename activation_types<C, T>::query_heads causal_attention(typename activation_types<C, T>::query_heads q,
-                                                              typename activation_types<C, T>::kv_heads k,
-                                                              typename activation_types<C, T>::kv_heads v,
-                                                              const AttentionHookPoints<C, T>& hooks, double rope_theta,
-                                                              const KvCacheLayer<C, T>& cache) {
-  detail::hook_and_rotate<C, T>(q, k, v, hooks, rope_theta, cache.cached());
+template <TransformerConfig C, Real T, Device D>
+typename activation_types<C, T, D>::query_heads causal_attention(typename activation_types<C, T, D>::query_heads q,
+                                                              typename activation_types<C, T, D>::kv_heads k,
+                                                              typename activation_types<C, T, D>::kv_heads v,
+                                                              const AttentionHookPoints<C, T, D>& hooks, double rope_theta,
+                                                              const KvCacheLayer<C, T, D>& cache) {
+  detail::hook_and_rotate<C, T, D>(q, k, v, hooks, rope_theta, cache.cached());
   const auto [keys, values] = cache.append(k, v);
-  return detail::attend<C, T>(q, keys, values, hooks);
+  return detail::attend<C, T, D>(q, keys, values, hooks);
 }
 
 }  // namespace ranklens

@@ -2,7 +2,9 @@
 // classes that fulfil them (as dlib's layers_abstract.h does for its layers), and checked as
 // C++20 concepts. A part written to its contract can stand in for another: an adapted linear map
 // for a Linear, a new norm for RMSNorm. Every part is also a Module (nn/module.hpp): it lists its
-// parameters in visit_parameters, under their Hugging Face names.
+// parameters in visit_parameters, under their Hugging Face names. A part's device is its
+// device_type (module_device_t, nn/module.hpp; cpu_t where it names none): the Vars below live
+// there, Var<T, S> meaning Var<T, S, D>.
 //
 // ---------------------------------------------------------------------------------------------
 // AffineLayer<L>: y = x·Mᵀ + b over the last axis, for an (Out, In) matrix M.
@@ -145,14 +147,16 @@ concept Norm = Module<N> && Real<typename N::value_type> && requires {
 template <class A, class C, class T>
 concept CausalSelfAttention =
     TransformerConfig<C> && Module<A> && std::constructible_from<A, Rng&, const transformer_dims&> &&
-    requires(const A& attention, const typename activation_types<C, T>::residual& x, index_t offset, const KvCacheLayer<C, T>& cache) {
-      { attention(x, offset) } -> std::same_as<typename activation_types<C, T>::residual>;
-      { attention(x, cache) } -> std::same_as<typename activation_types<C, T>::residual>;
+    requires(const A& attention, const typename activation_types<C, T, module_device_t<A>>::residual& x, index_t offset,
+             const KvCacheLayer<C, T, module_device_t<A>>& cache) {
+      { attention(x, offset) } -> std::same_as<typename activation_types<C, T, module_device_t<A>>::residual>;
+      { attention(x, cache) } -> std::same_as<typename activation_types<C, T, module_device_t<A>>::residual>;
     };
 
 template <class M, class T, index_t Width>
-concept Mlp = Module<M> && std::constructible_from<M, Rng&, const transformer_dims&> && requires(const M& mlp, const Var<T, Shape<dyn, dyn, Width>>& x) {
-  { mlp(x) } -> std::same_as<Var<T, Shape<dyn, dyn, Width>>>;
-};
+concept Mlp = Module<M> && std::constructible_from<M, Rng&, const transformer_dims&> &&
+              requires(const M& mlp, const Var<T, Shape<dyn, dyn, Width>, module_device_t<M>>& x) {
+                { mlp(x) } -> std::same_as<Var<T, Shape<dyn, dyn, Width>, module_device_t<M>>>;
+              };
 
 }  // namespace ranklens

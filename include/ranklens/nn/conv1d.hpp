@@ -16,12 +16,13 @@
 
 namespace ranklens {
 
-template <index_t In, index_t Out, Real T = float>
+template <index_t In, index_t Out, Real T = float, Device D = cpu_t>
 class Conv1D {
   static_assert((In > 0 || In == dyn) && (Out > 0 || Out == dyn), "Conv1D<In, Out>: both widths must be positive (or dyn).");
 
  public:
   using value_type = T;
+  using device_type = D;
   using weight_shape = Shape<In, Out>;
   using bias_shape = Shape<Out>;
   static constexpr index_t in_features = In;
@@ -36,18 +37,18 @@ class Conv1D {
   // The same with the widths given at run time (each must equal its static one, if any).
   template <class Generator>
   Conv1D(Generator& rng, index_t in, index_t out, double init_std = default_init_std)
-      : weight(normal_tensor<T>(weight_shape::from_dims(std::array<index_t, 2>{module_size(In, in, "Conv1D", "the input width"),
-                                                                                module_size(Out, out, "Conv1D", "the output width")},
-                                                        "Conv1D"),
-                                init_std, rng),
+      : weight(on_device<D>(normal_tensor<T>(weight_shape::from_dims(std::array<index_t, 2>{module_size(In, in, "Conv1D", "the input width"),
+                                                                                              module_size(Out, out, "Conv1D", "the output width")},
+                                                                      "Conv1D"),
+                                              init_std, rng)),
                "weight"),
-        bias(Tensor<T, bias_shape>::zeros(bias_shape::from_dims(std::array<index_t, 1>{out}, "Conv1D")), "bias") {}
+        bias(Tensor<T, bias_shape, D>::zeros(bias_shape::from_dims(std::array<index_t, 1>{out}, "Conv1D")), "bias") {}
 
   index_t input_width() const noexcept { return weight.shape()[0]; }
   index_t output_width() const noexcept { return weight.shape()[1]; }
 
   template <ShapeType S>
-  auto operator()(const Var<T, S, cpu_t>& x) const {
+  auto operator()(const Var<T, S, D>& x) const {
     static_assert(S::rank >= 2, "Conv1D: the input needs at least a batch axis and a feature axis.");
     static_assert(last_extent_may_be<S, In>, "Conv1D<In, Out>: the input's last extent must equal In.");
     if constexpr (last_extent_may_be<S, In>) {  // else: stop here, one message is enough
@@ -65,9 +66,9 @@ class Conv1D {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Parameter<T, weight_shape> weight;
-  Parameter<T, bias_shape> bias;
-  AdapterSlot<In, Out, T> adapter;  // empty unless a LoRA adapter is attached (adapt/)
+  Parameter<T, weight_shape, D> weight;
+  Parameter<T, bias_shape, D> bias;
+  AdapterSlot<In, Out, T, D> adapter;  // empty unless a LoRA adapter is attached (adapt/)
 };
 
 }  // namespace ranklens

@@ -11,10 +11,11 @@
 
 namespace ranklens {
 
-template <TransformerConfig C, Real T>
+template <TransformerConfig C, Real T, Device D = cpu_t>
 struct FusedQkvProjections {
   using dims = config_dims<C>;
-  using activations = activation_types<C, T>;
+  using device_type = D;
+  using activations = activation_types<C, T, D>;
   static constexpr index_t d_model = dims::d_model, head_dim = dims::head_dim;
 
   // Sizes from `sizes` (checked by the model that passes them: checked_transformer_dims).
@@ -30,8 +31,8 @@ struct FusedQkvProjections {
     visit("c_proj", self.c_proj);
   }
 
-  Conv1D<d_model, times_or_dyn(3, d_model), T> c_attn;
-  Conv1D<d_model, d_model, T> c_proj;
+  Conv1D<d_model, times_or_dyn(3, d_model), T, D> c_attn;
+  Conv1D<d_model, d_model, T, D> c_proj;
 
  protected:
   std::tuple<typename activations::query_heads, typename activations::kv_heads, typename activations::kv_heads> project_qkv(
@@ -46,7 +47,7 @@ struct FusedQkvProjections {
   struct { index_t count, head_dim; } heads_;
 };
 
-template <TransformerConfig C, Real T = float>
-using FusedQkvAttention = SelfAttention<C, T, FusedQkvProjections<C, T>>;
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
+using FusedQkvAttention = SelfAttention<C, T, FusedQkvProjections<C, T, D>>;
 
 }  // namespace ranklens

@@ -8,12 +8,14 @@
 
 namespace ranklens {
 
-template <TransformerConfig C, Real T = float>
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
 class GeluMlp {
   using dims = config_dims<C>;
 
  public:
-  using activations = activation_types<C, T>;
+  using value_type = T;
+  using device_type = D;
+  using activations = activation_types<C, T, D>;
 
   // C's sizes, for a configuration without dyn ones.
   template <class Generator>
@@ -41,8 +43,8 @@ class GeluMlp {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Conv1D<dims::d_model, dims::mlp_width, T> c_fc;
-  Conv1D<dims::mlp_width, dims::d_model, T> c_proj;
+  Conv1D<dims::d_model, dims::mlp_width, T, D> c_fc;
+  Conv1D<dims::mlp_width, dims::d_model, T, D> c_proj;
   HookPoint<typename activations::mlp_hidden> hook_pre;   // c_fc(x), before GELU
   HookPoint<typename activations::mlp_hidden> hook_post;  // after GELU, before c_proj
 };

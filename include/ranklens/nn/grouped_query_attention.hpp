@@ -10,10 +10,11 @@
 
 namespace ranklens {
 
-template <TransformerConfig C, Real T>
+template <TransformerConfig C, Real T, Device D = cpu_t>
 struct GroupedQueryProjections {
   using dims = config_dims<C>;
-  using activations = activation_types<C, T>;
+  using device_type = D;
+  using activations = activation_types<C, T, D>;
   static constexpr index_t d_model = dims::d_model, head_dim = dims::head_dim;
 
   // Sizes from `sizes` (checked by the model that passes them: checked_transformer_dims).
@@ -33,10 +34,10 @@ struct GroupedQueryProjections {
     visit("o_proj", self.o_proj);
   }
 
-  Linear<d_model, dims::query_width, T> q_proj;
-  Linear<d_model, dims::kv_width, T> k_proj;
-  Linear<d_model, dims::kv_width, T> v_proj;
-  Linear<dims::query_width, d_model, T> o_proj;
+  Linear<d_model, dims::query_width, T, D> q_proj;
+  Linear<d_model, dims::kv_width, T, D> k_proj;
+  Linear<d_model, dims::kv_width, T, D> v_proj;
+  Linear<dims::query_width, d_model, T, D> o_proj;
 
  protected:
   std::tuple<typename activations::query_heads, typename activations::kv_heads, typename activations::kv_heads> project_qkv(
@@ -51,7 +52,7 @@ struct GroupedQueryProjections {
   struct { index_t query, key_value, head_dim; } heads_;
 };
 
-template <TransformerConfig C, Real T = float>
-using GroupedQueryAttention = SelfAttention<C, T, GroupedQueryProjections<C, T>>;
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
+using GroupedQueryAttention = SelfAttention<C, T, GroupedQueryProjections<C, T, D>>;
 
 }  // namespace ranklens

@@ -1,4 +1,4 @@
-// KvCache<C, T>: the keys and values every attention layer has already computed, so that a
+// KvCache<C, T, D>: the keys and values every attention layer has already computed, so that a
 // model reading a sequence piece by piece (generation: the prompt, then one token per step)
 // computes each position's keys and values once instead of once per step.
 //
@@ -12,7 +12,7 @@
 // embedding, for RoPE models: a cached key is never rotated again) and values, in the
 // (batch, position, head, head_dim) order of the projections, so a cached prefix is read
 // through the same kind of strided view as freshly projected keys. The buffers are ordinary
-// tensors outside the tape: what is written there outlives every tape scope, and no gradient
+// tensors on device D, outside the tape: what is written there outlives every tape scope, and no gradient
 // flows into it.
 //
 // A forward with a cache writes the new positions and attends over all cached ones. When a
@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "ranklens/core/broadcast_layout.hpp"
+#include "ranklens/backend/strided_copy.hpp"
 #include "ranklens/nn/activation_types.hpp"
 #include "ranklens/ops/concat.hpp"
 
@@ -33,13 +33,13 @@ namespace ranklens {
 
 // One layer's part of a KvCache: its two buffers and how many positions they hold before the
 // tokens of the current forward. A handle: copying it copies pointers.
-template <TransformerConfig C, Real T>
+template <TransformerConfig C, Real T, Device D = cpu_t>
 class KvCacheLayer {
   using dims = config_dims<C>;
 
  public:
-  using kv_heads = typename activation_types<C, T>::kv_heads;  // (batch, position, kv head, head_dim)
-  using buffer_type = Tensor<T, Shape<dyn, dyn, dims::n_kv_heads, dims::head_dim>>;
+  using kv_heads = typename activation_types<C, T, D>::kv_heads;  // (batch, position, kv head, head_dim)
+  using buffer_type = Tensor<T, Shape<dyn, dyn, dims::n_kv_heads, dims::head_dim>, D>;
 
   KvCacheLayer(buffer_type& keys, buffer_type& values, index_t cached) noexcept : keys_(&keys), values_(&values), cached_(cached) {}
 
@@ -60,9 +60,7 @@ class KvCacheLayer {
                         " cached positions do not fit a cache of shape " + to_string(buffer.shape()) + " (batch, capacity, ...)");
     const auto target = slice<1>(buffer.view(), cached_, total);
     const auto source = fresh.value();
-    T* to = target.data();
-    const T* from = source.data();
-    for_each_offsets<4, 2>(source.shape().dims, {target.strides(), source.strides()}, [&](index_t t, index_t s) { to[t] = from[s]; });
+    backend::copy_strided<T>(D{}, source.shape().dims, source.data(), source.strides(), target.data(), target.strides(), grad_write::store);
 
     if (!any_requires_grad(fresh)) return slice<1>(constant(buffer), 0, total);
     // The new positions stay in the graph; the cached prefix is data, as PyTorch's past_key_values.
@@ -75,14 +73,14 @@ class KvCacheLayer {
   index_t cached_;
 };
 
-template <TransformerConfig C, Real T = float>
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
 class KvCache {
   using dims = config_dims<C>;
 
  public:
-  using layer_type = KvCacheLayer<C, T>;
+  using layer_type = KvCacheLayer<C, T, D>;
   using buffer_type = typename layer_type::buffer_type;
-  using cached_view = TensorView<const T, Shape<dyn, dyn, dims::n_kv_heads, dims::head_dim>>;
+  using cached_view = TensorView<const T, Shape<dyn, dyn, dims::n_kv_heads, dims::head_dim>, D>;
 
   // Room for `capacity` positions of `batch` sequences in every layer, allocated now.
   KvCache(index_t batch, index_t capacity)

@@ -13,12 +13,14 @@
 
 namespace ranklens {
 
-template <index_t MaxPositions, index_t Dim, Real T = float>
+template <index_t MaxPositions, index_t Dim, Real T = float, Device D = cpu_t>
 class LearnedPositions {
   static_assert((MaxPositions > 0 || MaxPositions == dyn) && (Dim > 0 || Dim == dyn),
                 "LearnedPositions<MaxPositions, Dim>: both sizes must be positive (or dyn).");
 
  public:
+  using value_type = T;
+  using device_type = D;
   using weight_shape = Shape<MaxPositions, Dim>;
   static constexpr index_t max_positions = MaxPositions;
 
@@ -29,17 +31,18 @@ class LearnedPositions {
   // The same with the sizes given at run time (each must equal its static one, if any).
   template <class Generator>
   LearnedPositions(Generator& rng, index_t positions, index_t dim, double init_std = default_init_std)
-      : weight(normal_tensor<T>(weight_shape::from_dims(std::array<index_t, 2>{module_size(MaxPositions, positions, "LearnedPositions", "max_positions"),
-                                                                                module_size(Dim, dim, "LearnedPositions", "the width")},
-                                                        "LearnedPositions"),
-                                init_std, rng),
+      : weight(on_device<D>(normal_tensor<T>(
+                   weight_shape::from_dims(std::array<index_t, 2>{module_size(MaxPositions, positions, "LearnedPositions", "max_positions"),
+                                                                  module_size(Dim, dim, "LearnedPositions", "the width")},
+                                           "LearnedPositions"),
+                   init_std, rng)),
                "weight") {}
 
   index_t positions() const noexcept { return weight.shape()[0]; }
 
   // Rows position_offset, ..., position_offset + count − 1: a (count, Dim) view of the table.
   // Throws value_error past MaxPositions: a learned table has nothing to say there.
-  Var<T, Shape<dyn, Dim>, cpu_t> operator()(index_t count, index_t position_offset = 0) const {
+  Var<T, Shape<dyn, Dim>, D> operator()(index_t count, index_t position_offset = 0) const {
     if (count < 0 || position_offset < 0 || position_offset + count > positions())
       throw value_error("LearnedPositions: positions [" + std::to_string(position_offset) + ", " +
                         std::to_string(position_offset + count) + ") do not fit a table of " + std::to_string(positions()) +
@@ -53,7 +56,7 @@ class LearnedPositions {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Parameter<T, weight_shape> weight;
+  Parameter<T, weight_shape, D> weight;
 };
 
 }  // namespace ranklens

@@ -24,7 +24,9 @@ namespace ranklens {
 template <TransformerConfig C, Real T, class Projections>
 class SelfAttention : public Projections {
  public:
-  using activations = activation_types<C, T>;
+  using value_type = T;
+  using device_type = typename Projections::device_type;  // where the projections keep their weights
+  using activations = activation_types<C, T, device_type>;
   using residual = typename activations::residual;
 
   // C's sizes, for a configuration without dyn ones.
@@ -37,22 +39,22 @@ class SelfAttention : public Projections {
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
   residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }
   // x holds new tokens continuing the sequence whose keys and values `cache` holds (nn/kv_cache.hpp).
-  residual operator()(const residual& x, const KvCacheLayer<C, T>& cache) const { return forward(x, cache); }
+  residual operator()(const residual& x, const KvCacheLayer<C, T, device_type>& cache) const { return forward(x, cache); }
 
   template <class Self, class Visit>
   static void visit_hook_points(Self& self, Visit&& visit) {
-    AttentionHookPoints<C, T>::visit_hook_points(self.hooks, visit);
+    AttentionHookPoints<C, T, device_type>::visit_hook_points(self.hooks, visit);
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  AttentionHookPoints<C, T> hooks;
+  AttentionHookPoints<C, T, device_type> hooks;
 
  private:
   // positions_or_cache: the first token's position (index_t) or the layer's KvCacheLayer.
   template <class PositionsOrCache>
   residual forward(const residual& x, const PositionsOrCache& positions_or_cache) const {
     const auto [q, k, v] = this->project_qkv(x);
-    const auto z = causal_attention<C, T>(q, k, v, hooks, rope_theta_, positions_or_cache);
+    const auto z = causal_attention<C, T, device_type>(q, k, v, hooks, rope_theta_, positions_or_cache);
     return this->project_out(flatten<2, 3>(z));
   }
 

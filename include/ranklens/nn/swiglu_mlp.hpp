@@ -8,12 +8,14 @@
 
 namespace ranklens {
 
-template <TransformerConfig C, Real T = float>
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
 class SwiGluMlp {
   using dims = config_dims<C>;
 
  public:
-  using activations = activation_types<C, T>;
+  using value_type = T;
+  using device_type = D;
+  using activations = activation_types<C, T, D>;
 
   // C's sizes, for a configuration without dyn ones.
   template <class Generator>
@@ -46,9 +48,9 @@ class SwiGluMlp {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Linear<dims::d_model, dims::mlp_width, T> gate_proj;
-  Linear<dims::d_model, dims::mlp_width, T> up_proj;
-  Linear<dims::mlp_width, dims::d_model, T> down_proj;
+  Linear<dims::d_model, dims::mlp_width, T, D> gate_proj;
+  Linear<dims::d_model, dims::mlp_width, T, D> up_proj;
+  Linear<dims::mlp_width, dims::d_model, T, D> down_proj;
   HookPoint<typename activations::mlp_hidden> hook_pre;         // gate_proj(x), before SiLU
   HookPoint<typename activations::mlp_hidden> hook_pre_linear;  // up_proj(x)
   HookPoint<typename activations::mlp_hidden> hook_post;        // silu(gate) ⊙ up, before down_proj

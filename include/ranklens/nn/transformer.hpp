@@ -1,6 +1,9 @@
-// Transformer<C, T>: a decoder-only language model: token embedding (plus learned positions
+// Transformer<C, T, D>: a decoder-only language model: token embedding (plus learned positions
 // for C::positions == learned), C::n_layers pre-norm blocks, a final norm and an output
-// projection to vocabulary logits, tied to the token embedding or a separate lm_head.
+// projection to vocabulary logits, tied to the token embedding or a separate lm_head. Its
+// parameters and activations live on device D (cpu_t unless named; Transformer<Config, float,
+// cuda_t> in a CUDA translation unit trains on the GPU with AdamW<cuda_t>). Token ids are host
+// memory on every device.
 //
 //   using Config = Qwen2Like<64, 2, 4, 2, 1000>;   // d_model, layers, heads, kv heads, vocab
 //   std::mt19937 rng(0);
@@ -35,7 +38,7 @@
 
 namespace ranklens {
 
-template <TransformerConfig C, Real T = float>
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
 class Transformer {
   using static_sizes = config_dims<C>;  // dyn where C leaves a size to run time
   using names = hf_names<C::layout>;
@@ -45,7 +48,8 @@ class Transformer {
  public:
   using config = C;
   using value_type = T;
-  using activations = activation_types<C, T>;
+  using device_type = D;
+  using activations = activation_types<C, T, D>;
   // The activation types hooks receive, by hook point:
   using residual_activation = typename activations::residual;  // hook_embed, hook_pos_embed, hook_resid_*, hook_*_out, ln_final.hook_normalized
   using head_activation = typename activations::query_heads;   // attn.hook_q, attn.hook_z
@@ -54,11 +58,12 @@ class Transformer {
   using mlp_activation = typename activations::mlp_hidden;     // mlp.hook_pre, mlp.hook_pre_linear, mlp.hook_post
   using logits_type = typename activations::logits;
 
-  using block_type = TransformerBlock<C, T>;
-  using norm_type = norm_type_for<C, T>;
-  using token_embedding_type = Embedding<static_sizes::vocab_size, static_sizes::d_model, T>;
-  using position_embedding_type = std::conditional_t<learned_positions, LearnedPositions<static_sizes::max_positions, static_sizes::d_model, T>, Absent>;
-  using lm_head_type = std::conditional_t<C::tied_embeddings, Absent, Linear<static_sizes::d_model, static_sizes::vocab_size, T>>;
+  using block_type = TransformerBlock<C, T, D>;
+  using norm_type = norm_type_for<C, T, D>;
+  using token_embedding_type = Embedding<static_sizes::vocab_size, static_sizes::d_model, T, D>;
+  using position_embedding_type =
+      std::conditional_t<learned_positions, LearnedPositions<static_sizes::max_positions, static_sizes::d_model, T, D>, Absent>;
+  using lm_head_type = std::conditional_t<C::tied_embeddings, Absent, Linear<static_sizes::d_model, static_sizes::vocab_size, T, D>>;
   using position_hook_type = std::conditional_t<learned_positions, HookPoint<residual_activation>, Absent>;
 
   // The parts against their contracts (nn/contracts.hpp); the blocks check their own.
@@ -102,14 +107,14 @@ class Transformer {
   // sit at positions cache.length() onwards, attend to every cached position, and are appended
   // to the cache. Gives the logits of the new positions only, the same as the last `new` rows
   // of a forward over the whole sequence.
-  logits_type operator()(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, KvCache<C, T>& cache) const {
+  logits_type operator()(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, KvCache<C, T, D>& cache) const {
     cache.check_fits(tokens.extent(0), tokens.extent(1));
     residual_activation h = embed(tokens, cache.length());
     for (std::size_t l = 0; l < blocks.size(); ++l) h = blocks[l](h, cache.layer(index_t(l)));
     cache.advance(tokens.extent(1));
     return unembed(h);
   }
-  logits_type forward(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, KvCache<C, T>& cache) const {
+  logits_type forward(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, KvCache<C, T, D>& cache) const {
     return (*this)(tokens, cache);
   }
 

@@ -20,27 +20,29 @@
 
 namespace ranklens {
 
-// The norm a configuration asks for, over d_model.
-template <TransformerConfig C, Real T>
+// The norm a configuration asks for, over d_model, on device D.
+template <TransformerConfig C, Real T, Device D = cpu_t>
 using norm_type_for =
-    std::conditional_t<C::norm == norm_kind::rms_norm, RMSNorm<config_dims<C>::d_model, T>,
-                       std::conditional_t<C::norm == norm_kind::layer_norm, LayerNorm<config_dims<C>::d_model, T>,
-                                          NoNorm<config_dims<C>::d_model, T>>>;
+    std::conditional_t<C::norm == norm_kind::rms_norm, RMSNorm<config_dims<C>::d_model, T, D>,
+                       std::conditional_t<C::norm == norm_kind::layer_norm, LayerNorm<config_dims<C>::d_model, T, D>,
+                                          NoNorm<config_dims<C>::d_model, T, D>>>;
 
-template <TransformerConfig C, Real T = float>
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
 class TransformerBlock {
   using dims = config_dims<C>;
   using names = hf_names<C::layout>;
   static constexpr bool has_mlp = dims::has_mlp;
 
  public:
-  using activations = activation_types<C, T>;
+  using value_type = T;
+  using device_type = D;
+  using activations = activation_types<C, T, D>;
   using residual = typename activations::residual;
-  using norm_type = norm_type_for<C, T>;
+  using norm_type = norm_type_for<C, T, D>;
   using attention_type =
-      std::conditional_t<C::layout == checkpoint_layout::qwen2, GroupedQueryAttention<C, T>, FusedQkvAttention<C, T>>;
+      std::conditional_t<C::layout == checkpoint_layout::qwen2, GroupedQueryAttention<C, T, D>, FusedQkvAttention<C, T, D>>;
   using mlp_type = std::conditional_t<!has_mlp, Absent,
-                                      std::conditional_t<C::mlp == mlp_kind::swiglu, SwiGluMlp<C, T>, GeluMlp<C, T>>>;
+                                      std::conditional_t<C::mlp == mlp_kind::swiglu, SwiGluMlp<C, T, D>, GeluMlp<C, T, D>>>;
   using mlp_norm_type = std::conditional_t<has_mlp, norm_type, Absent>;
   using mlp_hook_type = std::conditional_t<has_mlp, HookPoint<residual>, Absent>;
 
@@ -67,7 +69,7 @@ class TransformerBlock {
   // x: (B, T, d_model) → (B, T, d_model). position_offset: the position of the first token.
   residual operator()(const residual& x, index_t position_offset = 0) const { return forward(x, position_offset); }
   // x holds new tokens continuing the sequence whose keys and values `cache` holds (nn/kv_cache.hpp).
-  residual operator()(const residual& x, const KvCacheLayer<C, T>& cache) const { return forward(x, cache); }
+  residual operator()(const residual& x, const KvCacheLayer<C, T, D>& cache) const { return forward(x, cache); }
 
   // In the order HF's decoder layer registers its modules.
   template <class Self, class Visit>

@@ -1,0 +1,98 @@
+// Whole models on any device, written once: a Qwen2-like model (RMSNorm, rotary positions,
+// grouped-query attention with q/k/v biases, SwiGLU, an untied lm_head) and a GPT-2-like one
+// (LayerNorm, learned positions, fused c_attn, GELU MLP, tied embeddings), each trained by
+// AdamW for a few steps, and read through a KvCache. test_transformer.cu runs them on cuda_t,
+// cpu_reference.cpp on cpu_t, and the two must agree.
+#pragma once
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "module_training.hpp"
+#include "ranklens/nn/transformer.hpp"
+#include "ranklens/ops/views.hpp"
+
+namespace ranklens::test::models {
+
+using modules::training_result;
+
+// Heads of 16 (the smallest the CUDA attention has a kernel for); the Qwen2-like model shares
+// one key/value head between its two query heads.
+using qwen2 = Qwen2Like<32, 2, 2, 1, 13, 48, /*TiedEmbeddings=*/false>;
+using gpt2 = Gpt2Like<32, 2, 2, 13, /*MaxPositions=*/16>;
+enum class model_kind { qwen2, gpt2 };
+inline constexpr index_t vocabulary = 13;
+
+template <class Config, Device D>
+training_result train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
+                      const std::vector<std::int32_t>& targets) {
+  using Tokens = Shape<dyn, dyn>;
+  Rng rng(seed);
+  Transformer<Config, float, D> model(rng);
+  // ε 1e-3, not 1e-8: some gradients are zero up to rounding (a key bias shifts every score of
+  // a query alike, and softmax ignores that without rotary positions), and with a tiny ε AdamW
+  // turns that rounding noise, different on each device, into steps of ±lr.
+  AdamW<D> optimizer(parameters(model), AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
+  Tensor<std::int32_t, Tokens, cpu_t> host_targets(Tokens{batch, positions});
+  std::copy(targets.begin(), targets.end(), host_targets.data());
+  const Tensor<std::int32_t, Tokens, D> device_targets = on_device<D>(std::move(host_targets));
+  const TensorView<const std::int32_t, Tokens, cpu_t> tokens(ids.data(), Tokens{batch, positions});
+
+  training_result result;
+  for (int step = 0; step < steps; ++step) {
+    auto scope = tape();
+    optimizer.zero_grad();
+    const auto loss = cross_entropy(model(tokens), device_targets.view());
+    backward(loss);
+    result.losses.push_back(loss.item());
+    optimizer.step();
+  }
+  for_each_parameter(model, [&](std::string_view path, const auto& p) {
+    std::vector<float> host(std::size_t(p.numel()));
+    device_memory<D>::copy_to_host(host.data(), p.value().data(), p.value().bytes());
+    result.names.emplace_back(path);
+    result.parameters.push_back(std::move(host));
+  });
+  return result;
+}
+
+// The logits of positions [prompt, positions) of a freshly drawn model, twice, as host copies:
+// from one forward over the whole sequence, and from a KvCache filled by the prompt and then
+// fed one token at a time. Under no_grad, as generation runs.
+template <class Config, Device D>
+std::pair<std::vector<float>, std::vector<float>> cached_and_full_logits(std::uint64_t seed, index_t batch, index_t positions, index_t prompt,
+                                                                         const std::vector<std::int32_t>& ids) {
+  using Tokens = Shape<dyn, dyn>;
+  Rng rng(seed);
+  const Transformer<Config, float, D> model(rng);
+  auto guard = no_grad();
+  auto scope = tape();
+  const TensorView<const std::int32_t, Tokens, cpu_t> tokens(ids.data(), Tokens{batch, positions});
+  const auto host_copy = [](const auto& logits) {
+    const auto dense = contiguous(logits);
+    std::vector<float> host(std::size_t(dense.numel()));
+    device_memory<D>::copy_to_host(host.data(), dense.value().data(), sizeof(float) * host.size());
+    return host;
+  };
+  // Row-major (batch, position, vocabulary) for positions [prompt, positions).
+  const auto full = host_copy(slice<1>(model(tokens), prompt, positions));
+
+  KvCache<Config, float, D> cache(model.dims(), batch, positions);
+  (void)model(slice<1>(tokens, 0, prompt), cache);
+  std::vector<float> cached(full.size());
+  const index_t rest = positions - prompt;
+  for (index_t t = prompt; t < positions; ++t) {
+    const auto step = host_copy(model(slice<1>(tokens, t, t + 1), cache));  // (batch, 1, vocabulary)
+    for (index_t b = 0; b < batch; ++b)
+      std::copy_n(step.begin() + b * vocabulary, vocabulary, cached.begin() + (b * rest + (t - prompt)) * vocabulary);
+  }
+  return {full, cached};
+}
+
+// The same on cpu_t, compiled in cpu_reference.cpp.
+training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
+                          const std::vector<std::int32_t>& targets);
+std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,
+                                                                             index_t positions, index_t prompt, const std::vector<std::int32_t>& ids);
+
+}  // namespace ranklens::test::models
