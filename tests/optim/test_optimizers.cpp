@@ -153,7 +153,7 @@ TEST_CASE("parameter references carry their device, zero gradients there, and op
   CHECK_THROWS_WITH(SGD({elsewhere}), Catch::Contains("SGD: parameter 'p' lives on cuda, not cpu"));
   CHECK_THROWS_WITH(AdamW({p.ref(), elsewhere}), Catch::Contains("AdamW: parameter 'p' lives on cuda, not cpu"));
   p.gradient_buffer() = Tensor<double, V>(V{}, {1, 1, 1});
-  CHECK_THROWS_WITH(clip_grad_norm({elsewhere}, 1.0), Catch::Contains("'p' lives on cuda; clip_grad_norm runs on cpu_t parameters only"));
+  CHECK_THROWS_WITH(clip_grad_norm({elsewhere}, 1.0), Catch::Contains("'p' lives on cuda; clip_grad_norm<cpu_t> reads cpu_t parameters only"));
 }
 
 }  // namespace optim_test_optimizers

@@ -22,6 +22,20 @@ struct cuda_t {
 template <class D>
 concept Device = std::same_as<D, cpu_t> || std::same_as<D, cuda_t>;
 
+// The device a type works on: its device_type (tensors, modules, optimizers), or cpu_t where it
+// names none.
+template <class X>
+struct device_of {
+  using type = cpu_t;
+};
+template <class X>
+  requires requires { typename X::device_type; }
+struct device_of<X> {
+  using type = typename X::device_type;
+};
+template <class X>
+using device_of_t = typename device_of<X>::type;
+
 // Raw memory on a device. The CPU version is defined here; ranklens/cuda/ defines cuda_t's.
 template <Device D>
 struct device_memory;

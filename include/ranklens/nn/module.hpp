@@ -44,16 +44,7 @@ struct Absent {
 
 // The device a module keeps its parameters on: its device_type, or cpu_t where it names none.
 template <class M>
-struct module_device {
-  using type = cpu_t;
-};
-template <class M>
-  requires requires { typename M::device_type; }
-struct module_device<M> {
-  using type = typename M::device_type;
-};
-template <class M>
-using module_device_t = typename module_device<M>::type;
+using module_device_t = device_of_t<M>;
 
 template <class P> struct is_parameter : std::false_type {};
 template <class T, class S, class D> struct is_parameter<Parameter<T, S, D>> : std::true_type {};

@@ -31,7 +31,7 @@ void for_each_trainable(const ParameterList& params, F&& f) {
     if (*p.frozen || grad == nullptr) continue;
     if (!p.is_on<cpu_t>())
       throw value_error("optimizer: parameter '" + std::string(p.name) + "' lives on " + std::string(p.device) +
-                        "; clip_grad_norm runs on cpu_t parameters only so far");
+                        "; clip_grad_norm<cpu_t> reads cpu_t parameters only (clip_grad_norm<D> for device D)");
     switch (p.type) {
       case dtype::f32: f(static_cast<float*>(p.value), static_cast<float*>(grad), p.numel); break;
       case dtype::f64: f(static_cast<double*>(p.value), static_cast<double*>(grad), p.numel); break;

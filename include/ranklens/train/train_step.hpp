@@ -29,7 +29,7 @@ concept Optimizer = requires(O& optimizer, double lr) {
 
 struct StepOptions {
   std::optional<double> lr{};                // set before the step; empty: keep the optimizer's
-  double max_grad_norm = 0;                  // > 0: clip the global gradient norm of `parameters` to it
+  double max_grad_norm = 0;                  // > 0: clip the global gradient norm of `parameters` to it (on the optimizer's device)
   const ParameterList* parameters = nullptr; // what clipping measures: every parameter the optimizer updates
 };
 
@@ -56,7 +56,7 @@ StepResult train_step(O& optimizer, LossFunction&& loss, const StepOptions& opti
     // soon as its op's backward has run: the step's peak memory holds only the live ones.
     backward(value, {.keep_intermediate_grads = false});
   }
-  if (options.max_grad_norm > 0) result.grad_norm = clip_grad_norm(*options.parameters, options.max_grad_norm);
+  if (options.max_grad_norm > 0) result.grad_norm = clip_grad_norm<device_of_t<O>>(*options.parameters, options.max_grad_norm);
   if (options.lr) optimizer.set_lr(*options.lr);
   optimizer.step();
   return result;
