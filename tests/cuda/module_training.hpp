@@ -2,8 +2,9 @@
 // runs it on cuda_t (test_modules.cu, compiled by nvcc or the host emulation), cpu_reference.cpp
 // on cpu_t, and the two must agree step by step. It goes through modules holding their
 // parameters on the device (Embedding, LayerNorm, Linear with and without bias, RMSNorm), the
-// type-erased parameter list, zero_grad on the device, AdamW<D> with its moments there, and a
-// frozen parameter that must not move.
+// type-erased parameter list, train_step with gradient clipping on the optimizer's device,
+// zero_grad on the device, AdamW<D> with its moments there, and a frozen parameter that must not
+// move.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,6 +18,7 @@
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/ops/unary.hpp"
 #include "ranklens/optim/adamw.hpp"
+#include "ranklens/train/train_step.hpp"
 
 namespace ranklens::test::modules {
 
@@ -42,42 +44,34 @@ struct network {
   Linear<hidden, vocabulary, float, D> out;
 };
 
-// What a run leaves: the loss of each step, and every parameter's final value (host copies, in
-// listing order, under its path).
+// What a run leaves: the loss of each step (and, where clipped, the gradient norm before
+// clipping), and every parameter's final value (host copies, in listing order, under its path).
 struct training_result {
   std::vector<float> losses;
+  std::vector<float> grad_norms;
   std::vector<std::string> names;
   std::vector<std::vector<float>> parameters;
 };
 
-// `steps` AdamW steps on one batch; ids and targets are (batch, positions) in host memory
-// (targets may hold -100, ignored). The network's weights come from Rng(seed) on every device.
+// (batch, positions) targets from host memory, as a tensor on D (the loss reads them there).
 template <Device D>
-training_result train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                      const std::vector<std::int32_t>& targets) {
-  using Tokens = Shape<dyn, dyn>;
-  Rng rng(seed);
-  network<D> net(rng);
-  name_parameters(net);
-  net.norm.bias.freeze();  // frozen: no gradient, no optimizer state, the same value at the end
-  AdamW<D> optimizer(parameters(net), AdamWOptions{.lr = 1e-2, .weight_decay = 0.1});
+Tensor<std::int32_t, Shape<dyn, dyn>, D> targets_on(index_t batch, index_t positions, const std::vector<std::int32_t>& targets) {
+  Tensor<std::int32_t, Shape<dyn, dyn>, cpu_t> host(Shape<dyn, dyn>{batch, positions});
+  std::copy(targets.begin(), targets.end(), host.data());
+  return on_device<D>(std::move(host));
+}
 
-  Tensor<std::int32_t, Tokens, cpu_t> host_targets(Tokens{batch, positions});
-  std::copy(targets.begin(), targets.end(), host_targets.data());
-  const Tensor<std::int32_t, Tokens, D> device_targets = on_device<D>(std::move(host_targets));
-  const TensorView<const std::int32_t, Tokens, cpu_t> ids_view(ids.data(), Tokens{batch, positions});
-
+// `steps` train::train_step calls on loss() (clipping the gradient norm of `params` to
+// max_grad_norm when it is positive), then every parameter of `model` copied to the host.
+template <Device D, class Model, class Loss>
+training_result run_steps(Model& model, AdamW<D>& optimizer, const ParameterList& params, int steps, double max_grad_norm, Loss&& loss) {
   training_result result;
   for (int step = 0; step < steps; ++step) {
-    auto scope = tape();
-    optimizer.zero_grad();
-    const auto logits = net.out(net.rms(gelu(net.up(net.norm(net.embed(ids_view))))));
-    const auto loss = cross_entropy(logits, device_targets.view());
-    backward(loss);
-    result.losses.push_back(loss.item());
-    optimizer.step();
+    const auto stepped = train::train_step(optimizer, loss, {.max_grad_norm = max_grad_norm, .parameters = &params});
+    result.losses.push_back(float(stepped.loss));
+    if (stepped.grad_norm) result.grad_norms.push_back(float(*stepped.grad_norm));
   }
-  for_each_parameter(net, [&](std::string_view path, const auto& p) {
+  for_each_parameter(model, [&](std::string_view path, const auto& p) {
     std::vector<float> host(std::size_t(p.numel()));
     device_memory<D>::copy_to_host(host.data(), p.value().data(), p.value().bytes());
     result.names.emplace_back(path);
@@ -86,8 +80,27 @@ training_result train(std::uint64_t seed, int steps, index_t batch, index_t posi
   return result;
 }
 
+// `steps` AdamW steps of the network on one batch, clipping the gradient norm to max_grad_norm
+// (when positive); ids and targets are (batch, positions) in host memory (targets may hold
+// -100, ignored). The network's weights come from Rng(seed) on every device.
+template <Device D>
+training_result train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
+                      const std::vector<std::int32_t>& targets, double max_grad_norm) {
+  Rng rng(seed);
+  network<D> net(rng);
+  name_parameters(net);
+  net.norm.bias.freeze();  // frozen: no gradient, no optimizer state, the same value at the end
+  const ParameterList params = parameters(net);
+  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .weight_decay = 0.1});
+  const auto device_targets = targets_on<D>(batch, positions, targets);
+  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens(ids.data(), Shape<dyn, dyn>{batch, positions});
+  return run_steps(net, optimizer, params, steps, max_grad_norm, [&] {
+    return cross_entropy(net.out(net.rms(gelu(net.up(net.norm(net.embed(tokens)))))), device_targets.view());
+  });
+}
+
 // The same on cpu_t, compiled in cpu_reference.cpp.
 training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                          const std::vector<std::int32_t>& targets);
+                          const std::vector<std::int32_t>& targets, double max_grad_norm);
 
 }  // namespace ranklens::test::modules

@@ -16,8 +16,10 @@ static_assert(AffineLayer<Linear<24, 40, float, cuda_t>> && AffineLayer<Linear<d
 static_assert(Norm<RMSNorm<40, float, cuda_t>> && Norm<LayerNorm<24, float, cuda_t>> && Norm<NoNorm<24, float, cuda_t>>);
 static_assert(std::same_as<module_device_t<Embedding<11, 24, float, cuda_t>>, cuda_t>);
 
-TEST_CASE("modules on cuda_t trained by AdamW<cuda_t> follow the CPU step by step", "[cuda][modules]") {
-  RANKLENS_REQUIRE_CUDA_DEVICE();
+namespace {
+
+// Trains the network of module_training.hpp on both devices and compares them step by step.
+void check_training_matches_cpu(double max_grad_norm) {
   const index_t batch = 3, positions = sized(33, 7);
   std::vector<std::int32_t> ids, targets;
   std::mt19937_64 gen(5);
@@ -26,12 +28,18 @@ TEST_CASE("modules on cuda_t trained by AdamW<cuda_t> follow the CPU step by ste
     targets.push_back(i % 7 == 3 ? std::int32_t(-100) : std::int32_t(gen() % std::uint64_t(modules::vocabulary)));
   }
   const int steps = 4;
-  const auto want = modules::cpu_train(17, steps, batch, positions, ids, targets);
-  const auto got = modules::train<cuda_t>(17, steps, batch, positions, ids, targets);
+  const auto want = modules::cpu_train(17, steps, batch, positions, ids, targets, max_grad_norm);
+  const auto got = modules::train<cuda_t>(17, steps, batch, positions, ids, targets, max_grad_norm);
 
   REQUIRE(got.losses.size() == std::size_t(steps));
   check_close("module training: loss per step", got.losses, want.losses, tolerance<float>);
   CHECK(want.losses.back() < want.losses.front());  // it trains at all
+  if (max_grad_norm > 0) {
+    // clip_grad_norm<cuda_t> measured the same norms, and clipped: every norm is above the limit.
+    REQUIRE(got.grad_norms.size() == std::size_t(steps));
+    check_close("module training: gradient norm before clipping, per step", got.grad_norms, want.grad_norms, tolerance<float>);
+    for (float norm : want.grad_norms) CHECK(norm > max_grad_norm);
+  }
   REQUIRE(got.names == want.names);
   for (std::size_t p = 0; p < got.parameters.size(); ++p)
     check_close("module training: " + got.names[p] + " after " + std::to_string(steps) + " AdamW steps", got.parameters[p],
@@ -41,6 +49,18 @@ TEST_CASE("modules on cuda_t trained by AdamW<cuda_t> follow the CPU step by ste
   const auto frozen = std::find(got.names.begin(), got.names.end(), "norm.bias") - got.names.begin();
   REQUIRE(std::size_t(frozen) < got.names.size());
   CHECK(got.parameters[std::size_t(frozen)] == std::vector<float>(std::size_t(modules::width), 0.0f));
+}
+
+}  // namespace
+
+TEST_CASE("modules on cuda_t trained by AdamW<cuda_t> follow the CPU step by step", "[cuda][modules]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  check_training_matches_cpu(0.0);
+}
+
+TEST_CASE("train_step clips the gradient norm on cuda_t as on the CPU", "[cuda][modules]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  check_training_matches_cpu(0.25);
 }
 
 TEST_CASE("AdamW<cuda_t> refuses a parameter on the CPU or in float64, naming it", "[cuda][modules]") {

@@ -26,34 +26,17 @@ inline constexpr index_t vocabulary = 13;
 template <class Config, Device D>
 training_result train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
                       const std::vector<std::int32_t>& targets) {
-  using Tokens = Shape<dyn, dyn>;
   Rng rng(seed);
   Transformer<Config, float, D> model(rng);
+  const ParameterList params = parameters(model);
   // ε 1e-3, not 1e-8: some gradients are zero up to rounding (a key bias shifts every score of
   // a query alike, and softmax ignores that without rotary positions), and with a tiny ε AdamW
   // turns that rounding noise, different on each device, into steps of ±lr.
-  AdamW<D> optimizer(parameters(model), AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
-  Tensor<std::int32_t, Tokens, cpu_t> host_targets(Tokens{batch, positions});
-  std::copy(targets.begin(), targets.end(), host_targets.data());
-  const Tensor<std::int32_t, Tokens, D> device_targets = on_device<D>(std::move(host_targets));
-  const TensorView<const std::int32_t, Tokens, cpu_t> tokens(ids.data(), Tokens{batch, positions});
-
-  training_result result;
-  for (int step = 0; step < steps; ++step) {
-    auto scope = tape();
-    optimizer.zero_grad();
-    const auto loss = cross_entropy(model(tokens), device_targets.view());
-    backward(loss);
-    result.losses.push_back(loss.item());
-    optimizer.step();
-  }
-  for_each_parameter(model, [&](std::string_view path, const auto& p) {
-    std::vector<float> host(std::size_t(p.numel()));
-    device_memory<D>::copy_to_host(host.data(), p.value().data(), p.value().bytes());
-    result.names.emplace_back(path);
-    result.parameters.push_back(std::move(host));
-  });
-  return result;
+  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
+  const auto device_targets = modules::targets_on<D>(batch, positions, targets);
+  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens(ids.data(), Shape<dyn, dyn>{batch, positions});
+  return modules::run_steps(model, optimizer, params, steps, /*max_grad_norm=*/0.0,
+                            [&] { return cross_entropy(model(tokens), device_targets.view()); });
 }
 
 // The logits of positions [prompt, positions) of a freshly drawn model, twice, as host copies:

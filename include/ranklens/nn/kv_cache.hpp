@@ -12,8 +12,8 @@
 // embedding, for RoPE models: a cached key is never rotated again) and values, in the
 // (batch, position, head, head_dim) order of the projections, so a cached prefix is read
 // through the same kind of strided view as freshly projected keys. The buffers are ordinary
-// tensors on device D, outside the tape: what is written there outlives every tape scope, and no gradient
-// flows into it.
+// tensors on device D, outside the tape: what is written there outlives every tape scope, and no
+// gradient flows into it.
 //
 // A forward with a cache writes the new positions and attends over all cached ones. When a
 // gradient is wanted for the new positions (grad mode on and parameters trainable), the keys
