@@ -253,8 +253,8 @@ void low_rank_cases(index_t rows, index_t in, index_t out, index_t rank) {
       time_us([&] { cuda::low_rank_forward(x.data(), a.data(), b.data(), h.data(), y.data(), rows, in, out, rank, 2.0f); }), flops,
       double(sizeof(T)) * (rows * in + 2.0 * rows * out));
   row("lora_bwd", dtype<T>(), params, time_us([&] {
-        cuda::low_rank_backward(x.data(), a.data(), b.data(), h.data(), gy.data(), gx.data(), ga.data(), gb.data(), rows, in, out, rank,
-                                2.0f, grad_write::add);
+        cuda::low_rank_backward(x.data(), a.data(), b.data(), h.data(), gy.data(), gx.data(), grad_write::add, ga.data(), gb.data(), rows,
+                                in, out, rank, 2.0f);
       }),
       2 * flops, double(sizeof(T)) * (2.0 * rows * in + 2.0 * rows * out));
 }

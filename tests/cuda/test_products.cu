@@ -273,8 +273,8 @@ TEST_CASE("CUDA low-rank adapter path matches products on the CPU for ranks 1 to
       ref::gemm(transpose::no, transpose::no, rows, in, rank, 1.0f, gh.data(), rank, a.cpu(), in, 1.0f, want_gx.data(), in);
       ref::gemm(transpose::yes, transpose::no, rank, in, rows, 1.0f, gh.data(), rank, x.cpu(), in, 1.0f, want_ga.data(), in);
       ref::gemm(transpose::yes, transpose::no, out, rank, rows, scale, gy.cpu(), out, h_in.cpu(), rank, 1.0f, want_gb.data(), rank);
-      cuda::low_rank_backward(x.data(), a.data(), b.data(), h_in.data(), gy.data(), gx.data(), ga.data(), gb.data(), rows, in, out, rank,
-                              scale);
+      cuda::low_rank_backward(x.data(), a.data(), b.data(), h_in.data(), gy.data(), gx.data(), grad_write::add, ga.data(), gb.data(), rows, in,
+                              out, rank, scale);
       check_close("low_rank_backward gx" + at, gx, want_gx);
       check_close("low_rank_backward gA" + at, ga, want_ga);
       check_close("low_rank_backward gB" + at, gb, want_gb);

@@ -10,15 +10,14 @@
 // (its lanes stride over `in`, then `rank` warp reductions), keeps them in registers, and adds the
 // row of y (or gx) as `rank` axpys; the weight gradients are column sums over rows
 // (patterns.cuh), with the columns of gA ordered (i, k) so that a warp reads each x[r, i] once.
-// There is no CPU kernel of this name yet: the CPU computes the same with cpu::gemm calls.
+// The CPU twins are cpu/low_rank.hpp's kernels of the same names (backend/low_rank.hpp).
 #pragma once
 #include <string>
 
+#include "ranklens/cuda/low_rank_args.hpp"
 #include "ranklens/cuda/reduce.cuh"
 
 namespace ranklens::cuda {
-
-inline constexpr index_t max_low_rank = 16;
 
 namespace detail {
 
@@ -149,11 +148,10 @@ void low_rank_forward(const T* x, const T* a, const T* b, optional_out<float> h,
 }
 
 // gx += gh·A (gx = with write_x store), gA += ghᵀ·x, gB += scale · gyᵀ·h, gh = scale · gy·B; any
-// gradient may be nullptr. h: the forward's.
+// gradient may be nullptr. h: the forward's. The arguments in cpu::low_rank_backward's order.
 template <DeviceReal T>
-void low_rank_backward(const T* x, const T* a, const T* b, const float* h, const T* gy, optional_out<T> gx, optional_out<T> ga,
-                       optional_out<T> gb, index_t rows, index_t in, index_t out, index_t rank, float scale,
-                       grad_write write_x = grad_write::add) {
+void low_rank_backward(const T* x, const T* a, const T* b, const float* h, const T* gy, optional_out<T> gx, grad_write write_x,
+                       optional_out<T> ga, optional_out<T> gb, index_t rows, index_t in, index_t out, index_t rank, float scale) {
   detail::check_low_rank("cuda::low_rank_backward", rows, in, out, rank);
   if (rows == 0) return;
   if (gx || ga) {

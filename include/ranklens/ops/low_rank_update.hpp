@@ -5,7 +5,8 @@
 //
 // together with the adapter's activation u = x·Aᵀ (rows, rank): for rank 1, the scalar per token
 // that "Rank-1 LoRAs Encode Interpretable Reasoning Signals" (arXiv 2511.06739) reads like an
-// MLP neuron. The work is cpu/low_rank.hpp's row kernels (dot products and axpys).
+// MLP neuron. The work is the row kernels (dot products and axpys) of cpu/low_rank.hpp or
+// cuda/low_rank.cuh.
 //
 // The result takes over base's storage when base is the whole of an op's result (the fresh
 // output of the frozen layer): no second (rows, out) buffer, no copy, and no gradient to pass
@@ -20,7 +21,6 @@
 
 #include "ranklens/autograd/record.hpp"
 #include "ranklens/backend/low_rank.hpp"
-#include "ranklens/cpu/low_rank_args.hpp"
 #include "ranklens/ops/views.hpp"
 
 namespace ranklens {
@@ -46,7 +46,9 @@ LowRankUpdateResult<T, SY, Rank, D> low_rank_update(const Var<T, SY, D>& base, c
                                                     const Var<T, Shape<Rank, In>, D>& a, const Var<T, Shape<Out, Rank>, D>& b,
                                                     std::type_identity_t<T> scale) {
   static_assert(SY::rank == SX::rank && SX::rank >= 1, "low_rank_update: base and x must have the same rank.");
-  static_assert(Rank > 0 && Rank <= cpu::low_rank_max_rank, "low_rank_update: the rank must be between 1 and 64 (larger ranks are GEMMs).");
+  static_assert(Rank > 0 && Rank <= backend::low_rank_max_rank<D>,
+                "low_rank_update: the rank must be between 1 and backend::low_rank_max_rank<D> (64 on cpu_t, 16 on cuda_t); larger "
+                "ranks are GEMMs.");
   static_assert(In == dyn || SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
                 "low_rank_update: x's last extent must equal A's second (the layer's input width).");
   static_assert(Out == dyn || SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
