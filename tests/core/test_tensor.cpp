@@ -29,13 +29,17 @@ TEST_CASE("tensors are row-major, 64-byte aligned and deep-copied", "[core][tens
   REQUIRE_THROWS_WITH((Tensor<float, Shape<2>>(Shape<2>{}, {1, 2, 3})), Catch::Contains("needs 2 values, got 3"));
 }
 
-TEST_CASE("a strided view reads through its strides and to_tensor makes it contiguous", "[core][tensor]") {
+TEST_CASE("a strided view reads through its strides and to_tensor and to_host make it contiguous", "[core][tensor]") {
   Tensor<int, Shape<2, 3>> t(Shape<2, 3>{}, {1, 2, 3, 4, 5, 6});
   TensorView<const int, Shape<3, 2>> transposed(t.data(), Shape<3, 2>{}, {1, 3});
   CHECK_FALSE(transposed.is_contiguous());
   CHECK(transposed(2, 1) == 6);
   auto c = to_tensor(transposed);
   CHECK(std::vector<int>(c.span().begin(), c.span().end()) == std::vector<int>{1, 4, 2, 5, 3, 6});
+  // to_host of a CPU view is the same row-major copy (tests/cuda copies device views with it).
+  auto h = to_host(transposed);
+  CHECK(std::vector<int>(h.span().begin(), h.span().end()) == std::vector<int>{1, 4, 2, 5, 3, 6});
+  CHECK(h.data() != t.data());
 }
 
 TEST_CASE("xtensor sees a tensor's memory without copying, strides included", "[core][xtensor]") {

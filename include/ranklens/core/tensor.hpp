@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <initializer_list>
+#include <string>
 #include <span>
 #include <utility>
 
@@ -135,6 +136,23 @@ Tensor<T, S, D> on_device(Tensor<T, S, cpu_t> host) {
     Tensor<T, S, D> placed(host.shape());
     device_memory<D>::copy_from_host(placed.data(), host.data(), host.bytes());
     return placed;
+  }
+}
+
+// A host copy of a view on device D: the CPU's gathered in row-major order (any strides),
+// another device's copied, which must be contiguous (contiguous() of a Var makes it so). Waits
+// for the copy.
+template <class T, ShapeType S, Device D>
+Tensor<std::remove_const_t<T>, S, cpu_t> to_host(TensorView<T, S, D> v) {
+  if constexpr (std::same_as<D, cpu_t>) {
+    return to_tensor(v);
+  } else {
+    if (!v.is_contiguous())
+      throw value_error("to_host: the view " + to_string(v.shape()) + " on " + std::string(D::name) +
+                        " is not contiguous (copy it with contiguous() first)");
+    Tensor<std::remove_const_t<T>, S, cpu_t> host(v.shape());
+    device_memory<D>::copy_to_host(host.data(), v.data(), host.bytes());
+    return host;
   }
 }
 
