@@ -38,6 +38,10 @@
 // check fails, every registered object is as it was. A parameter without optimizer state in the
 // file (it never trained) has none after loading either.
 //
+// Models and optimizers on another device (cuda_t) are saved and loaded through host copies:
+// the file is the same whatever the device, so a run trained on the GPU resumes on the CPU and
+// the other way round.
+//
 // Saving goes through atomic_file: temporary file, fsync, rename over the old checkpoint, fsync
 // of the directory. A save that fails or is interrupted at any point leaves the previous
 // checkpoint intact, and a failure leaves no temporary file.
@@ -66,6 +70,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ranklens/core/device.hpp"
 #include "ranklens/core/error.hpp"
 #include "ranklens/core/random.hpp"
 #include "ranklens/io/content_hash.hpp"
@@ -88,6 +93,29 @@ concept text_state_engine = std::copyable<Engine> && requires(Engine& engine, st
 };
 
 class training_state;
+
+// How a checkpoint reaches a device's memory: its copies to and from the host (memcpy for
+// cpu_t, whose bytes are read and written in place).
+struct device_copies {
+  bool on_host = true;
+  void (*to_host)(void* host, const void* src, std::size_t bytes) = nullptr;
+  void (*from_host)(void* dst, const void* host, std::size_t bytes) = nullptr;
+
+  template <Device D>
+  static device_copies of() {
+    if constexpr (std::same_as<D, cpu_t>) {
+      return {};
+    } else {
+      return {false, &device_memory<D>::copy_to_host, &device_memory<D>::copy_from_host};
+    }
+  }
+  void load(std::span<std::byte> to, std::span<const std::byte> from) const {
+    if (on_host)
+      std::memcpy(to.data(), from.data(), to.size());
+    else
+      from_host(to.data(), from.data(), to.size());
+  }
+};
 
 // Writes `state` to `path` atomically. `progress` may throw to abandon the save.
 inline void save_checkpoint(const std::filesystem::path& path, const training_state& state, const save_progress& progress = {});
@@ -113,12 +141,10 @@ class training_state {
         [&](std::string_view path, auto& parameter) {
           using P = std::remove_cvref_t<decltype(parameter)>;
           using T = typename P::value_type;
-          static_assert(std::same_as<typename P::device_type, cpu_t>,
-                        "training_state::add_model: checkpoints read and write parameters in host memory; this model has "
-                        "parameters on another device (saving a cuda_t model through the host is not written yet)");
           auto& value = parameter.value();
           added.push_back({"param/" + std::string(path), dtype_of<T>, stored_dims(parameter.shape()),
-                           std::as_writable_bytes(std::span<T>(value.data(), std::size_t(value.numel())))});
+                           std::as_writable_bytes(std::span<T>(value.data(), std::size_t(value.numel()))),
+                           device_copies::of<typename P::device_type>()});
           paths.push_back({value.data(), {std::string(path), stored_dims(parameter.shape())}});
         },
         std::move(prefix));
@@ -140,11 +166,13 @@ class training_state {
     return *this;
   }
 
-  // Any optimizer whose state can be saved and restored by name (optim/optimizer_state.hpp).
+  // Any optimizer whose state can be saved and restored by name (optim/optimizer_state.hpp), on
+  // the device its device_type names (cpu_t if none).
   template <OptimizerWithState O>
   training_state& add_optimizer(O& optimizer) {
     if (optimizer_) throw value_error("training_state: an optimizer is registered already; a checkpoint holds one");
     optimizer_.emplace(registered_optimizer{
+        .memory = device_copies::of<device_of_t<O>>(),
         .kind = std::string(O::kind),
         .key = std::string(O::key),
         .state_names = {O::state_names.begin(), O::state_names.end()},
@@ -195,7 +223,8 @@ class training_state {
     std::string name;
     dtype element_type;
     std::vector<std::int64_t> shape;
-    std::span<std::byte> bytes;
+    std::span<std::byte> bytes;  // in the memory of the device `memory` copies from
+    device_copies memory{};
   };
   struct parameter_path {
     std::string path;
@@ -203,6 +232,7 @@ class training_state {
   };
   // A registered optimizer, seen through OptimizerWithState.
   struct registered_optimizer {
+    device_copies memory;  // the device its state() bytes live on
     std::string kind, key;
     std::vector<std::string_view> state_names;
     const ParameterList* parameters;
@@ -264,7 +294,7 @@ class training_state {
     std::vector<tensor_slot> tensors;
     for (const optimizer_slot& slot : optimizer_slots())
       if (const std::span<std::byte> bytes = optimizer_->state(slot.parameter, slot.state_name); !bytes.empty())
-        tensors.push_back({slot.name, slot.element_type, slot.shape, bytes});
+        tensors.push_back({slot.name, slot.element_type, slot.shape, bytes, optimizer_->memory});
     return tensors;
   }
 
@@ -371,6 +401,16 @@ inline void save_checkpoint(const std::filesystem::path& path, const training_st
 
   std::vector<training_state::tensor_slot> tensors = state.parameters_;
   for (auto& slot : state.optimizer_tensors()) tensors.push_back(std::move(slot));
+  // Tensors on another device are read through host copies, made before anything is written.
+  std::vector<std::vector<std::byte>> staged;
+  staged.reserve(tensors.size());  // the spans below point into it
+  for (auto& slot : tensors) {
+    if (slot.memory.on_host) continue;
+    auto& host = staged.emplace_back(slot.bytes.size());
+    slot.memory.to_host(host.data(), slot.bytes.data(), host.size());
+    slot.bytes = host;
+    slot.memory = {};
+  }
   std::vector<std::array<std::uint64_t, 4>> generator_words;
   generator_words.reserve(state.word_generators_.size());  // the spans below point into it
   for (const auto& generator : state.word_generators_) {
@@ -427,6 +467,7 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
   struct pending_copy {
     std::span<std::byte> to;
     std::span<const std::byte> from;
+    device_copies memory;
   };
   std::vector<pending_copy> copies;
   std::set<std::string, std::less<>> claimed;
@@ -449,7 +490,7 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
     return entry;
   };
   for (const auto& slot : state.parameters_)
-    if (const safetensors_entry* entry = claim(slot.name, slot.element_type, slot.shape)) copies.push_back({slot.bytes, reader.bytes(*entry)});
+    if (const safetensors_entry* entry = claim(slot.name, slot.element_type, slot.shape)) copies.push_back({slot.bytes, reader.bytes(*entry), slot.memory});
 
   const std::string registered = state.optimizer_ ? state.optimizer_->kind : "none";
   const std::string& saved_optimizer = meta.text("ranklens.optimizer");
@@ -527,7 +568,7 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
 
   // Everything checked: now change things.
   for (const pending_copy& copy : copies)
-    if (!copy.to.empty()) std::memcpy(copy.to.data(), copy.from.data(), copy.to.size());
+    if (!copy.to.empty()) copy.memory.load(copy.to, copy.from);
   for (const pending_state& pending : optimizer_states) {
     if (pending.tensors.empty()) {
       state.optimizer_->release_state(pending.parameter);
@@ -536,7 +577,7 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
     state.optimizer_->create_state(pending.parameter);
     for (const auto& [state_name, bytes] : pending.tensors) {
       const std::span<std::byte> to = state.optimizer_->state(pending.parameter, state_name);
-      if (!to.empty()) std::memcpy(to.data(), bytes.data(), to.size());
+      if (!to.empty()) state.optimizer_->memory.load(to, bytes);
     }
   }
   if (state.optimizer_) state.optimizer_->restore_settings(optimizer_settings);

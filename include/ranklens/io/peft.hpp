@@ -25,6 +25,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -110,14 +111,20 @@ nlohmann::ordered_json config_json(const Adapters& adapters, const PeftSaveOptio
   return j;
 }
 
-// A hash of every base-model weight, to recognise the model an adapter was trained on.
+// A hash of every base-model weight, to recognise the model an adapter was trained on. Weights
+// on another device are hashed from host copies, so the hash does not depend on the device.
 template <class Model>
 std::string base_model_hash(const Model& model) {
   content_hash hash;
   for_each_parameter(model, [&](std::string_view path, const auto& parameter) {
     hash.add(path);
     const auto& value = parameter.value();
-    hash.add(std::as_bytes(std::span(value.data(), std::size_t(value.numel()))));
+    if constexpr (std::same_as<typename std::remove_cvref_t<decltype(parameter)>::device_type, cpu_t>) {
+      hash.add(std::as_bytes(std::span(value.data(), std::size_t(value.numel()))));
+    } else {
+      const auto host = to_host(value.view());
+      hash.add(std::as_bytes(std::span(host.data(), std::size_t(host.numel()))));
+    }
   });
   return hash.hex();
 }
@@ -180,6 +187,7 @@ inline std::string key_of(std::string_view parameter_path) {
 
 // Writes adapter_model.safetensors, then adapter_config.json, into `directory` (created if
 // missing). The adapters must not be merged: their base weights are hashed as the base.
+// Adapters on another device are written from host copies: the files are the same.
 template <index_t Rank, class Model>
 void save_peft_adapter(LoraAdapters<Rank, Model>& adapters, const std::filesystem::path& directory, const PeftSaveOptions& options = {}) {
   using peft_detail::quoted;
@@ -195,8 +203,16 @@ void save_peft_adapter(LoraAdapters<Rank, Model>& adapters, const std::filesyste
 
   const nlohmann::ordered_json config = peft_detail::config_json(adapters, options);
   tensor_writer weights;
+  std::deque<std::vector<T>> host_copies;  // what the writer borrows for parameters off the CPU
   for_each_parameter(adapters, [&](std::string_view path, const auto& parameter) {
-    weights.add(peft_detail::key_of(path), parameter, stored);
+    using P = std::remove_cvref_t<decltype(parameter)>;
+    if constexpr (std::same_as<typename P::device_type, cpu_t>) {
+      weights.add(peft_detail::key_of(path), parameter, stored);
+    } else {
+      const auto host = to_host(parameter.value().view());
+      const auto& kept = host_copies.emplace_back(host.data(), host.data() + host.numel());
+      weights.add(peft_detail::key_of(path), TensorView<const T, typename P::shape_type, cpu_t>(kept.data(), parameter.shape()), stored);
+    }
   });
   weights.set_metadata("format", "pt");
   weights.set_metadata(std::string(peft_config_record_key), config.dump());
@@ -380,7 +396,8 @@ void load_peft_adapter(LoraAdapters<Rank, Model>& adapters, const std::filesyste
   });
   std::size_t i = 0;
   for_each_parameter(adapters, [&](std::string_view, auto& parameter) {
-    std::copy(values[i].begin(), values[i].end(), parameter.value().data());
+    using P = std::remove_cvref_t<decltype(parameter)>;
+    device_memory<typename P::device_type>::copy_from_host(parameter.value().data(), values[i].data(), sizeof(T) * values[i].size());
     ++i;
   });
 }

@@ -79,10 +79,9 @@ class AdamW {
   const AdamWOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
 
-  // State by name (optim/optimizer_state.hpp), as host bytes: cpu_t only.
-  std::span<std::byte> state(std::size_t i, std::string_view name)
-    requires std::same_as<D, cpu_t>
-  {
+  // State by name (optim/optimizer_state.hpp): bytes in D's memory (host bytes on cpu_t only;
+  // checkpoints copy the others through the host).
+  std::span<std::byte> state(std::size_t i, std::string_view name) {
     return state_.tensor(i, state_index(name));
   }
   void create_state(std::size_t i) { state_.create(i); }

@@ -9,7 +9,9 @@
 //                               PyTorch has them: {"exp_avg", "exp_avg_sq"}, {"momentum_buffer"}
 //   optimizer.parameters()      the ParameterList it updates; parameter i's state belongs to entry i
 //   optimizer.state(i, name)    parameter i's state tensor `name` as bytes (the parameter's dtype
-//                               and numel), or an empty span while parameter i has no state
+//                               and numel) in the memory of the optimizer's device (its
+//                               device_type, cpu_t if it names none), or an empty span while
+//                               parameter i has no state
 //   optimizer.create_state(i)   gives parameter i zeroed state (kept, and zeroed, if it has some)
 //   optimizer.release_state(i)  drops parameter i's state: it starts afresh at its next update
 //   optimizer.settings()        its options and step count as key/value text: {"lr", "0.001"}, ...
@@ -106,10 +108,9 @@ class LazyParameterState {
   }
 
   bool has(std::size_t i) const { return !tensors_.at(i).empty(); }
-  // Tensor k of parameter i as host bytes, or an empty span while parameter i has no state.
-  std::span<std::byte> tensor(std::size_t i, std::size_t k)
-    requires std::same_as<D, cpu_t>
-  {
+  // Tensor k of parameter i as bytes in D's memory, or an empty span while parameter i has no
+  // state.
+  std::span<std::byte> tensor(std::size_t i, std::size_t k) {
     auto& tensors = tensors_.at(i);
     return tensors.empty() ? std::span<std::byte>() : std::span<std::byte>(tensors[k].data(), tensors[k].bytes());
   }
