@@ -9,25 +9,39 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "ranklens/adapt/lora_adapters.hpp"
-#include "ranklens/cpu/softmax.hpp"
 
 namespace ranklens {
 
-// KL(p ‖ q) row by row for two (rows, vocab) tables of logits, in double. out: (rows).
+namespace detail {
+
+// log-softmax of one row of logits, in double.
+template <Real T>
+void log_softmax_in_double(const T* logits, index_t vocab, std::vector<double>& out) {
+  out.resize(std::size_t(vocab));
+  double largest = -std::numeric_limits<double>::infinity();
+  for (index_t v = 0; v < vocab; ++v) largest = std::max(largest, double(logits[v]));
+  double sum = 0;
+  for (index_t v = 0; v < vocab; ++v) sum += std::exp(double(logits[v]) - largest);
+  const double log_norm = largest + std::log(sum);
+  for (index_t v = 0; v < vocab; ++v) out[std::size_t(v)] = double(logits[v]) - log_norm;
+}
+
+}  // namespace detail
+
+// KL(p ‖ q) row by row for two (rows, vocab) tables of logits in host memory, in double (a plain
+// loop: it reads host copies, so that models on any device can be ablated). out: (rows).
 template <Real T>
 void kl_of_logits(const T* p_logits, const T* q_logits, index_t rows, index_t vocab, double* out) {
-  std::vector<T> log_p(std::size_t(rows * vocab)), log_q(std::size_t(rows * vocab));
-  cpu::log_softmax_forward<T>(p_logits, log_p.data(), rows, vocab);
-  cpu::log_softmax_forward<T>(q_logits, log_q.data(), rows, vocab);
+  std::vector<double> log_p, log_q;
   for (index_t r = 0; r < rows; ++r) {
+    detail::log_softmax_in_double(p_logits + r * vocab, vocab, log_p);
+    detail::log_softmax_in_double(q_logits + r * vocab, vocab, log_q);
     double kl = 0;
-    for (index_t v = 0; v < vocab; ++v) {
-      const double lp = double(log_p[std::size_t(r * vocab + v)]), lq = double(log_q[std::size_t(r * vocab + v)]);
-      kl += std::exp(lp) * (lp - lq);
-    }
+    for (std::size_t v = 0; v < log_p.size(); ++v) kl += std::exp(log_p[v]) * (log_p[v] - log_q[v]);
     out[r] = std::max(kl, 0.0);  // rounding can leave a tiny negative
   }
 }
@@ -48,7 +62,7 @@ Tensor<double, Shape<dyn, dyn>> ablation_kl(LoraAdapters<Rank, Model>& adapters,
   const auto logits = [&] {
     auto step = tape();
     auto guard = no_grad();
-    return adapters.model()(tokens).to_tensor();
+    return to_host(contiguous(adapters.model()(tokens)).value());  // host values on every device
   };
   const auto full = logits();
   decltype(logits()) ablated;

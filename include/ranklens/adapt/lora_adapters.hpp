@@ -61,17 +61,35 @@ inline bool matches_target(std::string_view path, std::string_view target) {
   return path.size() > target.size() && path.ends_with(target) && path[path.size() - target.size() - 1] == '.';
 }
 
-template <Real T, index_t In, index_t Out>
-void add_to_weight(Linear<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& delta) {
-  T* w = layer.weight.value().data();
-  for (index_t i = 0; i < layer.output_width() * layer.input_width(); ++i) w[i] += delta.data()[i];
+// A layer's weight as host values, and written back from them (a copy each way off the CPU).
+template <class Layer>
+std::vector<typename Layer::value_type> weight_on_host(const Layer& layer) {
+  const auto& w = layer.weight.value();
+  std::vector<typename Layer::value_type> host(std::size_t(w.numel()));
+  device_memory<typename Layer::device_type>::copy_to_host(host.data(), w.data(), w.bytes());
+  return host;
 }
-template <Real T, index_t In, index_t Out>
-void add_to_weight(Conv1D<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& delta) {
-  T* w = layer.weight.value().data();  // (In, Out): the transpose of nn.Linear's layout
+template <class Layer>
+void set_weight_from_host(Layer& layer, const std::vector<typename Layer::value_type>& host) {
+  auto& w = layer.weight.value();
+  device_memory<typename Layer::device_type>::copy_from_host(w.data(), host.data(), w.bytes());
+}
+
+// The weight's values plus delta (Out, In), in the layer's own layout: nn.Linear's (Out, In),
+// Conv1D's (In, Out).
+template <Real T, index_t In, index_t Out, Device D>
+std::vector<T> weight_plus(const Linear<In, Out, T, D>& layer, const Tensor<T, Shape<Out, In>>& delta) {
+  std::vector<T> w = weight_on_host(layer);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] += delta.data()[i];
+  return w;
+}
+template <Real T, index_t In, index_t Out, Device D>
+std::vector<T> weight_plus(const Conv1D<In, Out, T, D>& layer, const Tensor<T, Shape<Out, In>>& delta) {
+  std::vector<T> w = weight_on_host(layer);
   const index_t in = layer.input_width(), out = layer.output_width();
   for (index_t o = 0; o < out; ++o)
-    for (index_t i = 0; i < in; ++i) w[i * out + o] += delta.data()[o * in + i];
+    for (index_t i = 0; i < in; ++i) w[std::size_t(i * out + o)] += delta.data()[o * in + i];
+  return w;
 }
 
 }  // namespace detail
@@ -79,14 +97,17 @@ void add_to_weight(Conv1D<In, Out, T>& layer, const Tensor<T, Shape<Out, In>>& d
 template <index_t Rank, class Model>
 class LoraAdapters;
 
-template <index_t Rank, TransformerConfig C, Real T>
-class LoraAdapters<Rank, Transformer<C, T>> {
+// On any device: the adapters live on the model's. Captured and replaced states are host
+// tables, and merging goes through host copies of the weights.
+template <index_t Rank, TransformerConfig C, Real T, Device D>
+class LoraAdapters<Rank, Transformer<C, T, D>> {
   static_assert(Rank > 0, "LoraAdapters<Rank, Model>: the rank must be a positive compile-time constant.");
   using names = hf_names<C::layout>;
 
  public:
-  using model_type = Transformer<C, T>;
-  using block_type = LoraBlock<C, Rank, T>;
+  using model_type = Transformer<C, T, D>;
+  using block_type = LoraBlock<C, Rank, T, D>;
+  using device_type = D;
   static constexpr index_t rank = Rank;
 
   LoraAdapters(model_type& model, LoraConfig config = {})
@@ -162,9 +183,8 @@ class LoraAdapters<Rank, Transformer<C, T>> {
     if (merged_) return;
     original_weights_.clear();
     for_each_attached([&](const LoraSite&, auto& adapter, auto& layer) {
-      const auto& w = layer.weight.value();
-      original_weights_.emplace_back(w.data(), w.data() + w.numel());
-      detail::add_to_weight(layer, adapter.delta_weight());
+      original_weights_.push_back(detail::weight_on_host(layer));
+      detail::set_weight_from_host(layer, detail::weight_plus(layer, adapter.delta_weight()));
       adapter.set_merged(true);
     });
     merged_ = true;
@@ -173,8 +193,7 @@ class LoraAdapters<Rank, Transformer<C, T>> {
     if (!merged_) return;
     std::size_t i = 0;
     for_each_attached([&](const LoraSite&, auto& adapter, auto& layer) {
-      std::copy(original_weights_[i].begin(), original_weights_[i].end(), layer.weight.value().data());
-      ++i;
+      detail::set_weight_from_host(layer, original_weights_[i++]);
       adapter.set_merged(false);
     });
     original_weights_.clear();

@@ -1,5 +1,5 @@
-// LoraBlock<C, Rank, T>: the LoRA adapters one TransformerBlock<C, T> can carry, one optional
-// LowRankAdapter per projection, with the widths of that projection. Which projections a
+// LoraBlock<C, Rank, T, D>: the LoRA adapters one TransformerBlock<C, T, D> can carry, one
+// optional LowRankAdapter per projection, with the widths and the device of that projection. Which projections a
 // layout has, in the order the adapter state lists them (the paper's q, k, v, o, gate, up,
 // down for Qwen2):
 //
@@ -20,16 +20,16 @@
 
 namespace ranklens {
 
-template <TransformerConfig C, index_t Rank, Real T, checkpoint_layout L = C::layout>
+template <TransformerConfig C, index_t Rank, Real T, Device D = cpu_t, checkpoint_layout L = C::layout>
 class LoraBlock;
 
 namespace detail {
-template <bool Present, index_t Rank, index_t In, index_t Out, Real T>
-using optional_adapter = std::conditional_t<Present, std::optional<LowRankAdapter<Rank, In, Out, T>>, Absent>;
+template <bool Present, index_t Rank, index_t In, index_t Out, Real T, Device D>
+using optional_adapter = std::conditional_t<Present, std::optional<LowRankAdapter<Rank, In, Out, T, D>>, Absent>;
 }  // namespace detail
 
-template <TransformerConfig C, index_t Rank, Real T>
-class LoraBlock<C, Rank, T, checkpoint_layout::qwen2> {
+template <TransformerConfig C, index_t Rank, Real T, Device D>
+class LoraBlock<C, Rank, T, D, checkpoint_layout::qwen2> {
   using dims = config_dims<C>;
   static constexpr index_t d_model = dims::d_model, q_width = dims::query_width,
                            kv_width = dims::kv_width, mlp_width = dims::mlp_width;
@@ -66,17 +66,17 @@ class LoraBlock<C, Rank, T, checkpoint_layout::qwen2> {
     visit(all_sites[6], self.down_proj);
   }
 
-  std::optional<LowRankAdapter<Rank, d_model, q_width, T>> q_proj;
-  std::optional<LowRankAdapter<Rank, d_model, kv_width, T>> k_proj;
-  std::optional<LowRankAdapter<Rank, d_model, kv_width, T>> v_proj;
-  std::optional<LowRankAdapter<Rank, q_width, d_model, T>> o_proj;
-  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T> gate_proj;
-  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T> up_proj;
-  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, mlp_width, d_model, T> down_proj;
+  std::optional<LowRankAdapter<Rank, d_model, q_width, T, D>> q_proj;
+  std::optional<LowRankAdapter<Rank, d_model, kv_width, T, D>> k_proj;
+  std::optional<LowRankAdapter<Rank, d_model, kv_width, T, D>> v_proj;
+  std::optional<LowRankAdapter<Rank, q_width, d_model, T, D>> o_proj;
+  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T, D> gate_proj;
+  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T, D> up_proj;
+  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, mlp_width, d_model, T, D> down_proj;
 };
 
-template <TransformerConfig C, index_t Rank, Real T>
-class LoraBlock<C, Rank, T, checkpoint_layout::gpt2> {
+template <TransformerConfig C, index_t Rank, Real T, Device D>
+class LoraBlock<C, Rank, T, D, checkpoint_layout::gpt2> {
   using dims = config_dims<C>;
   static constexpr index_t d_model = dims::d_model, mlp_width = dims::mlp_width;
   static constexpr bool has_mlp = dims::has_mlp;
@@ -103,10 +103,10 @@ class LoraBlock<C, Rank, T, checkpoint_layout::gpt2> {
     visit(all_sites[3], self.mlp_c_proj);
   }
 
-  std::optional<LowRankAdapter<Rank, d_model, times_or_dyn(3, d_model), T>> c_attn;
-  std::optional<LowRankAdapter<Rank, d_model, d_model, T>> attn_c_proj;
-  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T> c_fc;
-  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, mlp_width, d_model, T> mlp_c_proj;
+  std::optional<LowRankAdapter<Rank, d_model, times_or_dyn(3, d_model), T, D>> c_attn;
+  std::optional<LowRankAdapter<Rank, d_model, d_model, T, D>> attn_c_proj;
+  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, d_model, mlp_width, T, D> c_fc;
+  [[no_unique_address]] detail::optional_adapter<has_mlp, Rank, mlp_width, d_model, T, D> mlp_c_proj;
 };
 
 }  // namespace ranklens

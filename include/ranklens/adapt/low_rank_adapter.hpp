@@ -10,12 +10,17 @@
 // known at run time: LowRankAdapter<1, dyn, dyn>(rng, in, out) takes them at construction. scale = alpha / Rank, or alpha / √Rank with rsLoRA
 // (Kalajdzievski 2023, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA").
 //
-// Ranks up to 64 run as dot products and axpys per row, added inside the layer's own product
-// where they can be (ops/low_rank_affine.hpp; else ops/low_rank_update.hpp); larger ones as two
-// GEMMs. The adapter's activation u = A·x per token (one scalar for rank 1) can be
-// captured (adapt/lora_adapters.hpp gathers them into the adapter state). A disabled adapter
-// passes the layer's output through (ablation); a merged one has folded B·A into the layer's
-// weight (adapt/lora_adapters.hpp) and passes it through too.
+// Ranks up to backend::low_rank_max_rank<D> (64 on the CPU, 16 on CUDA) run as dot products and
+// axpys per row, added inside the layer's own product where they can be (ops/low_rank_affine.hpp,
+// CPU only; else ops/low_rank_update.hpp); larger ones as two GEMMs. The adapter's activation
+// u = A·x per token (one scalar for rank 1) can be captured (adapt/lora_adapters.hpp gathers them
+// into the adapter state). A disabled adapter passes the layer's output through (ablation); a
+// merged one has folded B·A into the layer's weight (adapt/lora_adapters.hpp) and passes it
+// through too.
+//
+// The device D is the layer's: A and B live there (A drawn on the host from the caller's
+// generator, the same draws on every device). Captured and replaced activations are host
+// tables on every device, and delta_weight() is a host tensor: they are copied across.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -26,7 +31,7 @@
 #include <vector>
 
 #include "ranklens/autograd/parameter.hpp"
-#include "ranklens/cpu/low_rank_args.hpp"
+#include "ranklens/backend/low_rank.hpp"
 #include "ranklens/nn/adapter_slot.hpp"
 #include "ranklens/nn/initialization.hpp"
 #include "ranklens/nn/input_width.hpp"
@@ -67,8 +72,8 @@ struct ActivationSource {
   index_t first_column = 0;
 };
 
-template <index_t Rank, index_t In, index_t Out, Real T = float>
-class LowRankAdapter final : public AffineAdapter<In, Out, T> {
+template <index_t Rank, index_t In, index_t Out, Real T = float, Device D = cpu_t>
+class LowRankAdapter final : public AffineAdapter<In, Out, T, D> {
   static_assert(Rank > 0, "LowRankAdapter<Rank, In, Out>: the rank must be a positive compile-time constant.");
   static_assert((In > 0 || In == dyn) && (Out > 0 || Out == dyn), "LowRankAdapter<Rank, In, Out>: both widths must be positive (or dyn).");
 
@@ -78,6 +83,7 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   static constexpr index_t rank = Rank;
   static constexpr index_t in_features = In;
   static constexpr index_t out_features = Out;
+  using device_type = D;
 
   // A from rng as PEFT initialises it; B zero. dropout_seed keys the dropout masks.
   template <class Generator>
@@ -89,7 +95,7 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   template <class Generator>
   LowRankAdapter(Generator& rng, index_t in, index_t out, LoraOptions options = {}, std::uint64_t dropout_seed = 0)
       : lora_A(kaiming_uniform(rng, module_size(In, in, "LowRankAdapter", "the input width")), "lora_A.weight"),
-        lora_B(Tensor<T, b_shape>::zeros(b_shape::from_dims(std::array<index_t, 2>{module_size(Out, out, "LowRankAdapter", "the output width"), Rank},
+        lora_B(Tensor<T, b_shape, D>::zeros(b_shape::from_dims(std::array<index_t, 2>{module_size(Out, out, "LowRankAdapter", "the output width"), Rank},
                                                             "LowRankAdapter")),
                "lora_B.weight"),
         options_(options),
@@ -108,7 +114,7 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
 
   // x: (..., In), base: the frozen layer's output (..., Out) for that x.
   template <ShapeType SX, ShapeType SY>
-  Var<T, SY> operator()(const Var<T, SX>& x, const Var<T, SY>& base) const {
+  Var<T, SY, D> operator()(const Var<T, SX, D>& x, const Var<T, SY, D>& base) const {
     static_assert(In == dyn || SX::static_extents[SX::rank - 1] == dyn || SX::static_extents[SX::rank - 1] == In,
                   "LowRankAdapter<Rank, In, Out>: the input's last extent must equal In.");
     static_assert(Out == dyn || SY::static_extents[SY::rank - 1] == dyn || SY::static_extents[SY::rank - 1] == Out,
@@ -119,7 +125,7 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
                    base.shape());
   }
 
-  Var<T, Shape<dyn, Out>> adapt(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<dyn, Out>>& base) const override {
+  Var<T, Shape<dyn, Out>, D> adapt(const Var<T, Shape<dyn, In>, D>& x, const Var<T, Shape<dyn, Out>, D>& base) const override {
     if (x.extent(0) != base.extent(0) || x.extent(1) != input_width() || base.extent(1) != output_width())
       throw shape_error("LowRankAdapter<" + std::to_string(Rank) + ", " + std::to_string(input_width()) + ", " +
                         std::to_string(output_width()) + ">: input " + to_string(x.shape()) + " and base output " + to_string(base.shape()) +
@@ -127,13 +133,13 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
     const bool adds = enabled_ && !merged_;
     if (source_.table != nullptr) return replaced(base);
     if (!adds && sink_.table == nullptr) return base;
-    const Var<T, Shape<dyn, In>> input = options_.dropout > 0 ? dropout(x, options_.dropout, dropout_generator_, training_) : x;
+    const Var<T, Shape<dyn, In>, D> input = options_.dropout > 0 ? dropout(x, options_.dropout, dropout_generator_, training_) : x;
     if (!adds) {  // only the activations are wanted
       auto guard = no_grad();
       capture(activations(input));
       return base;
     }
-    if constexpr (Rank <= cpu::low_rank_max_rank) {
+    if constexpr (row_kernels) {
       const auto result = low_rank_update(base, input, lora_A.var(), lora_B.var(), T(scale()));
       capture(result.activation);
       return result.output;
@@ -145,10 +151,12 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   }
 
   // The layer and this adapter in one op (ops/low_rank_affine.hpp) when it adds A·x as it is:
-  // enabled, not merged, no spliced activations, no dropout in force, a rank the row kernels take.
-  std::optional<Var<T, Shape<dyn, Out>>> adapt_product(const Var<T, Shape<dyn, In>>& x, const Var<T, Shape<In, Out>>& w,
-                                                       const std::optional<Var<T, Shape<Out>>>& bias) const override {
-    if constexpr (Rank > cpu::low_rank_max_rank) {
+  // enabled, not merged, no spliced activations, no dropout in force, a rank the row kernels
+  // take, on the CPU (the op has no CUDA twin yet: there the layer's product and
+  // low_rank_update run one after the other).
+  std::optional<Var<T, Shape<dyn, Out>, D>> adapt_product(const Var<T, Shape<dyn, In>, D>& x, const Var<T, Shape<In, Out>, D>& w,
+                                                          const std::optional<Var<T, Shape<Out>, D>>& bias) const override {
+    if constexpr (!std::same_as<D, cpu_t> || Rank > cpu::low_rank_max_rank) {
       return std::nullopt;
     } else {
       if (!enabled_ || merged_ || source_.table != nullptr || (options_.dropout > 0 && training_)) return std::nullopt;
@@ -159,10 +167,10 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
     }
   }
 
-  // u = A·x per row: (rows, Rank), not differentiated.
-  Tensor<T, Shape<dyn, Rank>> activations_of(const Var<T, Shape<dyn, In>>& x) const {
+  // u = A·x per row: (rows, Rank), not differentiated; a host copy on every device.
+  Tensor<T, Shape<dyn, Rank>> activations_of(const Var<T, Shape<dyn, In>, D>& x) const {
     auto guard = no_grad();
-    return activations(x).to_tensor();
+    return to_host(contiguous(activations(x)).value());
   }
 
   double scale() const noexcept { return lora_scale(options_, Rank); }
@@ -184,12 +192,15 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   // evaluation only: a replaced adapter's output carries no gradient.
   void set_source(ActivationSource source) noexcept { source_ = source; }
 
-  // The change to the layer's weight, scale · B·A, as an (Out, In) matrix.
+  // The change to the layer's weight, scale · B·A, as an (Out, In) matrix in host memory (on
+  // every device: merging adds it to the layer's weight through a host copy).
   Tensor<T, Shape<Out, In>> delta_weight() const {
     const index_t in = input_width(), out = output_width();
     auto delta = Tensor<T, Shape<Out, In>>::zeros(Shape<Out, In>::from_dims(std::array<index_t, 2>{out, in}, "LowRankAdapter"));
-    const T* a = lora_A.value().data();
-    const T* b = lora_B.value().data();
+    const auto a_host = to_host(lora_A.value().view());
+    const auto b_host = to_host(lora_B.value().view());
+    const T* a = a_host.data();
+    const T* b = b_host.data();
     for (index_t o = 0; o < out; ++o)
       for (index_t j = 0; j < Rank; ++j) {
         const T c = T(scale()) * b[o * Rank + j];
@@ -205,21 +216,24 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
   }
   std::vector<ParameterRef> parameters() { return ranklens::parameters(*this); }
 
-  Parameter<T, a_shape> lora_A;
-  Parameter<T, b_shape> lora_B;
+  Parameter<T, a_shape, D> lora_A;
+  Parameter<T, b_shape, D> lora_B;
 
  private:
+  // Whether the row kernels of D take this rank (else two GEMMs).
+  static constexpr bool row_kernels = Rank <= backend::low_rank_max_rank<D>;
+
   template <class Generator>
-  static Tensor<T, a_shape> kaiming_uniform(Generator& rng, index_t in) {
+  static Tensor<T, a_shape, D> kaiming_uniform(Generator& rng, index_t in) {
     const T bound = T(1) / std::sqrt(T(in));
-    return uniform_tensor<T>(a_shape::from_dims(std::array<index_t, 2>{Rank, in}, "LowRankAdapter"), -bound, bound, rng);
+    return on_device<D>(uniform_tensor<T>(a_shape::from_dims(std::array<index_t, 2>{Rank, in}, "LowRankAdapter"), -bound, bound, rng));
   }
 
-  Var<T, Shape<dyn, Rank>> activations(const Var<T, Shape<dyn, In>>& x) const { return matmul(x, transpose(lora_A.var())); }
+  Var<T, Shape<dyn, Rank>, D> activations(const Var<T, Shape<dyn, In>, D>& x) const { return matmul(x, transpose(lora_A.var())); }
 
   // base + scale·u·Bᵀ with u read from source_ (set_source), for an enabled, unmerged adapter;
   // a disabled one leaves base as it is, as always.
-  Var<T, Shape<dyn, Out>> replaced(const Var<T, Shape<dyn, Out>>& base) const {
+  Var<T, Shape<dyn, Out>, D> replaced(const Var<T, Shape<dyn, Out>, D>& base) const {
     if (merged_) throw value_error("LowRankAdapter: cannot replace the activations of a merged adapter (unmerge it first)");
     if (grad_mode_enabled()) throw value_error("LowRankAdapter: replaced activations are for evaluation: run the forward under no_grad()");
     const index_t rows = base.extent(0), out = output_width();
@@ -227,21 +241,31 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
       throw shape_error("LowRankAdapter: the forward has " + std::to_string(rows) + " rows, but the replacement activations have " +
                         std::to_string(source_.rows) + " (one replacement must run one forward of as many tokens)");
     if (!enabled_) return base;
-    // Results in the tape's arena, as every op's: they outlive this call.
-    auto u = new_var<T, Shape<dyn, Rank>>(Shape<dyn, Rank>{rows}, false);
+    Tensor<T, Shape<dyn, Rank>> host_u(Shape<dyn, Rank>{rows});
     for (index_t r = 0; r < rows; ++r)
-      for (index_t j = 0; j < Rank; ++j) u.mutable_data()[r * Rank + j] = T(source_.table[r * source_.width + source_.first_column + j]);
-    if constexpr (Rank <= cpu::low_rank_max_rank) {  // as adapt() computes it, so that equal u give equal outputs
-      auto y = new_var<T, Shape<dyn, Out>>(base.shape(), false);
-      std::copy_n(contiguous(base).value().data(), y.numel(), y.mutable_data());
-      cpu::low_rank_apply<T>(u.value().data(), lora_B.value().data(), y.mutable_data(), rows, out, Rank, T(scale()));
-      return y;
-    } else {
+      for (index_t j = 0; j < Rank; ++j) host_u.data()[r * Rank + j] = T(source_.table[r * source_.width + source_.first_column + j]);
+    // Results in the tape's arena, as every op's: they outlive this call.
+    auto u = new_var<T, Shape<dyn, Rank>, D>(Shape<dyn, Rank>{rows}, false);
+    device_memory<D>::copy_from_host(u.mutable_data(), host_u.data(), host_u.bytes());
+    if constexpr (!row_kernels) {
       return base + matmul(u, transpose(lora_B.var())) * T(scale());
+    } else {
+      // As adapt() computes it, so that equal u give equal outputs: the row kernels' forward
+      // with x = u and A = the identity, whose activations are then u exactly (one nonzero
+      // product per sum), and which adds scale·u·Bᵀ to y as adapt() does.
+      auto host_identity = Tensor<T, Shape<Rank, Rank>>::zeros(Shape<Rank, Rank>{});
+      for (index_t j = 0; j < Rank; ++j) host_identity.data()[j * Rank + j] = T(1);
+      auto identity = new_var<T, Shape<Rank, Rank>, D>(Shape<Rank, Rank>{}, false);
+      device_memory<D>::copy_from_host(identity.mutable_data(), host_identity.data(), host_identity.bytes());
+      auto u_again = new_var<T, Shape<dyn, Rank>, D>(Shape<dyn, Rank>{rows}, false);
+      auto y = clone(contiguous(base));
+      backend::low_rank_forward<T>(D{}, u.value().data(), identity.value().data(), lora_B.value().data(), u_again.mutable_data(),
+                                   y.mutable_data(), rows, Rank, out, Rank, T(scale()));
+      return y;
     }
   }
 
-  void capture(const Var<T, Shape<dyn, Rank>>& u) const {
+  void capture(const Var<T, Shape<dyn, Rank>, D>& u) const {
     if (sink_.table == nullptr) return;
     const index_t rows = u.extent(0);
     std::vector<float>& table = *sink_.table;
@@ -250,7 +274,8 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T> {
       throw shape_error("LowRankAdapter: captured " + std::to_string(rows) + " rows, but the activation table was sized for " +
                         std::to_string(index_t(table.size()) / std::max<index_t>(sink_.width, 1)) +
                         " (one capture must run one forward)");
-    const auto values = u.value();
+    const auto host_u = to_host(contiguous(u).value());
+    const auto values = host_u.view();
     for (index_t r = 0; r < rows; ++r)
       for (index_t j = 0; j < Rank; ++j)
         table[std::size_t(r * sink_.width + sink_.first_column + j)] = float(values(r, j));
