@@ -2,6 +2,7 @@
 #include "cpu_reference.hpp"
 #include "autograd_graph.hpp"
 #include "module_training.hpp"
+#include "lora_training.hpp"
 #include "transformer_training.hpp"
 
 #include "ranklens/cpu/adamw.hpp"
@@ -271,6 +272,14 @@ training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_
   return train<gpt2, cpu_t>(seed, steps, batch, positions, ids, targets);
 }
 
+training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens) {
+  return train_saving<qwen2, cpu_t>(seed, steps, save_after, path, tokens);
+}
+
+training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens) {
+  return resume<qwen2, cpu_t>(seed, path, steps, tokens);
+}
+
 std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,
                                                                              index_t positions, index_t prompt, const std::vector<std::int32_t>& ids) {
   if (kind == model_kind::qwen2) return cached_and_full_logits<qwen2, cpu_t>(seed, batch, positions, prompt, ids);
@@ -278,3 +287,16 @@ std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(mod
 }
 
 }  // namespace ranklens::test::models
+
+namespace ranklens::test::lora {
+
+lora_result cpu_train_case(lora_case which, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
+                           const std::vector<std::int32_t>& targets) {
+  return train_case<cpu_t>(which, seed, steps, batch, positions, ids, targets);
+}
+
+modules::training_result cpu_load_qwen2_rank4_peft(std::uint64_t seed, const std::filesystem::path& directory) {
+  return load_qwen2_rank4_peft<cpu_t>(seed, directory);
+}
+
+}  // namespace ranklens::test::lora

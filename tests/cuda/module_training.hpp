@@ -61,6 +61,16 @@ Tensor<std::int32_t, Shape<dyn, dyn>, D> targets_on(index_t batch, index_t posit
   return on_device<D>(std::move(host));
 }
 
+// Every parameter of `model`, copied to the host, and its path, appended to `result`.
+template <class Model>
+void add_host_parameters(const Model& model, training_result& result) {
+  for_each_parameter(model, [&](std::string_view path, const auto& p) {
+    const auto host = to_host(p.value().view());
+    result.names.emplace_back(path);
+    result.parameters.emplace_back(host.data(), host.data() + host.numel());
+  });
+}
+
 // `steps` train::train_step calls on loss() (clipping the gradient norm of `params` to
 // max_grad_norm when it is positive), then every parameter of `model` copied to the host.
 template <Device D, class Model, class Loss>
@@ -71,12 +81,7 @@ training_result run_steps(Model& model, AdamW<D>& optimizer, const ParameterList
     result.losses.push_back(float(stepped.loss));
     if (stepped.grad_norm) result.grad_norms.push_back(float(*stepped.grad_norm));
   }
-  for_each_parameter(model, [&](std::string_view path, const auto& p) {
-    std::vector<float> host(std::size_t(p.numel()));
-    device_memory<D>::copy_to_host(host.data(), p.value().data(), p.value().bytes());
-    result.names.emplace_back(path);
-    result.parameters.push_back(std::move(host));
-  });
+  add_host_parameters(model, result);
   return result;
 }
 

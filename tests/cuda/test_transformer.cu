@@ -1,7 +1,12 @@
 // Whole models on cuda_t (docs/architecture.md, "Ops on any device", step 5): a Qwen2-like and
 // a GPT-2-like Transformer<Config, float, cuda_t> trained by AdamW<cuda_t> against the same
-// models on the CPU, and read through a KvCache on the device. This file is compiled by nvcc (or
-// the host emulation); cpu_reference.cpp runs the CPU side.
+// models on the CPU, saved to and resumed from checkpoints across devices, and read through a
+// KvCache on the device. This file is compiled by nvcc (or the host emulation);
+// cpu_reference.cpp runs the CPU side.
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "parity.hpp"
 #include "transformer_training.hpp"
 
@@ -11,21 +16,9 @@ namespace models = ranklens::test::models;
 
 namespace {
 
-struct token_batch {
-  index_t batch, positions;
-  std::vector<std::int32_t> ids, targets;
-  token_batch(index_t batch_, index_t positions_, std::uint64_t seed) : batch(batch_), positions(positions_) {
-    std::mt19937_64 gen(seed);
-    for (index_t i = 0; i < batch * positions; ++i) {
-      ids.push_back(std::int32_t(gen() % std::uint64_t(models::vocabulary)));
-      targets.push_back(i % 6 == 5 ? std::int32_t(-100) : std::int32_t(gen() % std::uint64_t(models::vocabulary)));
-    }
-  }
-};
-
 template <class Config>
 void check_training_matches_cpu(models::model_kind kind, const char* label) {
-  const token_batch tokens(2, 11, 3);
+  const models::token_batch tokens(2, 11, 3);
   const int steps = 3;
   const auto want = models::cpu_train(kind, 23, steps, tokens.batch, tokens.positions, tokens.ids, tokens.targets);
   const auto got = models::train<Config, cuda_t>(23, steps, tokens.batch, tokens.positions, tokens.ids, tokens.targets);
@@ -40,7 +33,7 @@ void check_training_matches_cpu(models::model_kind kind, const char* label) {
 
 template <class Config>
 void check_cache_matches(models::model_kind kind, const char* label) {
-  const token_batch tokens(2, 9, 4);
+  const models::token_batch tokens(2, 9, 4);
   const index_t prompt = 5;
   const auto [full, cached] = models::cached_and_full_logits<Config, cuda_t>(31, tokens.batch, tokens.positions, prompt, tokens.ids);
   const auto [cpu_full, cpu_cached] = models::cpu_cached_and_full_logits(kind, 31, tokens.batch, tokens.positions, prompt, tokens.ids);
@@ -65,4 +58,38 @@ TEST_CASE("a KvCache on cuda_t gives the logits of a full forward", "[cuda][mode
   RANKLENS_REQUIRE_CUDA_DEVICE();
   check_cache_matches<models::qwen2>(models::model_kind::qwen2, "Qwen2-like");
   check_cache_matches<models::gpt2>(models::model_kind::gpt2, "GPT-2-like");
+}
+
+TEST_CASE("a checkpoint of a Transformer and AdamW on cuda_t resumes bit for bit, and across devices", "[cuda][models][checkpoint]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const models::token_batch tokens(2, 11, 6);
+  const auto directory = std::filesystem::temp_directory_path() / ("ranklens-cuda-checkpoint-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  struct remove_directory {
+    std::filesystem::path path;
+    ~remove_directory() { std::filesystem::remove_all(path); }
+  } cleanup{directory};
+
+  // Saved on cuda_t after 2 of 3 steps; a fresh model and optimizer resume the third.
+  const auto device_file = directory / "cuda.safetensors";
+  const auto uninterrupted = models::train_saving<models::qwen2, cuda_t>(23, 3, 2, device_file, tokens);
+  const auto resumed = models::resume<models::qwen2, cuda_t>(99, device_file, 1, tokens);
+  REQUIRE(resumed.names == uninterrupted.names);
+  CHECK(resumed.losses.back() == uninterrupted.losses.back());
+  for (std::size_t p = 0; p < resumed.parameters.size(); ++p) {
+    INFO(resumed.names[p] << " after resuming on cuda_t");
+    CHECK(resumed.parameters[p] == uninterrupted.parameters[p]);
+  }
+  // The same file resumed on the CPU, and a CPU checkpoint resumed on cuda_t.
+  const auto on_cpu = models::cpu_resume(99, device_file, 1, tokens);
+  check_close("Qwen2-like: loss after resuming a cuda_t checkpoint on the CPU", on_cpu.losses, {uninterrupted.losses.back()}, tolerance<float>);
+  for (std::size_t p = 0; p < on_cpu.parameters.size(); ++p)
+    check_close("Qwen2-like: " + on_cpu.names[p] + " after resuming a cuda_t checkpoint on the CPU", on_cpu.parameters[p],
+                uninterrupted.parameters[p], tolerance<float>);
+  const auto host_file = directory / "cpu.safetensors";
+  const auto cpu_uninterrupted = models::cpu_train_saving(23, 3, 2, host_file, tokens);
+  const auto from_cpu = models::resume<models::qwen2, cuda_t>(99, host_file, 1, tokens);
+  for (std::size_t p = 0; p < from_cpu.parameters.size(); ++p)
+    check_close("Qwen2-like: " + from_cpu.names[p] + " after resuming a CPU checkpoint on cuda_t", from_cpu.parameters[p],
+                cpu_uninterrupted.parameters[p], tolerance<float>);
 }

@@ -1,14 +1,17 @@
 // Whole models on any device, written once: a Qwen2-like model (RMSNorm, rotary positions,
 // grouped-query attention with q/k/v biases, SwiGLU, an untied lm_head) and a GPT-2-like one
 // (LayerNorm, learned positions, fused c_attn, GELU MLP, tied embeddings), each trained by
-// AdamW for a few steps, and read through a KvCache. test_transformer.cu runs them on cuda_t,
+// AdamW for a few steps (and saved to and resumed from a checkpoint), and read through a KvCache. test_transformer.cu runs them on cuda_t,
 // cpu_reference.cpp on cpu_t, and the two must agree.
 #pragma once
 #include <cstdint>
+#include <filesystem>
+#include <random>
 #include <utility>
 #include <vector>
 
 #include "module_training.hpp"
+#include "ranklens/io/checkpoint.hpp"
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -22,6 +25,19 @@ using qwen2 = Qwen2Like<32, 2, 2, 1, 13, 48, /*TiedEmbeddings=*/false>;
 using gpt2 = Gpt2Like<32, 2, 2, 13, /*MaxPositions=*/16>;
 enum class model_kind { qwen2, gpt2 };
 inline constexpr index_t vocabulary = 13;
+
+// Random (batch, positions) token ids and targets, every sixth target ignored (-100).
+struct token_batch {
+  index_t batch, positions;
+  std::vector<std::int32_t> ids, targets;
+  token_batch(index_t batch_, index_t positions_, std::uint64_t seed) : batch(batch_), positions(positions_) {
+    std::mt19937_64 gen(seed);
+    for (index_t i = 0; i < batch * positions; ++i) {
+      ids.push_back(std::int32_t(gen() % std::uint64_t(vocabulary)));
+      targets.push_back(i % 6 == 5 ? std::int32_t(-100) : std::int32_t(gen() % std::uint64_t(vocabulary)));
+    }
+  }
+};
 
 template <class Config, Device D>
 training_result train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
@@ -72,7 +88,47 @@ std::pair<std::vector<float>, std::vector<float>> cached_and_full_logits(std::ui
   return {full, cached};
 }
 
+// Checkpoints through the host: `steps` AdamW steps of a model drawn from `seed`, saving the
+// model, the optimizer and the step count to `path` after `save_after` of them. The result holds
+// every step's loss and the parameters at the end.
+template <class Config, Device D>
+training_result train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens) {
+  Rng rng(seed);
+  Transformer<Config, float, D> model(rng);
+  const ParameterList params = parameters(model);
+  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
+  const auto device_targets = modules::targets_on<D>(tokens.batch, tokens.positions, tokens.targets);
+  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> ids(tokens.ids.data(), Shape<dyn, dyn>{tokens.batch, tokens.positions});
+  const auto loss = [&] { return cross_entropy(model(ids), device_targets.view()); };
+  auto first = modules::run_steps(model, optimizer, params, save_after, 0.0, loss);
+  io::training_state state;
+  state.add_model(model).add_optimizer(optimizer);
+  state.step = save_after;
+  io::save_checkpoint(path, state);
+  auto rest = modules::run_steps(model, optimizer, params, steps - save_after, 0.0, loss);
+  rest.losses.insert(rest.losses.begin(), first.losses.begin(), first.losses.end());
+  return rest;
+}
+
+// A model drawn from another seed and a fresh AdamW, loaded from `path`'s checkpoint, then
+// `steps` steps: the losses of those steps and the parameters at the end.
+template <class Config, Device D>
+training_result resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens) {
+  Rng rng(seed);
+  Transformer<Config, float, D> model(rng);
+  const ParameterList params = parameters(model);
+  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
+  io::training_state state;
+  state.add_model(model).add_optimizer(optimizer);
+  io::load_checkpoint(path, state);
+  const auto device_targets = modules::targets_on<D>(tokens.batch, tokens.positions, tokens.targets);
+  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> ids(tokens.ids.data(), Shape<dyn, dyn>{tokens.batch, tokens.positions});
+  return modules::run_steps(model, optimizer, params, steps, 0.0, [&] { return cross_entropy(model(ids), device_targets.view()); });
+}
+
 // The same on cpu_t, compiled in cpu_reference.cpp.
+training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens);
+training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens);
 training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
                           const std::vector<std::int32_t>& targets);
 std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,
