@@ -140,9 +140,10 @@ transformer_dims read_sizes(const std::filesystem::path& directory) {
 }  // namespace hf_model_detail
 
 // Writes model.safetensors, then config.json, into `directory` (created if missing). Other
-// files there (a tokenizer, generation_config.json) are left alone.
-template <TransformerConfig C, Real T>
-void save_pretrained(const Transformer<C, T>& model, const std::filesystem::path& directory, const hf_save_options& options = {}) {
+// files there (a tokenizer, generation_config.json) are left alone. A model on another device is
+// written from host copies: the files are the same.
+template <TransformerConfig C, Real T, Device D>
+void save_pretrained(const Transformer<C, T, D>& model, const std::filesystem::path& directory, const hf_save_options& options = {}) {
   static_assert(hf_expressible<C>::check());
   const dtype stored = options.stored_as.value_or(dtype_of<T>);
   if (stored != dtype::f16 && stored != dtype::bf16 && stored != dtype::f32 && stored != dtype::f64)
@@ -163,9 +164,10 @@ void save_pretrained(const Transformer<C, T>& model, const std::filesystem::path
 
 // Reads a directory written by save_pretrained (ranklens or transformers) into `model`: one
 // model.safetensors, or shards listed by model.safetensors.index.json (io/hf_weights.hpp).
-// Every check comes first: when one fails, the model is unchanged.
-template <TransformerConfig C, Real T>
-void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& directory) {
+// Every check comes first: when one fails, the model is unchanged. A model on another device
+// is filled through host copies.
+template <TransformerConfig C, Real T, Device D>
+void load_pretrained(Transformer<C, T, D>& model, const std::filesystem::path& directory) {
   static_assert(hf_expressible<C>::check());
   using hf_model_detail::quoted;
   namespace fs = std::filesystem;
@@ -255,9 +257,9 @@ void load_pretrained(Transformer<C, T>& model, const std::filesystem::path& dire
 
 // A new model with the weights of `directory`. Where C leaves a size dyn, its value, and the
 // rotary θ and norm ε, come from the directory's config.json (hf_model_detail::read_sizes);
-// where C fixes one, the file must agree.
-template <TransformerConfig C, Real T = float>
-Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
+// where C fixes one, the file must agree. from_pretrained<C, float, cuda_t> loads it on the GPU.
+template <TransformerConfig C, Real T = float, Device D = cpu_t>
+Transformer<C, T, D> from_pretrained(const std::filesystem::path& directory) {
   // Every weight is replaced, so none is drawn (nn/initialization.hpp).
   skip_initialization none;
   const transformer_dims sizes = [&] {
@@ -266,7 +268,7 @@ Transformer<C, T> from_pretrained(const std::filesystem::path& directory) {
     else
       return hf_model_detail::read_sizes<C>(directory);
   }();
-  Transformer<C, T> model(none, sizes);
+  Transformer<C, T, D> model(none, sizes);
   load_pretrained(model, directory);
   return model;
 }

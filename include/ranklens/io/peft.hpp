@@ -25,7 +25,6 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -203,16 +202,8 @@ void save_peft_adapter(LoraAdapters<Rank, Model>& adapters, const std::filesyste
 
   const nlohmann::ordered_json config = peft_detail::config_json(adapters, options);
   tensor_writer weights;
-  std::deque<std::vector<T>> host_copies;  // what the writer borrows for parameters off the CPU
   for_each_parameter(adapters, [&](std::string_view path, const auto& parameter) {
-    using P = std::remove_cvref_t<decltype(parameter)>;
-    if constexpr (std::same_as<typename P::device_type, cpu_t>) {
-      weights.add(peft_detail::key_of(path), parameter, stored);
-    } else {
-      const auto host = to_host(parameter.value().view());
-      const auto& kept = host_copies.emplace_back(host.data(), host.data() + host.numel());
-      weights.add(peft_detail::key_of(path), TensorView<const T, typename P::shape_type, cpu_t>(kept.data(), parameter.shape()), stored);
-    }
+    weights.add(peft_detail::key_of(path), parameter, stored);
   });
   weights.set_metadata("format", "pt");
   weights.set_metadata(std::string(peft_config_record_key), config.dump());

@@ -113,11 +113,22 @@ class tensor_writer {
   template <class T, ShapeType S>
   void add(std::string name, Tensor<T, S, cpu_t>&& values, std::optional<dtype> stored_as = std::nullopt) = delete;
 
-  // A parameter's value (not its gradient).
+  // A parameter's value (not its gradient): borrowed on the CPU (as a tensor is), copied to the
+  // host here from another device, so the file is the same whatever the device.
   template <class T, ShapeType S>
     requires tensor_element<T>
   void add(std::string name, const Parameter<T, S, cpu_t>& parameter, std::optional<dtype> stored_as = std::nullopt) {
     add(std::move(name), parameter.value().view(), stored_as);
+  }
+  template <class T, ShapeType S, Device D>
+    requires(tensor_element<T> && !std::same_as<D, cpu_t>)
+  void add(std::string name, const Parameter<T, S, D>& parameter, std::optional<dtype> stored_as = std::nullopt) {
+    const dtype target = stored_as.value_or(dtype_of<T>);
+    check_conversion<T>(name, target);
+    const auto host = to_host(parameter.value().view());
+    const std::vector<T> values(host.data(), host.data() + host.numel());
+    const std::vector<std::byte>& stored = converted_.emplace_back(encode<T>(values, target));
+    writer_.add(std::move(name), target, stored_dims(parameter.shape()), std::span<const std::byte>(stored));
   }
 
   // Bytes already in safetensors form (little-endian, row-major), borrowed like a tensor.
@@ -221,6 +232,15 @@ void read_into(const safetensors_reader& reader, std::string_view name, Tensor<T
 template <tensor_element T, ShapeType S>
 void read_into(const safetensors_reader& reader, std::string_view name, Parameter<T, S, cpu_t>& out) {
   read_into(reader, name, out.value());
+}
+
+// A parameter on another device: read on the host, then copied there.
+template <tensor_element T, ShapeType S, Device D>
+  requires(!std::same_as<D, cpu_t>)
+void read_into(const safetensors_reader& reader, std::string_view name, Parameter<T, S, D>& out) {
+  Tensor<T, S, cpu_t> host(out.shape());
+  read_into(reader, name, host);
+  device_memory<D>::copy_from_host(out.value().data(), host.data(), host.bytes());
 }
 
 }  // namespace ranklens::io
