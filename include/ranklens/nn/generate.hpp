@@ -12,9 +12,14 @@
 //
 // A row that emits the stop token ends there (the stop token is the last one returned for it);
 // generation ends when every row has ended or after max_new_tokens.
+//
+// On any device: the model and its KvCache stay on D, and only the logits of each step's last
+// position (batch × vocab) come to the host, where the tokens are chosen; so a model gives the
+// same tokens on every device, up to the rounding of its logits.
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -83,10 +88,10 @@ std::int32_t choose_next_token(std::span<const T> logits, const GenerationOption
   return candidates[std::size_t(data::categorical(generator, probabilities))];
 }
 
-// Continues every row of `prompts` (batch, length ≥ 1) and returns each row's new tokens.
-// Runs under no_grad; the model is only read.
-template <TransformerConfig C, Real T>
-std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, TensorView<const std::int32_t, Shape<dyn, dyn>> prompts,
+// Continues every row of `prompts` (batch, length ≥ 1; host memory) and returns each row's new
+// tokens. Runs under no_grad; the model is only read.
+template <TransformerConfig C, Real T, Device D>
+std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T, D>& model, TensorView<const std::int32_t, Shape<dyn, dyn>> prompts,
                                                 const GenerationOptions& options = {}) {
   detail::check_generation_options(options);
   const index_t batch = prompts.extent(0), prompt_length = prompts.extent(1);
@@ -104,7 +109,7 @@ std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, 
                       " positions; the model's learned position table has " + std::to_string(sizes.max_positions));
 
   auto guard = no_grad();
-  KvCache<C, T> cache(sizes, batch, positions_read);
+  KvCache<C, T, D> cache(sizes, batch, positions_read);
   std::vector<Rng> generators;
   for (index_t b = 0; b < batch; ++b) generators.push_back(Rng::for_stream(options.seed, std::uint64_t(b)));
   std::vector<bool> ended(std::size_t(batch), false);
@@ -113,8 +118,21 @@ std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, 
   std::vector<T> row(std::size_t(sizes.vocab_size));
 
   // Picks each running row's next token from the logits of its last position.
-  const auto choose = [&](const typename Transformer<C, T>::logits_type& logits) {
-    const auto last = select<1>(logits.value(), logits.extent(1) - 1);  // (batch, vocab)
+  const auto choose = [&](const typename Transformer<C, T, D>::logits_type& logits) {
+    const index_t length = logits.extent(1);
+    // (batch, vocab): read in place on the CPU, a host copy of the last position elsewhere.
+    const auto host_last = [&] {
+      if constexpr (std::same_as<D, cpu_t>)
+        return 0;
+      else
+        return to_host(contiguous(slice<1>(logits, length - 1, length)).value());
+    }();
+    const auto last = [&] {
+      if constexpr (std::same_as<D, cpu_t>)
+        return select<1>(logits.value(), length - 1);
+      else
+        return select<1>(host_last.view(), 0);
+    }();
     for (index_t b = 0; b < batch; ++b) {
       if (ended[std::size_t(b)]) {
         next_tokens(b, 0) = *options.stop_token;  // a placeholder: this row's logits are no longer read
@@ -144,8 +162,8 @@ std::vector<std::vector<std::int32_t>> generate(const Transformer<C, T>& model, 
 }
 
 // One prompt: its new tokens.
-template <TransformerConfig C, Real T>
-std::vector<std::int32_t> generate(const Transformer<C, T>& model, std::span<const std::int32_t> prompt, const GenerationOptions& options = {}) {
+template <TransformerConfig C, Real T, Device D>
+std::vector<std::int32_t> generate(const Transformer<C, T, D>& model, std::span<const std::int32_t> prompt, const GenerationOptions& options = {}) {
   const TensorView<const std::int32_t, Shape<dyn, dyn>> prompts(prompt.data(), Shape<dyn, dyn>{1, index_t(prompt.size())});
   return std::move(generate(model, prompts, options).front());
 }
