@@ -272,6 +272,16 @@ training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_
   return train<gpt2, cpu_t>(seed, steps, batch, positions, ids, targets);
 }
 
+std::vector<std::vector<std::int32_t>> cpu_generated(model_kind kind, std::uint64_t seed, const std::vector<std::int32_t>& prompts, index_t batch,
+                                                     const GenerationOptions& options) {
+  if (kind == model_kind::qwen2) return generated<qwen2, cpu_t>(seed, prompts, batch, options);
+  return generated<gpt2, cpu_t>(seed, prompts, batch, options);
+}
+
+void cpu_save_drawn_qwen2(std::uint64_t seed, const std::filesystem::path& directory) { save_drawn_qwen2<cpu_t>(seed, directory); }
+
+training_result cpu_loaded_qwen2(const std::filesystem::path& directory) { return loaded_qwen2<cpu_t>(directory); }
+
 training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens) {
   return train_saving<qwen2, cpu_t>(seed, steps, save_after, path, tokens);
 }

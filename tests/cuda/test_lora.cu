@@ -3,13 +3,12 @@
 // the same on the CPU (lora_training.hpp; cpu_reference.cpp runs the CPU side): losses, every
 // adapter weight, the adapter state, the logits adapted, merged and with the state spliced
 // back, and an ablation's KL; and PEFT adapter directories written on cuda_t, read on both.
-#include <unistd.h>
-
 #include <concepts>
 #include <filesystem>
 
 #include "lora_training.hpp"
 #include "parity.hpp"
+#include "temporary_directory.hpp"
 
 using namespace ranklens;
 using namespace ranklens::test::parity;
@@ -67,11 +66,8 @@ TEST_CASE("rank-1 LoRA with dropout on a Qwen2-like model on cuda_t trains and r
 
 TEST_CASE("rank-4 LoRA on a Qwen2-like model on cuda_t trains and reads as on the CPU, and saves PEFT files both read", "[cuda][lora]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
-  const auto directory = std::filesystem::temp_directory_path() / ("ranklens-cuda-peft-" + std::to_string(::getpid()));
-  struct remove_directory {
-    std::filesystem::path path;
-    ~remove_directory() { std::filesystem::remove_all(path); }
-  } cleanup{directory};
+  const test::temporary_directory scratch("peft");
+  const auto directory = scratch.path / "adapter";  // save_peft_adapter creates it
   const auto trained = check_lora_matches_cpu(lora::lora_case::qwen2_rank4, "Qwen2-like, rank 4", directory);
   // The files hold host copies of the adapters: read back on either device, every weight is
   // the trained one, bit for bit (and the base model's hash, taken on cuda_t, fits the CPU's).

@@ -1,13 +1,15 @@
 // Whole models on cuda_t (docs/architecture.md, "Ops on any device", step 5): a Qwen2-like and
 // a GPT-2-like Transformer<Config, float, cuda_t> trained by AdamW<cuda_t> against the same
-// models on the CPU, saved to and resumed from checkpoints across devices, and read through a
-// KvCache on the device. This file is compiled by nvcc (or the host emulation);
-// cpu_reference.cpp runs the CPU side.
-#include <unistd.h>
-
+// models on the CPU, saved to and resumed from checkpoints across devices, written and read as
+// Hugging Face directories, read through a KvCache on the device, and continued by generate().
+// This file is compiled by nvcc (or the host emulation); cpu_reference.cpp runs the CPU side.
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 #include "parity.hpp"
+#include "temporary_directory.hpp"
 #include "transformer_training.hpp"
 
 using namespace ranklens;
@@ -60,15 +62,56 @@ TEST_CASE("a KvCache on cuda_t gives the logits of a full forward", "[cuda][mode
   check_cache_matches<models::gpt2>(models::model_kind::gpt2, "GPT-2-like");
 }
 
+TEST_CASE("generate on cuda_t gives the CPU's tokens, greedy and sampled", "[cuda][models][generate]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const models::token_batch prompts(3, 4, 8);
+  const GenerationOptions greedy{.max_new_tokens = 8};
+  const GenerationOptions sampled{.max_new_tokens = 8, .temperature = 0.8, .top_k = 5, .stop_token = 3, .seed = 11};
+  for (const auto& options : {greedy, sampled}) {
+    INFO("temperature " << options.temperature);
+    const auto qwen2 = models::generated<models::qwen2, cuda_t>(37, prompts.ids, prompts.batch, options);
+    CHECK(qwen2 == models::cpu_generated(models::model_kind::qwen2, 37, prompts.ids, prompts.batch, options));
+    const auto gpt2 = models::generated<models::gpt2, cuda_t>(37, prompts.ids, prompts.batch, options);
+    CHECK(gpt2 == models::cpu_generated(models::model_kind::gpt2, 37, prompts.ids, prompts.batch, options));
+    CHECK(qwen2.size() == 3);
+    if (!options.stop_token) CHECK(qwen2.front().size() == 8);  // a sampled row may stop at token 3
+  }
+}
+
+namespace {
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("save_pretrained on cuda_t writes the CPU's files, and from_pretrained reads them onto either device", "[cuda][models][files]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const test::temporary_directory from_device("hf-device"), from_host("hf-host");
+  models::save_drawn_qwen2<cuda_t>(51, from_device.path);
+  models::cpu_save_drawn_qwen2(51, from_host.path);
+  // The same weights drawn on the host: the same bytes, whichever device wrote them.
+  const std::string weights = file_bytes(from_device.path / "model.safetensors");
+  CHECK(weights.size() > 1000);
+  CHECK(weights == file_bytes(from_host.path / "model.safetensors"));
+  CHECK(file_bytes(from_device.path / "config.json") == file_bytes(from_host.path / "config.json"));
+  const auto on_device = models::loaded_qwen2<cuda_t>(from_host.path);
+  const auto on_host = models::cpu_loaded_qwen2(from_device.path);
+  REQUIRE(on_device.names == on_host.names);
+  REQUIRE(on_device.parameters.size() == 27);
+  for (std::size_t p = 0; p < on_device.parameters.size(); ++p) {
+    INFO(on_device.names[p] << " loaded on cuda_t and on the CPU");
+    CHECK(on_device.parameters[p] == on_host.parameters[p]);
+  }
+}
+
 TEST_CASE("a checkpoint of a Transformer and AdamW on cuda_t resumes bit for bit, and across devices", "[cuda][models][checkpoint]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   const models::token_batch tokens(2, 11, 6);
-  const auto directory = std::filesystem::temp_directory_path() / ("ranklens-cuda-checkpoint-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  struct remove_directory {
-    std::filesystem::path path;
-    ~remove_directory() { std::filesystem::remove_all(path); }
-  } cleanup{directory};
+  const test::temporary_directory scratch("checkpoint");
+  const auto& directory = scratch.path;
 
   // Saved on cuda_t after 2 of 3 steps; a fresh model and optimizer resume the third.
   const auto device_file = directory / "cuda.safetensors";

@@ -1,7 +1,8 @@
 // Whole models on any device, written once: a Qwen2-like model (RMSNorm, rotary positions,
 // grouped-query attention with q/k/v biases, SwiGLU, an untied lm_head) and a GPT-2-like one
 // (LayerNorm, learned positions, fused c_attn, GELU MLP, tied embeddings), each trained by
-// AdamW for a few steps (and saved to and resumed from a checkpoint), and read through a KvCache. test_transformer.cu runs them on cuda_t,
+// AdamW for a few steps (and saved to and resumed from a checkpoint), saved and loaded as Hugging
+// Face directories, read through a KvCache, and continued by generate(). test_transformer.cu runs them on cuda_t,
 // cpu_reference.cpp on cpu_t, and the two must agree.
 #pragma once
 #include <cstdint>
@@ -12,6 +13,8 @@
 
 #include "module_training.hpp"
 #include "ranklens/io/checkpoint.hpp"
+#include "ranklens/io/hf_model.hpp"
+#include "ranklens/nn/generate.hpp"
 #include "ranklens/nn/transformer.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -88,6 +91,34 @@ std::pair<std::vector<float>, std::vector<float>> cached_and_full_logits(std::ui
   return {full, cached};
 }
 
+// The tokens generate() continues `prompts` (batch, length; host memory) with, from a model
+// drawn from `seed`.
+template <class Config, Device D>
+std::vector<std::vector<std::int32_t>> generated(std::uint64_t seed, const std::vector<std::int32_t>& prompts, index_t batch,
+                                                 const GenerationOptions& options) {
+  Rng rng(seed);
+  const Transformer<Config, float, D> model(rng);
+  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> view(prompts.data(), Shape<dyn, dyn>{batch, index_t(prompts.size()) / batch});
+  return generate(model, view, options);
+}
+
+// Hugging Face directories through the host: the Qwen2-like model drawn from `seed` on D,
+// written by save_pretrained.
+template <Device D>
+void save_drawn_qwen2(std::uint64_t seed, const std::filesystem::path& directory) {
+  Rng rng(seed);
+  const Transformer<qwen2, float, D> model(rng);
+  io::save_pretrained(model, directory);
+}
+
+// A Qwen2-like model read by from_pretrained onto D: every parameter as host copies.
+template <Device D>
+training_result loaded_qwen2(const std::filesystem::path& directory) {
+  training_result loaded;
+  modules::add_host_parameters(io::from_pretrained<qwen2, float, D>(directory), loaded);
+  return loaded;
+}
+
 // Checkpoints through the host: `steps` AdamW steps of a model drawn from `seed`, saving the
 // model, the optimizer and the step count to `path` after `save_after` of them. The result holds
 // every step's loss and the parameters at the end.
@@ -127,6 +158,10 @@ training_result resume(std::uint64_t seed, const std::filesystem::path& path, in
 }
 
 // The same on cpu_t, compiled in cpu_reference.cpp.
+std::vector<std::vector<std::int32_t>> cpu_generated(model_kind kind, std::uint64_t seed, const std::vector<std::int32_t>& prompts, index_t batch,
+                                                     const GenerationOptions& options);
+void cpu_save_drawn_qwen2(std::uint64_t seed, const std::filesystem::path& directory);
+training_result cpu_loaded_qwen2(const std::filesystem::path& directory);
 training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens);
 training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens);
 training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
