@@ -139,6 +139,19 @@ Tensor<T, S, D> on_device(Tensor<T, S, cpu_t> host) {
   }
 }
 
+// target's elements = host's, in place (whoever holds target's memory sees the new values),
+// whatever target's device. The shapes must be equal. Waits for the copy.
+template <class T, ShapeType S, Device D>
+void copy_from_host(Tensor<T, S, D>& target, const Tensor<T, S, cpu_t>& host) {
+  if (target.shape() != host.shape())
+    throw shape_error("copy_from_host: a host tensor of shape " + to_string(host.shape()) + " cannot fill one of shape " +
+                      to_string(target.shape()));
+  if constexpr (std::same_as<D, cpu_t>)
+    std::copy_n(host.data(), host.numel(), target.data());
+  else
+    device_memory<D>::copy_from_host(target.data(), host.data(), host.bytes());
+}
+
 // A host copy of a view on device D: the CPU's gathered in row-major order (any strides),
 // another device's copied, which must be contiguous (contiguous() of a Var makes it so). Waits
 // for the copy.
