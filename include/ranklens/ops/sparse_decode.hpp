@@ -1,6 +1,6 @@
 // sparse_decode(code, W, b) = code · W + b: the decoder of a sparse autoencoder, reading only the
 // rows of W (m, n) that the code's entries name. code: SparseActivations over (rows, m) (from
-// sparse_encode); the result is a dense (rows, n) Var. Forward and backward cost k·n per token
+// sparse_encode), on W's device; the result is a dense (rows, n) Var. Forward and backward cost k·n per token
 // (cpu/sparse_decode.hpp), where the dense product costs m·n.
 //
 // Backward: the code's values get gy[r] · W[j] per entry, W's rows in use get Σ value · gy[r],
@@ -21,9 +21,6 @@ namespace detail {
 template <class T, ShapeType SW, Device D>
 Shape<dyn, SW::static_extents[1]> sparse_decode_shape(const SparseActivations<T, D>& code, const Var<T, SW, D>& weight, index_t bias_width) {
   static_assert(SW::rank == 2, "sparse_decode: W must be (latents, n).");
-  static_assert(std::is_same_v<D, cpu_t>,
-                "sparse_decode keeps its sparsity pattern on the host: cpu_t only until "
-                "the SAE's ops take device patterns (docs/architecture.md, Ops on any device, step 3).");
   if (weight.extent(0) != code.latents() || (bias_width >= 0 && bias_width != weight.extent(1)))
     throw shape_error("sparse_decode: a code over " + std::to_string(code.latents()) + " latents cannot be decoded by W " +
                       to_string(weight.shape()) + (bias_width >= 0 ? " with a bias of width " + std::to_string(bias_width) : std::string()) +

@@ -20,10 +20,11 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ranklens/backend/blas.hpp"
+#include "ranklens/backend/elementwise.hpp"
 #include "ranklens/backend/sparse.hpp"
-#include "ranklens/cpu/work_split.hpp"
 #include "ranklens/ops/sparse_activations.hpp"
 #include "ranklens/ops/views.hpp"
 
@@ -51,6 +52,31 @@ constexpr bool sparse_encode_widths_agree() {
          same(SW::static_extents[1], SB::static_extents[0]);
 }
 
+// A host array in D's arena (the selectors' latent lists and thresholds are host data); the
+// array itself on the CPU.
+template <Device D, class E>
+const E* on_device_arena(std::span<const E> host) {
+  if constexpr (std::same_as<D, cpu_t>) {
+    return host.data();
+  } else {
+    if (host.empty()) return nullptr;
+    E* copy = Tape::current().arena<D>().template allocate_array<E>(host.size());
+    device_memory<D>::copy_from_host(copy, host.data(), sizeof(E) * host.size());
+    return copy;
+  }
+}
+
+// row_offsets[r] = r·k for r in [0, rows] (TopK's pattern: k entries per row), in D's memory.
+template <Device D>
+void write_fixed_offsets(index_t* row_offsets, index_t rows, index_t k) {
+  std::vector<index_t> offsets(static_cast<std::size_t>(rows + 1));
+  for (index_t r = 0; r <= rows; ++r) offsets[std::size_t(r)] = r * k;
+  if constexpr (std::same_as<D, cpu_t>)
+    std::copy(offsets.begin(), offsets.end(), row_offsets);
+  else
+    device_memory<D>::copy_from_host(row_offsets, offsets.data(), sizeof(index_t) * offsets.size());
+}
+
 // The entries `select` chooses from pre (rows, m), their ReLU'd values in a new Var.
 template <Real T, Device D>
 SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, const LatentSelector<T>& select, bool requires_grad) {
@@ -73,18 +99,17 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
       if (select.k < 0 || select.k > candidates)
         throw value_error("sparse_encode: top_k_per_token with k = " + std::to_string(select.k) + " of " + std::to_string(candidates) +
                           " candidate latents");
-      for (index_t r = 0; r <= rows; ++r) row_offsets[r] = r * select.k;
+      write_fixed_offsets<D>(row_offsets, rows, select.k);
       allocate_entries(rows * select.k);
       if (select.k > 0 && rows > 0)
-        backend::top_k_per_row(D{}, pre, rows, m, select.k, select.among.empty() ? nullptr : select.among.data(), index_t(select.among.size()), columns,
-                               values);
+        backend::top_k_per_row(D{}, pre, rows, m, select.k, on_device_arena<D>(select.among), index_t(select.among.size()), columns, values);
       break;
     }
     case rule::top_k_over_batch: {
       if (select.k < 1 || select.k > m)
         throw value_error("sparse_encode: top_k_over_batch needs 1 <= k <= " + std::to_string(m) + ", got " + std::to_string(select.k));
       if (rows == 0) {
-        row_offsets[0] = 0;
+        write_fixed_offsets<D>(row_offsets, 0, 0);
         allocate_entries(0);
         break;
       }
@@ -98,13 +123,13 @@ SparseActivations<T, D> choose_latents(const T* pre, index_t rows, index_t m, co
       if (index_t(select.thresholds.size()) != m)
         throw shape_error("sparse_encode: above_threshold needs one threshold per latent (" + std::to_string(m) + "), got " +
                           std::to_string(select.thresholds.size()));
-      const T* thresholds = select.thresholds.data();
+      const T* thresholds = on_device_arena<D>(select.thresholds);
       allocate_entries(backend::count_above_threshold(D{}, pre, rows, m, thresholds, row_offsets));
       backend::gather_above_threshold(D{}, pre, rows, m, thresholds, row_offsets, columns, values);
       break;
     }
   }
-  for (index_t e = 0; e < code.entries(); ++e) values[e] = std::max(values[e], T(0));
+  if (code.entries() > 0) backend::unary_forward<cpu::relu_op>(D{}, values, values, code.entries());
   if (requires_grad) code.by_column = group_by_latent<D>(code.pattern);
   return code;
 }
@@ -118,9 +143,6 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
                 "sparse_encode: x must be (rows, n), the centre (n), W (n, m) and b (m).");
   static_assert(detail::sparse_encode_widths_agree<SX, SC, SW, SB>(),
                 "sparse_encode: the widths of x, the centre, W and b do not agree (x (rows, n), centre (n), W (n, m), b (m)).");
-  static_assert(std::is_same_v<D, cpu_t>,
-                "sparse_encode selects and keeps its sparsity pattern on the host: cpu_t only until "
-                "the SAE's ops take device patterns (docs/architecture.md, Ops on any device, step 3).");
   const index_t rows = x.extent(0), n = x.extent(1), m = weight.extent(1);
   if (centre.extent(0) != n || weight.extent(0) != n || bias.extent(0) != m)
     throw shape_error("sparse_encode: shapes x " + to_string(x.shape()) + ", centre " + to_string(centre.shape()) + ", W " +
@@ -133,13 +155,7 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
 
   // x̃ = x − centre, kept for the backward (gW reads it); pre = x̃ · W + b.
   T* centred = arena.template allocate_array<T>(std::size_t(std::max<index_t>(rows * n, 1)));
-  {
-    const T* px = xc.value().data();
-    const T* pc = c.value().data();
-    cpu::parallel_for_rows(rows, n, 1, [&](index_t r) {
-      for (index_t i = 0; i < n; ++i) centred[r * n + i] = px[r * n + i] - pc[i];
-    });
-  }
+  if (rows > 0 && n > 0) backend::binary_forward_broadcast_row<cpu::sub_op, T>(D{}, xc.value().data(), c.value().data(), centred, rows, n);
   T* pre = arena.template allocate_array<T>(std::size_t(std::max<index_t>(rows * m, 1)));
   if (rows > 0 && m > 0) {
     if (n > 0)
@@ -155,15 +171,15 @@ std::array<SparseActivations<T, D>, Count> sparse_encode(const Var<T, SX, D>& x,
     codes[s] = detail::choose_latents<T, D>(pre, rows, m, selectors[s], requires_grad);
     const cpu::CompressedRows pattern = codes[s].pattern;
     const cpu::EntriesByColumn by_column = codes[s].by_column;
+    const index_t entries = codes[s].entries();
     record(
         "sparse_encode", codes[s].values,
-        [pattern, by_column, centred, n](const auto& out, const auto& x, const auto& c, const auto& w, const auto& b) {
-          // ∂loss/∂pre at each entry: the value's gradient where the ReLU passed it.
-          const index_t entries = pattern.entries();
+        [pattern, by_column, entries, centred, n](const auto& out, const auto& x, const auto& c, const auto& w, const auto& b) {
+          // ∂loss/∂pre at each entry: the value's gradient where the ReLU passed it (the values are
+          // ReLU'd, so value > 0 is where the pre-activation was).
           T* g = Tape::current().arena<D>().template allocate_array<T>(std::size_t(std::max<index_t>(entries, 1)));
-          const T* gv = out.grad().data();
           const T* v = out.value().data();
-          for (index_t e = 0; e < entries; ++e) g[e] = v[e] > T(0) ? gv[e] : T(0);
+          if (entries > 0) backend::unary_backward<cpu::relu_op>(D{}, v, v, out.grad().data(), g, entries, grad_write::store);
           backend::sparse_encode_backward<T>(D{}, pattern, by_column, g, centred, w.value().data(), n,
                                              x.requires_grad() ? x.grad_accumulator().data() : nullptr,
                                              w.requires_grad() ? w.grad_accumulator().data() : nullptr,
