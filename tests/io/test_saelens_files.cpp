@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "io_test_support.hpp"
+#include "ranklens/cpu/unit_norm_rows.hpp"
 #include "ranklens/io/saelens_files.hpp"
 
 namespace io_test_saelens_files {  // the unity build compiles test files together: names stay per file

@@ -198,8 +198,8 @@ inline SaeLensConfig read_saelens_config(const std::filesystem::path& directory)
 }
 
 // The cfg.json that save_saelens writes for `sae` as `architecture`, weights stored as `stored`.
-template <index_t K, index_t DIn, index_t DSae, Real T>
-nlohmann::ordered_json saelens_config_json(const SparseAutoencoder<K, DIn, DSae, T>& sae, SaeLensArchitecture architecture, dtype stored) {
+template <index_t K, index_t DIn, index_t DSae, Real T, Device D>
+nlohmann::ordered_json saelens_config_json(const SparseAutoencoder<K, DIn, DSae, T, D>& sae, SaeLensArchitecture architecture, dtype stored) {
   nlohmann::ordered_json cfg;
   cfg["d_in"] = DIn;
   cfg["d_sae"] = DSae;
@@ -226,8 +226,9 @@ nlohmann::ordered_json saelens_config_json(const SparseAutoencoder<K, DIn, DSae,
   return cfg;
 }
 
-template <index_t K, index_t DIn, index_t DSae, Real T>
-void save_saelens(const SparseAutoencoder<K, DIn, DSae, T>& sae, const std::filesystem::path& directory, const SaeLensSaveOptions& options = {}) {
+// An autoencoder on a device is saved from host copies (the same bytes as from the CPU).
+template <index_t K, index_t DIn, index_t DSae, Real T, Device D>
+void save_saelens(const SparseAutoencoder<K, DIn, DSae, T, D>& sae, const std::filesystem::path& directory, const SaeLensSaveOptions& options = {}) {
   const SaeLensArchitecture architecture = options.architecture.value_or(sae.activation == SaeActivation::top_k         ? SaeLensArchitecture::topk
                                                                          : sae.activation == SaeActivation::batch_top_k ? SaeLensArchitecture::batchtopk
                                                                                                                          : SaeLensArchitecture::jumprelu);
@@ -240,9 +241,10 @@ void save_saelens(const SparseAutoencoder<K, DIn, DSae, T>& sae, const std::file
     throw value_error("save_saelens: a batchtopk file holds one threshold for all latents, but this autoencoder's differ; save it as jumprelu");
 
   // The folded weights (copies, so the autoencoder is untouched).
-  Tensor<T, Shape<DIn, DSae>> w_enc(sae.W_enc.value());
-  Tensor<T, Shape<DSae, DIn>> w_dec(sae.W_dec.value());
-  Tensor<T, Shape<DIn>> b_dec(sae.b_dec.value());
+  Tensor<T, Shape<DIn, DSae>> w_enc = to_host(sae.W_enc.value().view());
+  Tensor<T, Shape<DSae, DIn>> w_dec = to_host(sae.W_dec.value().view());
+  Tensor<T, Shape<DIn>> b_dec = to_host(sae.b_dec.value().view());
+  const Tensor<T, Shape<DSae>> b_enc = to_host(sae.b_enc.value().view());
   if (s != 1.0) {
     for (T& v : w_enc.span()) v = T(double(v) * s);
     for (T& v : w_dec.span()) v = T(double(v) / s);
@@ -256,7 +258,7 @@ void save_saelens(const SparseAutoencoder<K, DIn, DSae, T>& sae, const std::file
   const std::string cfg_text = cfg.dump() + "\n";
   tensor_writer weights;
   weights.add("W_enc", w_enc, stored);
-  weights.add("b_enc", sae.b_enc.value(), stored);
+  weights.add("b_enc", b_enc, stored);
   weights.add("W_dec", w_dec, stored);
   weights.add("b_dec", b_dec, stored);
   if (architecture == SaeLensArchitecture::batchtopk) weights.add("topk_threshold", topk_threshold);
@@ -267,9 +269,10 @@ void save_saelens(const SparseAutoencoder<K, DIn, DSae, T>& sae, const std::file
   write_text_atomically(directory / saelens_config_file_name, cfg_text);
 }
 
-// Reads a SAELens directory into `sae`. Every check comes first: when one fails, sae is unchanged.
-template <index_t K, index_t DIn, index_t DSae, Real T>
-void load_saelens(SparseAutoencoder<K, DIn, DSae, T>& sae, const std::filesystem::path& directory) {
+// Reads a SAELens directory into `sae` (on any device: read on the host, then copied). Every
+// check comes first: when one fails, sae is unchanged.
+template <index_t K, index_t DIn, index_t DSae, Real T, Device D>
+void load_saelens(SparseAutoencoder<K, DIn, DSae, T, D>& sae, const std::filesystem::path& directory) {
   using saelens_detail::fail;
   const SaeLensConfig cfg = read_saelens_config(directory);
   const std::filesystem::path cfg_file = directory / saelens_config_file_name;
@@ -352,10 +355,10 @@ void load_saelens(SparseAutoencoder<K, DIn, DSae, T>& sae, const std::filesystem
   }
 
   // Everything checked: replace.
-  sae.W_enc.value() = w_enc;
-  sae.b_enc.value() = b_enc;
-  sae.W_dec.value() = w_dec;
-  sae.b_dec.value() = b_dec;
+  copy_from_host(sae.W_enc.value(), w_enc);
+  copy_from_host(sae.b_enc.value(), b_enc);
+  copy_from_host(sae.W_dec.value(), w_dec);
+  copy_from_host(sae.b_dec.value(), b_dec);
   sae.threshold = threshold;
   sae.input_scale = 1.0;
   sae.apply_b_dec_to_input = cfg.apply_b_dec_to_input;

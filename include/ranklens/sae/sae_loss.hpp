@@ -34,19 +34,19 @@ struct SaeLossSettings {
   double aux_coefficient = 1.0 / 32;
 };
 
-template <class T>
+template <class T, Device D = cpu_t>
 struct SaeLoss {
-  Var<T, Shape<>> total;
-  Var<T, Shape<>> reconstruction;             // mse_scale · mean ‖x − x̂‖²
-  std::optional<Var<T, Shape<>>> auxiliary;   // α · normalised AuxK error, when latents are dead
-  SparseActivations<T> code;                  // the main code (for firing statistics and the BatchTopK threshold)
+  Var<T, Shape<>, D> total;
+  Var<T, Shape<>, D> reconstruction;             // mse_scale · mean ‖x − x̂‖²
+  std::optional<Var<T, Shape<>, D>> auxiliary;   // α · normalised AuxK error, when latents are dead
+  SparseActivations<T, D> code;                  // the main code (for firing statistics and the BatchTopK threshold)
 };
 
 // The AuxK term alone, for a given residual target e (a constant): α · mean ‖e − ê‖² / mean ‖e − ē‖².
 // Returns nothing when e has no variance.
-template <class T, ShapeType S>
-std::optional<Var<T, Shape<>>> auxk_loss(const Var<T, S>& reconstructed_residual, const Var<T, S>& residual, double aux_coefficient) {
-  const auto e = residual.to_tensor();
+template <class T, ShapeType S, Device D>
+std::optional<Var<T, Shape<>, D>> auxk_loss(const Var<T, S, D>& reconstructed_residual, const Var<T, S, D>& residual, double aux_coefficient) {
+  const auto e = to_host(residual.value());  // the spread is a host sum (a copy on a device)
   const index_t rows = e.extent(0), n = e.numel() / std::max<index_t>(rows, 1);
   if (rows == 0) return std::nullopt;
   double spread = 0;
@@ -62,13 +62,14 @@ std::optional<Var<T, Shape<>>> auxk_loss(const Var<T, S>& reconstructed_residual
 }
 
 template <class Sae>
-SaeLoss<typename Sae::value_type> sae_loss(const Sae& sae, const typename Sae::vars_type& v, const typename Sae::activations_type& x,
+SaeLoss<typename Sae::value_type, typename Sae::device_type> sae_loss(const Sae& sae, const typename Sae::vars_type& v, const typename Sae::activations_type& x,
                                             const SaeLossSettings& settings) {
   using T = typename Sae::value_type;
+  using D = typename Sae::device_type;
   const index_t rows = x.extent(0);
   const index_t k_aux = std::min<index_t>({settings.k_aux, Sae::d_sae, index_t(settings.dead.size())});
-  SaeLoss<T> loss;
-  std::optional<SparseActivations<T>> aux_code;
+  SaeLoss<T, D> loss;
+  std::optional<SparseActivations<T, D>> aux_code;
   if (k_aux > 0) {
     auto codes = sae.template encode_with<2>(v, x, {sae.selector(settings.rule), LatentSelector<T>::top_k(k_aux, settings.dead)});
     loss.code = codes[0];

@@ -119,9 +119,10 @@ class SaeMetrics {
   index_t active_ = 0, tokens_ = 0;
 };
 
-// Encodes x (tokens, DIn) in batches of batch_rows with `rule` and measures it all.
-template <index_t K, index_t DIn, index_t DSae, class T>
-SaeEvaluation evaluate_sae(const SparseAutoencoder<K, DIn, DSae, T>& sae, TensorView<const T, Shape<dyn, DIn>, cpu_t> x, SaeActivation rule,
+// Encodes x (tokens, DIn) in batches of batch_rows with `rule` and measures it all. x is on the
+// host; on a device each batch is copied there, and its code and reconstruction come back.
+template <index_t K, index_t DIn, index_t DSae, class T, Device D>
+SaeEvaluation evaluate_sae(const SparseAutoencoder<K, DIn, DSae, T, D>& sae, TensorView<const T, Shape<dyn, DIn>, cpu_t> x, SaeActivation rule,
                            index_t batch_rows = 4096, double dense_above = 0.1) {
   if (batch_rows < 1) throw value_error("evaluate_sae: batch_rows must be positive");
   if (!x.is_contiguous()) throw value_error("evaluate_sae: the activations must be contiguous");
@@ -131,9 +132,10 @@ SaeEvaluation evaluate_sae(const SparseAutoencoder<K, DIn, DSae, T>& sae, Tensor
     const index_t rows = std::min(batch_rows, x.extent(0) - first);
     auto scope = tape();
     const TensorView<const T, Shape<dyn, DIn>, cpu_t> part(x.data() + first * DIn, Shape<dyn, DIn>{rows});
-    const auto code = sae.encode(constant(part), rule);
-    const auto reconstruction = sae.decode(code);
-    metrics.add(part, reconstruction.value(), code);
+    const auto placed = on_device<D>(to_tensor(part));
+    const auto code = sae.encode(constant(placed), rule);
+    const auto reconstruction = to_host(sae.decode(code).value());
+    metrics.add(part, reconstruction.view(), code.to_host());
   }
   return metrics.result();
 }

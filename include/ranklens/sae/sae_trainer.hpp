@@ -20,6 +20,10 @@
 // train_in_passes(trainer, x, {.passes, .batch_rows}, rng) runs the usual loop over a table of
 // activations: each pass in a new order drawn from rng, initialise() on the first pass's first
 // rows.
+//
+// On a device (an SAE on cuda_t): batches come from the host and are copied over; the step, the
+// decoder's projection and normalisation and Adam run there; the firing statistics and the
+// threshold read a host copy of the code (its pattern and values: k numbers per token).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -31,6 +35,7 @@
 #include <vector>
 
 #include "ranklens/autograd/backward.hpp"
+#include "ranklens/backend/unit_norm_rows.hpp"
 #include "ranklens/core/distributions.hpp"
 #include "ranklens/optim/adamw.hpp"
 #include "ranklens/optim/lr_schedule.hpp"
@@ -68,6 +73,7 @@ template <class Sae>
 class SaeTrainer {
  public:
   using T = typename Sae::value_type;
+  using D = typename Sae::device_type;
   static constexpr index_t d_in = Sae::d_in, d_sae = Sae::d_sae;
   using batch_view = TensorView<const T, Shape<dyn, d_in>, cpu_t>;
 
@@ -104,7 +110,9 @@ class SaeTrainer {
     mse_scale_ = 1.0 / spread;
     sae_.input_scale = options_.normalize_activations ? std::sqrt(double(d_in)) / mean_norm : 1.0;
     const GeometricMedian median = geometric_median(sample, options_.median);
-    for (index_t i = 0; i < d_in; ++i) sae_.b_dec.value()(i) = T(sae_.input_scale * median.point[std::size_t(i)]);
+    Tensor<T, Shape<d_in>> centre(Shape<d_in>{});
+    for (index_t i = 0; i < d_in; ++i) centre(i) = T(sae_.input_scale * median.point[std::size_t(i)]);
+    copy_from_host(sae_.b_dec.value(), centre);
     initialised_ = true;
   }
 
@@ -120,33 +128,42 @@ class SaeTrainer {
     optimizer_.zero_grad();
     {
       auto scope = tape();
-      const SaeLoss<T> loss = sae_loss(sae_, sae_.vars(), constant(batch),
-                                       {.rule = sae_.activation,
-                                        .mse_scale = mse_scale_,
-                                        .dead = std::span<const std::int32_t>(dead_),
-                                        .k_aux = options_.k_aux,
-                                        .aux_coefficient = options_.aux_coefficient});
+      // The batch where the autoencoder is (a copy on a device, kept for the backward).
+      const auto placed = [&] {
+        if constexpr (std::same_as<D, cpu_t>)
+          return batch;
+        else
+          return on_device<D>(to_tensor(batch));
+      }();
+      const auto x = constant(placed);
+      const auto loss = sae_loss(sae_, sae_.vars(), x,
+                                 {.rule = sae_.activation,
+                                  .mse_scale = mse_scale_,
+                                  .dead = std::span<const std::int32_t>(dead_),
+                                  .k_aux = options_.k_aux,
+                                  .aux_coefficient = options_.aux_coefficient});
       report.loss = double(loss.total.item());
       report.reconstruction = double(loss.reconstruction.item());
       report.auxiliary = loss.auxiliary ? double(loss.auxiliary->item()) : 0.0;
       if (!std::isfinite(report.loss))
         throw value_error("SaeTrainer::step: the loss is " + std::to_string(report.loss) + " at step " + std::to_string(steps_) +
                           "; the autoencoder was left unchanged");
-      const T* values = loss.code.values.value().data();
+      const auto code = loss.code.to_host();
+      const T* values = code.values.value().data();
       index_t active = 0;
-      for (index_t e = 0; e < loss.code.entries(); ++e)
+      for (index_t e = 0; e < code.entries(); ++e)
         if (values[e] > T(0)) {
           ++active;
-          fired[std::size_t(loss.code.latent(e))] = 1;
+          fired[std::size_t(code.latent(e))] = 1;
           smallest_kept = std::min(smallest_kept, double(values[e]));
         }
       report.l0 = double(active) / double(rows);
       backward(loss.total, {.keep_intermediate_grads = false});
     }
-    cpu::remove_parallel_component(sae_.W_dec.value().data(), sae_.W_dec.grad().data(), d_sae, d_in);
+    backend::remove_parallel_component(D{}, sae_.W_dec.value().data(), sae_.W_dec.grad().data(), d_sae, d_in);
     optimizer_.set_lr(report.lr);
     optimizer_.step();
-    cpu::normalize_rows(sae_.W_dec.value().data(), d_sae, d_in);
+    backend::normalize_rows(D{}, sae_.W_dec.value().data(), d_sae, d_in);
 
     dead_.clear();
     for (index_t j = 0; j < d_sae; ++j) {
@@ -180,7 +197,7 @@ class SaeTrainer {
   const std::vector<std::int64_t>& tokens_since_fired() const noexcept { return tokens_since_fired_; }
   const std::vector<std::int32_t>& dead_latents() const noexcept { return dead_; }
   const SaeTrainerOptions& options() const noexcept { return options_; }
-  AdamW<>& optimizer() noexcept { return optimizer_; }
+  AdamW<D>& optimizer() noexcept { return optimizer_; }
 
  private:
   static void check_batch(batch_view batch, const char* what) {
@@ -190,7 +207,7 @@ class SaeTrainer {
 
   Sae& sae_;
   SaeTrainerOptions options_;
-  AdamW<> optimizer_;
+  AdamW<D> optimizer_;
   std::vector<std::int64_t> tokens_since_fired_;
   std::vector<std::int32_t> dead_;
   double mse_scale_ = 1;

@@ -23,12 +23,13 @@
 // for_each_parameter under SAELens' names (W_enc, b_enc, W_dec, b_dec), so AdamW, checkpoints
 // and named_parameters work unchanged.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
 #include <string_view>
 
-#include "ranklens/cpu/unit_norm_rows.hpp"
+#include "ranklens/backend/elementwise.hpp"
 #include "ranklens/data/random.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
@@ -50,15 +51,17 @@ constexpr std::string_view name_of(SaeActivation activation) noexcept {
 
 // The four parameters as Vars on the current tape: the functional form of the autoencoder, for
 // losses and gradient checks that differentiate with respect to Vars of any origin.
-template <class T, index_t DIn, index_t DSae>
+template <class T, index_t DIn, index_t DSae, Device D = cpu_t>
 struct SaeVars {
-  Var<T, Shape<DIn, DSae>> W_enc;
-  Var<T, Shape<DSae>> b_enc;
-  Var<T, Shape<DSae, DIn>> W_dec;
-  Var<T, Shape<DIn>> b_dec;
+  Var<T, Shape<DIn, DSae>, D> W_enc;
+  Var<T, Shape<DSae>, D> b_enc;
+  Var<T, Shape<DSae, DIn>, D> W_dec;
+  Var<T, Shape<DIn>, D> b_dec;
 };
 
-template <index_t K, index_t DIn, index_t DSae, Real T = float>
+// D: the device of the parameters and of every op (cuda_t in a .cu translation unit). The
+// thresholds θ_j and the settings stay on the host; initialisation draws on the host.
+template <index_t K, index_t DIn, index_t DSae, Real T = float, Device D = cpu_t>
 class SparseAutoencoder {
   static_assert(K > 0, "SparseAutoencoder: K, the number of active latents per token, must be positive.");
   static_assert(DIn > 0, "SparseAutoencoder: the input width DIn must be positive.");
@@ -66,17 +69,18 @@ class SparseAutoencoder {
 
  public:
   using value_type = T;
+  using device_type = D;
   static constexpr index_t k = K;
   static constexpr index_t d_in = DIn;
   static constexpr index_t d_sae = DSae;
-  using activations_type = Var<T, Shape<dyn, DIn>>;  // (tokens, DIn)
-  using code_type = SparseActivations<T>;
-  using vars_type = SaeVars<T, DIn, DSae>;
+  using activations_type = Var<T, Shape<dyn, DIn>, D>;  // (tokens, DIn)
+  using code_type = SparseActivations<T, D>;
+  using vars_type = SaeVars<T, DIn, DSae, D>;
 
-  Parameter<T, Shape<DIn, DSae>> W_enc;
-  Parameter<T, Shape<DSae>> b_enc;
-  Parameter<T, Shape<DSae, DIn>> W_dec;
-  Parameter<T, Shape<DIn>> b_dec;
+  Parameter<T, Shape<DIn, DSae>, D> W_enc;
+  Parameter<T, Shape<DSae>, D> b_enc;
+  Parameter<T, Shape<DSae, DIn>, D> W_dec;
+  Parameter<T, Shape<DIn>, D> b_dec;
 
   SaeActivation activation = SaeActivation::batch_top_k;  // what encode() uses by default
   bool apply_b_dec_to_input = true;
@@ -86,14 +90,13 @@ class SparseAutoencoder {
 
   // Gao et al.'s initialisation: decoder rows uniformly random on the unit sphere, the encoder
   // their transpose, both biases zero (the trainer then moves b_dec to the data's geometric median).
+  // The draws are the same on every device (made on the host, then placed).
   explicit SparseAutoencoder(Rng& rng, SaeActivation activation = SaeActivation::batch_top_k)
-      : W_enc(Tensor<T, Shape<DIn, DSae>>(Shape<DIn, DSae>{}), "W_enc"),
-        b_enc(Tensor<T, Shape<DSae>>::zeros(Shape<DSae>{}), "b_enc"),
-        W_dec(Tensor<T, Shape<DSae, DIn>>(Shape<DSae, DIn>{}), "W_dec"),
-        b_dec(Tensor<T, Shape<DIn>>::zeros(Shape<DIn>{}), "b_dec"),
+      : W_enc(Tensor<T, Shape<DIn, DSae>, D>(Shape<DIn, DSae>{}), "W_enc"),
+        b_enc(Tensor<T, Shape<DSae>, D>::zeros(Shape<DSae>{}), "b_enc"),
+        W_dec(on_device<D>(unit_rows(rng)), "W_dec"),
+        b_dec(Tensor<T, Shape<DIn>, D>::zeros(Shape<DIn>{}), "b_dec"),
         activation(activation) {
-    for (T& v : W_dec.value().span()) v = T(standard_normal(rng));
-    cpu::normalize_rows(W_dec.value().data(), DSae, DIn);
     tie_encoder_to_decoder();
   }
 
@@ -105,10 +108,13 @@ class SparseAutoencoder {
     visit("b_dec", self.b_dec);
   }
 
-  // W_enc = W_decᵀ.
+  // W_enc = W_decᵀ (through the host on a device).
   void tie_encoder_to_decoder() {
+    const auto decoder = to_host(W_dec.value().view());
+    Tensor<T, Shape<DIn, DSae>> encoder(Shape<DIn, DSae>{});
     for (index_t j = 0; j < DSae; ++j)
-      for (index_t i = 0; i < DIn; ++i) W_enc.value()(i, j) = W_dec.value()(j, i);
+      for (index_t i = 0; i < DIn; ++i) encoder(i, j) = decoder(j, i);
+    copy_from_host(W_enc.value(), encoder);
   }
 
   vars_type vars() const { return {W_enc.var(), b_enc.var(), W_dec.var(), b_dec.var()}; }
@@ -162,10 +168,26 @@ class SparseAutoencoder {
   }
 
  private:
-  static Var<T, Shape<DIn>> zero_centre() {
-    auto zeros = new_var<T, Shape<DIn>>(Shape<DIn>{}, false);
-    std::fill(zeros.mutable_data(), zeros.mutable_data() + DIn, T(0));
+  static Var<T, Shape<DIn>, D> zero_centre() {
+    auto zeros = new_var<T, Shape<DIn>, D>(Shape<DIn>{}, false);
+    backend::fill<T>(D{}, zeros.mutable_data(), T(0), DIn);
     return zeros;
+  }
+
+  // DSae rows drawn from a standard normal and scaled to unit norm: uniform on the sphere.
+  static Tensor<T, Shape<DSae, DIn>> unit_rows(Rng& rng) {
+    Tensor<T, Shape<DSae, DIn>> rows(Shape<DSae, DIn>{});
+    for (T& v : rows.span()) v = T(standard_normal(rng));
+    // The arithmetic of cpu::normalize_rows (squares in T summed in double, one T factor), in a
+    // plain loop that nvcc compiles too.
+    for (index_t j = 0; j < DSae; ++j) {
+      double squares = 0;
+      for (index_t i = 0; i < DIn; ++i) squares += double(T(rows(j, i) * rows(j, i)));
+      if (!(squares > 0)) continue;
+      const T inverse = T(1 / std::sqrt(squares));
+      for (index_t i = 0; i < DIn; ++i) rows(j, i) = rows(j, i) * inverse;
+    }
+    return rows;
   }
 };
 
