@@ -3,6 +3,7 @@
 #include "autograd_graph.hpp"
 #include "module_training.hpp"
 #include "lora_training.hpp"
+#include "sae_training.hpp"
 #include "transformer_training.hpp"
 
 #include "ranklens/cpu/adamw.hpp"
@@ -310,3 +311,11 @@ modules::training_result cpu_load_qwen2_rank4_peft(std::uint64_t seed, const std
 }
 
 }  // namespace ranklens::test::lora
+
+namespace ranklens::test::sae {
+
+ops_result cpu_run_ops(selection which, std::uint64_t seed) { return run_ops<cpu_t>(which, seed); }
+training_result cpu_train(SaeActivation rule, std::uint64_t seed) { return train<cpu_t>(rule, seed); }
+std::vector<std::vector<float>> cpu_load(const std::filesystem::path& directory) { return load<cpu_t>(directory); }
+
+}  // namespace ranklens::test::sae
