@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "ranklens/backend/elementwise.hpp"
+#include "ranklens/backend/unit_norm_rows.hpp"
 #include "ranklens/data/random.hpp"
 #include "ranklens/nn/module.hpp"
 #include "ranklens/ops/arithmetic.hpp"
@@ -90,13 +91,15 @@ class SparseAutoencoder {
 
   // Gao et al.'s initialisation: decoder rows uniformly random on the unit sphere, the encoder
   // their transpose, both biases zero (the trainer then moves b_dec to the data's geometric median).
-  // The draws are the same on every device (made on the host, then placed).
+  // The normal draws are made on the host, so they are the same on every device; each device
+  // scales the rows to unit norm itself (equal up to rounding).
   explicit SparseAutoencoder(Rng& rng, SaeActivation activation = SaeActivation::batch_top_k)
       : W_enc(Tensor<T, Shape<DIn, DSae>, D>(Shape<DIn, DSae>{}), "W_enc"),
         b_enc(Tensor<T, Shape<DSae>, D>::zeros(Shape<DSae>{}), "b_enc"),
-        W_dec(on_device<D>(unit_rows(rng)), "W_dec"),
+        W_dec(on_device<D>(normal_draws(rng)), "W_dec"),
         b_dec(Tensor<T, Shape<DIn>, D>::zeros(Shape<DIn>{}), "b_dec"),
         activation(activation) {
+    backend::normalize_rows(D{}, W_dec.value().data(), DSae, DIn);
     tie_encoder_to_decoder();
   }
 
@@ -174,19 +177,10 @@ class SparseAutoencoder {
     return zeros;
   }
 
-  // DSae rows drawn from a standard normal and scaled to unit norm: uniform on the sphere.
-  static Tensor<T, Shape<DSae, DIn>> unit_rows(Rng& rng) {
+  // (DSae, DIn) draws from a standard normal: rows that, scaled to unit norm, are uniform on the sphere.
+  static Tensor<T, Shape<DSae, DIn>> normal_draws(Rng& rng) {
     Tensor<T, Shape<DSae, DIn>> rows(Shape<DSae, DIn>{});
     for (T& v : rows.span()) v = T(standard_normal(rng));
-    // The arithmetic of cpu::normalize_rows (squares in T summed in double, one T factor), in a
-    // plain loop that nvcc compiles too.
-    for (index_t j = 0; j < DSae; ++j) {
-      double squares = 0;
-      for (index_t i = 0; i < DIn; ++i) squares += double(T(rows(j, i) * rows(j, i)));
-      if (!(squares > 0)) continue;
-      const T inverse = T(1 / std::sqrt(squares));
-      for (index_t i = 0; i < DIn; ++i) rows(j, i) = rows(j, i) * inverse;
-    }
     return rows;
   }
 };
