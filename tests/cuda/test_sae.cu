@@ -16,7 +16,8 @@ namespace sae = ranklens::test::sae;
 
 static_assert(std::same_as<sae::trained_sae<cuda_t>::device_type, cuda_t>);
 static_assert(std::same_as<decltype(sae::trained_sae<cuda_t>::W_dec)::device_type, cuda_t>);
-static_assert(std::same_as<device_of_t<std::remove_reference_t<decltype(std::declval<SaeTrainer<sae::trained_sae<cuda_t>>&>().optimizer())>>, cuda_t>);
+using device_trainer = SaeTrainer<sae::trained_sae<cuda_t>>;
+static_assert(std::same_as<device_of_t<std::remove_reference_t<decltype(std::declval<device_trainer&>().optimizer())>>, cuda_t>);
 
 namespace {
 

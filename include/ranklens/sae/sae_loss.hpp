@@ -45,7 +45,8 @@ struct SaeLoss {
 // The AuxK term alone, for a given residual target e (a constant): α · mean ‖e − ê‖² / mean ‖e − ē‖².
 // Returns nothing when e has no variance.
 template <class T, ShapeType S, Device D>
-std::optional<Var<T, Shape<>, D>> auxk_loss(const Var<T, S, D>& reconstructed_residual, const Var<T, S, D>& residual, double aux_coefficient) {
+std::optional<Var<T, Shape<>, D>> auxk_loss(const Var<T, S, D>& reconstructed_residual, const Var<T, S, D>& residual,
+                                            double aux_coefficient) {
   const auto e = to_host(residual.value());  // the spread is a host sum (a copy on a device)
   const index_t rows = e.extent(0), n = e.numel() / std::max<index_t>(rows, 1);
   if (rows == 0) return std::nullopt;
