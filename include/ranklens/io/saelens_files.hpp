@@ -226,7 +226,7 @@ nlohmann::ordered_json saelens_config_json(const SparseAutoencoder<K, DIn, DSae,
   return cfg;
 }
 
-// An autoencoder on a device is saved from host copies (the same bytes as from the CPU).
+// An autoencoder on a device is saved from host copies of its parameters.
 template <index_t K, index_t DIn, index_t DSae, Real T, Device D>
 void save_saelens(const SparseAutoencoder<K, DIn, DSae, T, D>& sae, const std::filesystem::path& directory, const SaeLensSaveOptions& options = {}) {
   const SaeLensArchitecture architecture = options.architecture.value_or(sae.activation == SaeActivation::top_k         ? SaeLensArchitecture::topk

@@ -1,7 +1,8 @@
 // SparseActivations<T, D>: the active latents of a batch of tokens, as a sparse (tokens, latents)
 // matrix: the pattern (which latent each entry is, row by row) lives in the tape's arena, in D's
-// memory, as plain data, and the values are a Var, so gradients flow through them into the encoder that produced
-// them and the decoder that reads them (ops/sparse_encode.hpp, ops/sparse_decode.hpp).
+// memory, as plain data, and the values are a Var, so gradients flow through them into the
+// encoder that produced them and the decoder that reads them (ops/sparse_encode.hpp,
+// ops/sparse_decode.hpp).
 //
 // An entry may hold 0 (TopK keeps exactly k entries per token, and a ReLU zeroes those whose
 // pre-activation is negative); active() counts the positive ones, which is what L0 means.
