@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA tests (tests/cuda/*.cu) as C++ for the host emulation of the CUDA execution
-# model (include/ranklens/cuda/emulation.hpp) and runs them: every kernel runs on host threads,
-# one per CUDA thread, against the CPU kernels. No GPU needed; it checks indexing, masking and
+# model (include/ranklens/cuda/emulation.hpp) and runs them: every kernel runs on the host, each
+# CUDA thread a fiber, against the CPU kernels. No GPU needed; it checks indexing, masking and
 # barriers, not speed, and not what has no emulation (cuBLAS is a plain loop there, graphs are
 # refused). The tests still have to pass on a real GPU (scripts/gpu_check.sh).
 #

@@ -10,8 +10,8 @@
 // rounded values, so the comparison measures the device's own error.
 //
 // Without a device each test warns "skipped: no CUDA device" and returns. Under the host emulation
-// (RANKLENS_CUDA_EMULATION, scripts/cuda_emulation_test.sh) the same tests run on host threads, at
-// smaller sizes. RANKLENS_CUDA_TIMING=1 adds a timing line per case (CUDA events, median of 20).
+// (RANKLENS_CUDA_EMULATION, scripts/cuda_emulation_test.sh) the same tests run on the host (a fiber
+// per CUDA thread), at smaller sizes. RANKLENS_CUDA_TIMING=1 adds a timing line per case (CUDA events, median of 20).
 #pragma once
 #include <catch2/catch.hpp>
 

@@ -19,7 +19,7 @@ namespace ranklens::test::sae {
 enum class selection { top_k, top_k_among, batch_top_k, jump_relu };
 
 // The sizes are odd (tails past every block of 32, 128 and 256 threads) and small (the host
-// emulation starts a thread per CUDA thread).
+// emulation runs every CUDA thread in turn).
 inline constexpr index_t op_rows = 9, op_inputs = 13, op_latents = 300;
 
 struct ops_result {
@@ -106,7 +106,7 @@ ops_result run_ops(selection which, std::uint64_t seed) {
 
 // ---- Training ----------------------------------------------------------------------------------
 
-// Small: the host emulation starts a thread per CUDA thread, and TopK's kernel has 512 per row.
+// Small: the host emulation runs every CUDA thread in turn, and TopK's kernel has 512 per row.
 inline constexpr index_t train_inputs = 16, train_latents = 40, train_k = 3, train_rows = 8, train_steps = 2;
 template <Device D>
 using trained_sae = SparseAutoencoder<train_k, train_inputs, train_latents, float, D>;

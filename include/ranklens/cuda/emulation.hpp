@@ -1,19 +1,25 @@
 // A host emulation of the CUDA execution model, for running the kernels of this folder without
 // a GPU: compile a CUDA test or program as C++ with -DRANKLENS_CUDA_EMULATION (g++ -x c++), and
-// every launch runs on host threads, one thread per CUDA thread, with real barriers for
-// __syncthreads and the warp intrinsics, static storage for __shared__ arrays (the blocks of a
-// grid run one after another) and host memory for "device" memory.
+// every launch runs on the launching host thread, each CUDA thread a fiber of its own (a
+// ucontext with its own stack) that runs until it reaches a barrier (__syncthreads, or a warp
+// intrinsic's exchange) and then lets the next fiber run; static storage serves __shared__
+// arrays (the blocks of a grid run one after another) and host memory "device" memory.
 //
 // Why: kernels are written here on machines without a GPU, and a GPU is lent for minutes at a
 // time. Running the same kernel source on the CPU finds indexing, masking and synchronisation
 // bugs early; built with -fsanitize=thread it also reports a missing __syncthreads as a data
-// race. It proves nothing about speed, and nothing about what has no emulation here (cuBLAS is
-// replaced by a plain column-major loop, graphs are refused), so the parity suite still has to
-// run on a real device (scripts/gpu_check.sh).
+// race (ThreadSanitizer sees each fiber as a thread, and only barriers order them). It proves
+// nothing about speed, and nothing about what has no emulation here (cuBLAS is replaced by a
+// plain column-major loop, graphs are refused), so the parity suite still has to run on a real
+// device (scripts/gpu_check.sh). Fibers rather than an OS thread per CUDA thread (the first
+// form): a barrier is then a switch between stacks instead of a wake-up of every waiting
+// thread through the kernel, which took most of CI's emulation time.
 //
 // Limits: warp intrinsics assume all 32 lanes of a warp (or every thread of a partial last warp)
 // take part, which is how the kernels here use them; a thread that returns early counts as
-// arrived at later barriers of its block, as on the device.
+// arrived at later barriers of its block, as on the device. A fiber runs until it reaches a
+// barrier, so a thread that spins on a flag another thread of its block sets would never yield
+// (no kernel here does); threads whose barriers disagree stop the program with a message.
 #pragma once
 #if !defined(RANKLENS_CUDA_EMULATION)
 #error "ranklens/cuda/emulation.hpp is only for builds with RANKLENS_CUDA_EMULATION defined."
@@ -21,16 +27,16 @@
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
-#include <pthread.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <cstddef>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -56,51 +62,117 @@
 
 namespace ranklens::cuda::emulation {
 
+// ThreadSanitizer's fiber interface (a no-op without -fsanitize=thread): each CUDA thread is a
+// fiber to it, switches between fibers order nothing, and barriers order what they should
+// (release on arrival, acquire on leaving). The emulation's own bookkeeping (the scheduler's
+// loop, a barrier's counters, the fibers' records) runs with memory accesses ignored: on a GPU
+// that is hardware, and its accesses would be reported as races between the fibers.
+#if defined(__SANITIZE_THREAD__)
+extern "C" {
+void* __tsan_get_current_fiber();
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+void __tsan_acquire(void* address);
+void __tsan_release(void* address);
+void __tsan_ignore_thread_begin();
+void __tsan_ignore_thread_end();
+}
+namespace sanitizer {
+inline constexpr unsigned switch_without_sync = 1;  // __tsan_switch_to_fiber_no_sync
+[[gnu::always_inline]] inline void* current_fiber() { return __tsan_get_current_fiber(); }
+[[gnu::always_inline]] inline void* create_fiber() { return __tsan_create_fiber(0); }
+[[gnu::always_inline]] inline void destroy_fiber(void* fiber) { __tsan_destroy_fiber(fiber); }
+[[gnu::always_inline]] inline void switch_to(void* fiber) { __tsan_switch_to_fiber(fiber, switch_without_sync); }
+[[gnu::always_inline]] inline void acquire(const void* address) { __tsan_acquire(const_cast<void*>(address)); }
+[[gnu::always_inline]] inline void release(const void* address) { __tsan_release(const_cast<void*>(address)); }
+[[gnu::always_inline]] inline void ignore_accesses_begin() { __tsan_ignore_thread_begin(); }
+[[gnu::always_inline]] inline void ignore_accesses_end() { __tsan_ignore_thread_end(); }
+}  // namespace sanitizer
+#else
+namespace sanitizer {
+inline void* current_fiber() { return nullptr; }
+inline void* create_fiber() { return nullptr; }
+inline void destroy_fiber(void*) {}
+inline void switch_to(void*) {}
+inline void acquire(const void*) {}
+inline void release(const void*) {}
+inline void ignore_accesses_begin() {}
+inline void ignore_accesses_end() {}
+}  // namespace sanitizer
+#endif
+
+class barrier;
+struct warp_state;
+
+// One CUDA thread: its stack and saved registers, its built-in variables, and the barrier it
+// waits at (with that barrier's phase when it arrived).
+struct fiber {
+  ucontext_t context{};
+  uint3 thread_index{};
+  int lane = 0;
+  warp_state* warp = nullptr;
+  unsigned count_calls = 0;  // its __syncthreads_count calls in the block
+  const barrier* waiting_at = nullptr;
+  long waiting_phase = 0;
+  bool finished = false;
+  void* sanitizer_fiber = nullptr;
+};
+
+// The launching thread's side: where a fiber returns to when it waits or finishes.
+struct scheduler {
+  ucontext_t context{};
+  void* sanitizer_fiber = nullptr;
+  fiber* running = nullptr;
+};
+inline thread_local scheduler* current_scheduler = nullptr;
+
+// The running fiber gives the thread back to the scheduler until `at` has left `phase`.
+inline void wait(const barrier* at, long phase) {
+  scheduler& s = *current_scheduler;
+  fiber& f = *s.running;
+  f.waiting_at = at;
+  f.waiting_phase = phase;
+  sanitizer::switch_to(s.sanitizer_fiber);
+  swapcontext(&f.context, &s.context);
+}
+
 // A reusable barrier for a fixed set of threads, from which a thread may retire (return from
-// the kernel) so that the others do not wait for it. Waits time out with a message: a kernel
-// whose threads disagree on the barriers they reach would otherwise hang the test.
+// the kernel) so that the others do not wait for it.
 class barrier {
  public:
-  explicit barrier(int expected = 0) : expected_(expected) {}
-
   void arrive_and_wait() {
-    std::unique_lock lock(mutex_);
-    const long generation = generation_;
-    if (++arrived_ == expected_) {
+    sanitizer::ignore_accesses_begin();
+    const long phase = phase_;
+    sanitizer::release(&order_[phase % 2]);  // one order object per phase in turn: a fiber that
+    if (++arrived_ == expected_)              // leaves late must not see the next phase's writes
       release();
-      return;
-    }
-    if (!released_.wait_for(lock, std::chrono::seconds(120), [&] { return generation != generation_; })) {
-      std::fprintf(stderr, "ranklens CUDA emulation: a barrier waited 120 s for %d of %d threads (block (%u, %u, %u)); "
-                   "the kernel's threads reach different barriers\n", expected_ - arrived_, expected_, block_x_, block_y_, block_z_);
-      std::abort();
-    }
+    else
+      wait(this, phase);
+    sanitizer::acquire(&order_[phase % 2]);
+    sanitizer::ignore_accesses_end();
   }
-  // The calling thread takes part in no further phase until reset().
+  // The calling thread takes part in no further phase until reset(). (Called by a finishing
+  // fiber, whose accesses the sanitizer already ignores.)
   void retire() {
-    std::unique_lock lock(mutex_);
     --expected_;
     if (arrived_ > 0 && arrived_ == expected_) release();
   }
   // Called while no thread waits (between blocks).
-  void reset(int expected, uint3 block) {
-    std::unique_lock lock(mutex_);
+  void reset(int expected) {
     expected_ = expected;
     arrived_ = 0;
-    block_x_ = block.x, block_y_ = block.y, block_z_ = block.z;
   }
+  bool left(long phase) const { return phase_ != phase; }
 
  private:
   void release() {
     arrived_ = 0;
-    ++generation_;
-    released_.notify_all();
+    ++phase_;
   }
-  std::mutex mutex_;
-  std::condition_variable released_;
   int expected_ = 0, arrived_ = 0;
-  long generation_ = 0;
-  unsigned block_x_ = 0, block_y_ = 0, block_z_ = 0;
+  long phase_ = 0;
+  char order_[2] = {};  // ThreadSanitizer's sync objects (their addresses)
 };
 
 struct warp_state {
@@ -116,8 +188,9 @@ struct block_state {
   std::atomic<int> counts[2] = {0, 0};  // __syncthreads_count's, used in turn (zeroed between blocks)
 };
 
+// The running fiber's; the scheduler sets them before it resumes a fiber.
 inline thread_local block_state* current_block = nullptr;
-inline thread_local unsigned count_calls = 0;  // this thread's __syncthreads_count calls in the launch
+inline thread_local unsigned count_calls = 0;
 inline thread_local warp_state* current_warp = nullptr;
 inline thread_local int lane = 0;
 
@@ -136,8 +209,8 @@ inline std::mutex& atomic_lock() {
 
 }  // namespace ranklens::cuda::emulation
 
-// The built-in variables: threadIdx and blockIdx per thread; blockDim and gridDim are written by
-// the launching thread before it starts the workers.
+// The built-in variables: threadIdx per fiber (set by the scheduler as it resumes one); blockIdx,
+// blockDim and gridDim per launch, written by the launching thread.
 inline thread_local uint3 threadIdx{};
 inline thread_local uint3 blockIdx{};
 inline dim3 blockDim{};
@@ -282,20 +355,78 @@ inline int __popc(unsigned x) { return std::popcount(x); }
 
 namespace ranklens::cuda::emulation {
 
-struct worker_start {
-  block_state* block;
-  int thread;
+// Fiber stacks, made once per launching thread and kept: 1 MiB each (the pthread stacks of the
+// first form), committed only as they are touched, below a guard page that turns an overflow
+// into a fault instead of a write into the next stack.
+class stack_pool {
+ public:
+  static constexpr std::size_t stack_bytes = std::size_t(1) << 20;
+
+  char* stack(std::size_t i) {
+    while (stacks_.size() <= i) {
+      const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+      void* base = mmap(nullptr, stack_bytes + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+      if (base == MAP_FAILED || mprotect(base, page, PROT_NONE) != 0) {
+        std::fprintf(stderr, "ranklens CUDA emulation: could not map the stack of thread %zu\n", stacks_.size());
+        std::abort();
+      }
+      stacks_.push_back(static_cast<char*>(base) + page);
+    }
+    return stacks_[i];
+  }
+
+ private:
+  std::vector<char*> stacks_;
+};
+inline thread_local stack_pool fiber_stacks;
+
+// What a fiber runs: the kernel's body for the block, then it retires from its barriers and
+// hands the thread back for good (a fiber never returns through uc_link, so that the sanitizer's
+// view of the stack stays its own).
+struct fiber_task {
   void (*body)(void*);
   void* context;
+  block_state* block;
+  const char* start_order;  // released by the scheduler before a block, acquired by its fibers
+  const char* end_order;    // released by each fiber as it finishes, acquired by the scheduler
 };
+inline thread_local fiber_task* current_task = nullptr;
 
-inline void* run_worker(void* argument) {
-  auto* start = static_cast<worker_start*>(argument);
-  start->body(start);
-  return nullptr;
+inline void run_fiber() {
+  sanitizer::ignore_accesses_begin();
+  scheduler& s = *current_scheduler;
+  fiber& f = *s.running;
+  const fiber_task& task = *current_task;
+  sanitizer::acquire(task.start_order);
+  sanitizer::ignore_accesses_end();
+  task.body(task.context);
+  sanitizer::ignore_accesses_begin();
+  f.finished = true;
+  f.warp->sync.retire();
+  task.block->sync.retire();
+  sanitizer::release(task.end_order);
+  void* const scheduler_fiber = s.sanitizer_fiber;
+  ucontext_t* const from = &f.context;
+  ucontext_t* const to = &s.context;
+  sanitizer::ignore_accesses_end();  // a fiber must not end inside an ignored region
+  sanitizer::switch_to(scheduler_fiber);
+  swapcontext(from, to);
+  std::abort();  // never resumed
 }
 
-// Runs kernel(args...) over the grid: one host thread per CUDA thread, the blocks in order.
+// Points f at the start of run_fiber on `stack`. Out of line: getcontext returns twice as far as
+// the compiler knows, which would make it keep launch's loop variables out of registers.
+[[gnu::noinline]] inline void make_context(fiber& f, char* stack) {
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = stack;
+  f.context.uc_stack.ss_size = stack_pool::stack_bytes;
+  f.context.uc_link = nullptr;
+  makecontext(&f.context, run_fiber, 0);
+  f.sanitizer_fiber = sanitizer::create_fiber();
+}
+
+// Runs kernel(args...) over the grid, the blocks in order, each block's threads as fibers on the
+// calling thread.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, Args&&... args) {
   const int threads = int(block.x * block.y * block.z);
@@ -310,70 +441,76 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
     state.warps.push_back(std::make_unique<warp_state>());
     state.warps.back()->lanes = std::min(32, threads - 32 * w);
   }
-  barrier end_of_block(threads);
-  auto prepare = [&](uint3 index) {
-    state.sync.reset(threads, index);
-    state.counts[0].store(0);
-    state.counts[1].store(0);
-    for (auto& w : state.warps) w->sync.reset(w->lanes, index);
-  };
-  prepare(uint3{0, 0, 0});
-
-  using parameter_tuple = decltype(parameters);
-  using prepare_function = decltype(prepare);
-  struct context {
-    parameter_tuple* arguments;
+  struct call {
     void (*kernel)(Params...);
-    dim3 grid, block;
-    block_state* state;
-    barrier* end_of_block;
-    prepare_function* prepare_next;
-    std::atomic<int>* finished;
-  };
-  std::atomic<int> finished{0};
-  context shared{&parameters, kernel, grid, block, &state, &end_of_block, &prepare, &finished};
+    decltype(parameters)* arguments;
+  } what{kernel, &parameters};
+  const char start_order = 0, end_order = 0;
+  fiber_task task{[](void* c) {
+                    auto* k = static_cast<call*>(c);
+                    std::apply(k->kernel, *k->arguments);
+                  },
+                  &what, &state, &start_order, &end_order};
 
-  auto body = [](void* argument) {
-    auto* start = static_cast<worker_start*>(argument);
-    auto* c = static_cast<context*>(start->context);
-    const int t = start->thread;
-    threadIdx = uint3{unsigned(t) % c->block.x, (unsigned(t) / c->block.x) % c->block.y, unsigned(t) / (c->block.x * c->block.y)};
-    lane = t % 32;
-    current_block = c->state;
-    current_warp = c->state->warps[std::size_t(t / 32)].get();
-    const int threads_in_block = int(c->block.x * c->block.y * c->block.z);
-    for (unsigned z = 0; z < c->grid.z; ++z)
-      for (unsigned y = 0; y < c->grid.y; ++y)
-        for (unsigned x = 0; x < c->grid.x; ++x) {
-          blockIdx = uint3{x, y, z};
-          count_calls = 0;
-          std::apply(c->kernel, *c->arguments);
-          current_warp->sync.retire();
-          current_block->sync.retire();
-          // The last thread to finish the block prepares the barriers for the next one.
-          if (c->finished->fetch_add(1) + 1 == threads_in_block) {
-            c->finished->store(0);
-            const unsigned linear = (z * c->grid.y + y) * c->grid.x + x + 1;
-            (*c->prepare_next)(uint3{linear % c->grid.x, (linear / c->grid.x) % c->grid.y, linear / (c->grid.x * c->grid.y)});
-          }
-          c->end_of_block->arrive_and_wait();
+  sanitizer::ignore_accesses_begin();
+  scheduler s;
+  s.sanitizer_fiber = sanitizer::current_fiber();
+  scheduler* const outer_scheduler = current_scheduler;
+  fiber_task* const outer_task = current_task;
+  current_scheduler = &s;
+  current_task = &task;
+  current_block = &state;
+  std::vector<fiber> fibers(static_cast<std::size_t>(threads));
+
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        blockIdx = uint3{x, y, z};
+        state.sync.reset(threads);
+        state.counts[0].store(0);
+        state.counts[1].store(0);
+        for (auto& w : state.warps) w->sync.reset(w->lanes);
+        for (int t = 0; t < threads; ++t) {
+          fiber& f = fibers[std::size_t(t)];
+          f.thread_index = uint3{unsigned(t) % block.x, (unsigned(t) / block.x) % block.y, unsigned(t) / (block.x * block.y)};
+          f.lane = t % 32;
+          f.warp = state.warps[std::size_t(t / 32)].get();
+          f.count_calls = 0;
+          f.waiting_at = nullptr;
+          f.finished = false;
+          make_context(f, fiber_stacks.stack(std::size_t(t)));
         }
-  };
-
-  std::vector<worker_start> starts(static_cast<std::size_t>(threads), worker_start{&state, 0, body, &shared});
-  std::vector<pthread_t> handles(static_cast<std::size_t>(threads));
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setstacksize(&attributes, 1 << 20);
-  for (int t = 0; t < threads; ++t) {
-    starts[std::size_t(t)].thread = t;
-    if (pthread_create(&handles[std::size_t(t)], &attributes, run_worker, &starts[std::size_t(t)]) != 0) {
-      std::fprintf(stderr, "ranklens CUDA emulation: could not start thread %d of %d\n", t, threads);
-      std::abort();
-    }
-  }
-  pthread_attr_destroy(&attributes);
-  for (auto& h : handles) pthread_join(h, nullptr);
+        sanitizer::release(&start_order);
+        // Round robin: each fiber runs until it waits or finishes; a fiber whose barrier has not
+        // moved on is passed over.
+        for (int left = threads; left > 0;) {
+          bool ran = false;
+          for (fiber& f : fibers) {
+            if (f.finished || (f.waiting_at != nullptr && !f.waiting_at->left(f.waiting_phase))) continue;
+            f.waiting_at = nullptr;
+            threadIdx = f.thread_index;
+            lane = f.lane;
+            current_warp = f.warp;
+            count_calls = f.count_calls;
+            s.running = &f;
+            sanitizer::switch_to(f.sanitizer_fiber);
+            swapcontext(&s.context, &f.context);
+            f.count_calls = count_calls;
+            ran = true;
+            if (f.finished) --left;
+          }
+          if (!ran) {
+            std::fprintf(stderr, "ranklens CUDA emulation: %d of %d threads of block (%u, %u, %u) wait at barriers that the others "
+                         "never reach; the kernel's threads reach different barriers\n", left, threads, x, y, z);
+            std::abort();
+          }
+        }
+        sanitizer::acquire(&end_order);
+        for (fiber& f : fibers) sanitizer::destroy_fiber(f.sanitizer_fiber);
+      }
+  current_scheduler = outer_scheduler;
+  current_task = outer_task;
+  sanitizer::ignore_accesses_end();
 }
 
 }  // namespace ranklens::cuda::emulation

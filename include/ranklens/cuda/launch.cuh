@@ -4,7 +4,8 @@
 // environment), each launch also waits for the kernel (except while its stream is captured into a
 // graph, which cannot wait), so that an error inside a kernel is reported under its own name
 // rather than at the next synchronising call; the tests turn this on.
-// Under the host emulation (emulation.hpp) the kernel runs on host threads instead.
+// Under the host emulation (emulation.hpp) the kernel runs on the host instead, a fiber per CUDA
+// thread.
 #pragma once
 #include <cstdlib>
 #include <string>

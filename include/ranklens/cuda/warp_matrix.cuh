@@ -16,7 +16,7 @@
 // every lane receives in register j the elements (g, 2t) and (g, 2t + 1) of matrix j, or with
 // .trans the elements (2t, g) and (2t + 1, g).
 //
-// Under the host emulation (emulation.hpp) the same functions run on host threads with exactly
+// Under the host emulation (emulation.hpp) the same functions run on the host with exactly
 // these layouts (ldmatrix and mma.sync gather the warp's operands), so the kernels built on them
 // are tested on the CPU too; the emulation's sums are plain float sums (the tensor cores' rounding
 // of their internal sums is not specified, so the device may differ in the last bits).
