@@ -259,8 +259,8 @@ float cpu_loss_and_gradients(const sizes& s, const float* const* params, const s
 namespace ranklens::test::modules {
 
 training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                          const std::vector<std::int32_t>& targets, double max_grad_norm) {
-  return train<cpu_t>(seed, steps, batch, positions, ids, targets, max_grad_norm);
+                          const std::vector<std::int32_t>& targets, double max_grad_norm, const std::optional<SGDOptions>& sgd) {
+  return train<cpu_t>(seed, steps, batch, positions, ids, targets, max_grad_norm, sgd);
 }
 
 }  // namespace ranklens::test::modules

@@ -1,12 +1,13 @@
-// A small network of nn/ modules trained by AdamW, written once for every device: the CUDA test
+// A small network of nn/ modules trained by AdamW or SGD, written once for every device: the CUDA test
 // runs it on cuda_t (test_modules.cu, compiled by nvcc or the host emulation), cpu_reference.cpp
 // on cpu_t, and the two must agree step by step. It goes through modules holding their
 // parameters on the device (Embedding, LayerNorm, Linear with and without bias, RMSNorm), the
 // type-erased parameter list, train_step with gradient clipping on the optimizer's device,
-// zero_grad on the device, AdamW<D> with its moments there, and a frozen parameter that must not
-// move.
+// zero_grad on the device, AdamW<D> with its moments there (or SGD<D> with its momentum
+// buffers), and a frozen parameter that must not move.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "ranklens/ops/cross_entropy.hpp"
 #include "ranklens/ops/unary.hpp"
 #include "ranklens/optim/adamw.hpp"
+#include "ranklens/optim/sgd.hpp"
 #include "ranklens/train/train_step.hpp"
 
 namespace ranklens::test::modules {
@@ -73,8 +75,8 @@ void add_host_parameters(const Model& model, training_result& result) {
 
 // `steps` train::train_step calls on loss() (clipping the gradient norm of `params` to
 // max_grad_norm when it is positive), then every parameter of `model` copied to the host.
-template <Device D, class Model, class Loss>
-training_result run_steps(Model& model, AdamW<D>& optimizer, const ParameterList& params, int steps, double max_grad_norm, Loss&& loss) {
+template <class Model, class Optimizer, class Loss>
+training_result run_steps(Model& model, Optimizer& optimizer, const ParameterList& params, int steps, double max_grad_norm, Loss&& loss) {
   training_result result;
   for (int step = 0; step < steps; ++step) {
     const auto stepped = train::train_step(optimizer, loss, {.max_grad_norm = max_grad_norm, .parameters = &params});
@@ -85,27 +87,31 @@ training_result run_steps(Model& model, AdamW<D>& optimizer, const ParameterList
   return result;
 }
 
-// `steps` AdamW steps of the network on one batch, clipping the gradient norm to max_grad_norm
-// (when positive); ids and targets are (batch, positions) in host memory (targets may hold
-// -100, ignored). The network's weights come from Rng(seed) on every device.
+// `steps` AdamW steps of the network on one batch (SGD<D> steps with `sgd`'s options when given),
+// clipping the gradient norm to max_grad_norm (when positive); ids and targets are (batch,
+// positions) in host memory (targets may hold -100, ignored). The network's weights come from
+// Rng(seed) on every device.
 template <Device D>
 training_result train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                      const std::vector<std::int32_t>& targets, double max_grad_norm) {
+                      const std::vector<std::int32_t>& targets, double max_grad_norm, const std::optional<SGDOptions>& sgd = std::nullopt) {
   Rng rng(seed);
   network<D> net(rng);
   name_parameters(net);
   net.norm.bias.freeze();  // frozen: no gradient, no optimizer state, the same value at the end
   const ParameterList params = parameters(net);
-  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .weight_decay = 0.1});
   const auto device_targets = targets_on<D>(batch, positions, targets);
   const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens(ids.data(), Shape<dyn, dyn>{batch, positions});
-  return run_steps(net, optimizer, params, steps, max_grad_norm, [&] {
-    return cross_entropy(net.out(net.rms(gelu(net.up(net.norm(net.embed(tokens)))))), device_targets.view());
-  });
+  const auto loss = [&] { return cross_entropy(net.out(net.rms(gelu(net.up(net.norm(net.embed(tokens)))))), device_targets.view()); };
+  if (sgd) {
+    SGD<D> optimizer(params, *sgd);
+    return run_steps(net, optimizer, params, steps, max_grad_norm, loss);
+  }
+  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .weight_decay = 0.1});
+  return run_steps(net, optimizer, params, steps, max_grad_norm, loss);
 }
 
 // The same on cpu_t, compiled in cpu_reference.cpp.
 training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                          const std::vector<std::int32_t>& targets, double max_grad_norm);
+                          const std::vector<std::int32_t>& targets, double max_grad_norm, const std::optional<SGDOptions>& sgd = std::nullopt);
 
 }  // namespace ranklens::test::modules

@@ -1,6 +1,6 @@
-// Modules and the optimizer on cuda_t (docs/architecture.md, "Ops on any device", step 5): the
-// network of module_training.hpp trained by AdamW<cuda_t> against the same network on the CPU,
-// and the optimizer's refusals. This file is compiled by nvcc (or the host emulation);
+// Modules and the optimizers on cuda_t (docs/architecture.md, "Ops on any device", step 5): the
+// network of module_training.hpp trained by AdamW<cuda_t> and by SGD<cuda_t> against the same
+// network on the CPU, and the optimizers' refusals. This file is compiled by nvcc (or the host emulation);
 // cpu_reference.cpp runs the CPU side.
 #include "module_training.hpp"
 #include "parity.hpp"
@@ -18,8 +18,9 @@ static_assert(std::same_as<module_device_t<Embedding<11, 24, float, cuda_t>>, cu
 
 namespace {
 
-// Trains the network of module_training.hpp on both devices and compares them step by step.
-void check_training_matches_cpu(double max_grad_norm) {
+// Trains the network of module_training.hpp on both devices (by AdamW, or by SGD with `sgd`'s
+// options) and compares them step by step.
+void check_training_matches_cpu(double max_grad_norm, const std::optional<SGDOptions>& sgd = std::nullopt) {
   const index_t batch = 3, positions = sized(33, 7);
   std::vector<std::int32_t> ids, targets;
   std::mt19937_64 gen(5);
@@ -28,8 +29,9 @@ void check_training_matches_cpu(double max_grad_norm) {
     targets.push_back(i % 7 == 3 ? std::int32_t(-100) : std::int32_t(gen() % std::uint64_t(modules::vocabulary)));
   }
   const int steps = 4;
-  const auto want = modules::cpu_train(17, steps, batch, positions, ids, targets, max_grad_norm);
-  const auto got = modules::train<cuda_t>(17, steps, batch, positions, ids, targets, max_grad_norm);
+  const auto want = modules::cpu_train(17, steps, batch, positions, ids, targets, max_grad_norm, sgd);
+  const auto got = modules::train<cuda_t>(17, steps, batch, positions, ids, targets, max_grad_norm, sgd);
+  const std::string optimizer = sgd ? "SGD" : "AdamW";
 
   REQUIRE(got.losses.size() == std::size_t(steps));
   check_close("module training: loss per step", got.losses, want.losses, tolerance<float>);
@@ -42,7 +44,7 @@ void check_training_matches_cpu(double max_grad_norm) {
   }
   REQUIRE(got.names == want.names);
   for (std::size_t p = 0; p < got.parameters.size(); ++p)
-    check_close("module training: " + got.names[p] + " after " + std::to_string(steps) + " AdamW steps", got.parameters[p],
+    check_close("module training: " + got.names[p] + " after " + std::to_string(steps) + " " + optimizer + " steps", got.parameters[p],
                 want.parameters[p], tolerance<float>);
 
   // The frozen bias kept its initial zeros on both devices.
@@ -61,6 +63,25 @@ TEST_CASE("modules on cuda_t trained by AdamW<cuda_t> follow the CPU step by ste
 TEST_CASE("train_step clips the gradient norm on cuda_t as on the CPU", "[cuda][modules]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   check_training_matches_cpu(0.25);
+}
+
+TEST_CASE("SGD<cuda_t> with momentum, dampening, weight decay or Nesterov follows the CPU step by step", "[cuda][modules]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  SECTION("plain") { check_training_matches_cpu(0.0, SGDOptions{.lr = 0.2}); }
+  SECTION("momentum, dampening, weight decay, clipped") {
+    check_training_matches_cpu(0.25, SGDOptions{.lr = 0.2, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.05});
+  }
+  SECTION("Nesterov") { check_training_matches_cpu(0.0, SGDOptions{.lr = 0.1, .momentum = 0.8, .weight_decay = 0.01, .nesterov = true}); }
+}
+
+TEST_CASE("SGD<cuda_t> refuses a parameter on the CPU or in float64, naming it", "[cuda][modules]") {
+  // As AdamW's below: refused when built, so this case runs without a device too.
+  Parameter<float, Shape<4>, cpu_t> host(Tensor<float, Shape<4>, cpu_t>(Shape<4>{}, 1.0f), "host.weight");
+  REQUIRE_THROWS_WITH(SGD<cuda_t>(ParameterList{host.ref()}), Catch::Matchers::Contains("SGD: parameter 'host.weight' lives on cpu, not cuda"));
+  Parameter<double, Shape<dyn>, cuda_t> wide;
+  wide.set_name("wide.weight");
+  REQUIRE_THROWS_WITH(SGD<cuda_t>(ParameterList{wide.ref()}),
+                      Catch::Matchers::Contains("'wide.weight' is F64; on this device weights and momentum buffers are F32"));
 }
 
 TEST_CASE("AdamW<cuda_t> refuses a parameter on the CPU or in float64, naming it", "[cuda][modules]") {

@@ -88,7 +88,7 @@ std::string value_error_message(Action&& action) {
 
 TEST_CASE("a run resumed from a checkpoint is bit for bit the run that never stopped", "[io][checkpoint]") {
   SECTION("Qwen2-style model, AdamW") { check_resume_is_exact<TinyQwen2, AdamW<>>(); }
-  SECTION("GPT-2-style model, SGD with momentum") { check_resume_is_exact<TinyGpt2, SGD>(); }
+  SECTION("GPT-2-style model, SGD with momentum") { check_resume_is_exact<TinyGpt2, SGD<>>(); }
 }
 
 namespace {
@@ -120,7 +120,7 @@ TEST_CASE("checkpoints written by earlier ranklens load and resume their run", "
   SECTION("AdamW, with state saved for a frozen parameter") {
     check_resumes_committed_checkpoint<FixtureQwen2, AdamW<>>("checkpoint_v1_adamw.safetensors", true);
   }
-  SECTION("SGD with momentum") { check_resumes_committed_checkpoint<FixtureGpt2, SGD>("checkpoint_v1_sgd.safetensors", false); }
+  SECTION("SGD with momentum") { check_resumes_committed_checkpoint<FixtureGpt2, SGD<>>("checkpoint_v1_sgd.safetensors", false); }
 }
 
 TEST_CASE("the checkpoint file names its parts as the file format says", "[io][checkpoint]") {
@@ -239,7 +239,7 @@ TEST_CASE("a checkpoint of another configuration or other objects is refused nam
     CHECK_THAT(value_error_message([&] { load_checkpoint(path, other.state); }), Contains("layout is \"qwen2\" in the checkpoint but \"gpt2\""));
   }
   SECTION("another optimizer") {
-    TrainingRun<TinyQwen2, SGD> other(1);
+    TrainingRun<TinyQwen2, SGD<>> other(1);
     CHECK_THAT(value_error_message([&] { load_checkpoint(path, other.state); }),
                Contains("optimizer 'AdamW'") && Contains("registered optimizer is 'SGD'"));
   }

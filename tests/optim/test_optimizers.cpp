@@ -91,7 +91,7 @@ TEST_CASE("SGD with momentum matches torch.optim.SGD's recurrence", "[optim][sgd
 
 TEST_CASE("AdamW and SGD give their state and settings by name", "[optim][state]") {
   STATIC_REQUIRE(OptimizerWithState<AdamW<>>);
-  STATIC_REQUIRE(OptimizerWithState<SGD>);
+  STATIC_REQUIRE(OptimizerWithState<SGD<>>);
   auto p = param({1, 1, 1}, {2, 0, -1});
   AdamW adamw({p.ref()}, {.lr = 0.1, .beta1 = 0.5, .beta2 = 0.75});
   adamw.step();

@@ -28,7 +28,7 @@ auto sum_of_squares(const Weight& w) {
 }
 }  // namespace
 
-static_assert(Optimizer<SGD> && Optimizer<AdamW<>>);
+static_assert(Optimizer<SGD<>> && Optimizer<AdamW<>>);
 
 TEST_CASE("train_step: zero, forward, backward, step", "[train][train_step]") {
   Weight w = make_weight();

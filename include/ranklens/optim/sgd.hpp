@@ -4,11 +4,16 @@
 // a parameter's first update creates its buffer as a copy of the step direction. Its state (the
 // momentum buffers, the options) is saved and restored by name: SGD is an OptimizerWithState
 // (optim/optimizer_state.hpp).
+//
+// SGD<D> updates parameters on device D (all of its list, checked when it is built) through the
+// switch point backend/sgd.hpp, one fused pass per parameter; `SGD optimizer(params)` is
+// SGD<cpu_t>. On cuda_t the buffers live in device memory and parameters must be F32.
 #pragma once
 #include <array>
 #include <string_view>
 #include <vector>
 
+#include "ranklens/backend/sgd.hpp"
 #include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
@@ -22,14 +27,21 @@ struct SGDOptions {
   bool nesterov = false;
 };
 
+template <Device D = cpu_t>
 class SGD {
  public:
+  using device_type = D;
   static constexpr std::string_view kind = "SGD";
   static constexpr std::string_view key = "sgd";
   static constexpr std::array<std::string_view, 1> state_names = {"momentum_buffer"};
 
   SGD(ParameterList params, SGDOptions options = {}) : params_(std::move(params)), options_(options), state_(params_) {
-    require_device<cpu_t>(params_, "SGD");  // its update is a host loop
+    require_device<D>(params_, "SGD");
+    if constexpr (!std::same_as<D, cpu_t>)
+      for (const auto& p : params_)
+        if (p.type != dtype::f32)
+          throw value_error("SGD<" + std::string(D::name) + ">: parameter '" + std::string(p.name) + "' is " + std::string(name_of(p.type)) +
+                            "; on this device weights and momentum buffers are F32");
     if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0))
       throw value_error("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
   }
@@ -38,12 +50,12 @@ class SGD {
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const ParameterRef& p = params_[i];
       if (*p.frozen || p.grad() == nullptr) continue;
-      if (p.type == dtype::f32)
+      if (p.type == dtype::f32) {
         update<float>(p, i);
-      else if (p.type == dtype::f64)
+      } else if constexpr (std::same_as<D, cpu_t>) {  // elsewhere F32 only, checked when built
+        if (p.type != dtype::f64) throw value_error("SGD: parameter '" + std::string(p.name) + "' is not F32 or F64");
         update<double>(p, i);
-      else
-        throw value_error("SGD: parameter '" + std::string(p.name) + "' is not F32 or F64");
+      }
     }
     has_stepped_ = true;
   }
@@ -55,7 +67,8 @@ class SGD {
   const SGDOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
 
-  // State by name (optim/optimizer_state.hpp).
+  // State by name (optim/optimizer_state.hpp): bytes in D's memory (host bytes on cpu_t only;
+  // checkpoints copy the others through the host).
   std::span<std::byte> state(std::size_t i, std::string_view name) {
     if (name != state_names[0]) throw value_error("SGD: no state tensor named '" + std::string(name) + "' (it keeps momentum_buffer)");
     return state_.tensor(i, 0);
@@ -93,25 +106,21 @@ class SGD {
  private:
   template <class T>
   void update(const ParameterRef& p, std::size_t i) {
-    T* value = static_cast<T*>(p.value);
-    const T* grad = static_cast<const T*>(p.grad());
-    const T lr = T(options_.lr), mu = T(options_.momentum), damp = T(1 - options_.dampening), wd = T(options_.weight_decay);
     const bool first = options_.momentum != 0 && !state_.has(i);
     if (first) state_.create(i);
+    const cpu::sgd_coefficients<T> c{.lr = T(options_.lr),
+                                     .momentum = T(options_.momentum),
+                                     .dampening_complement = T(1 - options_.dampening),
+                                     .weight_decay = T(options_.weight_decay),
+                                     .nesterov = options_.nesterov,
+                                     .first = first};
     T* buffer = options_.momentum != 0 ? state_.template data<T>(i, 0) : nullptr;
-    for (index_t j = 0; j < p.numel; ++j) {
-      T d = grad[j] + wd * value[j];
-      if (buffer != nullptr) {
-        buffer[j] = first ? d : mu * buffer[j] + damp * d;
-        d = options_.nesterov ? d + mu * buffer[j] : buffer[j];
-      }
-      value[j] -= lr * d;
-    }
+    backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer, p.numel, c);
   }
 
   ParameterList params_;
   SGDOptions options_;
-  LazyParameterState<1> state_;
+  LazyParameterState<1, D> state_;
   bool has_stepped_ = false;
 };
 

@@ -1,0 +1,38 @@
+// One SGD update over a parameter's arrays, vectorised and split over the thread pool, with
+// torch.optim.SGD's arithmetic in the order of its scalar loop, each operation rounded on its own
+// (no explicit fused multiply-add, as in cpu/adamw.hpp):
+//   d ← g + weight_decay·value
+//   with momentum: buffer ← first ? d : momentum·buffer + (1 − dampening)·d
+//                  d ← nesterov ? d + momentum·buffer : buffer
+//   value ← value − lr·d
+#pragma once
+#include "ranklens/cpu/kernel_args.hpp"
+#include "ranklens/cpu/sgd_coefficients.hpp"
+#include "ranklens/cpu/simd.hpp"
+#include "ranklens/cpu/work_split.hpp"
+
+namespace ranklens::cpu {
+
+// value, grad: (n); buffer: (n), or null without momentum. value and buffer are updated in place;
+// a first update only writes the buffer.
+template <Real T>
+void sgd_update(T* value, const T* grad, T* buffer, index_t n, const sgd_coefficients<T>& c) {
+  if (n <= 0) return;
+  constexpr int cost = 6;  // arithmetic operations per element
+  parallel_for_elements(n, parallel_grain(cost), [&](index_t begin, index_t end) {
+    const simd<T> lr(c.lr), momentum(c.momentum), dampening_complement(c.dampening_complement), weight_decay(c.weight_decay);
+    simd_for<T>(end - begin, [&](index_t i, auto step) {
+      const index_t k = begin + i;
+      const simd<T> x = load(value + k, step);
+      simd<T> d = load(grad + k, step) + weight_decay * x;
+      if (buffer != nullptr) {
+        const simd<T> b = c.first ? d : momentum * load(buffer + k, step) + dampening_complement * d;
+        store(buffer + k, b, step);
+        d = c.nesterov ? d + momentum * b : b;
+      }
+      store(value + k, x - lr * d, step);
+    });
+  });
+}
+
+}  // namespace ranklens::cpu
