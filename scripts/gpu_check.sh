@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check, in one call on a machine with an NVIDIA GPU: the CUDA parity tests (every [cuda]
-# test, Catch2's console reporter), the kernel benchmark against PyTorch, then compute-sanitizer's
+# test, Catch2's console reporter), the op harness's timing of every op on both devices, the kernel benchmark against PyTorch, then compute-sanitizer's
 # memcheck and racecheck on the tests at small sizes, writing one markdown report.
 #
 # The binaries are built elsewhere (scripts/gpu_bundle.sh, on a machine with nvcc and our Debian
@@ -10,7 +10,7 @@
 #   bash .gpu/gpu_check.sh                 # from the repository root; results go to $OUT
 #
 # Output ($OUT, or .gpu/out): gpu_check.md (the report), gpu_check.log (everything printed),
-# tests.log, parity.tsv (every comparison: name, error, tolerance), ours.csv and table.md (the
+# tests.log, parity.tsv (every comparison: name, error, tolerance), op_timings.txt, ours.csv and table.md (the
 # benchmark), sanitizer.log. The report is rewritten after each phase, so a run cut short still
 # leaves what it finished. Phases have time caps (seconds): TESTS_S, BENCH_S, TORCH_S,
 # SANITIZER_S; SKIP_SANITIZER=1 skips the last phase.
@@ -41,6 +41,7 @@ python="$(command -v python3)"
 section() { echo; echo "== $* ($((SECONDS - started)) s)"; }
 
 tests_rc="not run"
+ops_rc="not run"
 bench_rc="not run"
 torch_rc="not run"
 memcheck_rc="not run"
@@ -52,7 +53,7 @@ write_report() {
     echo
     echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
-    echo "- Phases (exit codes): tests $tests_rc, benchmark $bench_rc, PyTorch $torch_rc, memcheck $memcheck_rc, racecheck $racecheck_rc; $((SECONDS - started)) s in all"
+    echo "- Phases (exit codes): tests $tests_rc, op timings $ops_rc, benchmark $bench_rc, PyTorch $torch_rc, memcheck $memcheck_rc, racecheck $racecheck_rc; $((SECONDS - started)) s in all"
     echo
     echo "## Parity tests"
     echo
@@ -103,6 +104,26 @@ PY
       echo '```'
       echo
     fi
+    echo "## Every op of the harness, forward and backward (tests/cuda/op_cases.hpp; median of 20)"
+    echo
+    if [ -s "$out/op_timings.txt" ]; then
+      "$python" - "$out/op_timings.txt" <<'PY'
+import re, sys
+from collections import OrderedDict
+times = OrderedDict()
+for line in open(sys.argv[1]):
+    m = re.match(r"^timing: (.*) \((cuda|cpu)\)\s+([0-9.]+) us", line)
+    if m:
+        times.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+print("| op | GPU (us) | CPU (us) | CPU / GPU |")
+print("|---|---:|---:|---:|")
+for name, t in times.items():
+    gpu, cpu = t.get("cuda"), t.get("cpu")
+    ratio = f"{cpu / gpu:.1f}" if gpu and cpu else ""
+    print(f"| {name} | {gpu if gpu is not None else ''} | {cpu if cpu is not None else ''} | {ratio} |")
+PY
+    fi
+    echo
     echo "## Benchmark against PyTorch"
     echo
     if [ -s "$out/table.md" ]; then cat "$out/table.md"; elif [ -s "$out/ours.csv" ]; then echo '```'; cat "$out/ours.csv"; echo '```'; fi
@@ -180,6 +201,13 @@ section "parity tests"
 RANKLENS_PARITY_LOG="$out/parity.tsv" timeout "$tests_s" "$bundle/ranklens_cuda_tests" "[cuda]" --durations yes > "$out/tests.log" 2>&1
 tests_rc=$?
 tail -n 40 "$out/tests.log"
+write_report
+
+section "op harness timings"
+RANKLENS_CUDA_TIMING=1 timeout "$tests_s" "$bundle/ranklens_cuda_tests" "op harness: every op on*" > "$out/op_timings.log" 2>&1
+ops_rc=$?
+grep "^timing:" "$out/op_timings.log" > "$out/op_timings.txt" || true
+cat "$out/op_timings.txt"
 write_report
 
 section "benchmark (ours)"

@@ -2,6 +2,7 @@
 #include "cpu_reference.hpp"
 #include "autograd_graph.hpp"
 #include "module_training.hpp"
+#include "op_cases.hpp"
 #include "lora_training.hpp"
 #include "sae_training.hpp"
 #include "transformer_training.hpp"
@@ -319,3 +320,28 @@ training_result cpu_train(SaeActivation rule, std::uint64_t seed) { return train
 std::vector<std::vector<float>> cpu_load(const std::filesystem::path& directory) { return load<cpu_t>(directory); }
 
 }  // namespace ranklens::test::sae
+
+namespace ranklens::test::op_cases {
+
+case_result cpu_run_case(std::size_t index, const std::vector<std::vector<float>>& values, bool timed) {
+  return with_case(index, [&]<class Case>() {
+    return run_case<Case, cpu_t>(values, [&](auto&& step) {
+      if (!timed) return;
+      for (int i = 0; i < 3; ++i) step();
+      std::vector<double> us;
+      for (int i = 0; i < 20; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        step();
+        us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::nth_element(us.begin(), us.begin() + 10, us.end());
+      std::printf("timing: %-60s %10.2f us\n", (std::string(Case::name) + " (cpu)").c_str(), us[10]);
+    });
+  });
+}
+
+GradcheckResult cpu_gradcheck_case(std::size_t index) {
+  return with_case(index, []<class Case>() { return gradcheck_case<Case>(); });
+}
+
+}  // namespace ranklens::test::op_cases
