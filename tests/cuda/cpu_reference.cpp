@@ -284,12 +284,13 @@ void cpu_save_drawn_qwen2(std::uint64_t seed, const std::filesystem::path& direc
 
 training_result cpu_loaded_qwen2(const std::filesystem::path& directory) { return loaded_qwen2<cpu_t>(directory); }
 
-training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens) {
-  return train_saving<qwen2, cpu_t>(seed, steps, save_after, path, tokens);
+training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens,
+                                 bool sgd) {
+  return train_saving<qwen2, cpu_t>(seed, steps, save_after, path, tokens, sgd);
 }
 
-training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens) {
-  return resume<qwen2, cpu_t>(seed, path, steps, tokens);
+training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens, bool sgd) {
+  return resume<qwen2, cpu_t>(seed, path, steps, tokens, sgd);
 }
 
 std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,

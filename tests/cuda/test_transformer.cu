@@ -111,8 +111,11 @@ TEST_CASE("save_pretrained on cuda_t writes the CPU's files, and from_pretrained
   }
 }
 
-TEST_CASE("a checkpoint of a Transformer and AdamW on cuda_t resumes bit for bit, and across devices", "[cuda][models][checkpoint]") {
-  RANKLENS_REQUIRE_CUDA_DEVICE();
+namespace {
+
+// The checkpoint test for AdamW (moments) or SGD with momentum (buffers) as the optimizer.
+void check_checkpoint_resumes(bool sgd) {
+  const std::string label = std::string(sgd ? "SGD" : "AdamW") + ", Qwen2-like: ";
   const models::token_batch tokens(2, 11, 6);
   const test::temporary_directory scratch("checkpoint");
   const auto& directory = scratch.path;
@@ -123,22 +126,34 @@ TEST_CASE("a checkpoint of a Transformer and AdamW on cuda_t resumes bit for bit
   // run, so they are compared within 1e-6 (a resume that lost the optimizer state or a weight
   // is off by far more).
   const auto device_file = directory / "cuda.safetensors";
-  const auto uninterrupted = models::train_saving<models::qwen2, cuda_t>(23, 3, 2, device_file, tokens);
-  const auto resumed = models::resume<models::qwen2, cuda_t>(99, device_file, 1, tokens);
+  const auto uninterrupted = models::train_saving<models::qwen2, cuda_t>(23, 3, 2, device_file, tokens, sgd);
+  const auto resumed = models::resume<models::qwen2, cuda_t>(99, device_file, 1, tokens, sgd);
   REQUIRE(resumed.names == uninterrupted.names);
   CHECK(resumed.losses.back() == uninterrupted.losses.back());
   for (std::size_t p = 0; p < resumed.parameters.size(); ++p)
-    check_close("Qwen2-like: " + resumed.names[p] + " after resuming on cuda_t", resumed.parameters[p], uninterrupted.parameters[p], 1e-6);
+    check_close(label + resumed.names[p] + " after resuming on cuda_t", resumed.parameters[p], uninterrupted.parameters[p], 1e-6);
   // The same file resumed on the CPU, and a CPU checkpoint resumed on cuda_t.
-  const auto on_cpu = models::cpu_resume(99, device_file, 1, tokens);
-  check_close("Qwen2-like: loss after resuming a cuda_t checkpoint on the CPU", on_cpu.losses, {uninterrupted.losses.back()}, tolerance<float>);
+  const auto on_cpu = models::cpu_resume(99, device_file, 1, tokens, sgd);
+  check_close(label + "loss after resuming a cuda_t checkpoint on the CPU", on_cpu.losses, {uninterrupted.losses.back()}, tolerance<float>);
   for (std::size_t p = 0; p < on_cpu.parameters.size(); ++p)
-    check_close("Qwen2-like: " + on_cpu.names[p] + " after resuming a cuda_t checkpoint on the CPU", on_cpu.parameters[p],
-                uninterrupted.parameters[p], tolerance<float>);
+    check_close(label + on_cpu.names[p] + " after resuming a cuda_t checkpoint on the CPU", on_cpu.parameters[p], uninterrupted.parameters[p],
+                tolerance<float>);
   const auto host_file = directory / "cpu.safetensors";
-  const auto cpu_uninterrupted = models::cpu_train_saving(23, 3, 2, host_file, tokens);
-  const auto from_cpu = models::resume<models::qwen2, cuda_t>(99, host_file, 1, tokens);
+  const auto cpu_uninterrupted = models::cpu_train_saving(23, 3, 2, host_file, tokens, sgd);
+  const auto from_cpu = models::resume<models::qwen2, cuda_t>(99, host_file, 1, tokens, sgd);
   for (std::size_t p = 0; p < from_cpu.parameters.size(); ++p)
-    check_close("Qwen2-like: " + from_cpu.names[p] + " after resuming a CPU checkpoint on cuda_t", from_cpu.parameters[p],
-                cpu_uninterrupted.parameters[p], tolerance<float>);
+    check_close(label + from_cpu.names[p] + " after resuming a CPU checkpoint on cuda_t", from_cpu.parameters[p], cpu_uninterrupted.parameters[p],
+                tolerance<float>);
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint of a Transformer and AdamW on cuda_t resumes bit for bit, and across devices", "[cuda][models][checkpoint]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  check_checkpoint_resumes(false);
+}
+
+TEST_CASE("a checkpoint of a Transformer and SGD<cuda_t> with momentum resumes bit for bit, and across devices", "[cuda][models][checkpoint]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  check_checkpoint_resumes(true);
 }

@@ -1,7 +1,7 @@
 // Whole models on any device, written once: a Qwen2-like model (RMSNorm, rotary positions,
 // grouped-query attention with q/k/v biases, SwiGLU, an untied lm_head) and a GPT-2-like one
 // (LayerNorm, learned positions, fused c_attn, GELU MLP, tied embeddings), each trained by
-// AdamW for a few steps (and saved to and resumed from a checkpoint), saved and loaded as Hugging
+// AdamW for a few steps (and saved to and resumed from a checkpoint with AdamW's or SGD's state), saved and loaded as Hugging
 // Face directories, read through a KvCache, and continued by generate(). test_transformer.cu runs them on cuda_t,
 // cpu_reference.cpp on cpu_t, and the two must agree.
 #pragma once
@@ -119,42 +119,57 @@ training_result loaded_qwen2(const std::filesystem::path& directory) {
   return loaded;
 }
 
-// Checkpoints through the host: `steps` AdamW steps of a model drawn from `seed`, saving the
-// model, the optimizer and the step count to `path` after `save_after` of them. The result holds
-// every step's loss and the parameters at the end.
-template <class Config, Device D>
-training_result train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens) {
-  Rng rng(seed);
-  Transformer<Config, float, D> model(rng);
-  const ParameterList params = parameters(model);
+// The optimizer of the checkpoint tests: AdamW, or SGD with momentum (buffers to save) when
+// `sgd`, each on D, calling use(optimizer).
+template <Device D, class Use>
+training_result with_optimizer(const ParameterList& params, bool sgd, Use&& use) {
+  if (sgd) {
+    SGD<D> optimizer(params, SGDOptions{.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 1e-3, .nesterov = false});
+    return use(optimizer);
+  }
   AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
-  const auto device_targets = modules::targets_on<D>(tokens.batch, tokens.positions, tokens.targets);
-  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> ids(tokens.ids.data(), Shape<dyn, dyn>{tokens.batch, tokens.positions});
-  const auto loss = [&] { return cross_entropy(model(ids), device_targets.view()); };
-  auto first = modules::run_steps(model, optimizer, params, save_after, 0.0, loss);
-  io::training_state state;
-  state.add_model(model).add_optimizer(optimizer);
-  state.step = save_after;
-  io::save_checkpoint(path, state);
-  auto rest = modules::run_steps(model, optimizer, params, steps - save_after, 0.0, loss);
-  rest.losses.insert(rest.losses.begin(), first.losses.begin(), first.losses.end());
-  return rest;
+  return use(optimizer);
 }
 
-// A model drawn from another seed and a fresh AdamW, loaded from `path`'s checkpoint, then
-// `steps` steps: the losses of those steps and the parameters at the end.
+// Checkpoints through the host: `steps` AdamW (or SGD) steps of a model drawn from `seed`, saving
+// the model, the optimizer and the step count to `path` after `save_after` of them. The result
+// holds every step's loss and the parameters at the end.
 template <class Config, Device D>
-training_result resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens) {
+training_result train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens,
+                             bool sgd = false) {
   Rng rng(seed);
   Transformer<Config, float, D> model(rng);
   const ParameterList params = parameters(model);
-  AdamW<D> optimizer(params, AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1});
-  io::training_state state;
-  state.add_model(model).add_optimizer(optimizer);
-  io::load_checkpoint(path, state);
-  const auto device_targets = modules::targets_on<D>(tokens.batch, tokens.positions, tokens.targets);
-  const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> ids(tokens.ids.data(), Shape<dyn, dyn>{tokens.batch, tokens.positions});
-  return modules::run_steps(model, optimizer, params, steps, 0.0, [&] { return cross_entropy(model(ids), device_targets.view()); });
+  return with_optimizer<D>(params, sgd, [&](auto& optimizer) {
+    const auto device_targets = modules::targets_on<D>(tokens.batch, tokens.positions, tokens.targets);
+    const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> ids(tokens.ids.data(), Shape<dyn, dyn>{tokens.batch, tokens.positions});
+    const auto loss = [&] { return cross_entropy(model(ids), device_targets.view()); };
+    auto first = modules::run_steps(model, optimizer, params, save_after, 0.0, loss);
+    io::training_state state;
+    state.add_model(model).add_optimizer(optimizer);
+    state.step = save_after;
+    io::save_checkpoint(path, state);
+    auto rest = modules::run_steps(model, optimizer, params, steps - save_after, 0.0, loss);
+    rest.losses.insert(rest.losses.begin(), first.losses.begin(), first.losses.end());
+    return rest;
+  });
+}
+
+// A model drawn from another seed and a fresh AdamW (or SGD), loaded from `path`'s checkpoint,
+// then `steps` steps: the losses of those steps and the parameters at the end.
+template <class Config, Device D>
+training_result resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens, bool sgd = false) {
+  Rng rng(seed);
+  Transformer<Config, float, D> model(rng);
+  const ParameterList params = parameters(model);
+  return with_optimizer<D>(params, sgd, [&](auto& optimizer) {
+    io::training_state state;
+    state.add_model(model).add_optimizer(optimizer);
+    io::load_checkpoint(path, state);
+    const auto device_targets = modules::targets_on<D>(tokens.batch, tokens.positions, tokens.targets);
+    const TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> ids(tokens.ids.data(), Shape<dyn, dyn>{tokens.batch, tokens.positions});
+    return modules::run_steps(model, optimizer, params, steps, 0.0, [&] { return cross_entropy(model(ids), device_targets.view()); });
+  });
 }
 
 // The same on cpu_t, compiled in cpu_reference.cpp.
@@ -162,8 +177,9 @@ std::vector<std::vector<std::int32_t>> cpu_generated(model_kind kind, std::uint6
                                                      const GenerationOptions& options);
 void cpu_save_drawn_qwen2(std::uint64_t seed, const std::filesystem::path& directory);
 training_result cpu_loaded_qwen2(const std::filesystem::path& directory);
-training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens);
-training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens);
+training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens,
+                                 bool sgd = false);
+training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens, bool sgd = false);
 training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
                           const std::vector<std::int32_t>& targets);
 std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,
