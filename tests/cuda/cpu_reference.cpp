@@ -1,9 +1,16 @@
 // The CPU kernels behind tests/cuda/cpu_reference.hpp (compiled by the host compiler).
 #include "cpu_reference.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include "autograd_graph.hpp"
+#include "lora_training.hpp"
 #include "module_training.hpp"
 #include "op_cases.hpp"
-#include "lora_training.hpp"
 #include "sae_training.hpp"
 #include "transformer_training.hpp"
 

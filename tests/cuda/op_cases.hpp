@@ -9,12 +9,11 @@
 // (autograd/gradcheck.hpp), and with RANKLENS_CUDA_TIMING=1 times each case on both devices.
 // The sizes are odd and small: the host emulation runs the same cases.
 #pragma once
+#include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <limits>
-#include <optional>
 #include <random>
 #include <string_view>
 #include <tuple>
