@@ -2,8 +2,8 @@
 # Builds the CUDA tests (tests/cuda/*.cu) as C++ for the host emulation of the CUDA execution
 # model (include/ranklens/cuda/emulation.hpp) and runs them: every kernel runs on the host, each
 # CUDA thread a fiber, against the CPU kernels. No GPU needed; it checks indexing, masking and
-# barriers, not speed, and not what has no emulation (cuBLAS is a plain loop there, graphs are
-# refused). The tests still have to pass on a real GPU (scripts/gpu_check.sh).
+# barriers, and graphs' capture and replay, not speed, and not cuBLAS itself (a plain loop there).
+# The tests still have to pass on a real GPU (scripts/gpu_check.sh).
 #
 #   scripts/cuda_emulation_test.sh [tests/cuda/test_x.cu ...] [-- catch arguments]
 #

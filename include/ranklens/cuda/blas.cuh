@@ -112,18 +112,20 @@ void column_major_gemm(cublasOperation_t op_a, cublasOperation_t op_b, index_t m
                        index_t lda, index_t stride_a, const T* b, index_t ldb, index_t stride_b, float beta, T* c, index_t ldc,
                        index_t stride_c, index_t batch) {
 #if defined(RANKLENS_CUDA_EMULATION)
-  for (index_t p = 0; p < batch; ++p)
-    for (index_t j = 0; j < n; ++j)
-      for (index_t i = 0; i < m; ++i) {
-        double sum = 0;
-        for (index_t l = 0; l < k; ++l) {
-          const T x = op_a == CUBLAS_OP_N ? a[p * stride_a + i + l * lda] : a[p * stride_a + l + i * lda];
-          const T y = op_b == CUBLAS_OP_N ? b[p * stride_b + l + j * ldb] : b[p * stride_b + j + l * ldb];
-          sum += double(to_float(x)) * double(to_float(y));
+  emulation::run_or_record([=] {  // recorded while a graph captures, like the cuBLAS call it stands for
+    for (index_t p = 0; p < batch; ++p)
+      for (index_t j = 0; j < n; ++j)
+        for (index_t i = 0; i < m; ++i) {
+          double sum = 0;
+          for (index_t l = 0; l < k; ++l) {
+            const T x = op_a == CUBLAS_OP_N ? a[p * stride_a + i + l * lda] : a[p * stride_a + l + i * lda];
+            const T y = op_b == CUBLAS_OP_N ? b[p * stride_b + l + j * ldb] : b[p * stride_b + j + l * ldb];
+            sum += double(to_float(x)) * double(to_float(y));
+          }
+          T& out = c[p * stride_c + i + j * ldc];
+          out = from_float<T>(float(alpha * sum + (beta == 0.0f ? 0.0 : double(beta) * double(to_float(out)))));
         }
-        T& out = c[p * stride_c + i + j * ldc];
-        out = from_float<T>(float(alpha * sum + (beta == 0.0f ? 0.0 : double(beta) * double(to_float(out)))));
-      }
+  });
 #else
   blas_handles& h = handles();
   constexpr cudaDataType_t type = blas_type<T>();

@@ -10,8 +10,10 @@
 // bugs early; built with -fsanitize=thread it also reports a missing __syncthreads as a data
 // race (ThreadSanitizer sees each fiber as a thread, and only barriers order them). It proves
 // nothing about speed, and nothing about what has no emulation here (cuBLAS is replaced by a
-// plain column-major loop, graphs are refused), so the parity suite still has to run on a real
-// device (scripts/gpu_check.sh). Fibers rather than an OS thread per CUDA thread (the first
+// plain column-major loop), so the parity suite still has to run on a real device
+// (scripts/gpu_check.sh). Stream capture is emulated as CUDA does it: while a graph records,
+// launches, copies and the BLAS stand-in are recorded with their arguments' values of that moment
+// and not run, and a replay runs the recording; host code between them does not run again. Fibers rather than an OS thread per CUDA thread (the first
 // form): a barrier is then a switch between stacks instead of a wake-up of every waiting
 // thread through the kernel, which took most of CI's emulation time.
 //
@@ -41,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <tuple>
@@ -427,8 +430,34 @@ inline void run_fiber() {
 
 // Runs kernel(args...) over the grid, the blocks in order, each block's threads as fibers on the
 // calling thread.
+// Stream capture (cuda/graph.hpp): while a recording is open on this thread, device work is
+// appended to it instead of run, as cudaStreamBeginCapture records launches; replay() runs it.
+struct recording {
+  std::vector<std::function<void()>> steps;
+  void replay() const {
+    for (const auto& step : steps) step();
+  }
+};
+inline thread_local recording* current_recording = nullptr;
+
+// Runs work now, or records it while a capture is open.
+template <class Work>
+void run_or_record(Work&& work) {
+  if (current_recording != nullptr)
+    current_recording->steps.emplace_back(std::forward<Work>(work));
+  else
+    work();
+}
+
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, Args&&... args) {
+  if (current_recording != nullptr) {  // the arguments' values now, as a captured launch keeps them
+    current_recording->steps.emplace_back(
+        [kernel, grid, block, shared_bytes, parameters = std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)] {
+          std::apply([&](const auto&... p) { launch(kernel, grid, block, shared_bytes, p...); }, parameters);
+        });
+    return;
+  }
   const int threads = int(block.x * block.y * block.z);
   const int warp_count = (threads + 31) / 32;
   std::tuple<std::decay_t<Params>...> parameters(std::forward<Args>(args)...);

@@ -13,8 +13,17 @@
 // pool: blocks a captured kernel uses are never handed to anyone else while the graph lives.
 // cuBLAS keeps a handle per stream, so run the launches once on the graph's stream (warm_up)
 // before capturing them; a capture that would create a handle, or that synchronises (a copy to
-// the host, cross_entropy_forward's count), fails with the CUDA error naming the call.
+// the host), fails with the CUDA error naming the call. The host emulation records and replays
+// the same way (emulation.hpp), so that a captured step's logic is tested without a GPU.
+//
+// A whole training step (zero_grad, forward, backward, AdamW's step) can be captured: the ops
+// keep what changes from step to step on the device (cross-entropy's divisor, AdamW's step count
+// and rate, token ids passed as device tensors, the rotary tables); docs/architecture.md, "A
+// whole training step in a CUDA graph". A replay runs no host code: SGD<cuda_t>'s learning rate
+// and dropout's seed are host numbers, so replays keep the captured ones, and clip_grad_norm
+// (a host sum) cannot be captured.
 #pragma once
+#include <memory>
 #include <utility>
 
 #include "ranklens/cuda/caching_allocator.hpp"
@@ -44,8 +53,21 @@ class graph {
   template <class Launches>
   void capture(Launches&& launches) {
 #if defined(RANKLENS_CUDA_EMULATION)
-    (void)launches;
-    throw cuda_error("cuda::graph::capture: CUDA graphs have no host emulation");
+    reset();
+    stream_scope on(stream_);
+    emulation::recording recorded;
+    caching_allocator::instance().set_capture_pool(&pool_);
+    emulation::current_recording = &recorded;
+    try {
+      launches();
+    } catch (...) {
+      emulation::current_recording = nullptr;
+      caching_allocator::instance().set_capture_pool(nullptr);
+      throw;
+    }
+    emulation::current_recording = nullptr;
+    caching_allocator::instance().set_capture_pool(nullptr);
+    recorded_ = std::make_unique<emulation::recording>(std::move(recorded));
 #else
     reset();
     stream_scope on(stream_);
@@ -69,13 +91,22 @@ class graph {
 
   // Runs the recorded launches on the current stream, after the work queued there before.
   void replay() {
-#if !defined(RANKLENS_CUDA_EMULATION)
+#if defined(RANKLENS_CUDA_EMULATION)
+    if (!recorded_) throw cuda_error("cuda::graph::replay: nothing was captured");
+    recorded_->replay();
+#else
     if (!instance_) throw cuda_error("cuda::graph::replay: nothing was captured");
     check(cudaGraphLaunch(instance_, current_stream()), "cudaGraphLaunch");
 #endif
   }
 
-  bool captured() const noexcept { return instance_ != nullptr; }
+  bool captured() const noexcept {
+#if defined(RANKLENS_CUDA_EMULATION)
+    return recorded_ != nullptr;
+#else
+    return instance_ != nullptr;
+#endif
+  }
 
  private:
   // Waits for the device (a replay may still use the pool), then gives everything back.
@@ -87,6 +118,9 @@ class graph {
 #endif
     instance_ = nullptr;
     graph_ = nullptr;
+#if defined(RANKLENS_CUDA_EMULATION)
+    recorded_.reset();
+#endif
     caching_allocator::instance().release_pool(pool_);
   }
 
@@ -94,6 +128,9 @@ class graph {
   private_pool pool_;
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t instance_ = nullptr;
+#if defined(RANKLENS_CUDA_EMULATION)
+  std::unique_ptr<emulation::recording> recorded_;  // the emulation's stand-in for instance_
+#endif
 };
 
 }  // namespace ranklens::cuda

@@ -63,17 +63,21 @@ inline cudaError_t try_malloc(void** p, std::size_t bytes) noexcept {
 }
 inline void free(void* p) noexcept { std::free(p); }
 inline void copy_async(void* dst, const void* src, std::size_t bytes, cudaStream_t, const char*) {
-  if (bytes) std::memmove(dst, src, bytes);
+  if (bytes) emulation::run_or_record([=] { std::memmove(dst, src, bytes); });
 }
 inline void memset_async(void* p, int value, std::size_t bytes, cudaStream_t) {
-  if (bytes) std::memset(p, value, bytes);
+  if (bytes) emulation::run_or_record([=] { std::memset(p, value, bytes); });
 }
-inline void synchronize(cudaStream_t, const char*) {}
-inline void device_synchronize(const char*) {}
+// The emulation has one stream of work per thread: a capture records all of it.
+inline bool is_capturing(cudaStream_t) { return emulation::current_recording != nullptr; }
+inline void require_not_capturing(cudaStream_t stream, const char* what) {
+  if (is_capturing(stream))
+    throw cuda_error(std::string(what) + ": the stream is being captured into a CUDA graph, which cannot wait for the device or copy to the host");
+}
+inline void synchronize(cudaStream_t stream, const char* what) { require_not_capturing(stream, what); }
+inline void device_synchronize(const char* what) { require_not_capturing(nullptr, what); }
 inline cudaStream_t create_stream() { return reinterpret_cast<cudaStream_t>(new char); }
 inline void destroy_stream(cudaStream_t s) noexcept { delete reinterpret_cast<char*>(s); }
-inline bool is_capturing(cudaStream_t) { return false; }
-inline void require_not_capturing(cudaStream_t, const char*) {}
 inline cudaEvent_t create_event() { return reinterpret_cast<cudaEvent_t>(new detail::emulated_event{}); }
 inline void destroy_event(cudaEvent_t e) noexcept { delete reinterpret_cast<detail::emulated_event*>(e); }
 inline void record_event(cudaEvent_t e, cudaStream_t) {
