@@ -1,4 +1,4 @@
-// Switch point for the fused cross-entropy, forward and backward. Twins:
+// Switch point for the fused cross-entropy, forward and backward, and a reduced loss's factor. Twins:
 // cpu/cross_entropy.hpp, cuda/cross_entropy.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
@@ -13,5 +13,6 @@ namespace ranklens::backend {
 
 RANKLENS_BACKEND_KERNEL(cross_entropy_forward)
 RANKLENS_BACKEND_KERNEL(cross_entropy_backward)
+RANKLENS_BACKEND_KERNEL(cross_entropy_scale)
 
 }  // namespace ranklens::backend

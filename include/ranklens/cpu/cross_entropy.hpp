@@ -9,6 +9,7 @@
 // gradient; the forward returns how many rows were not ignored (the divisor of a mean).
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "ranklens/cpu/cross_entropy_args.hpp"
@@ -63,6 +64,27 @@ index_t cross_entropy_forward(const T* logits, const std::int32_t* targets, T* l
     if (logsumexp != nullptr) logsumexp[r] = lse;
   });
   return used;
+}
+
+// scale[0] = the factor of a reduced loss: 1 / (rows not ignored) for a mean (NaN when every row
+// is ignored, as PyTorch's mean over nothing), 1 for a sum; NaN for either when a target is
+// outside [0, vocab) and not ignore_index. Written to memory, as cuda::cross_entropy_scale writes
+// it on the device (where a captured step cannot return a count to the host).
+template <Real T>
+void cross_entropy_scale(const std::int32_t* targets, index_t rows, index_t vocab,
+                         std::int32_t ignore_index, bool mean, T* scale) {
+  index_t used = 0;
+  bool bad = false;
+  for (index_t r = 0; r < rows; ++r) {
+    const std::int32_t target = targets[r];
+    if (target == ignore_index) continue;
+    if (target < 0 || target >= vocab)
+      bad = true;
+    else
+      ++used;
+  }
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  *scale = bad ? nan : !mean ? T(1) : used > 0 ? T(1) / T(used) : nan;
 }
 
 // glogits[r, :] += scale * g[r] * (softmax(logits[r, :]) − onehot(targets[r])) for the rows not

@@ -74,24 +74,29 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   auto& arena = Tape::current().arena<D>();
   T* losses = arena.template allocate_array<T>(std::size_t(rows));
   T* logsumexp = arena.template allocate_array<T>(std::size_t(rows));
+  // The reduction's factor (1 / rows used, or 1), its product with the loss's gradient, and that
+  // product for every row stay in device memory: nothing here waits for a device, so a training
+  // step can be captured into a CUDA graph (cuda/graph.hpp) and replayed on new targets.
+  T* scale = arena.template allocate_array<T>(3);
+  T* weight = scale + 1;
+  T* row_weights = arena.template allocate_array<T>(std::size_t(rows));
   const std::int32_t* target_ids = targets.data();
-  const index_t used =
-      backend::cross_entropy_forward<T>(D{}, logits.value().data(), target_ids, losses, logsumexp, rows, vocab, options.ignore_index);
-  // As PyTorch: the mean over zero counted rows is NaN.
-  const T scale = options.reduce == reduction::sum ? T(1) : (used > 0 ? T(1) / T(used) : std::numeric_limits<T>::quiet_NaN());
+  // Checks the targets (on a device: unless a graph is being captured; then a bad target makes
+  // the scale, and so the loss, NaN).
+  backend::cross_entropy_forward<T>(D{}, logits.value().data(), target_ids, losses, logsumexp, rows, vocab, options.ignore_index);
+  backend::cross_entropy_scale<T>(D{}, target_ids, rows, vocab, options.ignore_index, options.reduce != reduction::sum, scale);
   auto out = new_var<T, Shape<>, D>(Shape<>{}, any_requires_grad(logits));
   T* loss = out.mutable_data();
   backend::sum_all<T>(D{}, losses, rows, loss);  // accumulated in double: a mean over many rows keeps its digits
-  if (options.reduce != reduction::sum) backend::scale<T>(D{}, loss, scale, loss, index_t(1));
+  backend::binary_forward<cpu::mul_op, T>(D{}, loss, scale, loss, index_t(1));
   const std::int32_t ignore_index = options.ignore_index;
   record(
       "cross_entropy", out,
       [=](const auto& out, const auto& logits) {
-        // The kernel takes the loss's gradient as a number: on a GPU this copy waits for the
-        // stream (once per backward), and keeps such a step out of a CUDA graph for now.
-        T g;
-        device_memory<D>::copy_to_host(&g, out.grad().data(), sizeof(T));
-        backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, nullptr, g * scale,
+        backend::binary_forward<cpu::mul_op, T>(D{}, out.grad().data(), scale, weight, index_t(1));
+        device_memory<D>::zero(row_weights, sizeof(T) * std::size_t(rows));
+        backend::sum_all_backward<T>(D{}, weight, row_weights, rows);  // the weight on every row
+        backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, row_weights, T(1),
                                            logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },
       logits);
