@@ -1,4 +1,5 @@
-// Switch point for the AdamW update, one fused pass per parameter. Twins: cpu/adamw.hpp,
+// Switch point for the AdamW update, one fused pass per parameter, and the step that computes
+// its coefficients where they live (adamw_advance). Twins: cpu/adamw.hpp,
 // cuda/adamw.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
@@ -12,5 +13,6 @@
 namespace ranklens::backend {
 
 RANKLENS_BACKEND_KERNEL(adamw_update)
+RANKLENS_BACKEND_KERNEL(adamw_advance)
 
 }  // namespace ranklens::backend

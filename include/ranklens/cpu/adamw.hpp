@@ -39,4 +39,15 @@ void adamw_update(T* value, const T* grad, T* m, T* v, index_t n, const adamw_co
   });
 }
 
+// The same with the coefficients in memory, and the step that writes them from a schedule
+// (cpu/adamw_coefficients.hpp): the twins of the device form, which AdamW uses off the CPU.
+template <Real T>
+void adamw_update(T* value, const T* grad, T* m, T* v, index_t n, const adamw_coefficients<T>* c) {
+  adamw_update(value, grad, m, v, n, *c);
+}
+template <Real T>
+void adamw_advance(double* schedule, adamw_coefficients<T>* c) {
+  *c = advance_adamw_schedule<T>(schedule);
+}
+
 }  // namespace ranklens::cpu

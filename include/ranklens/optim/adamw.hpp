@@ -14,12 +14,19 @@
 //
 // AdamW<D> updates parameters on device D (all of its list, checked when it is built) through
 // the switch point backend/adamw.hpp; `AdamW optimizer(params)` is AdamW<cpu_t>. On cuda_t the
-// moments live in device memory and parameters must be F32 (fp32 master weights); its state
-// is not offered as host bytes yet, so checkpoints take cpu_t optimizers only.
+// moments live in device memory and parameters must be F32 (fp32 master weights); checkpoints
+// copy them through the host. There the step count and the settings live in device memory too,
+// and each step's coefficients are computed on the device (backend::adamw_advance), as
+// PyTorch's capturable AdamW keeps its step: a step captured into a CUDA graph (cuda/graph.hpp)
+// then counts its own replays. steps_taken() and settings() read them back (waiting for the
+// device); set_lr writes the rate (refused while a graph is being captured).
 #pragma once
 #include <array>
 #include <cmath>
+#include <optional>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "ranklens/backend/adamw.hpp"
@@ -51,31 +58,49 @@ class AdamW {
         if (p.type != dtype::f32)
           throw value_error("AdamW<" + std::string(D::name) + ">: parameter '" + std::string(p.name) + "' is " + std::string(name_of(p.type)) +
                             "; on this device weights and moments are F32");
+    if constexpr (schedule_on_device) {  // after the checks: a refused list allocates nothing on the device
+      schedule_.emplace();
+      write_schedule();
+    }
   }
 
   // One update with the gradients currently stored in the parameters.
   void step() {
-    ++step_;
-    const double bias1 = 1 - std::pow(options_.beta1, double(step_));
-    const double bias2_sqrt = std::sqrt(1 - std::pow(options_.beta2, double(step_)));
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const ParameterRef& p = params_[i];
-      if (*p.frozen || p.grad() == nullptr) continue;
-      if (!state_.has(i)) state_.create(i);
-      if (p.type == dtype::f32) {
-        update<float>(p, i, bias1, bias2_sqrt);
-      } else if constexpr (std::same_as<D, cpu_t>) {  // elsewhere F32 only, checked when built
-        if (p.type != dtype::f64) throw value_error("AdamW: parameter '" + std::string(p.name) + "' is not F32 or F64");
-        update<double>(p, i, bias1, bias2_sqrt);
-      }
+    if constexpr (schedule_on_device) {
+      auto* c = reinterpret_cast<cpu::adamw_coefficients<float>*>(schedule_->coefficients.data());
+      backend::adamw_advance<float>(D{}, schedule_->values.data(), c);
+      for_each_update([&](const ParameterRef& p, std::size_t i) { update<float>(p, i, c); });
+    } else {
+      ++step_;
+      const auto f32 = coefficients<float>(), f64 = coefficients<double>();
+      for_each_update([&](const ParameterRef& p, std::size_t i) {
+        if (p.type == dtype::f32) {
+          update<float>(p, i, &f32);
+        } else {
+          if (p.type != dtype::f64) throw value_error("AdamW: parameter '" + std::string(p.name) + "' is not F32 or F64");
+          update<double>(p, i, &f64);
+        }
+      });
     }
   }
 
   void zero_grad() { ranklens::zero_grad(params_); }
 
   double lr() const noexcept { return options_.lr; }
-  void set_lr(double lr) noexcept { options_.lr = lr; }
-  long long steps_taken() const noexcept { return step_; }
+  void set_lr(double lr) {
+    options_.lr = lr;
+    if constexpr (schedule_on_device)  // the rate only: the device's step count runs ahead of step_
+      device_memory<D>::copy_from_host(schedule_->values.data() + cpu::adamw_schedule::lr, &options_.lr, sizeof(double));
+  }
+  long long steps_taken() const {
+    if constexpr (schedule_on_device) {
+      double steps = 0;
+      device_memory<D>::copy_to_host(&steps, schedule_->values.data() + cpu::adamw_schedule::steps, sizeof(double));
+      return static_cast<long long>(steps);
+    } else {
+      return step_;
+    }
+  }
   const AdamWOptions& options() const noexcept { return options_; }
   const ParameterList& parameters() const noexcept { return params_; }
 
@@ -88,7 +113,7 @@ class AdamW {
   void release_state(std::size_t i) { state_.release(i); }
   OptimizerSettings settings() const {
     OptimizerSettings s;
-    s.set("steps_taken", step_);
+    s.set("steps_taken", steps_taken());
     s.set("lr", options_.lr);
     s.set("beta1", options_.beta1);
     s.set("beta2", options_.beta2);
@@ -108,6 +133,7 @@ class AdamW {
   void restore_settings(const OptimizerSettings& saved) {
     step_ = saved.integer("steps_taken");
     options_.lr = saved.real("lr");
+    if constexpr (schedule_on_device) write_schedule();
   }
 
  private:
@@ -117,22 +143,56 @@ class AdamW {
     throw value_error("AdamW: no state tensor named '" + std::string(name) + "' (it keeps exp_avg and exp_avg_sq)");
   }
 
+  static constexpr bool schedule_on_device = !std::same_as<D, cpu_t>;
+
+  // Calls f(p, i) for each parameter this step updates, making its moments at its first update.
+  template <class F>
+  void for_each_update(F&& f) {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const ParameterRef& p = params_[i];
+      if (*p.frozen || p.grad() == nullptr) continue;
+      if (!state_.has(i)) state_.create(i);
+      f(p, i);
+    }
+  }
+
   template <class T>
-  void update(const ParameterRef& p, std::size_t i, double bias1, double bias2_sqrt) {
-    const cpu::adamw_coefficients<T> c{.decay = T(1 - options_.lr * options_.weight_decay),
-                                       .beta1 = T(options_.beta1),
-                                       .beta2 = T(options_.beta2),
-                                       .step_size = T(options_.lr / bias1),
-                                       .inv_bias2_sqrt = T(1 / bias2_sqrt),
-                                       .eps = T(options_.eps)};
+  cpu::adamw_coefficients<T> coefficients() const {
+    return cpu::adamw_coefficients_at<T>(double(step_), options_.lr, options_.beta1, options_.beta2, options_.eps, options_.weight_decay);
+  }
+
+  template <class T>
+  void update(const ParameterRef& p, std::size_t i, const cpu::adamw_coefficients<T>* c) {
     backend::adamw_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), state_.template data<T>(i, 0),
                              state_.template data<T>(i, 1), p.numel, c);
   }
 
+  // The step count and settings (host numbers) into device memory: when built and restored.
+  void write_schedule() {
+    using slot = cpu::adamw_schedule;
+    double values[slot::slots] = {};
+    values[slot::steps] = double(step_);
+    values[slot::lr] = options_.lr;
+    values[slot::beta1] = options_.beta1;
+    values[slot::beta2] = options_.beta2;
+    values[slot::eps] = options_.eps;
+    values[slot::weight_decay] = options_.weight_decay;
+    device_memory<D>::copy_from_host(schedule_->values.data(), values, sizeof(values));
+  }
+
+  // Off the CPU: the schedule (cpu/adamw_coefficients.hpp's slots) and the coefficients that
+  // backend::adamw_advance writes from it each step, in D's memory.
+  struct device_schedule {
+    Tensor<double, Shape<cpu::adamw_schedule::slots>, D> values{Shape<cpu::adamw_schedule::slots>{}};
+    Tensor<float, Shape<6>, D> coefficients{Shape<6>{}};
+  };
+  static_assert(sizeof(cpu::adamw_coefficients<float>) == 6 * sizeof(float));
+
   ParameterList params_;
   AdamWOptions options_;
   LazyParameterState<2, D> state_;
-  long long step_ = 0;
+  long long step_ = 0;  // on the CPU the count; elsewhere the count last written to the device
+  [[no_unique_address]] std::conditional_t<schedule_on_device, std::optional<device_schedule>, std::monostate> schedule_;
 };
 
 }  // namespace ranklens
