@@ -13,5 +13,6 @@ namespace ranklens::backend {
 
 RANKLENS_BACKEND_KERNEL(embedding_forward)
 RANKLENS_BACKEND_KERNEL(embedding_backward)
+RANKLENS_BACKEND_PLAIN_KERNEL(embedding_ids)
 
 }  // namespace ranklens::backend

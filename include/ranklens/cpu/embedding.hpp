@@ -36,4 +36,23 @@ void embedding_backward(const std::int32_t* ids, const T* gy, T* gweight, index_
   }
 }
 
+// The first id outside [0, vocab) and its position (position −1 when every id is in range).
+struct bad_id {
+  index_t position = -1;
+  std::int32_t id = 0;
+};
+
+// out[p] = ids[p], or −1 for an id outside [0, vocab); returns the first such id. The twin of
+// cuda::embedding_ids, which copies ids that already live on a device (on the CPU the embedding
+// op checks them as it gathers them).
+inline bad_id embedding_ids(const std::int32_t* ids, std::int32_t* out, index_t count, index_t vocab) {
+  bad_id first;
+  for (index_t p = 0; p < count; ++p) {
+    const bool in_range = ids[p] >= 0 && ids[p] < vocab;
+    if (!in_range && first.position < 0) first = {p, ids[p]};
+    out[p] = in_range ? ids[p] : -1;
+  }
+  return first;
+}
+
 }  // namespace ranklens::cpu

@@ -50,6 +50,13 @@ class Embedding {
   auto operator()(const Tensor<std::int32_t, S, cpu_t>& ids) const {
     return embedding(weight.var(), ids.view());
   }
+  // ids already in D's memory (D not the CPU; contiguous): what a step captured into a CUDA graph
+  // reads (ops/embedding.hpp).
+  template <class I, index_t... E>
+    requires(std::same_as<std::remove_const_t<I>, std::int32_t> && !std::same_as<D, cpu_t>)
+  auto operator()(TensorView<I, Shape<E...>, D> ids) const {
+    return embedding(weight.var(), ids);
+  }
 
   template <class Self, class Visit>
   static void visit_parameters(Self& self, Visit&& visit) {

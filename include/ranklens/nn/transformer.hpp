@@ -102,6 +102,15 @@ class Transformer {
   logits_type forward(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t position_offset = 0) const {
     return (*this)(tokens, position_offset);
   }
+  // The same with the tokens already in D's memory (D not the CPU): a training step whose batch
+  // is copied into fixed device buffers can be captured into a CUDA graph (cuda/graph.hpp).
+  logits_type operator()(TensorView<const std::int32_t, Shape<dyn, dyn>, D> tokens, index_t position_offset = 0) const
+    requires(!std::same_as<D, cpu_t>)
+  {
+    residual_activation h = embed(tokens, position_offset);
+    for (const auto& block : blocks) h = block(h, position_offset);
+    return unembed(h);
+  }
 
   // tokens: (batch, new) ids that continue the sequences held in `cache` (nn/kv_cache.hpp): they
   // sit at positions cache.length() onwards, attend to every cached position, and are appended
@@ -158,7 +167,8 @@ class Transformer {
 
  private:
   // Token embeddings, plus learned position rows from `first_position` when C has them.
-  residual_activation embed(TensorView<const std::int32_t, Shape<dyn, dyn>, cpu_t> tokens, index_t first_position) const {
+  template <Device TokenDevice>
+  residual_activation embed(TensorView<const std::int32_t, Shape<dyn, dyn>, TokenDevice> tokens, index_t first_position) const {
     residual_activation h = hook_embed(token_embedding(tokens));
     if constexpr (learned_positions) {
       // One (seq, d_model) slice of the table, seen once per sequence of the batch.

@@ -27,6 +27,24 @@ std::string index_to_string(index_t flat, const std::array<index_t, R>& dims) {
   for (std::size_t k = 0; k < R; ++k) out += (k ? ", " : "") + std::to_string(index[k]);
   return out + ")";
 }
+// The rows of weight that the `count` kernel_ids (on D, in the arena, row-major) name, as a Var
+// of `shape`.
+template <class T, ShapeType SW, Device D, ShapeType R>
+Var<T, R, D> embedding_rows(const Var<T, SW, D>& weight, const std::int32_t* kernel_ids, index_t count, const R& shape) {
+  const index_t vocabulary = weight.shape().dims[0], width = weight.shape().dims[1];
+  // The kernels read a contiguous table (a parameter is one already).
+  const auto table = contiguous(weight);
+  auto out = new_var<T, R, D>(shape, any_requires_grad(table));
+  backend::embedding_forward(D{}, table.value().data(), kernel_ids, out.mutable_data(), count, vocabulary, width);
+  record(
+      "embedding", out,
+      [kernel_ids, count, width](const auto& result, const auto& contiguous_weight) {
+        backend::embedding_backward(D{}, kernel_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
+      },
+      table);
+  return out;
+}
+
 }  // namespace detail
 
 // weight: (V, D), ids: any shape of int32 token ids in [0, V). Throws value_error naming the
@@ -68,19 +86,36 @@ auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, cpu_t> id
       device_memory<D>::copy_from_host(device_ids, gathered_ids, sizeof(std::int32_t) * std::size_t(count));
       kernel_ids = device_ids;
     }
-    // The kernels read a contiguous table (a parameter is one already).
-    const auto table = contiguous(weight);
-    auto out = new_var<T, R, D>(shape, any_requires_grad(table));
-    backend::embedding_forward(D{}, table.value().data(), kernel_ids, out.mutable_data(), count, vocabulary, width);
-
-    record(
-        "embedding", out,
-        [kernel_ids, count, width](const auto& result, const auto& contiguous_weight) {
-          backend::embedding_backward(D{}, kernel_ids, result.grad().data(), contiguous_weight.grad_accumulator().data(), count, width);
-        },
-        table);
-    return out;
+    return detail::embedding_rows(weight, kernel_ids, count, shape);
   }
+}
+
+// The same with ids that already live on the weight's device D (not the CPU), contiguous: a
+// training step that keeps its batch in fixed device buffers can then be captured into a CUDA
+// graph (cuda/graph.hpp) and replayed on new batches. The ids are copied into the arena by
+// backend::embedding_ids, which first checks them (waiting for the device) and refuses a bad one
+// by position as above, except while a graph is being captured: then a bad id's row is NaN and
+// gets no gradient.
+template <class T, ShapeType SW, Device D, class I, index_t... E>
+  requires(std::same_as<std::remove_const_t<I>, std::int32_t> && !std::same_as<D, cpu_t>)
+auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, D> ids) {
+  static_assert(SW::rank == 2, "embedding: the weight must be a (vocabulary, width) matrix.");
+  using R = Shape<E..., SW::static_extents[1]>;
+  if (!ids.is_contiguous()) throw shape_error("embedding: ids on a device must be contiguous, got strides of " + to_string(ids.shape()));
+  const index_t vocabulary = weight.shape().dims[0];
+  std::array<index_t, R::rank> dims{};
+  for (std::size_t k = 0; k + 1 < R::rank; ++k) dims[k] = ids.shape().dims[k];
+  dims[R::rank - 1] = weight.shape().dims[1];
+  R shape;
+  shape.dims = dims;
+  const index_t count = ids.numel();
+  std::int32_t* kernel_ids = Tape::current().arena<D>().template allocate_array<std::int32_t>(std::size_t(count));
+  const cpu::bad_id bad = backend::embedding_ids(D{}, ids.data(), kernel_ids, count, vocabulary);
+  if (bad.position >= 0)
+    throw value_error("embedding: token id " + std::to_string(bad.id) + " at position " + detail::index_to_string(bad.position, ids.shape().dims) +
+                      " of ids " + to_string(ids.shape()) + " is out of range for a vocabulary of V = " + std::to_string(vocabulary) +
+                      " (weight " + to_string(weight.shape()) + ")");
+  return detail::embedding_rows(weight, kernel_ids, count, shape);
 }
 
 template <class T, ShapeType SW, Device D, ShapeType SI>
