@@ -59,8 +59,9 @@ auto rotary_embedding(const Var<T, S, D>& input, double theta, index_t position_
     const index_t rows = width == 0 ? 0 : x.numel() / width;
 
     // cos/sin per (position, pair), kept in the arena for the backward; computed on the host
-    // on every device (cuda::rope_tables copies them), so the backends rotate by the same
-    // numbers; the rotation is cpu/rope.hpp's (which cuda/ shares in contract).
+    // on every device (cuda::rope_tables uploads them once and copies rows on the device), so
+    // the backends rotate by the same numbers; the rotation is cpu/rope.hpp's (which cuda/
+    // shares in contract).
     auto& arena = Tape::current().arena<D>();
     float* cos_table = arena.template allocate_array<float>(std::size_t(positions * half));
     float* sin_table = arena.template allocate_array<float>(std::size_t(positions * half));
