@@ -10,6 +10,7 @@
 #include <string>
 
 #include "parity.hpp"
+#include "ranklens/cuda/graph.hpp"
 #include "temporary_directory.hpp"
 #include "transformer_training.hpp"
 
@@ -156,4 +157,106 @@ TEST_CASE("a checkpoint of a Transformer and AdamW on cuda_t resumes bit for bit
 TEST_CASE("a checkpoint of a Transformer and SGD<cuda_t> with momentum resumes bit for bit, and across devices", "[cuda][models][checkpoint]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   check_checkpoint_resumes(true);
+}
+
+namespace {
+
+using device_tokens = Tensor<std::int32_t, Shape<dyn, dyn>, cuda_t>;
+
+// One AdamW step of `model` on the batch held in (ids, targets), the loss copied into `loss`:
+// nothing here waits for the device or reads from the host, so a cuda::graph can capture it.
+template <class Model>
+void device_step(const Model& model, AdamW<cuda_t>& optimizer, const device_tokens& ids, const device_tokens& targets,
+                 Tensor<float, Shape<>, cuda_t>& loss) {
+  optimizer.zero_grad();
+  {
+    auto scope = tape();
+    const auto value = cross_entropy(model(TensorView<const std::int32_t, Shape<dyn, dyn>, cuda_t>(ids.data(), ids.shape())), targets.view());
+    backward(value, {.keep_intermediate_grads = false});
+    device_memory<cuda_t>::copy(loss.data(), value.value().data(), sizeof(float));
+  }
+  optimizer.step();
+}
+
+// Two copies of a model trained on the same batches, one step at a time: eagerly, and through a
+// step warmed up once, captured into a cuda::graph and replayed with each batch copied into the
+// same device buffers. A replay runs no host code, so AdamW's step count and learning rate, the
+// loss's divisor (rows not ignored), the token ids and the rotary tables must all come from
+// device memory.
+template <class Config>
+void check_replayed_steps_match_eager(const char* label) {
+  std::vector<models::token_batch> batches;
+  for (std::uint64_t b = 0; b < 3; ++b) batches.emplace_back(2, 9, 40 + b);
+  batches[1].targets.assign(batches[1].targets.size(), -100);  // a batch
+  batches[1].targets[4] = 3;                                    // with one row counted
+  const Shape<dyn, dyn> shape{batches[0].batch, batches[0].positions};
+  const AdamWOptions options{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1};
+  Rng eager_rng(17), graph_rng(17);
+  Transformer<Config, float, cuda_t> eager_model(eager_rng), graph_model(graph_rng);
+  AdamW<cuda_t> eager_optimizer(parameters(eager_model), options), graph_optimizer(parameters(graph_model), options);
+  device_tokens eager_ids(shape), eager_targets(shape), graph_ids(shape), graph_targets(shape);
+  Tensor<float, Shape<>, cuda_t> eager_loss(Shape<>{}), graph_loss(Shape<>{});
+  const auto load = [](const models::token_batch& b, device_tokens& ids, device_tokens& targets) {
+    cuda::copy_to_device(ids.data(), b.ids.data(), ids.numel());
+    cuda::copy_to_device(targets.data(), b.targets.data(), targets.numel());
+  };
+  const auto host_value = [](const Tensor<float, Shape<>, cuda_t>& t) { return to_host(t).data()[0]; };
+
+  cuda::graph step;
+  const auto graph_step = [&] { device_step(graph_model, graph_optimizer, graph_ids, graph_targets, graph_loss); };
+  std::vector<float> eager_losses, graph_losses;
+  const int steps = 6;
+  for (int s = 0; s < steps; ++s) {
+    const models::token_batch& b = batches[std::size_t(s) % batches.size()];
+    if (s == 4)  // a schedule's new rate reaches the replays (the graph reads it from the device)
+      for (AdamW<cuda_t>* optimizer : {&eager_optimizer, &graph_optimizer}) optimizer->set_lr(3e-3);
+    load(b, eager_ids, eager_targets);
+    device_step(eager_model, eager_optimizer, eager_ids, eager_targets, eager_loss);
+    eager_losses.push_back(host_value(eager_loss));
+    load(b, graph_ids, graph_targets);
+    if (s == 0) {
+      step.warm_up(graph_step);  // sizes the tape's arena and makes the gradients and moments
+    } else {
+      if (s == 1) step.capture(graph_step);  // recorded, not run
+      step.replay();
+    }
+    graph_losses.push_back(host_value(graph_loss));
+  }
+  CHECK(graph_optimizer.steps_taken() == steps);
+  CHECK(eager_optimizer.steps_taken() == steps);
+  // The emulation runs both in one order; a GPU's atomics add repeated tokens' rows in any order.
+  const double tol = cuda::emulated ? 0.0 : tolerance<float>;
+  check_close(std::string(label) + ": loss per replayed step", graph_losses, eager_losses, tol);
+  CHECK(std::isfinite(graph_losses[1]));
+  models::training_result eager, replayed;
+  test::modules::add_host_parameters(eager_model, eager);
+  test::modules::add_host_parameters(graph_model, replayed);
+  REQUIRE(eager.names == replayed.names);
+  for (std::size_t p = 0; p < eager.parameters.size(); ++p)
+    check_close(std::string(label) + ": " + eager.names[p] + " after " + std::to_string(steps) + " steps, replayed and eager",
+                replayed.parameters[p], eager.parameters[p], tol);
+
+  // While a graph captures, nothing may wait for the device: a bad target is then not refused by
+  // name but makes the replayed loss NaN, and a bad token id gives NaN rows. Outside a capture
+  // both are refused as on the CPU.
+  std::vector<std::int32_t> bad = batches[0].targets;
+  bad[3] = std::int32_t(models::vocabulary);
+  cuda::copy_to_device(graph_targets.data(), bad.data(), graph_targets.numel());
+  step.replay();
+  CHECK(std::isnan(host_value(graph_loss)));
+  REQUIRE_THROWS_WITH(device_step(eager_model, eager_optimizer, eager_ids, graph_targets, eager_loss),
+                      Catch::Contains("target[3] = 13 is outside [0, 13)"));
+  std::vector<std::int32_t> bad_ids = batches[0].ids;
+  bad_ids[10] = -2;
+  cuda::copy_to_device(eager_ids.data(), bad_ids.data(), eager_ids.numel());
+  REQUIRE_THROWS_WITH(device_step(eager_model, eager_optimizer, eager_ids, eager_targets, eager_loss),
+                      Catch::Contains("token id -2 at position (1, 1)"));
+}
+
+}  // namespace
+
+TEST_CASE("a Transformer training step captured into a CUDA graph replays as eager steps do", "[cuda][models][graph]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  check_replayed_steps_match_eager<models::qwen2>("Qwen2-like");
+  check_replayed_steps_match_eager<models::gpt2>("GPT-2-like");
 }

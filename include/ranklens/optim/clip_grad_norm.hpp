@@ -3,7 +3,8 @@
 //
 // clip_grad_norm<D> clips parameters on device D (cpu_t unless named). On the CPU the squares are
 // summed in double; elsewhere each parameter's sum of squares is a float total on the device (the
-// backend's order), and the totals are added on the host in double: one wait for the device.
+// backend's order), and the totals are added on the host in double: one wait for the device,
+// so a step that clips cannot be captured into a CUDA graph (the copy is refused by name).
 #pragma once
 #include <algorithm>
 #include <cmath>

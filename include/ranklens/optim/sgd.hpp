@@ -7,7 +7,9 @@
 //
 // SGD<D> updates parameters on device D (all of its list, checked when it is built) through the
 // switch point backend/sgd.hpp, one fused pass per parameter; `SGD optimizer(params)` is
-// SGD<cpu_t>. On cuda_t the buffers live in device memory and parameters must be F32.
+// SGD<cpu_t>. On cuda_t the buffers live in device memory and parameters must be F32. Its rate
+// and options are host numbers passed to each launch: a step captured into a CUDA graph replays
+// with the rate of its capture (AdamW<cuda_t> keeps its own on the device).
 #pragma once
 #include <array>
 #include <string_view>
