@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fma_peak.hpp"
+#include "gpt_step_flops.hpp"
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/cpu/blas.hpp"
 #include "ranklens/cpu/thread_pool.hpp"
@@ -43,26 +44,6 @@ struct Options {
   bool keep_intermediate_grads = false;  // PyTorch does not keep them either
   bool run_time_sizes = false;           // the model of dyn sizes, given their values at run time
 };
-
-// FLOPs of one training step (forward + backward), by the convention of PaLM's model FLOPs
-// utilisation: every matrix product counts 2 FLOPs per multiply-add forward and twice that
-// backward (one product for each operand's gradient), so parameters in matrix products cost
-// 6 FLOPs per token; attention's two products (scores q·kᵀ and pattern·v, 2·T·d multiply-adds
-// per token and layer) cost 3 × 4·T·d per token and layer. The causal mask is not subtracted
-// (PyTorch's and PaLM's count do not either): a kernel that skips the masked half does half of
-// that attention work. Norms, softmax, GELU, the loss and AdamW are not counted.
-struct StepFlops {
-  double matmul_params;  // weights that take part in matrix products (lm_head tied to wte: counted once)
-  double per_step;
-};
-
-StepFlops step_flops(index_t d_model, index_t batch) {
-  const double d = double(d_model), tokens = double(batch * context);
-  const double per_layer = d * 3 * d + d * d + d * 4 * d + 4 * d * d;  // c_attn, c_proj, c_fc, mlp c_proj
-  const double params = double(layers) * per_layer + d * double(vocab);
-  const double attention = double(layers) * 3 * 4 * double(context) * d * tokens;
-  return {params, 6 * params * tokens + attention};
-}
 
 // CPU time of this process (all threads), for comparisons on a machine other programs share:
 // unlike wall time it does not count the time other processes hold the cores.
@@ -128,7 +109,7 @@ int run(const Options& options, const bench::FmaPeak& peak, const transformer_di
   } while (elapsed < options.seconds || steps < 3);
   const double cpu_ms_per_step = 1e3 * (process_cpu_seconds() - cpu_start) / steps;
   const double tokens_per_s = double(steps) * double(options.batch * context) / elapsed;
-  const StepFlops flops = step_flops(sizes.d_model, options.batch);
+  const bench::StepFlops flops = bench::gpt_step_flops(sizes.d_model, layers, vocab, context, options.batch);
   const double gflops = flops.per_step * double(steps) / elapsed / 1e9;
   std::printf(
       "{\"side\": \"ranklens\", \"sizes\": \"%s\", \"d_model\": %ld, \"steps\": %d, \"seconds\": %.3f, \"tokens_per_s\": %.1f, "

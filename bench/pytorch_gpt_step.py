@@ -4,7 +4,14 @@ A GPT-2 style decoder (learned positions, pre-LayerNorm blocks with fused qkv at
 GELU-tanh MLP of width 4x, tied lm_head) trained with AdamW on random tokens; prints one JSON
 line with tokens/s and peak RSS. Run through scripts/bench_vs_pytorch.sh, which runs both sides
 back to back on the same machine with the same thread count.
+
+With --device cuda it is the PyTorch side of bench/bench_cuda_gpt_step.cu (scripts/gpu_check.sh
+runs both): fp32 with TF32 off, --mode eager, compile (torch.compile of the forward and loss) or
+reduce-overhead (the same, replayed as CUDA graphs), AdamW for-each or --fused-adamw, and the time
+per step from CUDA events around --steps steps (the median of --repeats runs, after --warmup),
+with no host synchronisation inside them.
 """
+import statistics
 import argparse
 import json
 import resource
@@ -49,7 +56,7 @@ class Gpt(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, tokens):
-        positions = torch.arange(tokens.shape[1])
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
         x = self.wte(tokens) + self.wpe(positions)
         for block in self.blocks:
             x = block(x)
@@ -67,7 +74,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="minimum measured time")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--mode", choices=["eager", "compile", "reduce-overhead"], default="eager")
+    parser.add_argument("--fused-adamw", action="store_true", help="AdamW(fused=True) (CUDA only)")
+    parser.add_argument("--steps", type=int, default=20, help="CUDA: steps between two events")
+    parser.add_argument("--repeats", type=int, default=5, help="CUDA: timed runs (the median is reported)")
     args = parser.parse_args()
+    if args.device == "cuda":
+        cuda_main(args)
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -100,6 +115,51 @@ def main():
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "loss": round(loss, 4), "threads": torch.get_num_threads(),
         "blas": torch.__config__.show().count("MKL") > 0 and "MKL" or "other",
+    }))
+
+
+def cuda_main(args):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    model = Gpt(args.vocab, args.context, args.d_model, args.layers, args.heads).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=args.fused_adamw)
+    tokens = torch.randint(0, args.vocab, (args.batch, args.context + 1), device=device)
+    inputs, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+
+    def loss_of(x, y):
+        return F.cross_entropy(model(x).reshape(-1, args.vocab), y.reshape(-1))
+
+    if args.mode != "eager":
+        loss_of = torch.compile(loss_of, mode="reduce-overhead" if args.mode == "reduce-overhead" else None)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(inputs, targets)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(max(args.warmup, 3)):  # compile and record graphs outside the timing
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    per_step = []
+    for _ in range(args.repeats):
+        start.record()
+        for _ in range(args.steps):
+            loss = step()
+        stop.record()
+        stop.synchronize()
+        per_step.append(start.elapsed_time(stop) / args.steps)
+    print(json.dumps({
+        "side": "pytorch", "torch": torch.__version__, "device": torch.cuda.get_device_name(),
+        "mode": args.mode, "fused_adamw": args.fused_adamw, "d_model": args.d_model, "layers": args.layers,
+        "heads": args.heads, "vocab": args.vocab, "context": args.context, "batch": args.batch,
+        "ms_per_step": round(statistics.median(per_step), 4), "min_ms_per_step": round(min(per_step), 4),
+        "peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1), "loss": round(float(loss), 4),
     }))
 
 

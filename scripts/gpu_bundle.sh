@@ -8,7 +8,7 @@
 # (the CPU side of the parity tests needs them) and the CUDA runtime statically; cuBLAS and
 # cuBLASLt stay shared (hundreds of MB; the GPU machine has them). The CPU code is built for
 # x86-64-v4 (AVX-512), not -march=native: the GPU machine's processor is another model. Plus
-# gpu_check.sh and bench/pytorch_cuda_kernels.py.
+# gpu_check.sh and the PyTorch sides (bench/pytorch_cuda_kernels.py, bench/pytorch_gpt_step.py).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +22,7 @@ start=$SECONDS
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRANKLENS_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v4 \
   -DRANKLENS_BUILD_TESTS=ON -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_BUILD_EXAMPLES=OFF \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache > /dev/null
-nice cmake --build "$build" -j "${GPU_BUNDLE_JOBS:-2}" --target ranklens_cuda_tests bench_bench_cuda_kernels
+nice cmake --build "$build" -j "${GPU_BUNDLE_JOBS:-2}" --target ranklens_cuda_tests bench_bench_cuda_kernels bench_bench_cuda_gpt_step
 echo "gpu_bundle: built in $((SECONDS - start)) s"
 
 # Relink the test binary with static OpenBLAS: the same link line, the shared library swapped.
@@ -37,12 +37,13 @@ static_line="${static_line//-o ranklens_cuda_tests/-o ranklens_cuda_tests.static
 mkdir -p "$destination/lib"
 strip -o "$destination/ranklens_cuda_tests" "$link_dir/ranklens_cuda_tests.static"
 strip -o "$destination/bench_cuda_kernels" "$build/bench/bench_cuda_kernels"
+strip -o "$destination/bench_cuda_gpt_step" "$build/bench/bench_cuda_gpt_step"
 # libquadmath is small and not on every image: it travels.
 cp -L "$(g++ -print-file-name=libquadmath.so.0)" "$destination/lib/"
-cp scripts/gpu_check.sh bench/pytorch_cuda_kernels.py "$destination/"
+cp scripts/gpu_check.sh bench/pytorch_cuda_kernels.py bench/pytorch_gpt_step.py "$destination/"
 
 echo "gpu_bundle: shared libraries the binaries still need:"
-for binary in "$destination/ranklens_cuda_tests" "$destination/bench_cuda_kernels"; do
+for binary in "$destination/ranklens_cuda_tests" "$destination/bench_cuda_kernels" "$destination/bench_cuda_gpt_step"; do
   echo "  $(basename "$binary"): $(ldd "$binary" | awk '{print $1}' | grep -vE 'linux-vdso|ld-linux' | tr '\n' ' ')"
 done
 if ldd "$destination/ranklens_cuda_tests" | grep -q openblas; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, in one call on a machine with an NVIDIA GPU: the CUDA parity tests (every [cuda]
 # test, Catch2's console reporter), the op harness's timing of every op on both devices, the kernel benchmark against PyTorch, then compute-sanitizer's
-# memcheck and racecheck on the tests at small sizes, writing one markdown report.
+# memcheck and racecheck on the tests at small sizes, writing one markdown report; between the
+# benchmark and the sanitizer, whole GPT training steps (bench/bench_cuda_gpt_step.cu, eager and
+# replayed as a CUDA graph) against PyTorch's (bench/pytorch_gpt_step.py --device cuda).
 #
 # The binaries are built elsewhere (scripts/gpu_bundle.sh, on a machine with nvcc and our Debian
 # packages) and travel in one folder with this script, bench/pytorch_cuda_kernels.py and the
@@ -10,10 +12,11 @@
 #   bash .gpu/gpu_check.sh                 # from the repository root; results go to $OUT
 #
 # Output ($OUT, or .gpu/out): gpu_check.md (the report), gpu_check.log (everything printed),
-# tests.log, parity.tsv (every comparison: name, error, tolerance), op_timings.txt, ours.csv and table.md (the
+# steps.jsonl (whole steps, both sides), tests.log, parity.tsv (every comparison: name, error, tolerance), op_timings.txt, ours.csv and table.md (the
 # benchmark), sanitizer.log. The report is rewritten after each phase, so a run cut short still
 # leaves what it finished. Phases have time caps (seconds): TESTS_S, BENCH_S, TORCH_S,
-# SANITIZER_S; SKIP_SANITIZER=1 skips the last phase.
+# SANITIZER_S, STEPS_S; SKIP_SANITIZER=1 skips the last phase. STEP_WIDTHS (default "64 128 256")
+# are the small configs' d_model; STEP_LARGE=1 adds GPT-2 medium's shape (fp32, eager and graph).
 set -uo pipefail
 
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +30,7 @@ tests_s="${TESTS_S:-90}"
 bench_s="${BENCH_S:-90}"
 torch_s="${TORCH_S:-120}"
 sanitizer_s="${SANITIZER_S:-45}"
+steps_s="${STEPS_S:-240}"
 
 # Shared libraries: ours beside the binaries, cuBLAS from the machine's CUDA toolkit or PyTorch.
 export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -46,6 +50,7 @@ bench_rc="not run"
 torch_rc="not run"
 memcheck_rc="not run"
 racecheck_rc="not run"
+steps_rc="not run"
 
 write_report() {
   {
@@ -53,7 +58,7 @@ write_report() {
     echo
     echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
-    echo "- Phases (exit codes): tests $tests_rc, op timings $ops_rc, benchmark $bench_rc, PyTorch $torch_rc, memcheck $memcheck_rc, racecheck $racecheck_rc; $((SECONDS - started)) s in all"
+    echo "- Phases (exit codes): tests $tests_rc, op timings $ops_rc, benchmark $bench_rc, PyTorch $torch_rc, whole steps $steps_rc, memcheck $memcheck_rc, racecheck $racecheck_rc; $((SECONDS - started)) s in all"
     echo
     echo "## Parity tests"
     echo
@@ -127,6 +132,36 @@ PY
     echo "## Benchmark against PyTorch"
     echo
     if [ -s "$out/table.md" ]; then cat "$out/table.md"; elif [ -s "$out/ours.csv" ]; then echo '```'; cat "$out/ours.csv"; echo '```'; fi
+    echo
+    echo "## Whole training steps against PyTorch (fp32, TF32 off; ms per step, median of 5 runs)"
+    echo
+    if [ -s "$out/steps.jsonl" ]; then
+      "$python" - "$out/steps.jsonl" <<'PY'
+import json, sys
+from collections import OrderedDict
+rows = OrderedDict()
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    r = json.loads(line)
+    key = (r["d_model"], r["layers"], r["heads"], r["vocab"], r["context"], r["batch"])
+    name = ("ours " if r["side"] == "ranklens" else "torch ") + r["mode"] + (" fused" if r.get("fused_adamw") else "")
+    rows.setdefault(key, OrderedDict())[name] = r
+columns = ["ours eager", "ours graph", "torch eager fused", "torch eager", "torch compile fused", "torch reduce-overhead fused"]
+print("| d, L, H, V, T, B | " + " | ".join(columns) + " | best torch / ours graph | ours graph TFLOP/s | peak MB ours graph / torch best |")
+print("|---|" + "---:|" * (len(columns) + 3))
+for key, found in rows.items():
+    cells = [f"{found[c]['ms_per_step']:.3f}" if c in found else "" for c in columns]
+    torch_runs = [r for n, r in found.items() if n.startswith("torch")]
+    best = min(torch_runs, key=lambda r: r["ms_per_step"]) if torch_runs else None
+    graph = found.get("ours graph")
+    ratio = f"{best['ms_per_step'] / graph['ms_per_step']:.2f}" if best and graph else ""
+    tflops = f"{graph['tflops']:.1f}" if graph else ""
+    memory = f"{graph['peak_mb']:.0f} / {best['peak_mb']:.0f}" if best and graph else ""
+    print("| " + ", ".join(str(k) for k in key) + " | " + " | ".join(cells) + f" | {ratio} | {tflops} | {memory} |")
+PY
+    fi
     echo
     echo "## compute-sanitizer (small sizes, no allocator cache)"
     echo
@@ -219,6 +254,33 @@ write_report
 section "benchmark (PyTorch)"
 PYTHONUNBUFFERED=1 timeout "$torch_s" "$python" "$bundle/pytorch_cuda_kernels.py" --ours "$out/ours.csv" --out "$out/table.md"
 torch_rc=$?
+write_report
+
+section "whole training steps"
+# One JSON line per run in steps.jsonl; every run of a config back to back on this card.
+steps_started=$SECONDS
+steps_rc=0
+run_step() {  # a command line; skipped once the phase's time is spent
+  local left=$((steps_s - (SECONDS - steps_started)))
+  if [ "$left" -le 5 ]; then steps_rc="cut short"; return; fi
+  PYTHONUNBUFFERED=1 timeout "$left" "$@" >> "$out/steps.jsonl" 2>> "$out/steps.log" || steps_rc=$?
+}
+: > "$out/steps.jsonl"
+configs=()
+for width in ${STEP_WIDTHS:-64 128 256}; do configs+=("--d-model $width --layers 4 --heads 4 --vocab 64 --context 256 --batch 32"); done
+[ "${STEP_LARGE:-0}" = 1 ] && configs+=("--d-model 1024 --layers 24 --heads 16 --vocab 50304 --context 1024 --batch 16")
+for config in "${configs[@]}"; do
+  # shellcheck disable=SC2086
+  {
+    run_step "$bundle/bench_cuda_gpt_step" $config --mode eager
+    run_step "$bundle/bench_cuda_gpt_step" $config --mode graph
+    run_step "$python" "$bundle/pytorch_gpt_step.py" --device cuda $config --mode eager --fused-adamw
+    run_step "$python" "$bundle/pytorch_gpt_step.py" --device cuda $config --mode eager
+    run_step "$python" "$bundle/pytorch_gpt_step.py" --device cuda $config --mode compile --fused-adamw
+    run_step "$python" "$bundle/pytorch_gpt_step.py" --device cuda $config --mode reduce-overhead --fused-adamw
+  }
+done
+cat "$out/steps.jsonl"
 write_report
 
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
