@@ -101,7 +101,7 @@ template <class T, ShapeType SW, Device D, class I, index_t... E>
 auto embedding(const Var<T, SW, D>& weight, TensorView<I, Shape<E...>, D> ids) {
   static_assert(SW::rank == 2, "embedding: the weight must be a (vocabulary, width) matrix.");
   using R = Shape<E..., SW::static_extents[1]>;
-  if (!ids.is_contiguous()) throw shape_error("embedding: ids on a device must be contiguous, got strides of " + to_string(ids.shape()));
+  if (!ids.is_contiguous()) throw shape_error("embedding: ids " + to_string(ids.shape()) + " on " + std::string(D::name) + " must be contiguous");
   const index_t vocabulary = weight.shape().dims[0];
   std::array<index_t, R::rank> dims{};
   for (std::size_t k = 0; k + 1 < R::rank; ++k) dims[k] = ids.shape().dims[k];

@@ -22,7 +22,6 @@
 // device); set_lr writes the rate (refused while a graph is being captured).
 #pragma once
 #include <array>
-#include <cmath>
 #include <optional>
 #include <string_view>
 #include <type_traits>
