@@ -5,6 +5,10 @@
 # barriers, and graphs' capture and replay, not speed, and not cuBLAS itself (a plain loop there).
 # The tests still have to pass on a real GPU (scripts/gpu_check.sh).
 #
+# CI builds the same program in the Release build (tests/CMakeLists.txt,
+# ranklens_cuda_emulation_tests, with these flags) and ctest runs it. This script is for work on
+# one file, and for the sanitizers:
+#
 #   scripts/cuda_emulation_test.sh [tests/cuda/test_x.cu ...] [-- catch arguments]
 #
 # Environment: EMULATION_SANITIZE=thread (ThreadSanitizer: a missing __syncthreads shows up as a
@@ -55,11 +59,16 @@ for source in "${sources[@]}"; do
   objects+=("$object")
   compile "${kernel_flags[@]}" -c "$source" -o "$object"
 done
-compile "${reference_flags[@]}" -c tests/cuda/cpu_reference.cpp -o "$out_dir/cpu_reference.o"
+reference_objects=()
+for source in tests/cuda/cpu_reference/*.cpp; do
+  object="$out_dir/cpu_reference_$(basename "$source" .cpp).o"
+  reference_objects+=("$object")
+  compile "${reference_flags[@]}" -c "$source" -o "$object"
+done
 compile "${reference_flags[@]}" -w -c tests/catch_main.cpp -o "$out_dir/catch_main.o"
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 program="$out_dir/ranklens_cuda_emulation_tests"
-g++ "${common[@]}" "${objects[@]}" "$out_dir/cpu_reference.o" "$out_dir/catch_main.o" \
+g++ "${common[@]}" "${objects[@]}" "${reference_objects[@]}" "$out_dir/catch_main.o" \
   -L "$cuda_home/lib64" -lcudart -lopenblas -pthread -o "$program"
 "$program" "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of the README, and all that CI runs:
-#   1. Release build (tests, examples, benchmarks) in build/, then its tests: first all but
-#      the [cuda] ones, then the [cuda] ones (they skip themselves without a GPU);
+#   1. Release build (tests, examples, benchmarks, the CUDA tests twice: by nvcc and on the host
+#      emulation of CUDA) in build/, then its tests: first all but the [cuda] ones (the
+#      emulated ones included), then the [cuda] ones (they skip themselves without a GPU);
 #   2. AddressSanitizer + UBSan build of the tests in build-asan/, then its tests.
 # Prints how long each phase took, and ends with ctest's summary line of the Release run.
 # Environment: RANKLENS_JOBS (build parallelism, default: nproc).
@@ -69,16 +70,11 @@ run_phase "configure release" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
 run_phase "build release" cmake --build build -j "$jobs"
 run_phase "ctest release" run_ctest "$log_dir/release.log" --test-dir build -LE cuda
 run_phase "ctest release [cuda]" run_ctest "$log_dir/release-cuda.log" --test-dir build -L cuda
-# Without a GPU the CUDA tests above only prove that nvcc compiles them. So the whole parity
-# suite (every tests/cuda/*.cu: the kernels, the ops with the tape, modules, models, both
-# optimizers, checkpoints, LoRA adapters and the sparse autoencoder on cuda_t) also runs here on
-# the host emulation of CUDA (docs/architecture.md, "Testing without a GPU"), about five minutes,
-# nearly all of it compilation.
-if [ -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda_runtime.h" ]; then
-  run_phase "cuda emulation" env EMULATION_JOBS="$jobs" scripts/cuda_emulation_test.sh
-else
-  echo "scripts/test.sh: cuda emulation skipped: no CUDA toolkit at ${CUDA_HOME:-/usr/local/cuda}"
-fi
+# Without a GPU the [cuda] tests above only prove that nvcc compiles them. The whole parity suite
+# (every tests/cuda/*.cu: the kernels, the ops with the tape, modules, models, both optimizers,
+# checkpoints, LoRA adapters and the sparse autoencoder on cuda_t) ran in "ctest release" too, on
+# the host emulation of CUDA (tests named "emulation.<test>", docs/architecture.md, "Testing
+# without a GPU"), built in "build release" beside everything else.
 
 # Debug keeps assert() on. -Og compiles less than half as long as -O1 under the sanitizers
 # (measured: 63 s vs 152 s for tests/nn/test_transformer.cpp); -O0 would be faster still, but

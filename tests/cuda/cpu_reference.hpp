@@ -1,7 +1,8 @@
 // The CPU side of the CUDA parity tests: each function runs the cpu:: kernel of the same name on
-// float arrays. They are compiled by the host compiler in cpu_reference.cpp (with the xsimd and
-// OpenBLAS of the CPU backend, which nvcc does not compile), and declared here with plain types
-// only, so that the nvcc-compiled tests can call them.
+// float arrays. They are compiled by the host compiler in cpu_reference/kernels.cpp (with the
+// xsimd and OpenBLAS of the CPU backend, which nvcc does not compile), and declared here with
+// plain types only, so that the nvcc-compiled tests can call them. The rest of cpu_reference/
+// runs the tests' models, adapters and SAEs on cpu_t the same way.
 #pragma once
 #include <array>
 #include <cstdint>

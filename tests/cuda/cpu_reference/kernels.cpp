@@ -1,19 +1,8 @@
-// The CPU kernels behind tests/cuda/cpu_reference.hpp (compiled by the host compiler).
-#include "cpu_reference.hpp"
-
+// The CPU kernels that tests/cuda/parity.hpp compares the CUDA kernels with (declared in
+// cpu_reference.hpp; compiled by the host compiler, since nvcc does not compile xsimd).
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <string>
-#include <vector>
 
-#include "autograd_graph.hpp"
-#include "lora_training.hpp"
-#include "module_training.hpp"
-#include "op_cases.hpp"
-#include "sae_training.hpp"
-#include "transformer_training.hpp"
-
+#include "../cpu_reference.hpp"
 #include "ranklens/cpu/adamw.hpp"
 #include "ranklens/cpu/bias.hpp"
 #include "ranklens/cpu/blas.hpp"
@@ -254,102 +243,3 @@ void binary_backward_strided(binary f, const std::array<index_t, 3>& dims, const
 }
 
 }  // namespace ranklens::test::reference
-
-namespace ranklens::test::graph {
-
-float cpu_loss_and_gradients(const sizes& s, const float* const* params, const std::int32_t* ids, const std::int32_t* targets,
-                             float* const* grads) {
-  return loss_and_gradients<cpu_t>(s, params, ids, targets, grads);
-}
-
-}  // namespace ranklens::test::graph
-
-namespace ranklens::test::modules {
-
-training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                          const std::vector<std::int32_t>& targets, double max_grad_norm, const std::optional<SGDOptions>& sgd) {
-  return train<cpu_t>(seed, steps, batch, positions, ids, targets, max_grad_norm, sgd);
-}
-
-}  // namespace ranklens::test::modules
-
-namespace ranklens::test::models {
-
-training_result cpu_train(model_kind kind, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                          const std::vector<std::int32_t>& targets) {
-  if (kind == model_kind::qwen2) return train<qwen2, cpu_t>(seed, steps, batch, positions, ids, targets);
-  return train<gpt2, cpu_t>(seed, steps, batch, positions, ids, targets);
-}
-
-std::vector<std::vector<std::int32_t>> cpu_generated(model_kind kind, std::uint64_t seed, const std::vector<std::int32_t>& prompts, index_t batch,
-                                                     const GenerationOptions& options) {
-  if (kind == model_kind::qwen2) return generated<qwen2, cpu_t>(seed, prompts, batch, options);
-  return generated<gpt2, cpu_t>(seed, prompts, batch, options);
-}
-
-void cpu_save_drawn_qwen2(std::uint64_t seed, const std::filesystem::path& directory) { save_drawn_qwen2<cpu_t>(seed, directory); }
-
-training_result cpu_loaded_qwen2(const std::filesystem::path& directory) { return loaded_qwen2<cpu_t>(directory); }
-
-training_result cpu_train_saving(std::uint64_t seed, int steps, int save_after, const std::filesystem::path& path, const token_batch& tokens,
-                                 bool sgd) {
-  return train_saving<qwen2, cpu_t>(seed, steps, save_after, path, tokens, sgd);
-}
-
-training_result cpu_resume(std::uint64_t seed, const std::filesystem::path& path, int steps, const token_batch& tokens, bool sgd) {
-  return resume<qwen2, cpu_t>(seed, path, steps, tokens, sgd);
-}
-
-std::pair<std::vector<float>, std::vector<float>> cpu_cached_and_full_logits(model_kind kind, std::uint64_t seed, index_t batch,
-                                                                             index_t positions, index_t prompt, const std::vector<std::int32_t>& ids) {
-  if (kind == model_kind::qwen2) return cached_and_full_logits<qwen2, cpu_t>(seed, batch, positions, prompt, ids);
-  return cached_and_full_logits<gpt2, cpu_t>(seed, batch, positions, prompt, ids);
-}
-
-}  // namespace ranklens::test::models
-
-namespace ranklens::test::lora {
-
-lora_result cpu_train_case(lora_case which, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
-                           const std::vector<std::int32_t>& targets) {
-  return train_case<cpu_t>(which, seed, steps, batch, positions, ids, targets);
-}
-
-modules::training_result cpu_load_qwen2_rank4_peft(std::uint64_t seed, const std::filesystem::path& directory) {
-  return load_qwen2_rank4_peft<cpu_t>(seed, directory);
-}
-
-}  // namespace ranklens::test::lora
-
-namespace ranklens::test::sae {
-
-ops_result cpu_run_ops(selection which, std::uint64_t seed) { return run_ops<cpu_t>(which, seed); }
-training_result cpu_train(SaeActivation rule, std::uint64_t seed) { return train<cpu_t>(rule, seed); }
-std::vector<std::vector<float>> cpu_load(const std::filesystem::path& directory) { return load<cpu_t>(directory); }
-
-}  // namespace ranklens::test::sae
-
-namespace ranklens::test::op_cases {
-
-case_result cpu_run_case(std::size_t index, const std::vector<std::vector<float>>& values, bool timed) {
-  return with_case(index, [&]<class Case>() {
-    return run_case<Case, cpu_t>(values, [&](auto&& step) {
-      if (!timed) return;
-      for (int i = 0; i < 3; ++i) step();
-      std::vector<double> us;
-      for (int i = 0; i < 20; ++i) {
-        const auto start = std::chrono::steady_clock::now();
-        step();
-        us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
-      }
-      std::nth_element(us.begin(), us.begin() + 10, us.end());
-      std::printf("timing: %-60s %10.2f us\n", (std::string(Case::name) + " (cpu)").c_str(), us[10]);
-    });
-  });
-}
-
-GradcheckResult cpu_gradcheck_case(std::size_t index) {
-  return with_case(index, []<class Case>() { return gradcheck_case<Case>(); });
-}
-
-}  // namespace ranklens::test::op_cases
