@@ -3,7 +3,7 @@
 // AdamW with the base frozen, then read: the adapter state (capture_state), the adapted logits,
 // the logits with the state spliced back in (replace_state), merged into the weights and
 // unmerged again, and an ablation's KL; and saved as a PEFT adapter directory. test_lora.cu
-// runs it on cuda_t, cpu_reference.cpp on cpu_t, and the two must agree.
+// runs it on cuda_t, cpu_reference/ on cpu_t, and the two must agree.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -111,7 +111,7 @@ modules::training_result load_qwen2_rank4_peft(std::uint64_t seed, const std::fi
   return loaded;
 }
 
-// The same on cpu_t, compiled in cpu_reference.cpp.
+// The same on cpu_t, compiled in cpu_reference/.
 lora_result cpu_train_case(lora_case which, std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
                            const std::vector<std::int32_t>& targets);
 modules::training_result cpu_load_qwen2_rank4_peft(std::uint64_t seed, const std::filesystem::path& directory);

@@ -110,7 +110,7 @@ training_result train(std::uint64_t seed, int steps, index_t batch, index_t posi
   return run_steps(net, optimizer, params, steps, max_grad_norm, loss);
 }
 
-// The same on cpu_t, compiled in cpu_reference.cpp.
+// The same on cpu_t, compiled in cpu_reference/modules.cpp.
 training_result cpu_train(std::uint64_t seed, int steps, index_t batch, index_t positions, const std::vector<std::int32_t>& ids,
                           const std::vector<std::int32_t>& targets, double max_grad_norm, const std::optional<SGDOptions>& sgd = std::nullopt);
 

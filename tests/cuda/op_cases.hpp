@@ -4,7 +4,7 @@
 // on device D from host values, in an arena poisoned with NaN first (an element an op leaves
 // unwritten stays NaN and fails the comparison), with the output weighed by fixed random
 // numbers (L = Σ w·y, so every output element's gradient matters), and returns the output and
-// every input's gradient on the host. test_op_harness.cu compares cuda_t with cpu_reference.cpp's
+// every input's gradient on the host. test_op_harness.cu compares cuda_t with cpu_reference/'s
 // cpu_t run, checks each case's float64 gradients on the CPU by central differences
 // (autograd/gradcheck.hpp), and with RANKLENS_CUDA_TIMING=1 times each case on both devices.
 // The sizes are odd and small: the host emulation runs the same cases.
@@ -435,7 +435,7 @@ GradcheckResult gradcheck_case() {
   }(std::make_index_sequence<n>{});
 }
 
-// The same on cpu_t, compiled in cpu_reference.cpp: case number `index` of `all`, timed there
+// The same on cpu_t, compiled in cpu_reference/: case number `index` of `all`, timed there
 // (a "timing:" line, the median of 20 runs) when `timed`.
 case_result cpu_run_case(std::size_t index, const std::vector<std::vector<float>>& values, bool timed);
 GradcheckResult cpu_gradcheck_case(std::size_t index);

@@ -2,7 +2,7 @@
 // each way of choosing latents, then sparse_decode and a squared error, differentiated; and a
 // SparseAutoencoder trained by SaeTrainer (AuxK on dead latents, the decoder kept on the unit
 // sphere, the BatchTopK threshold), then evaluated and saved as a SAELens directory.
-// test_sae.cu runs it on cuda_t, cpu_reference.cpp on cpu_t, and the two must agree.
+// test_sae.cu runs it on cuda_t, cpu_reference/ on cpu_t, and the two must agree.
 #pragma once
 #include <cstdint>
 #include <filesystem>

@@ -1,6 +1,6 @@
 // LoRA adapters on cuda_t (docs/architecture.md, "Ops on any device", step 5): LoraAdapters on
 // a Transformer<Config, float, cuda_t>, trained by AdamW<cuda_t> with the base frozen, against
-// the same on the CPU (lora_training.hpp; cpu_reference.cpp runs the CPU side): losses, every
+// the same on the CPU (lora_training.hpp; cpu_reference/ runs the CPU side): losses, every
 // adapter weight, the adapter state, the logits adapted, merged and with the state spliced
 // back, and an ablation's KL; and PEFT adapter directories written on cuda_t, read on both.
 #include <concepts>

@@ -1,7 +1,7 @@
 // Modules and the optimizers on cuda_t (docs/architecture.md, "Ops on any device", step 5): the
 // network of module_training.hpp trained by AdamW<cuda_t> and by SGD<cuda_t> against the same
 // network on the CPU, and the optimizers' refusals. This file is compiled by nvcc (or the host emulation);
-// cpu_reference.cpp runs the CPU side.
+// cpu_reference/ runs the CPU side.
 #include "module_training.hpp"
 #include "parity.hpp"
 #include "ranklens/nn/contracts.hpp"

@@ -1,7 +1,7 @@
 // The op harness (op_cases.hpp) on cuda_t: every case's output and input gradients against the
 // CPU's, each run in an arena poisoned with NaN first; and every case's float64 gradients on the
 // CPU against central differences. With RANKLENS_CUDA_TIMING=1 each case prints its forward and
-// backward time on both devices (scripts/gpu_check.sh collects them). cpu_reference.cpp runs the
+// backward time on both devices (scripts/gpu_check.sh collects them). cpu_reference/ runs the
 // CPU side.
 #include <cstdlib>
 #include <string>

@@ -2,7 +2,7 @@
 // a GPT-2-like Transformer<Config, float, cuda_t> trained by AdamW<cuda_t> against the same
 // models on the CPU, saved to and resumed from checkpoints across devices, written and read as
 // Hugging Face directories, read through a KvCache on the device, and continued by generate().
-// This file is compiled by nvcc (or the host emulation); cpu_reference.cpp runs the CPU side.
+// This file is compiled by nvcc (or the host emulation); cpu_reference/ runs the CPU side.
 #include <concepts>
 #include <filesystem>
 #include <fstream>
@@ -163,10 +163,10 @@ namespace {
 
 using device_tokens = Tensor<std::int32_t, Shape<dyn, dyn>, cuda_t>;
 
-// One AdamW step of `model` on the batch held in (ids, targets), the loss copied into `loss`:
+// One optimizer step of `model` on the batch held in (ids, targets), the loss copied into `loss`:
 // nothing here waits for the device or reads from the host, so a cuda::graph can capture it.
-template <class Model>
-void device_step(const Model& model, AdamW<cuda_t>& optimizer, const device_tokens& ids, const device_tokens& targets,
+template <class Model, class Optimizer>
+void device_step(const Model& model, Optimizer& optimizer, const device_tokens& ids, const device_tokens& targets,
                  Tensor<float, Shape<>, cuda_t>& loss) {
   optimizer.zero_grad();
   {
@@ -180,20 +180,20 @@ void device_step(const Model& model, AdamW<cuda_t>& optimizer, const device_toke
 
 // Two copies of a model trained on the same batches, one step at a time: eagerly, and through a
 // step warmed up once, captured into a cuda::graph and replayed with each batch copied into the
-// same device buffers. A replay runs no host code, so AdamW's step count and learning rate, the
-// loss's divisor (rows not ignored), the token ids and the rotary tables must all come from
-// device memory.
-template <class Config>
-void check_replayed_steps_match_eager(const char* label) {
+// same device buffers. A replay runs no host code, so the optimizer's learning rate (and AdamW's
+// step count), the loss's divisor (rows not ignored), the token ids and the rotary tables must
+// all come from device memory.
+template <class Config, class Optimizer, class Options>
+void check_replayed_steps_match_eager(const char* label, const Options& options) {
   std::vector<models::token_batch> batches;
   for (std::uint64_t b = 0; b < 3; ++b) batches.emplace_back(2, 9, 40 + b);
   batches[1].targets.assign(batches[1].targets.size(), -100);  // a batch
   batches[1].targets[4] = 3;                                    // with one row counted
   const Shape<dyn, dyn> shape{batches[0].batch, batches[0].positions};
-  const AdamWOptions options{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1};
-  Rng eager_rng(17), graph_rng(17);
-  Transformer<Config, float, cuda_t> eager_model(eager_rng), graph_model(graph_rng);
-  AdamW<cuda_t> eager_optimizer(parameters(eager_model), options), graph_optimizer(parameters(graph_model), options);
+  Rng eager_rng(17), graph_rng(17), fixed_rng(17);
+  Transformer<Config, float, cuda_t> eager_model(eager_rng), graph_model(graph_rng), fixed_model(fixed_rng);
+  Optimizer eager_optimizer(parameters(eager_model), options), graph_optimizer(parameters(graph_model), options),
+      fixed_optimizer(parameters(fixed_model), options);  // eager, its rate never changed
   device_tokens eager_ids(shape), eager_targets(shape), graph_ids(shape), graph_targets(shape);
   Tensor<float, Shape<>, cuda_t> eager_loss(Shape<>{}), graph_loss(Shape<>{});
   const auto load = [](const models::token_batch& b, device_tokens& ids, device_tokens& targets) {
@@ -204,30 +204,37 @@ void check_replayed_steps_match_eager(const char* label) {
 
   cuda::graph step;
   const auto graph_step = [&] { device_step(graph_model, graph_optimizer, graph_ids, graph_targets, graph_loss); };
-  std::vector<float> eager_losses, graph_losses;
+  std::vector<float> eager_losses, graph_losses, fixed_losses;
   const int steps = 6;
   for (int s = 0; s < steps; ++s) {
     const models::token_batch& b = batches[std::size_t(s) % batches.size()];
     if (s == 4)  // a schedule's new rate reaches the replays (the graph reads it from the device)
-      for (AdamW<cuda_t>* optimizer : {&eager_optimizer, &graph_optimizer}) optimizer->set_lr(3e-3);
+      for (Optimizer* optimizer : {&eager_optimizer, &graph_optimizer}) optimizer->set_lr(3e-3);
     load(b, eager_ids, eager_targets);
     device_step(eager_model, eager_optimizer, eager_ids, eager_targets, eager_loss);
     eager_losses.push_back(host_value(eager_loss));
+    device_step(fixed_model, fixed_optimizer, eager_ids, eager_targets, eager_loss);
+    fixed_losses.push_back(host_value(eager_loss));
     load(b, graph_ids, graph_targets);
     if (s == 0) {
-      step.warm_up(graph_step);  // sizes the tape's arena and makes the gradients and moments
+      step.warm_up(graph_step);  // sizes the tape's arena, makes the gradients and the optimizer's state
     } else {
       if (s == 1) step.capture(graph_step);  // recorded, not run
       step.replay();
     }
     graph_losses.push_back(host_value(graph_loss));
   }
-  CHECK(graph_optimizer.steps_taken() == steps);
-  CHECK(eager_optimizer.steps_taken() == steps);
+  if constexpr (std::same_as<Optimizer, AdamW<cuda_t>>) {
+    CHECK(graph_optimizer.steps_taken() == steps);
+    CHECK(eager_optimizer.steps_taken() == steps);
+  }
   // The emulation runs both in one order; a GPU's atomics add repeated tokens' rows in any order.
   const double tol = cuda::emulated ? 0.0 : tolerance<float>;
   check_close(std::string(label) + ": loss per replayed step", graph_losses, eager_losses, tol);
   CHECK(std::isfinite(graph_losses[1]));
+  // set_lr reached the device: the same loss until the new rate's first update, then another.
+  CHECK(std::abs(fixed_losses[4] - eager_losses[4]) <= 1e-5f);
+  CHECK(std::abs(fixed_losses[5] - eager_losses[5]) > 1e-4f);
   models::training_result eager, replayed;
   test::modules::add_host_parameters(eager_model, eager);
   test::modules::add_host_parameters(graph_model, replayed);
@@ -261,6 +268,14 @@ void check_replayed_steps_match_eager(const char* label) {
 
 TEST_CASE("a Transformer training step captured into a CUDA graph replays as eager steps do", "[cuda][models][graph]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
-  check_replayed_steps_match_eager<models::qwen2>("Qwen2-like");
-  check_replayed_steps_match_eager<models::gpt2>("GPT-2-like");
+  const AdamWOptions options{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1};
+  check_replayed_steps_match_eager<models::qwen2, AdamW<cuda_t>>("Qwen2-like", options);
+  check_replayed_steps_match_eager<models::gpt2, AdamW<cuda_t>>("GPT-2-like", options);
+}
+
+TEST_CASE("an SGD<cuda_t> step with momentum captured into a CUDA graph replays as eager steps do, its rate set between replays",
+          "[cuda][models][graph]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const SGDOptions options{.lr = 1e-2, .momentum = 0.9, .weight_decay = 0.1, .nesterov = true};
+  check_replayed_steps_match_eager<models::qwen2, SGD<cuda_t>>("SGD, Qwen2-like", options);
 }

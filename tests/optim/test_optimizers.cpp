@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <vector>
 
 #include "ranklens/optim/adamw.hpp"
 #include "ranklens/optim/clip_grad_norm.hpp"
@@ -87,6 +88,24 @@ TEST_CASE("SGD with momentum matches torch.optim.SGD's recurrence", "[optim][sgd
   opt.step();  // buffer = 0.9·2 + 2 = 3.8
   CHECK(p.value()(1) == Approx(1 - 0.2 - 0.1 * 3.8));
   REQUIRE_THROWS_AS(SGD({p.ref()}, {.nesterov = true}), value_error);
+}
+
+// Off the CPU, SGD reads its rate from memory (a captured CUDA graph then sees set_lr); the CPU
+// twin of that form must give the same numbers as the rate passed by value.
+TEST_CASE("cpu::sgd_update with the rate in memory equals the rate in its coefficients", "[optim][sgd]") {
+  const std::vector<float> grad{0.5f, -1.5f, 2.0f, 0.25f, -3.0f};
+  std::vector<float> by_value{1, 2, 3, 4, 5}, by_value_buffer{0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
+  std::vector<float> in_memory = by_value, in_memory_buffer = by_value_buffer;
+  const float rate = 0.125f;
+  const cpu::sgd_coefficients<float> with_rate{.lr = rate, .momentum = 0.9f, .dampening_complement = 0.75f, .weight_decay = 0.01f,
+                                               .nesterov = false, .first = false};
+  cpu::sgd_coefficients<float> without_rate = with_rate;
+  without_rate.lr = 99.0f;  // unused by the form that reads the rate from memory
+  cpu::sgd_update(by_value.data(), grad.data(), by_value_buffer.data(), 5, with_rate);
+  cpu::sgd_update(in_memory.data(), grad.data(), in_memory_buffer.data(), 5, without_rate, &rate);
+  CHECK(in_memory == by_value);
+  CHECK(in_memory_buffer == by_value_buffer);
+  CHECK(by_value[0] != 1.0f);
 }
 
 TEST_CASE("AdamW and SGD give their state and settings by name", "[optim][state]") {

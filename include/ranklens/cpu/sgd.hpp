@@ -35,4 +35,13 @@ void sgd_update(T* value, const T* grad, T* buffer, index_t n, const sgd_coeffic
   });
 }
 
+// The same with the rate read from memory (c.lr unused): the twin of the device form, which
+// SGD uses off the CPU so that a step captured into a CUDA graph reads each replay's rate.
+template <Real T>
+void sgd_update(T* value, const T* grad, T* buffer, index_t n, const sgd_coefficients<T>& c, const T* lr) {
+  sgd_coefficients<T> with_rate = c;
+  with_rate.lr = *lr;
+  sgd_update(value, grad, buffer, n, with_rate);
+}
+
 }  // namespace ranklens::cpu

@@ -16,12 +16,12 @@
 // the host), fails with the CUDA error naming the call. The host emulation records and replays
 // the same way (emulation.hpp), so that a captured step's logic is tested without a GPU.
 //
-// A whole training step (zero_grad, forward, backward, AdamW's step) can be captured: the ops
-// keep what changes from step to step on the device (cross-entropy's divisor, AdamW's step count
-// and rate, token ids passed as device tensors, the rotary tables); docs/architecture.md, "A
-// whole training step in a CUDA graph". A replay runs no host code: SGD<cuda_t>'s learning rate
-// and dropout's seed are host numbers, so replays keep the captured ones, and clip_grad_norm
-// (a host sum) cannot be captured.
+// A whole training step (zero_grad, forward, backward, AdamW's or SGD's step) can be captured:
+// the ops keep what changes from step to step on the device (cross-entropy's divisor, the
+// optimizers' rates and AdamW's step count, token ids passed as device tensors, the rotary
+// tables); docs/architecture.md, "A whole training step in a CUDA graph". A replay runs no host
+// code: dropout's seed is a host number, so replays keep the captured one (the same mask each
+// time), and clip_grad_norm (a host sum) cannot be captured.
 #pragma once
 #include <memory>
 #include <utility>

@@ -23,6 +23,7 @@ struct sgd_map {
   const float* grad;
   float* buffer;  // null without momentum
   cpu::sgd_coefficients<float> c;
+  const float* lr;  // the rate in device memory, or null for c.lr
   // A new buffer is not read: the first update writes it whole.
   __device__ sgd_inputs load(index_t i) const { return {value[i], grad[i], buffer != nullptr && !c.first ? buffer[i] : 0.0f}; }
   __device__ void store(index_t i, sgd_inputs x) const {
@@ -32,7 +33,7 @@ struct sgd_map {
       buffer[i] = b;
       d = c.nesterov ? __fadd_rn(d, __fmul_rn(c.momentum, b)) : b;
     }
-    value[i] = __fsub_rn(x.value, __fmul_rn(c.lr, d));
+    value[i] = __fsub_rn(x.value, __fmul_rn(lr != nullptr ? *lr : c.lr, d));
   }
 };
 
@@ -44,7 +45,16 @@ template <class T>
 void sgd_update(T* value, const T* grad, T* buffer, index_t n, const cpu::sgd_coefficients<T>& c) {
   static_assert(std::is_same_v<T, float>, "cuda::sgd_update keeps fp32 weights and momentum buffers: T must be float.");
   if (n <= 0) return;
-  map("cuda::sgd_update", n, detail::sgd_map{value, grad, buffer, c});
+  map("cuda::sgd_update", n, detail::sgd_map{value, grad, buffer, c, nullptr});
+}
+
+// The same with the rate in device memory (c.lr unused), so that a captured graph reads each
+// replay's rate.
+template <class T>
+void sgd_update(T* value, const T* grad, T* buffer, index_t n, const cpu::sgd_coefficients<T>& c, const T* lr) {
+  static_assert(std::is_same_v<T, float>, "cuda::sgd_update keeps fp32 weights and momentum buffers: T must be float.");
+  if (n <= 0) return;
+  map("cuda::sgd_update", n, detail::sgd_map{value, grad, buffer, c, lr});
 }
 
 }  // namespace ranklens::cuda

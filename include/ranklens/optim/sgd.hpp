@@ -7,12 +7,16 @@
 //
 // SGD<D> updates parameters on device D (all of its list, checked when it is built) through the
 // switch point backend/sgd.hpp, one fused pass per parameter; `SGD optimizer(params)` is
-// SGD<cpu_t>. On cuda_t the buffers live in device memory and parameters must be F32. Its rate
-// and options are host numbers passed to each launch: a step captured into a CUDA graph replays
-// with the rate of its capture (AdamW<cuda_t> keeps its own on the device).
+// SGD<cpu_t>. On cuda_t the buffers live in device memory and parameters must be F32, and the
+// learning rate lives there too (set_lr writes it; refused while a graph is being captured), so
+// that a step captured into a CUDA graph (cuda/graph.hpp) replays with the current rate. The
+// other options are fixed for the optimizer's life and passed to each launch.
 #pragma once
 #include <array>
+#include <optional>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "ranklens/backend/sgd.hpp"
@@ -46,6 +50,10 @@ class SGD {
                             "; on this device weights and momentum buffers are F32");
     if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0))
       throw value_error("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
+    if constexpr (rate_on_device) {  // after the checks: a refused list allocates nothing on the device
+      rate_.emplace(Shape<1>{});
+      write_rate();
+    }
   }
 
   void step() {
@@ -63,7 +71,10 @@ class SGD {
   }
 
   void zero_grad() { ranklens::zero_grad(params_); }
-  void set_lr(double lr) noexcept { options_.lr = lr; }
+  void set_lr(double lr) {
+    options_.lr = lr;
+    if constexpr (rate_on_device) write_rate();
+  }
   double lr() const noexcept { return options_.lr; }
   bool has_stepped() const noexcept { return has_stepped_; }
   const SGDOptions& options() const noexcept { return options_; }
@@ -100,6 +111,7 @@ class SGD {
   }
   void restore_settings(const OptimizerSettings& saved) {
     options_.lr = saved.real("lr");
+    if constexpr (rate_on_device) write_rate();
     has_stepped_ = saved.boolean("has_stepped");
     if (!has_stepped_)
       for (std::size_t i = 0; i < params_.size(); ++i) state_.release(i);
@@ -117,13 +129,25 @@ class SGD {
                                      .nesterov = options_.nesterov,
                                      .first = first};
     T* buffer = options_.momentum != 0 ? state_.template data<T>(i, 0) : nullptr;
-    backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer, p.numel, c);
+    if constexpr (rate_on_device)
+      backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer, p.numel, c, rate_->data());
+    else
+      backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer, p.numel, c);
+  }
+
+  static constexpr bool rate_on_device = !std::same_as<D, cpu_t>;
+
+  // The rate as the F32 update reads it, into device memory: when built, set and restored.
+  void write_rate() {
+    const float lr = float(options_.lr);
+    device_memory<D>::copy_from_host(rate_->data(), &lr, sizeof(float));
   }
 
   ParameterList params_;
   SGDOptions options_;
   LazyParameterState<1, D> state_;
   bool has_stepped_ = false;
+  [[no_unique_address]] std::conditional_t<rate_on_device, std::optional<Tensor<float, Shape<1>, D>>, std::monostate> rate_;
 };
 
 }  // namespace ranklens
