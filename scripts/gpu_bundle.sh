@@ -19,9 +19,10 @@ openblas_static="${OPENBLAS_STATIC:-/usr/lib/x86_64-linux-gnu/openblas-pthread/l
 gfortran_static="$(g++ -print-file-name=libgfortran.a)"
 
 start=$SECONDS
+launcher=()  # ccache when installed (install_deps.sh does not install it)
+command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRANKLENS_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v4 \
-  -DRANKLENS_BUILD_TESTS=ON -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_BUILD_EXAMPLES=OFF \
-  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache > /dev/null
+  -DRANKLENS_BUILD_TESTS=ON -DRANKLENS_BUILD_BENCH=ON -DRANKLENS_BUILD_EXAMPLES=OFF "${launcher[@]}" > /dev/null
 nice cmake --build "$build" -j "${GPU_BUNDLE_JOBS:-2}" --target ranklens_cuda_tests bench_bench_cuda_kernels bench_bench_cuda_gpt_step
 echo "gpu_bundle: built in $((SECONDS - start)) s"
 
