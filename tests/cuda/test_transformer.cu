@@ -262,6 +262,10 @@ void check_replayed_steps_match_eager(const char* label, const Options& options)
   cuda::graph clipped;
   REQUIRE_THROWS_WITH(clipped.capture([&] { (void)clip_grad_norm<cuda_t>(parameters(graph_model), 1.0); }),
                       Catch::Contains("captured into a CUDA graph"));
+  // set_lr copies the rate to the device, which a capture cannot: refused, and the rate stays
+  // the one the device holds.
+  REQUIRE_THROWS_WITH(clipped.capture([&] { graph_optimizer.set_lr(5e-2); }), Catch::Contains("captured into a CUDA graph"));
+  CHECK(graph_optimizer.lr() == 3e-3);
 }
 
 }  // namespace

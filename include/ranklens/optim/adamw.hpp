@@ -86,10 +86,11 @@ class AdamW {
   void zero_grad() { ranklens::zero_grad(params_); }
 
   double lr() const noexcept { return options_.lr; }
+  // The device first: a refused write (during a capture) leaves lr() as it was.
   void set_lr(double lr) {
-    options_.lr = lr;
     if constexpr (schedule_on_device)  // the rate only: the device's step count runs ahead of step_
-      device_memory<D>::copy_from_host(schedule_->values.data() + cpu::adamw_schedule::lr, &options_.lr, sizeof(double));
+      device_memory<D>::copy_from_host(schedule_->values.data() + cpu::adamw_schedule::lr, &lr, sizeof(double));
+    options_.lr = lr;
   }
   long long steps_taken() const {
     if constexpr (schedule_on_device) {

@@ -52,7 +52,7 @@ class SGD {
       throw value_error("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
     if constexpr (rate_on_device) {  // after the checks: a refused list allocates nothing on the device
       rate_.emplace(Shape<1>{});
-      write_rate();
+      write_rate(options_.lr);
     }
   }
 
@@ -71,9 +71,10 @@ class SGD {
   }
 
   void zero_grad() { ranklens::zero_grad(params_); }
+  // The device first: a refused write (during a capture) leaves lr() as it was.
   void set_lr(double lr) {
+    if constexpr (rate_on_device) write_rate(lr);
     options_.lr = lr;
-    if constexpr (rate_on_device) write_rate();
   }
   double lr() const noexcept { return options_.lr; }
   bool has_stepped() const noexcept { return has_stepped_; }
@@ -111,7 +112,7 @@ class SGD {
   }
   void restore_settings(const OptimizerSettings& saved) {
     options_.lr = saved.real("lr");
-    if constexpr (rate_on_device) write_rate();
+    if constexpr (rate_on_device) write_rate(options_.lr);
     has_stepped_ = saved.boolean("has_stepped");
     if (!has_stepped_)
       for (std::size_t i = 0; i < params_.size(); ++i) state_.release(i);
@@ -138,8 +139,8 @@ class SGD {
   static constexpr bool rate_on_device = !std::same_as<D, cpu_t>;
 
   // The rate as the F32 update reads it, into device memory: when built, set and restored.
-  void write_rate() {
-    const float lr = float(options_.lr);
+  void write_rate(double rate) {
+    const float lr = float(rate);
     device_memory<D>::copy_from_host(rate_->data(), &lr, sizeof(float));
   }
 
