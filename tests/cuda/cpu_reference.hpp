@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 
+#include "ranklens/core/counter_generator.hpp"
 #include "ranklens/cpu/adamw_coefficients.hpp"
 #include "ranklens/cpu/attention_extents.hpp"
 #include "ranklens/cpu/gemm_args.hpp"
@@ -95,7 +96,7 @@ void causal_attention_backward(const cpu::attention_extents& e, const float* q, 
                                const float* dz, float* dq, float* dk, float* dv, float scale);
 
 void sum_all_backward(const float* gy, float* gx, index_t n);
-void dropout_forward(const float* x, float* y, std::uint8_t* keep, index_t n, std::uint64_t key, double p, float scale);
+void dropout_forward(const float* x, float* y, std::uint8_t* keep, index_t n, CounterKey key, double p, float scale);
 void dropout_backward(const std::uint8_t* keep, const float* gy, float* gx, index_t n, float scale, grad_write mode);
 void causal_mask_fill_forward(const float* x, float* y, index_t matrices, index_t queries, index_t keys, index_t offset, float value);
 void causal_mask_fill_backward(const float* gy, float* gx, index_t matrices, index_t queries, index_t keys, index_t offset,

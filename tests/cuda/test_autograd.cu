@@ -1,10 +1,12 @@
 // Autodiff on cuda_t (docs/architecture.md, "Ops on any device", step 4): the graph of
 // autograd_graph.hpp, forward and backward through the tape's CUDA arena, against the same graph
 // on the CPU. This file is compiled by nvcc (or the host emulation), so the ops and the tape
-// reach the CUDA kernels through backend/; cpu_reference.cpp runs the CPU side.
+// reach the CUDA kernels through backend/; cpu_reference/ runs the CPU side. Also: dropout in a
+// captured cuda::graph.
 #include "autograd_graph.hpp"
 #include "parity.hpp"
 #include "ranklens/autograd/parameter.hpp"
+#include "ranklens/cuda/graph.hpp"
 
 using namespace ranklens;
 using namespace ranklens::test::parity;
@@ -113,4 +115,78 @@ TEST_CASE("a Parameter on cuda_t accumulates its gradient across backward passes
   p.freeze();
   auto step = tape();
   CHECK_FALSE(p.var().requires_grad());
+}
+
+namespace {
+
+// One step of dropout's uses: two calls of one generator and one of another, forward and
+// backward, the outputs copied into `out` and the gradient left in p.grad().
+void dropout_step(Parameter<float, Shape<dyn>, cuda_t>& p, CounterGenerator& twice, CounterGenerator& once,
+                  Tensor<float, Shape<dyn>, cuda_t>& out) {
+  const index_t n = p.value().numel();
+  p.zero_grad();
+  auto scope = tape();
+  const auto first = dropout(p.var(), 0.5, twice);
+  const auto second = dropout(p.var(), 0.25, twice);
+  const auto third = dropout(p.var(), 0.5, once);
+  backward(sum(first + second * 2.0f + third * 3.0f));
+  device_memory<cuda_t>::copy(out.data(), first.value().data(), sizeof(float) * std::size_t(n));
+  device_memory<cuda_t>::copy(out.data() + n, second.value().data(), sizeof(float) * std::size_t(n));
+  device_memory<cuda_t>::copy(out.data() + 2 * n, third.value().data(), sizeof(float) * std::size_t(n));
+}
+
+}  // namespace
+
+TEST_CASE("dropout captured into a cuda::graph draws each replay the masks eager calls would, and counts its calls on the host",
+          "[cuda][autograd][graph]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t n = 1000;
+  Tensor<float, Shape<dyn>, cpu_t> ones(Shape<dyn>{n});
+  for (index_t i = 0; i < n; ++i) ones.data()[i] = 1.0f;
+  Parameter<float, Shape<dyn>, cuda_t> replayed_p(to_device(ones), "p"), eager_p(to_device(ones), "p");
+  Tensor<float, Shape<dyn>, cuda_t> replayed_out(Shape<dyn>{3 * n}), eager_out(Shape<dyn>{3 * n});
+  CounterGenerator replayed_twice(9), replayed_once(12), eager_twice(9), eager_once(12);
+  const auto host = [](const auto& device) {
+    const auto h = to_host(device.view());
+    return std::vector<float>(h.data(), h.data() + h.numel());
+  };
+
+  cuda::graph g;
+  const auto replayed_step = [&] { dropout_step(replayed_p, replayed_twice, replayed_once, replayed_out); };
+  std::vector<float> previous;
+  for (int s = 0; s < 5; ++s) {
+    dropout_step(eager_p, eager_twice, eager_once, eager_out);
+    if (s == 0) {
+      g.warm_up(replayed_step);
+    } else {
+      if (s == 1) {
+        g.capture(replayed_step);  // recorded, not run: takes no calls
+        CHECK(replayed_twice.calls() == 2);
+        CHECK(replayed_once.calls() == 1);
+      }
+      g.replay();
+    }
+    const std::vector<float> out = host(replayed_out);
+    REQUIRE(out == host(eager_out));                         // each call's mask, bit for bit
+    REQUIRE(host(replayed_p.grad()) == host(eager_p.grad()));  // and backward's
+    CHECK(out != previous);                                  // a new mask each step
+    previous = out;
+  }
+  CHECK(replayed_twice.calls() == 10);  // what a checkpoint saves: the calls of five steps
+  CHECK(replayed_once.calls() == 5);
+  CHECK(eager_twice.calls() == 10);
+
+#if !defined(RANKLENS_CUDA_EMULATION)
+  // A capture begun by hand, not through cuda::graph, would freeze the keys: refused by name.
+  cuda::stream by_hand;
+  cuda::stream_scope on(by_hand);
+  cuda::check(cudaStreamBeginCapture(by_hand.handle(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  {
+    auto scope = tape();
+    CHECK_THROWS_WITH(dropout(replayed_p.var(), 0.5, replayed_once), Catch::Contains("captured into a CUDA graph by hand"));
+  }
+  cudaGraph_t abandoned = nullptr;
+  cuda::check(cudaStreamEndCapture(by_hand.handle(), &abandoned), "cudaStreamEndCapture");
+  if (abandoned) cuda::check(cudaGraphDestroy(abandoned), "cudaGraphDestroy");
+#endif
 }

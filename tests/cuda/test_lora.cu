@@ -2,12 +2,14 @@
 // a Transformer<Config, float, cuda_t>, trained by AdamW<cuda_t> with the base frozen, against
 // the same on the CPU (lora_training.hpp; cpu_reference/ runs the CPU side): losses, every
 // adapter weight, the adapter state, the logits adapted, merged and with the state spliced
-// back, and an ablation's KL; and PEFT adapter directories written on cuda_t, read on both.
+// back, and an ablation's KL; PEFT adapter directories written on cuda_t, read on both; and a
+// LoRA step with dropout captured into a CUDA graph against eager steps.
 #include <concepts>
 #include <filesystem>
 
 #include "lora_training.hpp"
 #include "parity.hpp"
+#include "ranklens/cuda/graph.hpp"
 #include "temporary_directory.hpp"
 
 using namespace ranklens;
@@ -88,4 +90,71 @@ TEST_CASE("rank-32 LoRA (GEMMs on cuda_t) on a Qwen2-like model trains and reads
 TEST_CASE("rank-1 LoRA on a GPT-2-like model (Conv1D layers) on cuda_t trains and reads as on the CPU", "[cuda][lora]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   check_lora_matches_cpu(lora::lora_case::gpt2_rank1, "GPT-2-like, rank 1");
+}
+
+namespace {
+
+using qwen2_model = Transformer<models::qwen2, float, cuda_t>;
+using device_tokens = Tensor<std::int32_t, Shape<dyn, dyn>, cuda_t>;
+
+// Rank-1 adapters with dropout 0.1 on the Qwen2-like model, trained by AdamW on one batch held in
+// device buffers: a step that waits for nothing, so that a cuda::graph can capture it.
+struct lora_graph_run {
+  Rng rng{41};
+  qwen2_model model{rng};
+  LoraAdapters<1, qwen2_model> adapters{model, {.options = {.alpha = 16, .dropout = 0.1}, .seed = 42}};
+  AdamW<cuda_t> optimizer{adapters.parameters(), AdamWOptions{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1}};
+  device_tokens ids, targets;
+  Tensor<float, Shape<>, cuda_t> loss{Shape<>{}};
+
+  explicit lora_graph_run(const models::token_batch& b) : ids(Shape<dyn, dyn>{b.batch, b.positions}), targets(ids.shape()) {
+    cuda::copy_to_device(ids.data(), b.ids.data(), ids.numel());
+    cuda::copy_to_device(targets.data(), b.targets.data(), targets.numel());
+  }
+  void step() {
+    optimizer.zero_grad();
+    {
+      auto scope = tape();
+      const auto value = cross_entropy(model(TensorView<const std::int32_t, Shape<dyn, dyn>, cuda_t>(ids.data(), ids.shape())), targets.view());
+      backward(value, {.keep_intermediate_grads = false});
+      device_memory<cuda_t>::copy(loss.data(), value.value().data(), sizeof(float));
+    }
+    optimizer.step();
+  }
+  float host_loss() const { return to_host(loss.view()).data()[0]; }
+};
+
+}  // namespace
+
+TEST_CASE("a rank-1 LoRA step with dropout captured into a CUDA graph replays as eager steps do, new masks each replay",
+          "[cuda][lora][graph]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const models::token_batch batch(2, 11, 5);
+  lora_graph_run eager(batch), replayed(batch);
+  cuda::graph step;
+  std::vector<float> eager_losses, replayed_losses;
+  const int steps = 5;
+  for (int s = 0; s < steps; ++s) {
+    eager.step();
+    eager_losses.push_back(eager.host_loss());
+    if (s == 0) {
+      step.warm_up([&] { replayed.step(); });
+    } else {
+      if (s == 1) step.capture([&] { replayed.step(); });
+      step.replay();
+    }
+    replayed_losses.push_back(replayed.host_loss());
+  }
+  // Each replay draws the masks of the eager step it stands for (a mask frozen at the capture
+  // would part the two from the third step on). The emulation runs both in one order.
+  const double tol = cuda::emulated ? 0.0 : tolerance<float>;
+  check_close("LoRA with dropout: loss per replayed step", replayed_losses, eager_losses, tol);
+  CHECK(eager_losses.back() < eager_losses.front());
+  test::modules::training_result eager_weights, replayed_weights;
+  test::modules::add_host_parameters(eager.adapters, eager_weights);
+  test::modules::add_host_parameters(replayed.adapters, replayed_weights);
+  REQUIRE(eager_weights.names == replayed_weights.names);
+  for (std::size_t p = 0; p < eager_weights.parameters.size(); ++p)
+    check_close("LoRA with dropout: " + eager_weights.names[p] + " after " + std::to_string(steps) + " steps, replayed and eager",
+                replayed_weights.parameters[p], eager_weights.parameters[p], tol);
 }

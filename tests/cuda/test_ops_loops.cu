@@ -34,7 +34,7 @@ TEST_CASE("CUDA dropout draws the CPU's mask bit for bit and matches its forward
   RANKLENS_REQUIRE_CUDA_DEVICE();
   for_float_and_bf16([&]<class T>() {
     const index_t n = sized(100003, 1003);
-    const std::uint64_t key = 0x9e3779b97f4a7c15ull;
+    const CounterKey key{0x9e3779b97f4a7c15ull, 5};
     const double p = 0.3;
     const float scale = float(1.0 / (1.0 - p));
     twin<T> x(random_values(n, 80)), y(n);
@@ -45,6 +45,15 @@ TEST_CASE("CUDA dropout draws the CPU's mask bit for bit and matches its forward
     ref::dropout_forward(x.cpu(), want.data(), want_keep.data(), n, key, p, representable<T>(scale));
     check_close("dropout_forward", y, want);
     REQUIRE(keep.to_host() == want_keep);
+    // The call number counted from a base in device memory (as a captured graph's launches read
+    // it): 3 there and call 2 give the mask of call 5.
+    const cuda::device_buffer<std::uint64_t> base(std::vector<std::uint64_t>{3});
+    twin<T> y_from_base(n);
+    cuda::device_buffer<std::uint8_t> keep_from_base(n);
+    backend::dropout_forward(cuda_t{}, x.data(), y_from_base.data(), keep_from_base.data(), n, CounterKey{key.seed, 2, base.data()}, p,
+                             cuda::from_float<T>(scale));
+    check_close("dropout_forward, the call counted from a device base", y_from_base, want);
+    REQUIRE(keep_from_base.to_host() == want_keep);
 
     twin<T> gy(random_values(n, 81)), stored(n), added(random_values(n, 82));
     std::vector<float> want_stored(static_cast<std::size_t>(n)), want_added = added.host;

@@ -11,13 +11,32 @@
 
 namespace ranklens {
 
+// Where a kernel finds the key of one call: the key of call number `call` under `seed`, where the
+// call number is counted from *base when base is set (a number in the kernel's memory, read when
+// the kernel runs). The base serves a captured CUDA graph, whose launches keep their arguments:
+// each replay writes its first call number there (cuda/replay_counters.hpp). A kernel resolves
+// the key once per draw, so the CPU and a device find the same key.
+struct CounterKey {
+  std::uint64_t seed = 0;
+  std::uint64_t call = 0;
+  const std::uint64_t* base = nullptr;
+
+  constexpr std::uint64_t resolve() const noexcept;
+};
+
 class CounterGenerator {
  public:
   explicit constexpr CounterGenerator(std::uint64_t seed = 0) noexcept : seed_(seed) {}
 
-  // The key of the next call: each dropout call takes one, so successive layers and steps
-  // get unrelated masks.
-  constexpr std::uint64_t next_key() noexcept { return mix64(seed_ ^ mix64(++calls_ * golden_gamma)); }
+  // The key of call number `call` (counted from 1) of a generator seeded with `seed`.
+  static constexpr std::uint64_t key(std::uint64_t seed, std::uint64_t call) noexcept {
+    return mix64(seed ^ mix64(call * golden_gamma));
+  }
+
+  // The next call: each dropout call takes one, so successive layers and steps get unrelated
+  // masks. next_key() is its key.
+  constexpr CounterKey next() noexcept { return CounterKey{seed_, ++calls_}; }
+  constexpr std::uint64_t next_key() noexcept { return key(seed_, ++calls_); }
 
   // 64 random bits for element `index` under `key`: SplitMix64's output function applied to a
   // Weyl sequence started at the key (Steele, Lea & Flood, OOPSLA 2014).
@@ -39,5 +58,9 @@ class CounterGenerator {
   std::uint64_t seed_;
   std::uint64_t calls_ = 0;
 };
+
+constexpr std::uint64_t CounterKey::resolve() const noexcept {
+  return CounterGenerator::key(seed, base != nullptr ? *base + call : call);
+}
 
 }  // namespace ranklens

@@ -19,14 +19,16 @@
 // A whole training step (zero_grad, forward, backward, AdamW's or SGD's step) can be captured:
 // the ops keep what changes from step to step on the device (cross-entropy's divisor, the
 // optimizers' rates and AdamW's step count, token ids passed as device tensors, the rotary
-// tables); docs/architecture.md, "A whole training step in a CUDA graph". A replay runs no host
-// code: dropout's seed is a host number, so replays keep the captured one (the same mask each
-// time), and clip_grad_norm (a host sum) cannot be captured.
+// tables); docs/architecture.md, "A whole training step in a CUDA graph". A replay runs none of
+// the captured host code: before it launches, it only writes dropout's call counts into the
+// graph's slots (replay_counters.cuh), so each replay draws new masks, the ones eager steps would.
+// clip_grad_norm (a host sum) cannot be captured.
 #pragma once
 #include <memory>
 #include <utility>
 
 #include "ranklens/cuda/caching_allocator.hpp"
+#include "ranklens/cuda/replay_counters.cuh"
 
 namespace ranklens::cuda {
 
@@ -56,22 +58,21 @@ class graph {
     reset();
     stream_scope on(stream_);
     emulation::recording recorded;
-    caching_allocator::instance().set_capture_pool(&pool_);
+    capture_scope scope(pool_, counters_);
     emulation::current_recording = &recorded;
     try {
       launches();
     } catch (...) {
       emulation::current_recording = nullptr;
-      caching_allocator::instance().set_capture_pool(nullptr);
+      counters_.clear();
       throw;
     }
     emulation::current_recording = nullptr;
-    caching_allocator::instance().set_capture_pool(nullptr);
     recorded_ = std::make_unique<emulation::recording>(std::move(recorded));
 #else
     reset();
     stream_scope on(stream_);
-    caching_allocator::instance().set_capture_pool(&pool_);
+    capture_scope scope(pool_, counters_);
     check(cudaStreamBeginCapture(stream_.handle(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
     try {
       launches();
@@ -80,10 +81,9 @@ class graph {
       (void)cudaStreamEndCapture(stream_.handle(), &broken);
       if (broken) (void)cudaGraphDestroy(broken);
       (void)cudaGetLastError();
-      caching_allocator::instance().set_capture_pool(nullptr);
+      counters_.clear();
       throw;
     }
-    caching_allocator::instance().set_capture_pool(nullptr);
     check(cudaStreamEndCapture(stream_.handle(), &graph_), "cudaStreamEndCapture");
     check(cudaGraphInstantiate(&instance_, graph_, 0), "cudaGraphInstantiate");
 #endif
@@ -93,9 +93,11 @@ class graph {
   void replay() {
 #if defined(RANKLENS_CUDA_EMULATION)
     if (!recorded_) throw cuda_error("cuda::graph::replay: nothing was captured");
+    counters_.before_replay();
     recorded_->replay();
 #else
     if (!instance_) throw cuda_error("cuda::graph::replay: nothing was captured");
+    counters_.before_replay();
     check(cudaGraphLaunch(instance_, current_stream()), "cudaGraphLaunch");
 #endif
   }
@@ -109,6 +111,21 @@ class graph {
   }
 
  private:
+  // While a capture runs: the thread allocates from the graph's pool, and dropout takes its keys
+  // from the graph's counters.
+  struct capture_scope {
+    capture_scope(private_pool& pool, replay_counters& counters) noexcept {
+      caching_allocator::instance().set_capture_pool(&pool);
+      replay_counters::capturing() = &counters;
+    }
+    ~capture_scope() {
+      replay_counters::capturing() = nullptr;
+      caching_allocator::instance().set_capture_pool(nullptr);
+    }
+    capture_scope(const capture_scope&) = delete;
+    capture_scope& operator=(const capture_scope&) = delete;
+  };
+
   // Waits for the device (a replay may still use the pool), then gives everything back.
   void reset() noexcept {
 #if !defined(RANKLENS_CUDA_EMULATION)
@@ -121,11 +138,13 @@ class graph {
 #if defined(RANKLENS_CUDA_EMULATION)
     recorded_.reset();
 #endif
+    counters_.clear();  // its slots are blocks of the pool
     caching_allocator::instance().release_pool(pool_);
   }
 
   stream stream_;
   private_pool pool_;
+  replay_counters counters_;
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t instance_ = nullptr;
 #if defined(RANKLENS_CUDA_EMULATION)

@@ -25,7 +25,7 @@ Var<T, S, D> dropout(const Var<T, S, D>& x, double p, CounterGenerator& generato
                       to_string(x.shape()) + ")");
   if (!training || p == 0.0) return x;
 
-  const std::uint64_t key = generator.next_key();
+  const CounterKey key = backend::dropout_key(D{}, generator);
   const T scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
   // Element i of the row-major order keys its random bits, whatever x's strides.
   const auto xc = contiguous(x);

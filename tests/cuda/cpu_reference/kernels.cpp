@@ -212,7 +212,7 @@ void causal_attention_backward(const cpu::attention_extents& e, const float* q, 
 }
 
 void sum_all_backward(const float* gy, float* gx, index_t n) { cpu::sum_all_backward(gy, gx, n); }
-void dropout_forward(const float* x, float* y, std::uint8_t* keep, index_t n, std::uint64_t key, double p, float scale) {
+void dropout_forward(const float* x, float* y, std::uint8_t* keep, index_t n, CounterKey key, double p, float scale) {
   cpu::dropout_forward(x, y, keep, n, key, p, scale);
 }
 void dropout_backward(const std::uint8_t* keep, const float* gy, float* gx, index_t n, float scale, grad_write mode) {
