@@ -16,6 +16,7 @@
 
 #include "io_test_support.hpp"
 #include "training_run.hpp"
+#include "ranklens/adapt/lora_adapters.hpp"
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/io/checkpoint.hpp"
 #include "ranklens/nn/linear.hpp"
@@ -378,6 +379,93 @@ TEST_CASE("any optimizer with named state checkpoints, under its own names", "[i
   load_checkpoint(directory / "fresh.safetensors", state);
   CHECK(resumed.visits(0) == -1);
   CHECK(resumed.steps() == 0);
+}
+
+namespace {
+
+// Rank-1 adapters with dropout 0.3 on a fixed base model, trained by AdamW on one batch. The
+// adapters' seed draws every A and keys each adapter's dropout generator.
+struct LoraRun {
+  std::mt19937 base_rng{5};
+  Transformer<TinyQwen2> model{base_rng};
+  LoraAdapters<1, Transformer<TinyQwen2>> adapters;
+  AdamW<> optimizer;
+  training_state state;
+
+  explicit LoraRun(std::uint64_t adapter_seed)
+      : adapters(model, {.options = {.alpha = 16, .dropout = 0.3}, .seed = adapter_seed}), optimizer(adapters.parameters(), {.lr = 3e-2}) {
+    state.add_model(adapters).add_optimizer(optimizer);
+  }
+  LoraRun(const LoraRun&) = delete;
+
+  std::vector<float> steps(int count) {
+    Tensor<std::int32_t, Shape<dyn, dyn>> tokens(Shape<dyn, dyn>{2, 6}), targets(Shape<dyn, dyn>{2, 6});
+    for (index_t i = 0; i < 12; ++i) {
+      tokens.data()[i] = std::int32_t((3 * i + 1) % 8);
+      targets.data()[i] = std::int32_t((5 * i + 2) % 8);
+    }
+    std::vector<float> losses;
+    for (int s = 0; s < count; ++s) {
+      auto scope = tape();
+      optimizer.zero_grad();
+      const auto loss = cross_entropy(model(tokens.view()), targets.view());
+      backward(loss);
+      optimizer.step();
+      ++state.step;
+      losses.push_back(loss.item());
+    }
+    return losses;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("LoRA adapters with dropout resume from a checkpoint drawing the masks of the run that never stopped", "[io][checkpoint][lora]") {
+  scratch_directory directory;
+  const auto path = directory / "lora.safetensors";
+  LoraRun straight(7);
+  const std::vector<float> straight_losses = straight.steps(6);
+
+  std::vector<float> resumed_losses;
+  {
+    LoraRun first_half(7);
+    resumed_losses = first_half.steps(3);
+    save_checkpoint(path, first_half.state);
+  }
+  // Each adapter's dropout generator is saved under its module path: seed and calls (3 steps).
+  const auto reader = safetensors_reader::open(path);
+  const std::string key = "ranklens.generator.model.layers.0.self_attn.q_proj.lora_dropout";
+  REQUIRE(reader.metadata().contains(key));
+  CHECK_THAT(reader.metadata().at(key), Catch::Matchers::EndsWith(" 3"));
+
+  LoraRun second_half(7);
+  load_checkpoint(path, second_half.state);
+  for (const float loss : second_half.steps(3)) resumed_losses.push_back(loss);
+  CHECK(same_bits(resumed_losses, straight_losses));
+
+  // Adapters of another seed key other masks: their generators refuse the saved ones by name.
+  LoraRun other(8);
+  const std::string refused = value_error_message([&] { load_checkpoint(path, other.state); });
+  CHECK_THAT(refused, Contains("'model.layers.0.self_attn.q_proj.lora_dropout'") && Contains("seed"));
+  // Adapters without dropout draw no masks: nothing of theirs is registered.
+  std::mt19937 base_rng(5);
+  Transformer<TinyQwen2> plain_model(base_rng);
+  LoraAdapters<1, Transformer<TinyQwen2>> plain(plain_model, {.seed = 7});
+  training_state plain_state;
+  plain_state.add_model(plain);
+  save_checkpoint(directory / "plain.safetensors", plain_state);
+  const auto plain_reader = safetensors_reader::open(directory / "plain.safetensors");
+  for (const auto& [name, value] : plain_reader.metadata()) CHECK_FALSE(name.starts_with("ranklens.generator."));
+
+  // A CounterGenerator registered by hand saves and restores its count the same way.
+  CounterGenerator keys(11), restored(11);
+  for (int i = 0; i < 4; ++i) (void)keys.next_key();
+  training_state saved, loaded;
+  saved.add_generator("keys", keys);
+  loaded.add_generator("keys", restored);
+  save_checkpoint(directory / "keys.safetensors", saved);
+  load_checkpoint(directory / "keys.safetensors", loaded);
+  CHECK(restored.calls() == 4);
 }
 
 TEST_CASE("registration mistakes are named when they are made", "[io][checkpoint]") {

@@ -249,6 +249,16 @@ class LoraAdapters<Rank, Transformer<C, T, D>> {
     run();
   }
 
+  // f(module path, generator) for the dropout generator of every attached adapter whose dropout
+  // is in force (p > 0), in state order: training state beside the parameters, which
+  // training_state::add_model registers.
+  template <class F>
+  void for_each_dropout_generator(F&& f) {
+    for_each_attached([&](const LoraSite& site, auto& adapter, auto&) {
+      if (adapter.options().dropout > 0) f(std::string_view(site.module_path), adapter.dropout_generator());
+    });
+  }
+
   // f(site, adapter, layer) for every attached adapter, in state order, with their full types.
   template <class F>
   void for_each_attached(F&& f) {

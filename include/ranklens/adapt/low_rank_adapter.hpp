@@ -111,6 +111,9 @@ class LowRankAdapter final : public AffineAdapter<In, Out, T, D> {
 
   index_t input_width() const noexcept { return lora_A.shape()[1]; }
   index_t output_width() const noexcept { return lora_B.shape()[0]; }
+  // The generator of the dropout masks: its call count is training state, which a checkpoint
+  // saves (io/checkpoint.hpp) so that a resumed run draws the masks of one that never stopped.
+  CounterGenerator& dropout_generator() const noexcept { return dropout_generator_; }
 
   // x: (..., In), base: the frozen layer's output (..., Out) for that x.
   template <ShapeType SX, ShapeType SY>

@@ -26,7 +26,10 @@
 //   ranklens.step                  the training step
 //   ranklens.optimizer             the optimizer's kind ("AdamW", "SGD") or "none"
 //   ranklens.<key>.<setting>       its options and step count: ranklens.adamw.lr, .steps_taken, ...
-//   ranklens.generator.<name>      a standard engine's state (std::mt19937 and kin), as text
+//   ranklens.generator.<name>      a standard engine's state (std::mt19937 and kin), as text; a
+//                                  CounterGenerator's seed and call count ("<seed> <calls>"), such
+//                                  as the dropout generator of each LoRA adapter with dropout > 0,
+//                                  which add_model registers as <module path>.lora_dropout
 //   ranklens.model_configs         a JSON list of each Transformer's configuration record
 //   ranklens.checksum              content_hash of every tensor and every other metadata entry
 //
@@ -70,6 +73,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ranklens/core/counter_generator.hpp"
 #include "ranklens/core/device.hpp"
 #include "ranklens/core/error.hpp"
 #include "ranklens/core/random.hpp"
@@ -136,6 +140,11 @@ class training_state {
   training_state& add_model(M& model, std::string prefix = {}) {
     std::vector<tensor_slot> added;
     std::vector<std::pair<const void*, parameter_path>> paths;
+    std::vector<text_generator> generators;  // training state beside the parameters (LoRA's dropout)
+    if constexpr (requires { model.for_each_dropout_generator([](std::string_view, CounterGenerator&) {}); })
+      model.for_each_dropout_generator([&](std::string_view module_path, CounterGenerator& generator) {
+        generators.push_back(counter_generator_state((prefix.empty() ? "" : prefix + ".") + std::string(module_path) + ".lora_dropout", generator));
+      });
     for_each_parameter(
         model,
         [&](std::string_view path, auto& parameter) {
@@ -156,6 +165,14 @@ class training_state {
       if (taken)
         throw value_error("training_state: two parameters are both saved as '" + added[i].name +
                           "'; give add_model a prefix for the second model");
+    }
+    for (const text_generator& generator : generators)
+      if (generator_names_.contains(generator.name))
+        throw value_error("training_state: two generators are both saved as '" + generator.name +
+                          "'; give add_model a prefix for the second model");
+    for (text_generator& generator : generators) {
+      generator_names_.insert(generator.name);
+      text_generators_.push_back(std::move(generator));
     }
     parameters_.insert(parameters_.end(), added.begin(), added.end());
     parameter_paths_.insert(paths.begin(), paths.end());
@@ -191,6 +208,14 @@ class training_state {
   training_state& add_generator(std::string name, Rng& generator) {
     claim_generator_name(name);
     word_generators_.push_back({std::move(name), &generator});
+    return *this;
+  }
+
+  // A CounterGenerator (core/counter_generator.hpp): its seed and call count. Loading restores
+  // the count, and refuses a saved seed other than the generator's.
+  training_state& add_generator(std::string name, CounterGenerator& generator) {
+    claim_generator_name(name);
+    text_generators_.push_back(counter_generator_state(std::move(name), generator));
     return *this;
   }
 
@@ -259,6 +284,23 @@ class training_state {
     // Parses a saved state: a function that installs it, or an empty one if the text is bad.
     std::function<std::function<void()>(const std::string&)> prepare_restore;
   };
+
+  // Saved as "<seed> <calls>"; a restore throws value_error for another seed.
+  static text_generator counter_generator_state(std::string name, CounterGenerator& generator) {
+    return {name, [&generator] { return std::to_string(generator.seed()) + " " + std::to_string(generator.calls()); },
+            [&generator, name](const std::string& text) -> std::function<void()> {
+              std::uint64_t seed = 0, calls = 0;
+              const char* end = text.data() + text.size();
+              const auto [after_seed, seed_error] = std::from_chars(text.data(), end, seed);
+              if (seed_error != std::errc{} || after_seed == end || *after_seed != ' ') return {};
+              const auto [after_calls, calls_error] = std::from_chars(after_seed + 1, end, calls);
+              if (calls_error != std::errc{} || after_calls != end) return {};
+              if (seed != generator.seed())
+                throw value_error("the generator '" + name + "' was saved with seed " + std::to_string(seed) + ", the registered one has seed " +
+                                  std::to_string(generator.seed()));
+              return [&generator, calls] { generator.set_calls(calls); };
+            }};
+  }
 
   void claim_generator_name(const std::string& name) {
     if (name.empty() || !generator_names_.insert(name).second)
@@ -548,7 +590,12 @@ inline void load_checkpoint(const std::filesystem::path& path, training_state& s
   for (const auto& generator : state.text_generators_) {
     const std::string key = "ranklens.generator." + generator.name;
     if (!meta.contains(key)) meta.refuse("the checkpoint has no state for the generator '" + generator.name + "'");
-    auto restore = generator.prepare_restore(meta.text(key));
+    std::function<void()> restore;
+    try {
+      restore = generator.prepare_restore(meta.text(key));
+    } catch (const value_error& e) {
+      meta.refuse(e.what());
+    }
     if (!restore) meta.damaged("the state of the generator '" + generator.name + "' does not parse");
     restore_generators.push_back(std::move(restore));
     text_generator_keys.insert(key);
