@@ -7,6 +7,7 @@
 #include <concepts>
 #include <filesystem>
 
+#include "device_step.hpp"
 #include "lora_training.hpp"
 #include "parity.hpp"
 #include "ranklens/cuda/graph.hpp"
@@ -95,7 +96,7 @@ TEST_CASE("rank-1 LoRA on a GPT-2-like model (Conv1D layers) on cuda_t trains an
 namespace {
 
 using qwen2_model = Transformer<models::qwen2, float, cuda_t>;
-using device_tokens = Tensor<std::int32_t, Shape<dyn, dyn>, cuda_t>;
+using test::device_tokens;
 
 // Rank-1 adapters with dropout 0.1 on the Qwen2-like model, trained by AdamW on one batch held in
 // device buffers: a step that waits for nothing, so that a cuda::graph can capture it.
@@ -111,16 +112,7 @@ struct lora_graph_run {
     cuda::copy_to_device(ids.data(), b.ids.data(), ids.numel());
     cuda::copy_to_device(targets.data(), b.targets.data(), targets.numel());
   }
-  void step() {
-    optimizer.zero_grad();
-    {
-      auto scope = tape();
-      const auto value = cross_entropy(model(TensorView<const std::int32_t, Shape<dyn, dyn>, cuda_t>(ids.data(), ids.shape())), targets.view());
-      backward(value, {.keep_intermediate_grads = false});
-      device_memory<cuda_t>::copy(loss.data(), value.value().data(), sizeof(float));
-    }
-    optimizer.step();
-  }
+  void step() { test::device_step(model, optimizer, ids, targets, loss); }
   float host_loss() const { return to_host(loss.view()).data()[0]; }
 };
 

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <string>
 
+#include "device_step.hpp"
 #include "parity.hpp"
 #include "ranklens/cuda/graph.hpp"
 #include "temporary_directory.hpp"
@@ -161,22 +162,8 @@ TEST_CASE("a checkpoint of a Transformer and SGD<cuda_t> with momentum resumes b
 
 namespace {
 
-using device_tokens = Tensor<std::int32_t, Shape<dyn, dyn>, cuda_t>;
-
-// One optimizer step of `model` on the batch held in (ids, targets), the loss copied into `loss`:
-// nothing here waits for the device or reads from the host, so a cuda::graph can capture it.
-template <class Model, class Optimizer>
-void device_step(const Model& model, Optimizer& optimizer, const device_tokens& ids, const device_tokens& targets,
-                 Tensor<float, Shape<>, cuda_t>& loss) {
-  optimizer.zero_grad();
-  {
-    auto scope = tape();
-    const auto value = cross_entropy(model(TensorView<const std::int32_t, Shape<dyn, dyn>, cuda_t>(ids.data(), ids.shape())), targets.view());
-    backward(value, {.keep_intermediate_grads = false});
-    device_memory<cuda_t>::copy(loss.data(), value.value().data(), sizeof(float));
-  }
-  optimizer.step();
-}
+using test::device_step;
+using test::device_tokens;
 
 // Two copies of a model trained on the same batches, one step at a time: eagerly, and through a
 // step warmed up once, captured into a cuda::graph and replayed with each batch copied into the
