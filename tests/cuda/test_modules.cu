@@ -65,6 +65,39 @@ TEST_CASE("train_step clips the gradient norm on cuda_t as on the CPU", "[cuda][
   check_training_matches_cpu(0.25);
 }
 
+TEST_CASE("clip_grad_norm_into on cuda_t clips as clip_grad_norm does, leaving the norm on the device", "[cuda][modules][clip]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  using Flat = Shape<dyn>;
+  const auto on_device = [](const std::vector<float>& values) {
+    Tensor<float, Flat, cpu_t> host(Flat{index_t(values.size())});
+    std::copy(values.begin(), values.end(), host.data());
+    return to_device(host);
+  };
+  const auto host_of = [](const auto& device) {
+    const auto h = to_host(device.view());
+    return std::vector<float>(h.data(), h.data() + h.numel());
+  };
+  const std::vector<std::vector<float>> grads = {random_values(5003, 71), random_values(33, 72), random_values(1, 73)};
+  std::vector<Parameter<float, Flat, cuda_t>> into, waiting;
+  for (const auto& grad : grads)
+    for (auto* list : {&into, &waiting}) {
+      list->emplace_back(on_device(std::vector<float>(grad.size(), 0.0f)), "p");
+      list->back().gradient_buffer() = on_device(grad);
+    }
+  const auto refs = [](std::vector<Parameter<float, Flat, cuda_t>>& list) {
+    ParameterList out;
+    for (auto& p : list) out.push_back(p.ref());
+    return out;
+  };
+  Tensor<float, Shape<>, cuda_t> norm(Shape<>{});
+  clip_grad_norm_into<cuda_t>(refs(into), 2.5, norm);
+  const double want = clip_grad_norm<cuda_t>(refs(waiting), 2.5);
+  CHECK(want > 2.5);  // clipped
+  check_close("clip_grad_norm_into: the norm", host_of(norm), std::vector<float>{float(want)}, tolerance<float>);
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    check_close("clip_grad_norm_into: gradient " + std::to_string(i), host_of(into[i].grad()), host_of(waiting[i].grad()), tolerance<float>);
+}
+
 TEST_CASE("SGD<cuda_t> with momentum, dampening, weight decay or Nesterov follows the CPU step by step", "[cuda][modules]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   SECTION("plain") { check_training_matches_cpu(0.0, SGDOptions{.lr = 0.2}); }

@@ -170,8 +170,9 @@ using test::device_tokens;
 // same device buffers. A replay runs no host code, so the optimizer's learning rate (and AdamW's
 // step count), the loss's divisor (rows not ignored), the token ids and the rotary tables must
 // all come from device memory.
+// With max_grad_norm > 0 both copies clip their gradients with clip_grad_norm_into.
 template <class Config, class Optimizer, class Options>
-void check_replayed_steps_match_eager(const char* label, const Options& options) {
+void check_replayed_steps_match_eager(const char* label, const Options& options, double max_grad_norm = 0) {
   std::vector<models::token_batch> batches;
   for (std::uint64_t b = 0; b < 3; ++b) batches.emplace_back(2, 9, 40 + b);
   batches[1].targets.assign(batches[1].targets.size(), -100);  // a batch
@@ -182,7 +183,7 @@ void check_replayed_steps_match_eager(const char* label, const Options& options)
   Optimizer eager_optimizer(parameters(eager_model), options), graph_optimizer(parameters(graph_model), options),
       fixed_optimizer(parameters(fixed_model), options);  // eager, its rate never changed
   device_tokens eager_ids(shape), eager_targets(shape), graph_ids(shape), graph_targets(shape);
-  Tensor<float, Shape<>, cuda_t> eager_loss(Shape<>{}), graph_loss(Shape<>{});
+  Tensor<float, Shape<>, cuda_t> eager_loss(Shape<>{}), graph_loss(Shape<>{}), eager_norm(Shape<>{}), graph_norm(Shape<>{});
   const auto load = [](const models::token_batch& b, device_tokens& ids, device_tokens& targets) {
     cuda::copy_to_device(ids.data(), b.ids.data(), ids.numel());
     cuda::copy_to_device(targets.data(), b.targets.data(), targets.numel());
@@ -190,17 +191,18 @@ void check_replayed_steps_match_eager(const char* label, const Options& options)
   const auto host_value = [](const Tensor<float, Shape<>, cuda_t>& t) { return to_host(t).data()[0]; };
 
   cuda::graph step;
-  const auto graph_step = [&] { device_step(graph_model, graph_optimizer, graph_ids, graph_targets, graph_loss); };
-  std::vector<float> eager_losses, graph_losses, fixed_losses;
+  const auto graph_step = [&] { device_step(graph_model, graph_optimizer, graph_ids, graph_targets, graph_loss, max_grad_norm, &graph_norm); };
+  std::vector<float> eager_losses, graph_losses, fixed_losses, eager_norms, graph_norms;
   const int steps = 6;
   for (int s = 0; s < steps; ++s) {
     const models::token_batch& b = batches[std::size_t(s) % batches.size()];
     if (s == 4)  // a schedule's new rate reaches the replays (the graph reads it from the device)
       for (Optimizer* optimizer : {&eager_optimizer, &graph_optimizer}) optimizer->set_lr(3e-3);
     load(b, eager_ids, eager_targets);
-    device_step(eager_model, eager_optimizer, eager_ids, eager_targets, eager_loss);
+    device_step(eager_model, eager_optimizer, eager_ids, eager_targets, eager_loss, max_grad_norm, &eager_norm);
     eager_losses.push_back(host_value(eager_loss));
-    device_step(fixed_model, fixed_optimizer, eager_ids, eager_targets, eager_loss);
+    if (max_grad_norm > 0) eager_norms.push_back(host_value(eager_norm));
+    device_step(fixed_model, fixed_optimizer, eager_ids, eager_targets, eager_loss, max_grad_norm, &eager_norm);
     fixed_losses.push_back(host_value(eager_loss));
     load(b, graph_ids, graph_targets);
     if (s == 0) {
@@ -210,6 +212,7 @@ void check_replayed_steps_match_eager(const char* label, const Options& options)
       step.replay();
     }
     graph_losses.push_back(host_value(graph_loss));
+    if (max_grad_norm > 0) graph_norms.push_back(host_value(graph_norm));
   }
   if constexpr (std::same_as<Optimizer, AdamW<cuda_t>>) {
     CHECK(graph_optimizer.steps_taken() == steps);
@@ -218,6 +221,10 @@ void check_replayed_steps_match_eager(const char* label, const Options& options)
   // The emulation runs both in one order; a GPU's atomics add repeated tokens' rows in any order.
   const double tol = cuda::emulated ? 0.0 : tolerance<float>;
   check_close(std::string(label) + ": loss per replayed step", graph_losses, eager_losses, tol);
+  if (max_grad_norm > 0) {  // each replay clipped by its own norm, which was above the limit
+    check_close(std::string(label) + ": gradient norm per replayed step", graph_norms, eager_norms, tol);
+    CHECK(*std::min_element(eager_norms.begin(), eager_norms.end()) > max_grad_norm);
+  }
   CHECK(std::isfinite(graph_losses[1]));
   // set_lr reached the device: the same loss until the new rate's first update, then another.
   CHECK(std::abs(fixed_losses[4] - eager_losses[4]) <= 1e-5f);
@@ -262,6 +269,13 @@ TEST_CASE("a Transformer training step captured into a CUDA graph replays as eag
   const AdamWOptions options{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1};
   check_replayed_steps_match_eager<models::qwen2, AdamW<cuda_t>>("Qwen2-like", options);
   check_replayed_steps_match_eager<models::gpt2, AdamW<cuda_t>>("GPT-2-like", options);
+}
+
+TEST_CASE("a training step that clips with clip_grad_norm_into captured into a CUDA graph replays as eager steps do",
+          "[cuda][models][graph]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const AdamWOptions options{.lr = 1e-2, .eps = 1e-3, .weight_decay = 0.1};
+  check_replayed_steps_match_eager<models::qwen2, AdamW<cuda_t>>("Qwen2-like, clipped", options, 0.05);
 }
 
 TEST_CASE("an SGD<cuda_t> step with momentum captured into a CUDA graph replays as eager steps do, its rate set between replays",

@@ -153,6 +153,41 @@ TEST_CASE("clip_grad_norm scales the global norm down to max_norm and reports th
   CHECK(a.grad()(0) == Approx(3.0 / (5 + 1e-6)));
 }
 
+TEST_CASE("clip_grad_norm_into clips as clip_grad_norm does, leaving the norm in memory, and passes NaN on", "[optim][clip]") {
+  const auto f32 = [](std::vector<float> grad) {
+    Parameter<float, Shape<dyn>> p(Tensor<float, Shape<dyn>>(Shape<dyn>{index_t(grad.size())}), "p");
+    p.gradient_buffer() = Tensor<float, Shape<dyn>>(Shape<dyn>{index_t(grad.size())});
+    std::copy(grad.begin(), grad.end(), p.grad().data());
+    return p;
+  };
+  auto a = f32({3, 0, 0, 1}), b = f32({0, 4, 2}), a_twin = f32({3, 0, 0, 1}), b_twin = f32({0, 4, 2});
+  Tensor<float, Shape<>> norm(Shape<>{});
+  clip_grad_norm_into({a.ref(), b.ref()}, 2.0, norm);
+  const double want = clip_grad_norm({a_twin.ref(), b_twin.ref()}, 2.0);
+  CHECK(norm.data()[0] == Approx(std::sqrt(30.0)).epsilon(1e-7));
+  CHECK(norm.data()[0] == Approx(want).epsilon(1e-7));
+  for (index_t i = 0; i < 4; ++i) CHECK(a.grad().data()[i] == Approx(a_twin.grad().data()[i]).epsilon(1e-6));
+  for (index_t i = 0; i < 3; ++i) CHECK(b.grad().data()[i] == Approx(b_twin.grad().data()[i]).epsilon(1e-6));
+
+  const std::vector<float> before(b.grad().data(), b.grad().data() + 3);
+  clip_grad_norm_into({b.ref()}, 10.0, norm);  // below the limit: unchanged, bit for bit
+  CHECK(std::vector<float>(b.grad().data(), b.grad().data() + 3) == before);
+
+  // A NaN gradient is not refused (nothing may wait for the norm): it spreads, as torch's does
+  // with error_if_nonfinite=False; clip_grad_norm refuses it.
+  b.grad().data()[1] = std::nanf("");
+  clip_grad_norm_into({a.ref(), b.ref()}, 2.0, norm);
+  CHECK(std::isnan(norm.data()[0]));
+  CHECK(std::isnan(a.grad().data()[0]));
+  CHECK(std::isnan(b.grad().data()[2]));
+  auto nan_twin = f32({std::nanf("")});
+  CHECK_THROWS_WITH(clip_grad_norm({b_twin.ref(), nan_twin.ref()}, 2.0), Catch::Contains("not finite"));
+  // Nothing to clip: a norm of 0.
+  norm.data()[0] = 7;
+  clip_grad_norm_into({}, 1.0, norm);
+  CHECK(norm.data()[0] == 0.0f);
+}
+
 TEST_CASE("parameter references carry their device, zero gradients there, and optimizers check it", "[optim][device]") {
   auto p = param({1, 2, 3}, {4, 5, 6});
   const ParameterRef ref = p.ref();

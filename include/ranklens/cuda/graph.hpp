@@ -22,7 +22,7 @@
 // tables); docs/architecture.md, "A whole training step in a CUDA graph". A replay runs none of
 // the captured host code: before it launches, it only writes dropout's call counts into the
 // graph's slots (replay_counters.cuh), so each replay draws new masks, the ones eager steps would.
-// clip_grad_norm (a host sum) cannot be captured.
+// clip_grad_norm (a host sum) cannot be captured; clip_grad_norm_into can.
 #pragma once
 #include <memory>
 #include <utility>

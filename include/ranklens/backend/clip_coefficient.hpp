@@ -1,0 +1,16 @@
+// Switch point for the coefficient of global-norm gradient clipping. Twins:
+// cpu/clip_coefficient.hpp, cuda/clip_coefficient.cuh.
+#pragma once
+#include "ranklens/backend/kernel.hpp"
+
+#if RANKLENS_BACKEND_CUDA_UNIT
+#include "ranklens/cuda/clip_coefficient.cuh"
+#else
+#include "ranklens/cpu/clip_coefficient.hpp"
+#endif
+
+namespace ranklens::backend {
+
+RANKLENS_BACKEND_PLAIN_KERNEL(clip_coefficient)
+
+}  // namespace ranklens::backend
