@@ -1,7 +1,7 @@
 // Switch point for the elementwise kernels: unary and binary functions, forward and backward
 // (same shape, b broadcast along rows, any strided layouts; the forward also with b along
-// columns), filling with one value and scaling. Twins: cpu/elementwise.hpp and cpu/strided_binary.hpp, cuda/elementwise.cuh and
-// cuda/strided_binary.cuh.
+// columns), filling with one value and scaling. Twins: cpu/elementwise.hpp and
+// cpu/strided_binary.hpp, cuda/elementwise.cuh and cuda/strided_binary.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 

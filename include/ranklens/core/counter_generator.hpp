@@ -14,8 +14,8 @@ namespace ranklens {
 // Where a kernel finds the key of one call: the key of call number `call` under `seed`, where the
 // call number is counted from *base when base is set (a number in the kernel's memory, read when
 // the kernel runs). The base serves a captured CUDA graph, whose launches keep their arguments:
-// each replay writes its first call number there (cuda/replay_counters.hpp). A kernel resolves
-// the key once per draw, so the CPU and a device find the same key.
+// before each replay, the calls taken so far are written there (cuda/replay_counters.cuh). Kernels
+// resolve the key as they run, so the CPU and a device find the same key.
 struct CounterKey {
   std::uint64_t seed = 0;
   std::uint64_t call = 0;
