@@ -167,10 +167,10 @@ using test::device_tokens;
 
 // Two copies of a model trained on the same batches, one step at a time: eagerly, and through a
 // step warmed up once, captured into a cuda::graph and replayed with each batch copied into the
-// same device buffers. A replay runs no host code, so the optimizer's learning rate (and AdamW's
-// step count), the loss's divisor (rows not ignored), the token ids and the rotary tables must
-// all come from device memory.
-// With max_grad_norm > 0 both copies clip their gradients with clip_grad_norm_into.
+// same device buffers. A replay runs none of the captured host code, so the optimizer's learning
+// rate (and AdamW's step count), the loss's divisor (rows not ignored), the token ids and the
+// rotary tables must all come from device memory. With max_grad_norm > 0 both copies clip their
+// gradients with clip_grad_norm_into.
 template <class Config, class Optimizer, class Options>
 void check_replayed_steps_match_eager(const char* label, const Options& options, double max_grad_norm = 0) {
   std::vector<models::token_batch> batches;
