@@ -28,7 +28,7 @@ template <class T, ShapeType S, Device D>
 index_t first_non_finite(TensorView<const T, S, D> v, bool infinity_allowed = false) {
   if constexpr (!std::is_same_v<D, cpu_t>) {
     index_t last = 0;  // the furthest element the view reaches (strides are not negative)
-    for (std::size_t k = 0; k < S::rank; ++k) {
+    for (std::size_t k = 0; k != S::rank; ++k) {
       if (v.shape().dims[k] == 0) return -1;
       last += (v.shape().dims[k] - 1) * v.strides()[k];
     }

@@ -17,7 +17,7 @@ std::array<index_t, R> broadcast_strides(const S& s, const std::array<index_t, S
   static_assert(S::rank <= R);
   std::array<index_t, R> out{};
   for (std::size_t i = 0; i < R; ++i) {
-    if (i < R - S::rank) continue;
+    if (i + S::rank < R) continue;
     const std::size_t k = i - (R - S::rank);
     out[i] = (s.dims[k] == 1 && result_dims[i] != 1) ? 0 : strides[k];
   }

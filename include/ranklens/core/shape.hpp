@@ -27,7 +27,7 @@ struct Shape {
   std::array<index_t, rank> dims{};
 
   constexpr Shape() noexcept {
-    for (std::size_t i = 0; i < rank; ++i) dims[i] = static_extents[i] == dyn ? 0 : static_extents[i];
+    for (std::size_t i = 0; i != rank; ++i) dims[i] = static_extents[i] == dyn ? 0 : static_extents[i];
   }
 
   // Give the dynamic extents only, in order: Shape<dyn, 64, dyn>{batch, seq}.
@@ -79,7 +79,7 @@ concept ShapeType = is_shape<S>::value;
 template <index_t... Es>
 std::string to_string(const Shape<Es...>& s) {
   std::string out = "(";
-  for (std::size_t i = 0; i < s.rank; ++i) {
+  for (std::size_t i = 0; i != s.rank; ++i) {
     if (i) out += ", ";
     if (Shape<Es...>::static_extents[i] == dyn) out += "dyn=";
     out += std::to_string(s.dims[i]);

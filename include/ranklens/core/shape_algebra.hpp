@@ -46,8 +46,8 @@ constexpr auto broadcast_extents() {
   constexpr std::size_t r = std::max(A::rank, B::rank);
   std::array<index_t, r> out{};
   for (std::size_t i = 0; i < r; ++i) {
-    const index_t a = i < r - A::rank ? 1 : A::static_extents[i - (r - A::rank)];
-    const index_t b = i < r - B::rank ? 1 : B::static_extents[i - (r - B::rank)];
+    const index_t a = i + A::rank < r ? 1 : A::static_extents[i - (r - A::rank)];
+    const index_t b = i + B::rank < r ? 1 : B::static_extents[i - (r - B::rank)];
     out[i] = extents_broadcast(a, b) ? broadcast_extent(a, b) : dyn;
   }
   return out;
@@ -56,8 +56,8 @@ template <class A, class B>
 constexpr bool broadcastable() {
   constexpr std::size_t r = std::max(A::rank, B::rank);
   for (std::size_t i = 0; i < r; ++i) {
-    const index_t a = i < r - A::rank ? 1 : A::static_extents[i - (r - A::rank)];
-    const index_t b = i < r - B::rank ? 1 : B::static_extents[i - (r - B::rank)];
+    const index_t a = i + A::rank < r ? 1 : A::static_extents[i - (r - A::rank)];
+    const index_t b = i + B::rank < r ? 1 : B::static_extents[i - (r - B::rank)];
     if (!extents_broadcast(a, b)) return false;
   }
   return true;
@@ -76,8 +76,8 @@ broadcast_shape_t<A, B> broadcast_shapes(const char* op, const A& a, const B& b)
   using R = broadcast_shape_t<A, B>;
   std::array<index_t, R::rank> dims{};
   for (std::size_t i = 0; i < R::rank; ++i) {
-    const index_t ea = i < R::rank - A::rank ? 1 : a.dims[i - (R::rank - A::rank)];
-    const index_t eb = i < R::rank - B::rank ? 1 : b.dims[i - (R::rank - B::rank)];
+    const index_t ea = i + A::rank < R::rank ? 1 : a.dims[i - (R::rank - A::rank)];
+    const index_t eb = i + B::rank < R::rank ? 1 : b.dims[i - (R::rank - B::rank)];
     if (ea != eb && ea != 1 && eb != 1)
       throw shape_error(std::string(op) + ": shapes " + to_string(a) + " and " + to_string(b) +
                         " do not broadcast (axis " + std::to_string(i) + ")");

@@ -24,10 +24,11 @@ class TensorView {
   TensorView(T* data, const S& shape) : data_(data), shape_(shape), strides_(contiguous_strides(shape)) {}
   TensorView(T* data, const S& shape, const strides_type& strides) : data_(data), shape_(shape), strides_(strides) {}
 
-  // A view of non-const T converts to a view of const T.
-  operator TensorView<const value_type, S, D>() const
-    requires(!std::is_const_v<T>)
-  {
+  // A view of non-const T converts to a view of const T. A template, so that a view of const T
+  // declares no conversion to its own type (nvcc warns about one, constrained or not).
+  template <class U = T>
+    requires(!std::is_const_v<U>)
+  operator TensorView<const value_type, S, D>() const {
     return {data_, shape_, strides_};
   }
 

@@ -33,14 +33,14 @@ template <class X, std::convertible_to<index_t>... TemplateArguments>
 void require_last_extent_is(const X& x, index_t width, std::string_view module_name, TemplateArguments... template_arguments) {
   if (x.shape().dims[X::shape_type::rank - 1] == width) [[likely]]
     return;
-  std::string module(module_name);
+  std::string named(module_name);  // not `module`: nvcc's front end reads that as the C++20 keyword
   if constexpr (sizeof...(TemplateArguments) > 0) {
     const char* separator = "<";
     const auto argument = [](index_t value) { return value == dyn ? std::string("dyn") : std::to_string(value); };
-    ((module += separator + argument(index_t(template_arguments)), separator = ", "), ...);
-    module += '>';
+    ((named += separator + argument(index_t(template_arguments)), separator = ", "), ...);
+    named += '>';
   }
-  throw shape_error(module + ": input shape " + to_string(x.shape()) + " must end in " + std::to_string(width));
+  throw shape_error(named + ": input shape " + to_string(x.shape()) + " must end in " + std::to_string(width));
 }
 
 // A module's size: the static one, or `run_time` where the module's template leaves it dyn;

@@ -33,7 +33,7 @@ template <ShapeType S, std::size_t First, std::size_t Count, auto Inserted>
 constexpr auto spliced_extents() {
   std::array<index_t, S::rank - Count + Inserted.size()> out{};
   std::size_t j = 0;
-  for (std::size_t i = 0; i < First; ++i) out[j++] = S::static_extents[i];
+  for (std::size_t i = 0; i != First; ++i) out[j++] = S::static_extents[i];
   for (index_t e : Inserted) out[j++] = e;
   for (std::size_t i = First + Count; i < S::rank; ++i) out[j++] = S::static_extents[i];
   return out;
