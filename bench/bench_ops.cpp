@@ -1,6 +1,6 @@
 // The cost of the autodiff layer on top of the kernels: ranklens ops (forward, and forward +
-// backward) against the raw kernel calls they wrap. Run: build/bench/bench_ops
-// (scripts/bench.sh sets the fastest OpenBLAS kernels for the CPU).
+// backward) against the raw kernel calls they wrap; and gradient clipping's passes.
+// Run: build/bench/bench_ops (scripts/bench.sh sets the fastest OpenBLAS kernels for the CPU).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -22,6 +22,7 @@
 #include "ranklens/ops/normalization.hpp"
 #include "ranklens/ops/softmax.hpp"
 #include "ranklens/ops/views.hpp"
+#include "ranklens/optim/clip_grad_norm.hpp"
 
 using namespace ranklens;
 
@@ -180,6 +181,40 @@ void lora_layer_one_op_vs_two(benchmark::State& state) {
   state.counters["one_op/two_ops"] = median(one) / std::max(median(two), 1e-9);
 }
 
+// Global-norm clipping of three float gradients (8M, 4M and 1 elements: 48 MB, past the caches).
+// Arg 0: clip_grad_norm (the host form train_step uses), each call's limit 0.999 of the last norm
+// so that every call scales (and thousands of calls stay clear of subnormal numbers); arg 1: clip_grad_norm_into the same way; arg 2: clip_grad_norm_into
+// under the limit (a coefficient of 1: the gradients are read once, for the norm). GB/s counts
+// the bytes each form must move: one read, or two reads and a write.
+void clip_gradients(benchmark::State& state) {
+  const int form = int(state.range(0));
+  std::vector<Parameter<float, Shape<dyn>>> params;
+  std::mt19937 rng(1);
+  for (index_t n : {index_t(8) << 20, index_t(4) << 20, index_t(1)}) {
+    params.emplace_back(Tensor<float, Shape<dyn>>(Shape<dyn>{n}), "p");
+    params.back().gradient_buffer() = Tensor<float, Shape<dyn>>(Shape<dyn>{n});
+    for (auto& v : params.back().grad().span()) v = uniform<float>(rng, -1, 1);
+  }
+  ParameterList refs;
+  double bytes = 0;
+  for (auto& p : params) {
+    refs.push_back(p.ref());
+    bytes += double(p.grad().numel()) * sizeof(float);
+  }
+  Tensor<float, Shape<>> norm(Shape<>{});
+  const double shrink = 0.999;
+  double limit = clip_grad_norm(refs, 1e30) * shrink;
+  for (auto _ : state) {
+    if (form == 0) {
+      limit = clip_grad_norm(refs, limit) * shrink;
+    } else {
+      clip_grad_norm_into(refs, form == 1 ? limit : 1e30, norm);
+      if (form == 1) limit = norm.data()[0] * shrink;
+    }
+  }
+  state.counters["GB/s"] = benchmark::Counter(bytes * (form == 2 ? 1 : 3) * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
 BENCHMARK(causal_attention_forward_backward<true>)->Arg(16)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -192,6 +227,7 @@ BENCHMARK(matmul_forward_backward)->Args({8192, 256, 256})->Args({8192, 768, 256
 BENCHMARK(lora_layer_one_op_vs_two)->LORA_LAYER_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(softmax_forward_backward)->Args({32 * 4 * 256, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(layer_norm_forward)->Args({65536, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(clip_gradients)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   std::printf("OpenBLAS core: %s\n", cpu::check_openblas_core().c_str());

@@ -72,6 +72,21 @@ TEMPLATE_TEST_CASE("sum_all matches a long-double sum", "[cpu][reduce]", float, 
   }
 }
 
+TEMPLATE_TEST_CASE("sum_of_squares matches a long-double sum of squares, tails and thread splits included", "[cpu][reduce]", float, double) {
+  using T = TestType;
+  for (index_t n : odd_sizes) {
+    const auto x = random_vector<T>(n, -2, 2, 7);
+    ld want = 0;
+    for (T v : x) want += ld(v) * ld(v);
+    T got = T(-7);
+    sum_of_squares(x.data(), n, &got);
+    REQUIRE(std::fabs(ld(got) - want) <= 8 * epsilon_of<T>() * (want + 1));
+  }
+  T none = T(-7);
+  sum_of_squares<T>(nullptr, 0, &none);
+  CHECK(none == T(0));
+}
+
 TEMPLATE_TEST_CASE("sum_all into memory writes the returned sum, and its backward adds the one gradient to every element",
                    "[cpu][reduce]", float, double) {
   using T = TestType;

@@ -48,6 +48,7 @@ void sum_axis_backward(const float* gy, float* gx, index_t outer, index_t n, ind
 void max_axis(const float* x, float* y, index_t* argmax, index_t outer, index_t n, index_t inner);
 void max_axis_backward(const index_t* argmax, const float* gy, float* gx, index_t outer, index_t n, index_t inner);
 float sum_all(const float* x, index_t n);
+float sum_of_squares(const float* x, index_t n);
 void add_column_sums(const float* dy, float* gb, index_t rows, index_t cols);
 
 void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda, const float* b,

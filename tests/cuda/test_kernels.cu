@@ -1,9 +1,12 @@
-// Parity of the CUDA elementwise, reduction, softmax, norm, cross-entropy, embedding, RoPE and
-// AdamW kernels with their CPU twins (harness: parity.hpp).
+// Parity of the CUDA elementwise, reduction, softmax, norm, cross-entropy, embedding, RoPE,
+// AdamW and gradient-clipping kernels with their CPU twins (harness: parity.hpp).
 #include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "parity.hpp"
 #include "ranklens/cuda/adamw.cuh"
+#include "ranklens/cuda/clip_coefficient.cuh"
 #include "ranklens/cuda/cross_entropy.cuh"
 #include "ranklens/cuda/elementwise.cuh"
 #include "ranklens/cuda/embedding.cuh"
@@ -250,6 +253,10 @@ TEST_CASE("CUDA reductions match the CPU: sums and maxima over any axis, their b
     twin<T> x(random_values(n, 45));
     const float got = cuda::to_float(cuda::sum_all(x.data(), n));
     check_close("sum_all (" + std::string(type_name<T>()) + ")", {got}, {ref::sum_all(x.cpu(), n)}, tolerance<T>);
+    twin<T> squared(random_values(n, 48, -2.0f, 2.0f)), squares_total(1);
+    cuda::sum_of_squares(squared.data(), n, squares_total.data());
+    check_close("sum_of_squares (" + std::string(type_name<T>()) + ")", squares_total.download(),
+                std::vector<float>{ref::sum_of_squares(squared.cpu(), n)}, tolerance<T>);
     for (index_t rows : {index_t(1), index_t(67), sized(8192, 301)}) {
       const index_t cols = 129;
       twin<T> dy(random_values(rows * cols, 46)), gb(random_values(cols, 47));
@@ -261,6 +268,29 @@ TEST_CASE("CUDA reductions match the CPU: sums and maxima over any axis, their b
         report_timing("add_column_sums (8192, 129)", [&] { cuda::add_column_sums(dy.data(), gb.data(), rows, cols); });
     }
   });
+}
+
+TEST_CASE("CUDA scale_by_clip_coefficient leaves gradients untouched at a coefficient of 1 and scales them otherwise",
+          "[cuda][clip]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const index_t n = sized(100003, 5003);
+  std::vector<float> values = random_values(n, 49);
+  values[17] = std::numeric_limits<float>::signaling_NaN();  // x·1 would quiet it: other bits
+  cuda::device_buffer<float> x(n), coefficient(1);
+  x.assign(values);
+  coefficient.assign({1.0f});
+  cuda::scale_by_clip_coefficient(coefficient.data(), x.data(), n);
+  const std::vector<float> kept = x.to_host();
+  CHECK(std::memcmp(kept.data(), values.data(), sizeof(float) * std::size_t(n)) == 0);
+
+  coefficient.assign({0.25f});  // a power of two: the products are exact
+  cuda::scale_by_clip_coefficient(coefficient.data(), x.data(), n);
+  const std::vector<float> scaled = x.to_host();
+  index_t wrong = 0;
+  for (index_t i = 0; i < n; ++i)
+    if (i != 17 && scaled[std::size_t(i)] != values[std::size_t(i)] * 0.25f) ++wrong;
+  CHECK(wrong == 0);
+  CHECK(std::isnan(scaled[17]));
 }
 
 TEST_CASE("CUDA softmax, log-softmax and causal softmax match the CPU forward and backward", "[cuda][softmax]") {

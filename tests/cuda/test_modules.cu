@@ -93,9 +93,18 @@ TEST_CASE("clip_grad_norm_into on cuda_t clips as clip_grad_norm does, leaving t
   clip_grad_norm_into<cuda_t>(refs(into), 2.5, norm);
   const double want = clip_grad_norm<cuda_t>(refs(waiting), 2.5);
   CHECK(want > 2.5);  // clipped
+  double sum_of_squares = 0;  // both paths share the device's sums of squares: the host's too
+  for (const auto& grad : grads)
+    for (float g : grad) sum_of_squares += double(g) * double(g);
+  CHECK(want == Approx(std::sqrt(sum_of_squares)).epsilon(1e-5));
   check_close("clip_grad_norm_into: the norm", host_of(norm), std::vector<float>{float(want)}, tolerance<float>);
   for (std::size_t i = 0; i < grads.size(); ++i)
     check_close("clip_grad_norm_into: gradient " + std::to_string(i), host_of(into[i].grad()), host_of(waiting[i].grad()), tolerance<float>);
+
+  // Under the limit: every gradient keeps its bits.
+  const std::vector<float> before = host_of(into[0].grad());
+  clip_grad_norm_into<cuda_t>(refs(into), 1e6, norm);
+  CHECK(host_of(into[0].grad()) == before);
 }
 
 TEST_CASE("SGD<cuda_t> with momentum, dampening, weight decay or Nesterov follows the CPU step by step", "[cuda][modules]") {

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "ranklens/optim/adamw.hpp"
@@ -186,6 +189,22 @@ TEST_CASE("clip_grad_norm_into clips as clip_grad_norm does, leaving the norm in
   norm.data()[0] = 7;
   clip_grad_norm_into({}, 1.0, norm);
   CHECK(norm.data()[0] == 0.0f);
+}
+
+TEST_CASE("scale_by_clip_coefficient leaves gradients untouched at a coefficient of 1 and scales them otherwise", "[optim][clip]") {
+  // A signaling NaN shows whether the element was multiplied: x·1 would quiet it (other bits).
+  const float signaling = std::numeric_limits<float>::signaling_NaN();
+  std::vector<float> x = {signaling, 2.0f, -3.0f};
+  const auto bits = [](float v) { return std::bit_cast<std::uint32_t>(v); };
+  const std::uint32_t before = bits(x[0]);
+  volatile float stored[2] = {1.0f, 0.5f};  // unknown to the compiler, which would fold x·1 away
+  const float one = stored[0], half = stored[1];
+  cpu::scale_by_clip_coefficient(&one, x.data(), 3);
+  CHECK(bits(x[0]) == before);
+  CHECK(x[1] == 2.0f);
+  cpu::scale_by_clip_coefficient(&half, x.data() + 1, 2);
+  CHECK(x[1] == 1.0f);
+  CHECK(x[2] == -1.5f);
 }
 
 TEST_CASE("parameter references carry their device, zero gradients there, and optimizers check it", "[optim][device]") {

@@ -1,4 +1,4 @@
-// Switch point for the coefficient of global-norm gradient clipping. Twins:
+// Switch point for the coefficient of global-norm gradient clipping and its use. Twins:
 // cpu/clip_coefficient.hpp, cuda/clip_coefficient.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
@@ -12,5 +12,6 @@
 namespace ranklens::backend {
 
 RANKLENS_BACKEND_PLAIN_KERNEL(clip_coefficient)
+RANKLENS_BACKEND_PLAIN_KERNEL(scale_by_clip_coefficient)
 
 }  // namespace ranklens::backend

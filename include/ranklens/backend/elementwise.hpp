@@ -1,7 +1,7 @@
 // Switch point for the elementwise kernels: unary and binary functions, forward and backward
-// (same shape, b broadcast along rows, any strided layouts; the forward also with b along
-// columns), filling with one value and scaling. Twins: cpu/elementwise.hpp and
-// cpu/strided_binary.hpp, cuda/elementwise.cuh and cuda/strided_binary.cuh.
+// (same shape, b broadcast along rows, any strided layouts), filling with one value and
+// scaling. Twins: cpu/elementwise.hpp and cpu/strided_binary.hpp, cuda/elementwise.cuh and
+// cuda/strided_binary.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 
@@ -21,7 +21,6 @@ RANKLENS_BACKEND_KERNEL(binary_forward)
 RANKLENS_BACKEND_KERNEL(binary_backward)
 RANKLENS_BACKEND_KERNEL(binary_forward_broadcast_row)
 RANKLENS_BACKEND_KERNEL(binary_backward_broadcast_row)
-RANKLENS_BACKEND_KERNEL(binary_forward_broadcast_column)
 RANKLENS_BACKEND_KERNEL(fill)
 RANKLENS_BACKEND_KERNEL(scale)
 RANKLENS_BACKEND_KERNEL(binary_forward_strided)

@@ -1,5 +1,5 @@
 // Switch point for the reductions: sum and max over one axis and their backward, the sum of
-// every element and its backward. Twins: cpu/reduce.hpp, cuda/reduce.cuh.
+// every element and its backward, the sum of squares. Twins: cpu/reduce.hpp, cuda/reduce.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 
@@ -17,5 +17,6 @@ RANKLENS_BACKEND_KERNEL(sum_all)
 RANKLENS_BACKEND_KERNEL(max_axis)
 RANKLENS_BACKEND_KERNEL(max_axis_backward)
 RANKLENS_BACKEND_KERNEL(sum_all_backward)
+RANKLENS_BACKEND_KERNEL(sum_of_squares)
 
 }  // namespace ranklens::backend

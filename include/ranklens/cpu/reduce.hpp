@@ -1,5 +1,6 @@
 // Reductions over one axis of a contiguous 3-D view x: (outer, n, inner), reducing n:
-//   sum_axis, max_axis (with the index of the maximum), their backward kernels, and sum_all.
+//   sum_axis, max_axis (with the index of the maximum), their backward kernels; and sum_all and
+//   sum_of_squares over every element.
 // Any axis of a contiguous tensor is such a view: outer = product of the extents before it,
 // inner = product of those after. The two common cases have their own paths:
 //   inner == 1: the last axis (row sums, one row at a time with vector accumulators);
@@ -242,6 +243,24 @@ T sum_all(const T* x, index_t n) {
 template <Real T>
 void sum_all(const T* x, index_t n, T* total) {
   *total = sum_all(x, n);
+}
+
+// Σ x[i]² over [0, n), in one pass (squaring into memory first and summing that would be two,
+// plus a scratch array), blocked and accumulated as sum_all: gradient clipping's norm.
+template <Real T>
+double sum_of_squares(const T* x, index_t n) {
+  return blocked_sum(n, 16 * sum_block, parallel_grain(1), [&](index_t begin, index_t end) {
+    return simd_sum<T>(end - begin, [&](index_t i, auto step) {
+      const simd<T> v = load(x + begin + i, step);
+      return v * v;
+    });
+  });
+}
+
+// *total = Σ x[i]², written to memory, as the device twin leaves it (cuda/reduce.cuh).
+template <Real T>
+void sum_of_squares(const T* x, index_t n, T* total) {
+  *total = T(sum_of_squares(x, n));
 }
 
 // gx[i] += gy[0] for i < n: the backward of sum_all (gy is read from memory, like the total).

@@ -1,9 +1,12 @@
 // The coefficient of global-norm gradient clipping on the device, the twin of
-// cpu/clip_coefficient.hpp: one thread adds the parameters' sums of squares in order, in double,
-// and writes the norm and min(1, max_norm / (norm + 1e-6)). No waiting: a captured graph can clip.
+// cpu/clip_coefficient.hpp (the formula: cpu/clip_coefficient_formula.hpp): one thread adds the
+// parameters' sums of squares in order, in double, and writes the norm and
+// min(1, max_norm / (norm + 1e-6)); then each gradient is scaled by it, read on the device. No
+// waiting: a captured graph can clip.
 #pragma once
-#include "ranklens/cpu/clip_coefficient.hpp"
+#include "ranklens/cpu/clip_coefficient_formula.hpp"
 #include "ranklens/cuda/launch.cuh"
+#include "ranklens/cuda/patterns.cuh"
 
 namespace ranklens::cuda {
 
@@ -18,12 +21,30 @@ __global__ void clip_coefficient_kernel(const float* totals, Index count, double
   *coefficient = cpu::clip_coefficient_of(total, max_norm);
 }
 
+// x[i] *= c, where every thread first reads c (one cached word) and a c of exactly 1 skips the
+// element's read and write: a step under the limit costs a launch, not a pass over the gradients.
+struct scale_by_clip_coefficient_map {
+  const float* coefficient;
+  float* x;
+  __device__ float load(index_t i) const { return *coefficient == 1.0f ? 0.0f : x[i]; }
+  __device__ void store(index_t i, float v) const {
+    const float c = *coefficient;
+    if (c != 1.0f) x[i] = v * c;
+  }
+};
+
 }  // namespace detail
 
 // totals: (count); norm, coefficient: one float each; all device memory.
 inline void clip_coefficient(const float* totals, index_t count, double max_norm, float* norm, float* coefficient) {
   launch("cuda::clip_coefficient", detail::clip_coefficient_kernel<index_t>, launch_shape{dim3(1), dim3(1)}, totals, count, max_norm, norm,
          coefficient);
+}
+
+// x[i] *= *coefficient for i < n; x and coefficient device memory. The twin of
+// cpu::scale_by_clip_coefficient.
+inline void scale_by_clip_coefficient(const float* coefficient, float* x, index_t n) {
+  map("cuda::scale_by_clip_coefficient", n, detail::scale_by_clip_coefficient_map{coefficient, x});
 }
 
 }  // namespace ranklens::cuda

@@ -1,8 +1,8 @@
 // Reductions over one axis of a contiguous 3-D view x: (outer, n, inner), reducing n — the twins
-// of cpu/reduce.hpp (sum_axis, max_axis and their backward kernels, sum_all) — and the column
-// sums of bias gradients (cpu/bias.hpp's add_column_sums). Sums accumulate in float in a fixed
-// order that depends on the shape only (patterns.cuh), so they repeat bit for bit; they are not
-// the CPU's order, so the two agree to rounding.
+// of cpu/reduce.hpp (sum_axis, max_axis and their backward kernels, sum_all, sum_of_squares) —
+// and the column sums of bias gradients (cpu/bias.hpp's add_column_sums). Sums accumulate in
+// float in a fixed order that depends on the shape only (patterns.cuh), so they repeat bit for
+// bit; they are not the CPU's order, so the two agree to rounding.
 #pragma once
 #include <string>
 
@@ -140,6 +140,23 @@ void max_axis_backward(const index_t* argmax, const T* gy, T* gx, index_t outer,
 template <DeviceReal T>
 void sum_all(const T* x, index_t n, T* total) {
   total_reduce("cuda::sum_all", n, detail::flat_value<T>{x}, store_into<T>{total});
+}
+
+namespace detail {
+template <class T>
+struct squared_value {
+  const T* x;
+  __device__ float operator()(index_t i) const {
+    const float v = to_float(x[i]);
+    return v * v;
+  }
+};
+}  // namespace detail
+
+// *total = Σ x[i]², in one pass, the twin of cpu::sum_of_squares.
+template <DeviceReal T>
+void sum_of_squares(const T* x, index_t n, T* total) {
+  total_reduce("cuda::sum_of_squares", n, detail::squared_value<T>{x}, store_into<T>{total});
 }
 
 // gx[i] += gy[0] for i < n: the backward of sum_all, reading gy on the device (no

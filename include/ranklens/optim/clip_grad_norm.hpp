@@ -1,14 +1,15 @@
 // Global-norm gradient clipping as torch.nn.utils.clip_grad_norm_: scale every gradient by
 // max_norm / (total_norm + 1e-6) when the total L2 norm exceeds max_norm.
 //
-// clip_grad_norm<D> clips parameters on device D (cpu_t unless named). On the CPU the squares are
-// summed in double; elsewhere each parameter's sum of squares is a float total on the device (the
-// backend's order), and the totals are added on the host in double: one wait for the device,
-// so a step that clips this way cannot be captured into a CUDA graph (the copy is refused by
-// name). clip_grad_norm_into<D> waits for nothing: the norm and the coefficient stay in D's
-// memory (the totals added there, backend::clip_coefficient), so a captured step can clip.
+// clip_grad_norm<D> clips parameters on device D (cpu_t unless named). On the CPU each
+// parameter's squares are summed in one parallel pass (in T within blocks, in double across them
+// and across parameters: cpu::sum_of_squares); elsewhere each parameter's sum of squares is a
+// float total on the device (the backend's order), and the totals are added on the host in
+// double: one wait for the device, so a step that clips this way cannot be captured into a CUDA
+// graph (the copy is refused by name). clip_grad_norm_into<D> waits for nothing: the norm and
+// the coefficient stay in D's memory (the totals added there, backend::clip_coefficient), so a
+// captured step can clip.
 #pragma once
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -23,40 +24,34 @@ namespace ranklens {
 
 namespace detail {
 
-// The parameters that have a gradient, each checked to live on D and be F32, and the largest's size.
+// The parameters that have a gradient, each checked to live on D and be F32.
 template <Device D>
-std::vector<const ParameterRef*> trainable_f32(const ParameterList& params, const std::string& who, index_t& largest) {
+std::vector<const ParameterRef*> trainable_f32(const ParameterList& params, const std::string& who) {
   std::vector<const ParameterRef*> trainable;
-  largest = 0;
   for (const auto& p : params) {
     if (*p.frozen || p.grad() == nullptr) continue;
     if (!p.is_on<D>())
       throw value_error(who + ": parameter '" + std::string(p.name) + "' lives on " + std::string(p.device) + ", not " + D::name);
     if (p.type != dtype::f32) throw value_error(who + ": parameter '" + std::string(p.name) + "' is " + std::string(name_of(p.type)) + ", not F32");
     trainable.push_back(&p);
-    largest = std::max(largest, p.numel);
   }
   return trainable;
 }
 
-// totals[i] = Σ grad² of trainable[i], in D's memory (squares: scratch of the largest's size).
+// totals[i] = Σ grad² of trainable[i], in D's memory, one pass over each gradient.
 template <Device D>
-void sums_of_squares(const std::vector<const ParameterRef*>& trainable, float* squares, float* totals) {
-  for (std::size_t i = 0; i < trainable.size(); ++i) {
-    const auto* grad = static_cast<const float*>(trainable[i]->grad());
-    backend::unary_forward<cpu::square_op>(D{}, grad, squares, trainable[i]->numel);
-    backend::sum_all<float>(D{}, squares, trainable[i]->numel, totals + i);
-  }
+void sums_of_squares(const std::vector<const ParameterRef*>& trainable, float* totals) {
+  for (std::size_t i = 0; i < trainable.size(); ++i)
+    backend::sum_of_squares<float>(D{}, static_cast<const float*>(trainable[i]->grad()), trainable[i]->numel, totals + i);
 }
 
 template <Device D>
 double clip_grad_norm_on_device(const ParameterList& params, double max_norm) {
   const std::string who = "clip_grad_norm<" + std::string(D::name) + ">";
-  index_t largest = 0;
-  const std::vector<const ParameterRef*> trainable = trainable_f32<D>(params, who, largest);
+  const std::vector<const ParameterRef*> trainable = trainable_f32<D>(params, who);
   if (trainable.empty()) return 0;
-  Tensor<float, Shape<dyn>, D> squares(Shape<dyn>{largest}), totals(Shape<dyn>{index_t(trainable.size())});
-  sums_of_squares<D>(trainable, squares.data(), totals.data());
+  Tensor<float, Shape<dyn>, D> totals(Shape<dyn>{index_t(trainable.size())});
+  sums_of_squares<D>(trainable, totals.data());
   std::vector<float> host(trainable.size());
   device_memory<D>::copy_to_host(host.data(), totals.data(), sizeof(float) * host.size());
   double sum_sq = 0;
@@ -76,27 +71,25 @@ double clip_grad_norm_on_device(const ParameterList& params, double max_norm) {
 
 // The same clipping without waiting for the device, for a step captured into a CUDA graph: the
 // total norm before clipping is written to `norm` (a scalar in D's memory), and every gradient is
-// multiplied there by min(1, max_norm / (norm + 1e-6)). Each parameter's squares are summed in
-// float (the backend's order), the totals in double. A non-finite norm cannot be refused without
+// multiplied there by min(1, max_norm / (norm + 1e-6)), which a coefficient of 1 skips on the
+// device (a step under the limit reads the gradients once, for the norm). Each parameter's
+// squares are summed in float (the backend's order), the totals in double. A non-finite norm cannot be refused without
 // waiting, so, as torch's clip_grad_norm_ with error_if_nonfinite=False, a NaN norm makes every
 // gradient NaN and an infinite one scales the finite gradients to 0. Gradients must be F32 (on
 // the CPU too).
 template <Device D = cpu_t>
 void clip_grad_norm_into(const ParameterList& params, double max_norm, Tensor<float, Shape<>, D>& norm) {
-  index_t largest = 0;
   const std::vector<const ParameterRef*> trainable =
-      detail::trainable_f32<D>(params, "clip_grad_norm_into<" + std::string(D::name) + ">", largest);
+      detail::trainable_f32<D>(params, "clip_grad_norm_into<" + std::string(D::name) + ">");
   if (trainable.empty()) {
     backend::fill<float>(D{}, norm.data(), 0.0f, 1);
     return;
   }
-  Tensor<float, Shape<dyn>, D> squares(Shape<dyn>{largest}), totals(Shape<dyn>{index_t(trainable.size())}), coefficient(Shape<dyn>{1});
-  detail::sums_of_squares<D>(trainable, squares.data(), totals.data());
+  Tensor<float, Shape<dyn>, D> totals(Shape<dyn>{index_t(trainable.size())}), coefficient(Shape<dyn>{1});
+  detail::sums_of_squares<D>(trainable, totals.data());
   backend::clip_coefficient(D{}, totals.data(), index_t(trainable.size()), max_norm, norm.data(), coefficient.data());
-  for (const ParameterRef* p : trainable) {  // grad (1, n) times the coefficient, a column of one
-    auto* grad = static_cast<float*>(p->grad());
-    backend::binary_forward_broadcast_column<cpu::mul_op>(D{}, grad, coefficient.data(), grad, 1, p->numel);
-  }
+  for (const ParameterRef* p : trainable)
+    backend::scale_by_clip_coefficient(D{}, coefficient.data(), static_cast<float*>(p->grad()), p->numel);
 }
 
 // Returns the total norm before clipping. A non-finite norm throws (error_if_nonfinite=True).
@@ -107,7 +100,8 @@ double clip_grad_norm(const ParameterList& params, double max_norm) {
   } else {
     double sum_sq = 0;
     for_each_trainable(params, [&](auto*, auto* grad, index_t n) {
-      for (index_t i = 0; i < n; ++i) sum_sq += double(grad[i]) * double(grad[i]);
+      using T = std::remove_pointer_t<decltype(grad)>;
+      sum_sq += backend::sum_of_squares<T>(cpu_t{}, grad, n);
     });
     const double total = std::sqrt(sum_sq);
     if (!std::isfinite(total)) throw value_error("clip_grad_norm: the total gradient norm is not finite");
@@ -115,7 +109,7 @@ double clip_grad_norm(const ParameterList& params, double max_norm) {
     if (coef < 1)
       for_each_trainable(params, [&](auto*, auto* grad, index_t n) {
         using T = std::remove_pointer_t<decltype(grad)>;
-        for (index_t i = 0; i < n; ++i) grad[i] *= T(coef);
+        backend::scale<T>(cpu_t{}, grad, T(coef), grad, n);
       });
     return total;
   }

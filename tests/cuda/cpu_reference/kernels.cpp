@@ -122,6 +122,11 @@ void max_axis_backward(const index_t* argmax, const float* gy, float* gx, index_
   cpu::max_axis_backward(argmax, gy, gx, outer, n, inner);
 }
 float sum_all(const float* x, index_t n) { return cpu::sum_all(x, n); }
+float sum_of_squares(const float* x, index_t n) {
+  float total = 0;
+  cpu::sum_of_squares(x, n, &total);
+  return total;
+}
 void add_column_sums(const float* dy, float* gb, index_t rows, index_t cols) { cpu::add_column_sums(dy, gb, rows, cols); }
 
 void gemm(transpose ta, transpose tb, index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda, const float* b,
