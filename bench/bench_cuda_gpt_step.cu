@@ -6,8 +6,9 @@
 // cuda is the PyTorch side; scripts/gpu_check.sh runs both and writes the table.
 //
 // Prints one JSON line: milliseconds per step (CUDA events around `steps` steps, after warm-up;
-// the median of `repeats` such runs), the step's FLOP rate (bench/gpt_step_flops.hpp's count)
-// and the caching allocator's peak bytes in use.
+// the median of `repeats` such runs), the step's FLOP rate (bench/gpt_step_flops.hpp's count),
+// the caching allocator's peak bytes in use and, replayed, the graph's nodes and how many of
+// them are our kernels (cuda::graph::node_count, launches).
 //
 //   bench_cuda_gpt_step --d-model 128 [--layers 4 --heads 4 --vocab 64 --context 256 --batch 32]
 //                       [--mode eager|graph] [--warmup 3] [--steps 20] [--repeats 5]
@@ -149,10 +150,10 @@ int run(const Options& o) {
   std::printf(
       "{\"side\": \"ranklens\", \"mode\": \"%s\", \"d_model\": %ld, \"layers\": %ld, \"heads\": %ld, \"vocab\": %ld, \"context\": %ld, "
       "\"batch\": %ld, \"ms_per_step\": %.4f, \"min_ms_per_step\": %.4f, \"tflops\": %.2f, \"peak_mb\": %.1f, \"loss\": %.4f, "
-      "\"steps_taken\": %lld}\n",
+      "\"steps_taken\": %lld, \"graph_nodes\": %zu, \"graph_launches\": %d}\n",
       o.mode.c_str(), long(o.d_model), long(o.layers), long(o.heads), long(o.vocab), long(o.context), long(o.batch), ms, ms_per_step.front(),
       flops / (ms * 1e-3) / 1e12, double(cuda::caching_allocator::instance().statistics().peak_in_use) / (1 << 20), double(last_loss),
-      training.optimizer.steps_taken());
+      training.optimizer.steps_taken(), graph.node_count(), graph.launches().total());
   return 0;
 }
 

@@ -149,8 +149,8 @@ for line in open(sys.argv[1]):
     name = ("ours " if r["side"] == "ranklens" else "torch ") + r["mode"] + (" fused" if r.get("fused_adamw") else "")
     rows.setdefault(key, OrderedDict())[name] = r
 columns = ["ours eager", "ours graph", "torch eager fused", "torch eager", "torch compile fused", "torch reduce-overhead fused"]
-print("| d, L, H, V, T, B | " + " | ".join(columns) + " | best torch / ours graph | ours graph TFLOP/s | peak MB ours graph / torch best |")
-print("|---|" + "---:|" * (len(columns) + 3))
+print("| d, L, H, V, T, B | " + " | ".join(columns) + " | best torch / ours graph | ours graph TFLOP/s | peak MB ours graph / torch best | graph nodes (our kernels) |")
+print("|---|" + "---:|" * (len(columns) + 4))
 for key, found in rows.items():
     cells = [f"{found[c]['ms_per_step']:.3f}" if c in found else "" for c in columns]
     torch_runs = [r for n, r in found.items() if n.startswith("torch")]
@@ -159,7 +159,8 @@ for key, found in rows.items():
     ratio = f"{best['ms_per_step'] / graph['ms_per_step']:.2f}" if best and graph else ""
     tflops = f"{graph['tflops']:.1f}" if graph else ""
     memory = f"{graph['peak_mb']:.0f} / {best['peak_mb']:.0f}" if best and graph else ""
-    print("| " + ", ".join(str(k) for k in key) + " | " + " | ".join(cells) + f" | {ratio} | {tflops} | {memory} |")
+    nodes = f"{graph['graph_nodes']} ({graph['graph_launches']})" if graph and "graph_nodes" in graph else ""
+    print("| " + ", ".join(str(k) for k in key) + " | " + " | ".join(cells) + f" | {ratio} | {tflops} | {memory} | {nodes} |")
 PY
     fi
     echo

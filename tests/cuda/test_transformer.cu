@@ -1,13 +1,20 @@
 // Whole models on cuda_t (docs/architecture.md, "Ops on any device", step 5): a Qwen2-like and
 // a GPT-2-like Transformer<Config, float, cuda_t> trained by AdamW<cuda_t> against the same
 // models on the CPU, saved to and resumed from checkpoints across devices, written and read as
-// Hugging Face directories, read through a KvCache on the device, and continued by generate().
+// Hugging Face directories, read through a KvCache on the device, and continued by generate();
+// and a training step captured into a CUDA graph, replayed against eager steps, with a census of
+// what it launches.
 // This file is compiled by nvcc (or the host emulation); cpu_reference/ runs the CPU side.
+#include <algorithm>
 #include <concepts>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "device_step.hpp"
 #include "parity.hpp"
@@ -283,4 +290,59 @@ TEST_CASE("an SGD<cuda_t> step with momentum captured into a CUDA graph replays 
   RANKLENS_REQUIRE_CUDA_DEVICE();
   const SGDOptions options{.lr = 1e-2, .momentum = 0.9, .weight_decay = 0.1, .nesterov = true};
   check_replayed_steps_match_eager<models::qwen2, SGD<cuda_t>>("SGD, Qwen2-like", options);
+}
+
+namespace {
+
+struct step_census {
+  cuda::launch_census launches;
+  std::size_t nodes = 0, parameters = 0;
+};
+
+// One AdamW step of a Config model on a (batch, positions) batch, warmed up once and captured:
+// the kernels the capture launched and the operations the graph holds.
+template <class Config>
+step_census captured_step_census(index_t batch, index_t positions) {
+  const models::token_batch tokens(batch, positions, 7);
+  const Shape<dyn, dyn> shape{batch, positions};
+  Rng rng(5);
+  Transformer<Config, float, cuda_t> model(rng);
+  AdamW<cuda_t> optimizer(parameters(model), {.lr = 1e-2});
+  device_tokens ids(shape), targets(shape);
+  cuda::copy_to_device(ids.data(), tokens.ids.data(), ids.numel());
+  cuda::copy_to_device(targets.data(), tokens.targets.data(), targets.numel());
+  Tensor<float, Shape<>, cuda_t> loss(Shape<>{});
+  cuda::graph step;
+  const auto run = [&] { device_step(model, optimizer, ids, targets, loss); };
+  step.warm_up(run);
+  step.capture(run);
+  return {step.launches(), step.node_count(), parameters(model).size()};
+}
+
+// With RANKLENS_CUDA_CENSUS=1, prints a census, the most launched kernels first.
+void report_census(const std::string& label, const step_census& census) {
+  const char* flag = std::getenv("RANKLENS_CUDA_CENSUS");
+  if (flag == nullptr || std::string(flag) != "1") return;
+  std::vector<std::pair<int, std::string>> rows;
+  for (const auto& [name, count] : census.launches.by_name) rows.emplace_back(count, name);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::printf("%s (%zu parameters): %zu graph nodes, %d of them our kernels\n", label.c_str(), census.parameters, census.nodes,
+              census.launches.total());
+  for (const auto& [count, name] : rows) std::printf("  %4d  %s\n", count, name.c_str());
+}
+
+}  // namespace
+
+TEST_CASE("a captured training step launches the same kernels at every batch size and sequence length", "[cuda][models][graph]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const auto check = [&]<class Config>(const char* label) {
+    const step_census small = captured_step_census<Config>(2, 9), large = captured_step_census<Config>(3, 16);
+    report_census(std::string(label) + ", batch 2 of 9 tokens", small);
+    CHECK(small.launches.total() > 0);
+    CHECK(small.nodes >= std::size_t(small.launches.total()));  // cuBLAS's kernels, copies and fills besides
+    // No kernel is launched per row, token or head: the launches depend on the model, not the batch.
+    CHECK(small.launches.by_name == large.launches.by_name);
+  };
+  check.template operator()<models::qwen2>("Qwen2-like");
+  check.template operator()<models::gpt2>("GPT-2-like");
 }

@@ -58,13 +58,14 @@ class graph {
     reset();
     stream_scope on(stream_);
     emulation::recording recorded;
-    capture_scope scope(pool_, counters_);
+    capture_scope scope(pool_, counters_, launches_);
     emulation::current_recording = &recorded;
     try {
       launches();
     } catch (...) {
       emulation::current_recording = nullptr;
       counters_.clear();
+      launches_.by_name.clear();
       throw;
     }
     emulation::current_recording = nullptr;
@@ -72,7 +73,7 @@ class graph {
 #else
     reset();
     stream_scope on(stream_);
-    capture_scope scope(pool_, counters_);
+    capture_scope scope(pool_, counters_, launches_);
     check(cudaStreamBeginCapture(stream_.handle(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
     try {
       launches();
@@ -82,6 +83,7 @@ class graph {
       if (broken) (void)cudaGraphDestroy(broken);
       (void)cudaGetLastError();
       counters_.clear();
+      launches_.by_name.clear();
       throw;
     }
     check(cudaStreamEndCapture(stream_.handle(), &graph_), "cudaStreamEndCapture");
@@ -102,6 +104,23 @@ class graph {
 #endif
   }
 
+  // The backend's kernels the capture launched, by name (cuBLAS's kernels, copies and fills not
+  // counted): what a replay launches in one go.
+  const launch_census& launches() const noexcept { return launches_; }
+
+  // Every operation the graph holds: the backend's kernels, cuBLAS's, copies and fills (under the
+  // emulation, each GEMM is one).
+  std::size_t node_count() const {
+#if defined(RANKLENS_CUDA_EMULATION)
+    return recorded_ ? recorded_->steps.size() : 0;
+#else
+    if (!graph_) return 0;
+    std::size_t count = 0;
+    check(cudaGraphGetNodes(graph_, nullptr, &count), "cudaGraphGetNodes");
+    return count;
+#endif
+  }
+
   bool captured() const noexcept {
 #if defined(RANKLENS_CUDA_EMULATION)
     return recorded_ != nullptr;
@@ -111,17 +130,21 @@ class graph {
   }
 
  private:
-  // While a capture runs: the thread allocates from the graph's pool, and dropout takes its keys
-  // from the graph's counters.
+  // While a capture runs: the thread allocates from the graph's pool, dropout takes its keys from
+  // the graph's counters, and the launches are counted in the graph's census.
   struct capture_scope {
-    capture_scope(private_pool& pool, replay_counters& counters) noexcept {
+    capture_scope(private_pool& pool, replay_counters& counters, launch_census& census) noexcept
+        : outer_census(detail::open_launch_census()) {
       caching_allocator::instance().set_capture_pool(&pool);
       replay_counters::capturing() = &counters;
+      detail::open_launch_census() = &census;
     }
     ~capture_scope() {
+      detail::open_launch_census() = outer_census;
       replay_counters::capturing() = nullptr;
       caching_allocator::instance().set_capture_pool(nullptr);
     }
+    launch_census* outer_census;
     capture_scope(const capture_scope&) = delete;
     capture_scope& operator=(const capture_scope&) = delete;
   };
@@ -139,12 +162,14 @@ class graph {
     recorded_.reset();
 #endif
     counters_.clear();  // its slots are blocks of the pool
+    launches_.by_name.clear();
     caching_allocator::instance().release_pool(pool_);
   }
 
   stream stream_;
   private_pool pool_;
   replay_counters counters_;
+  launch_census launches_;
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t instance_ = nullptr;
 #if defined(RANKLENS_CUDA_EMULATION)

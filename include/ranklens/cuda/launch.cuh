@@ -8,6 +8,8 @@
 // thread.
 #pragma once
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "ranklens/core/config.hpp"
@@ -38,6 +40,26 @@ inline bool& synchronous_checks_flag() {
 
 inline void set_synchronous_checks(bool on) noexcept { detail::synchronous_checks_flag() = on; }
 inline bool synchronous_checks() noexcept { return detail::synchronous_checks_flag(); }
+
+// The backend's kernels launched on one thread while the census is open, counted by name:
+// cuda::graph opens one while it captures, so that a captured step can say what it launches
+// (the launches a replay saves). cuBLAS's own kernels, copies and fills are not counted.
+struct launch_census {
+  std::map<std::string, int, std::less<>> by_name;
+
+  int total() const noexcept {
+    int sum = 0;
+    for (const auto& [name, count] : by_name) sum += count;
+    return sum;
+  }
+};
+
+namespace detail {
+inline launch_census*& open_launch_census() noexcept {
+  static thread_local launch_census* open = nullptr;
+  return open;
+}
+}  // namespace detail
 
 // Grid, block and dynamic shared memory of one launch.
 struct launch_shape {
@@ -76,6 +98,7 @@ template <class... Params, class... Args>
 void launch(const char* name, void (*kernel)(Params...), const launch_shape& shape, Args&&... args) {
   if (shape.grid.x == 0 || shape.grid.y == 0 || shape.grid.z == 0) return;
   detail::check_launch_shape(name, shape);
+  if (launch_census* census = detail::open_launch_census()) ++census->by_name[name];
 #if defined(RANKLENS_CUDA_EMULATION)
   (void)name;
   emulation::launch(kernel, shape.grid, shape.block, shape.shared_bytes, std::forward<Args>(args)...);
