@@ -539,3 +539,65 @@ TEST_CASE("CUDA AdamW repeats the CPU's update over three steps", "[cuda][adamw]
   check_close("adamw m", m.download(), want_m, 1e-6);
   check_close("adamw v", v.download(), want_v, 1e-6);
 }
+
+TEST_CASE("CUDA adamw_update_many updates a list of tensors as adamw_update does one by one, to the bit, in few launches",
+          "[cuda][adamw]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  // More tensors than a launch takes, of odd sizes (some empty). In chunks of 64 elements the
+  // blocks overflow a launch too, in the middle of the fifth tensor, and many small tensors
+  // follow it into the next launch: its place in a launch must move with it.
+  const index_t small_sizes[] = {0, 1, 33, 64, 65, 1000};
+  const int count = cuda::detail::adamw_batch_tensors + 6;
+  std::vector<index_t> sizes;
+  for (int t = 0; t < count; ++t) sizes.push_back(t < 5 ? sized(70001, 5003) : small_sizes[t % 6]);
+  struct arrays {
+    cuda::device_buffer<float> value, grad, m, v;
+  };
+  const auto make = [&](std::uint64_t seed) {
+    std::vector<arrays> out;
+    for (int t = 0; t < count; ++t) {
+      const index_t n = sizes[std::size_t(t)];
+      arrays a{cuda::device_buffer<float>(n), cuda::device_buffer<float>(n), cuda::device_buffer<float>(n), cuda::device_buffer<float>(n)};
+      a.value.assign(random_values(n, seed + 4 * std::uint64_t(t)));
+      a.grad.assign(random_values(n, seed + 4 * std::uint64_t(t) + 1));
+      a.m.assign(random_values(n, seed + 4 * std::uint64_t(t) + 2, -0.1f, 0.1f));
+      a.v.assign(random_values(n, seed + 4 * std::uint64_t(t) + 3, 0.0f, 0.01f));
+      out.push_back(std::move(a));
+    }
+    return out;
+  };
+  const auto list = [](std::vector<arrays>& all) {
+    std::vector<cpu::adamw_tensor<float>> out;
+    for (auto& a : all) out.push_back({a.value.data(), a.grad.data(), a.m.data(), a.v.data(), a.value.size()});
+    return out;
+  };
+  cuda::device_buffer<cpu::adamw_coefficients<float>> c(1);
+  c.assign({cpu::adamw_coefficients_at<float>(3, 1e-2, 0.9, 0.999, 1e-8, 0.1)});
+  std::vector<arrays> one_by_one = make(300), small_chunks = make(300), default_chunks = make(300);
+  for (auto& a : one_by_one) cuda::adamw_update(a.value.data(), a.grad.data(), a.m.data(), a.v.data(), a.value.size(), c.data());
+  cuda::launch_census census;
+  cuda::detail::open_launch_census() = &census;
+  cuda::adamw_update_many<float>(list(small_chunks), c.data(), 64);
+  const int small_chunk_launches = census.total();
+  cuda::adamw_update_many<float>(list(default_chunks), c.data());
+  cuda::detail::open_launch_census() = nullptr;
+  // Launches: at the default chunk these tensors fill fewer blocks than a launch has, so the
+  // tensor limit decides; in chunks of 64 the blocks overflow too.
+  int nonempty = 0;
+  index_t chunks_of_64 = 0;
+  for (index_t n : sizes) {
+    nonempty += n > 0;
+    chunks_of_64 += (n + 63) / 64;
+  }
+  CHECK(census.total() - small_chunk_launches == (nonempty + cuda::detail::adamw_batch_tensors - 1) / cuda::detail::adamw_batch_tensors);
+  CHECK(chunks_of_64 > cuda::detail::adamw_batch_blocks);
+  CHECK(small_chunk_launches >= int((chunks_of_64 + cuda::detail::adamw_batch_blocks - 1) / cuda::detail::adamw_batch_blocks));
+  for (int t = 0; t < count; ++t)
+    for (const auto* many : {&small_chunks, &default_chunks}) {
+      INFO("tensor " << t << " of " << sizes[std::size_t(t)] << " elements, chunk " << (many == &small_chunks ? "64" : "default"));
+      CHECK((*many)[t].value.to_host() == one_by_one[t].value.to_host());
+      CHECK((*many)[t].m.to_host() == one_by_one[t].m.to_host());
+      CHECK((*many)[t].v.to_host() == one_by_one[t].v.to_host());
+    }
+  CHECK_THROWS_WITH(cuda::adamw_update_many<float>(list(small_chunks), c.data(), 0), Catch::Contains("chunk = 0 must be positive"));
+}

@@ -11,6 +11,8 @@
 // that contracts a·b + c into an FMA, as GCC does by default at -O2, may do so here and in a
 // scalar loop in different places: agreement is then to a few ulp, not to the bit.)
 #pragma once
+#include <span>
+
 #include "ranklens/cpu/adamw_coefficients.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/simd.hpp"
@@ -44,6 +46,12 @@ void adamw_update(T* value, const T* grad, T* m, T* v, index_t n, const adamw_co
 template <Real T>
 void adamw_update(T* value, const T* grad, T* m, T* v, index_t n, const adamw_coefficients<T>* c) {
   adamw_update(value, grad, m, v, n, *c);
+}
+// Every tensor of `tensors` updated in turn: the twin of cuda::adamw_update_many, which updates
+// them in few launches.
+template <Real T>
+void adamw_update_many(std::span<const adamw_tensor<T>> tensors, const adamw_coefficients<T>* c) {
+  for (const adamw_tensor<T>& t : tensors) adamw_update(t.value, t.grad, t.m, t.v, t.n, *c);
 }
 template <Real T>
 void adamw_advance(double* schedule, adamw_coefficients<T>* c) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 
+#include "ranklens/core/config.hpp"
 #include "ranklens/core/dtype.hpp"
 
 // Host and device code when nvcc compiles it; plain C++ otherwise.
@@ -39,6 +40,17 @@ RANKLENS_HOST_DEVICE adamw_coefficients<T> adamw_coefficients_at(double step, do
           .inv_bias2_sqrt = T(1 / bias2_sqrt),
           .eps = T(eps)};
 }
+
+// One parameter's arrays for an update of many at once (adamw_update_many): value, m and v are
+// updated in place.
+template <Real T>
+struct adamw_tensor {
+  T* value;
+  const T* grad;
+  T* m;
+  T* v;
+  index_t n;
+};
 
 // AdamW's step count and settings as one array of doubles, the form a device keeps them in (so
 // that a step captured into a CUDA graph counts its own replays; optim/adamw.hpp).

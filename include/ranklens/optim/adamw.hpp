@@ -19,10 +19,13 @@
 // and each step's coefficients are computed on the device (backend::adamw_advance), as
 // PyTorch's capturable AdamW keeps its step: a step captured into a CUDA graph (cuda/graph.hpp)
 // then counts its own replays. steps_taken() and settings() read them back (waiting for the
-// device); set_lr writes the rate (refused while a graph is being captured).
+// device); set_lr writes the rate (refused while a graph is being captured). Off the CPU all
+// parameters are updated by one call, backend::adamw_update_many: a launch or a few per step
+// (as torch's fused AdamW), not one per parameter.
 #pragma once
 #include <array>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <type_traits>
 #include <variant>
@@ -68,7 +71,12 @@ class AdamW {
     if constexpr (schedule_on_device) {
       auto* c = reinterpret_cast<cpu::adamw_coefficients<float>*>(schedule_->coefficients.data());
       backend::adamw_advance<float>(D{}, schedule_->values.data(), c);
-      for_each_update([&](const ParameterRef& p, std::size_t i) { update<float>(p, i, c); });
+      std::vector<cpu::adamw_tensor<float>> tensors;  // every parameter in a launch or a few
+      for_each_update([&](const ParameterRef& p, std::size_t i) {
+        tensors.push_back({static_cast<float*>(p.value), static_cast<const float*>(p.grad()), state_.template data<float>(i, 0),
+                           state_.template data<float>(i, 1), p.numel});
+      });
+      backend::adamw_update_many<float>(D{}, std::span<const cpu::adamw_tensor<float>>(tensors), c);
     } else {
       ++step_;
       const auto f32 = coefficients<float>(), f64 = coefficients<double>();
