@@ -380,6 +380,16 @@ TEST_CASE("CUDA layer norm and RMS norm match the CPU forward and backward, with
           check_close("layernorm_backward gweight" + at, gw, want_gw);
           check_close("layernorm_backward gbias" + at, gb, want_gb);
         }
+        // One parameter gradient at a time (both at once are one reduction over twice the columns).
+        for (bool weight_only : {true, false}) {
+          twin<T> g_one(random_values(s.cols, 67));
+          std::vector<float> want_one = g_one.host;
+          cuda::layernorm_backward(x.data(), w, mean_in.data(), rstd_in.data(), gy.data(), nullptr, weight_only ? g_one.data() : nullptr,
+                                   weight_only ? nullptr : g_one.data(), s.rows, s.cols);
+          ref::layernorm_backward(x.cpu(), w_cpu, mean_in.cpu(), rstd_in.cpu(), gy.cpu(), nullptr, weight_only ? want_one.data() : nullptr,
+                                  weight_only ? nullptr : want_one.data(), s.rows, s.cols, grad_write::add);
+          check_close(std::string(weight_only ? "layernorm_backward gweight alone" : "layernorm_backward gbias alone") + at, g_one, want_one);
+        }
 
         twin<T> ry(n);
         twin<float> r_rstd(s.rows);

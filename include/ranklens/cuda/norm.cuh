@@ -4,8 +4,8 @@
 //   layer norm  y = (x − mean)·rstd·weight + bias,  rstd = 1/√(var + eps)  (biased variance)
 //   RMS norm    y = x·rstd·weight,                   rstd = 1/√(mean(x²) + eps)
 // One row group per row for the forward and for gx; the weight and bias gradients are column
-// sums over rows (patterns.cuh's column_reduce), which recompute the normalised x from mean and
-// rstd instead of storing it.
+// sums over rows (patterns.cuh's column_reduce, one for both when both are wanted), which
+// recompute the normalised x from mean and rstd instead of storing it.
 #pragma once
 #include "ranklens/cuda/reduce.cuh"
 
@@ -86,6 +86,28 @@ struct gy_times_normalised {
   }
 };
 
+// Both parameter gradients of a layer norm as one column reduction over 2·cols columns, one pair
+// of launches instead of two: column j < cols sums gy·n (the weight's), column cols + j sums gy
+// (the bias's).
+template <class T>
+struct weight_and_bias_summand {
+  gy_times_normalised<T, true> weight;
+  __device__ float operator()(index_t r, index_t c) const {
+    const index_t cols = weight.cols;
+    return c < cols ? weight(r, c) : to_float(weight.gy[r * cols + (c - cols)]);
+  }
+};
+template <class T>
+struct add_into_weight_and_bias {
+  T* gweight;
+  T* gbias;
+  index_t cols;
+  __device__ void operator()(index_t c, float v) const {
+    T* out = c < cols ? gweight + c : gbias + (c - cols);
+    *out = from_float<T>(to_float(*out) + v);
+  }
+};
+
 template <bool Centered, class T>
 void norm_input_gradient(const char* name, const T* x, const T* weight, const float* mean, const float* rstd, const T* gy, T* gx,
                          index_t rows, index_t cols, grad_write mode) {
@@ -122,10 +144,14 @@ void layernorm_backward(const T* x, optional_in<T> weight, const float* mean, co
   detail::require_extents("cuda::layernorm_backward", rows, cols);
   if (cols == 0) return;
   if (gx && rows > 0) detail::norm_input_gradient<true>("cuda::layernorm_backward", x, weight, mean, rstd, gy, gx, rows, cols, write_x);
-  if (gweight)
-    column_reduce("cuda::layernorm_backward (weight)", rows, cols, detail::gy_times_normalised<T, true>{x, gy, mean, rstd, cols},
-                  add_into<T>{gweight});
-  if (gbias) column_reduce("cuda::layernorm_backward (bias)", rows, cols, detail::row_value<T>{gy, cols}, add_into<T>{gbias});
+  const detail::gy_times_normalised<T, true> weight_summand{x, gy, mean, rstd, cols};
+  if (gweight && gbias)
+    column_reduce("cuda::layernorm_backward (weight, bias)", rows, 2 * cols, detail::weight_and_bias_summand<T>{weight_summand},
+                  detail::add_into_weight_and_bias<T>{gweight, gbias, cols});
+  else if (gweight)
+    column_reduce("cuda::layernorm_backward (weight)", rows, cols, weight_summand, add_into<T>{gweight});
+  else if (gbias)
+    column_reduce("cuda::layernorm_backward (bias)", rows, cols, detail::row_value<T>{gy, cols}, add_into<T>{gbias});
 }
 
 // RMS norm forward.  x, y: (rows, cols); weight: (cols) or nullptr; rstd: (rows), float, or nullptr.
