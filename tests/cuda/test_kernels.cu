@@ -1,5 +1,6 @@
 // Parity of the CUDA elementwise, reduction, softmax, norm, cross-entropy, embedding, RoPE,
-// AdamW and gradient-clipping kernels with their CPU twins (harness: parity.hpp).
+// AdamW and gradient-clipping kernels with their CPU twins (harness: parity.hpp), and the list
+// forms of the optimizers and zero_grad (tensor_lists.cuh) against their one-by-one forms.
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -13,7 +14,9 @@
 #include "ranklens/cuda/norm.cuh"
 #include "ranklens/cuda/reduce.cuh"
 #include "ranklens/cuda/rope.cuh"
+#include "ranklens/cuda/sgd.cuh"
 #include "ranklens/cuda/softmax.cuh"
+#include "ranklens/cuda/zero_many.cuh"
 
 using namespace ranklens;
 using namespace ranklens::test::parity;
@@ -293,6 +296,81 @@ TEST_CASE("CUDA scale_by_clip_coefficient leaves gradients untouched at a coeffi
   CHECK(std::isnan(scaled[17]));
 }
 
+TEST_CASE("CUDA sum_of_squares_many and scale_by_clip_coefficient_many treat a list of gradients chunk by chunk, in few launches",
+          "[cuda][clip]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  // More arrays than a launch takes, of odd sizes (some empty); in chunks of 64 the blocks overflow
+  // a launch too, so that a partial's place must count the launches before it.
+  const index_t sizes_cycle[] = {1, 0, 63, 64, 65, 1000};
+  const int count = cuda::detail::list_batch_tensors + 8;
+  std::vector<std::vector<float>> values;
+  std::vector<cuda::device_buffer<float>> arrays;
+  for (int t = 0; t < count; ++t) {
+    const index_t n = t == 2 ? sized(200003, 25003) : sizes_cycle[t % 6];
+    values.push_back(random_values(n, 500 + std::uint64_t(t), -2.0f, 2.0f));
+    if (t == 5) values.back()[3] = std::numeric_limits<float>::signaling_NaN();  // x·1 would quiet it: other bits
+    arrays.emplace_back(n);
+    arrays.back().assign(values.back());
+  }
+  std::vector<cpu::array_range<const float>> read;
+  std::vector<cpu::array_range<float>> written;
+  for (auto& a : arrays) {
+    read.push_back({a.data(), a.size()});
+    written.push_back({a.data(), a.size()});
+  }
+  for (const index_t chunk : {index_t(64), cuda::detail::list_chunk}) {
+    INFO("chunk " << chunk);
+    // Each partial against the reference sum of its chunk (the array with the NaN left out).
+    std::vector<float> want;
+    for (int t = 0; t < count; ++t)
+      for (index_t begin = 0; begin < index_t(values[t].size()); begin += chunk)
+        want.push_back(ref::sum_of_squares(values[t].data() + begin, std::min(chunk, index_t(values[t].size()) - begin)));
+    const index_t partials = cuda::sum_of_squares_partials<float>(read, chunk);
+    REQUIRE(partials == index_t(want.size()));
+    CHECK(partials > cuda::detail::list_batch_blocks * (chunk == 64 ? 1 : 0));
+    cuda::device_buffer<float> got(partials + 1);  // and one more, which must stay NaN
+    got.assign(std::vector<float>(std::size_t(partials + 1), std::numeric_limits<float>::quiet_NaN()));
+    cuda::launch_census census;
+    cuda::detail::open_launch_census() = &census;
+    cuda::sum_of_squares_many<float>(read, got.data(), chunk);
+    cuda::detail::open_launch_census() = nullptr;
+    CHECK(census.total() >= 2);  // more arrays than a launch takes
+    CHECK(census.total() <= 2 + int(partials / cuda::detail::list_batch_blocks));
+    const std::vector<float> host = got.to_host();
+    CHECK(std::isnan(host.back()));
+    std::size_t k = 0;
+    for (int t = 0; t < count; ++t)
+      for (index_t begin = 0; begin < index_t(values[t].size()); begin += chunk, ++k) {
+        INFO("array " << t << ", chunk from " << begin);
+        if (t == 5 && begin == 0)
+          CHECK(std::isnan(host[k]));
+        else
+          check_close("sum_of_squares_many partial", {host[k]}, {want[k]}, tolerance<float>);
+      }
+  }
+
+  cuda::device_buffer<float> coefficient(1);
+  coefficient.assign({1.0f});
+  cuda::scale_by_clip_coefficient_many(coefficient.data(), written, 64);
+  for (int t = 0; t < count; ++t) {
+    const std::vector<float> kept = arrays[t].to_host();
+    CHECK(std::memcmp(kept.data(), values[t].data(), sizeof(float) * kept.size()) == 0);
+  }
+  coefficient.assign({0.25f});  // a power of two: the products are exact
+  for (const index_t chunk : {index_t(64), cuda::detail::list_chunk}) {
+    cuda::scale_by_clip_coefficient_many(coefficient.data(), written, chunk);
+    for (int t = 0; t < count; ++t) {
+      for (float& v : values[t]) v *= 0.25f;
+      const std::vector<float> scaled = arrays[t].to_host();
+      index_t wrong = 0;
+      for (std::size_t i = 0; i < scaled.size(); ++i)
+        if (!(t == 5 && i == 3) && scaled[i] != values[t][i]) ++wrong;
+      INFO("array " << t << ", chunk " << chunk);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
 TEST_CASE("CUDA softmax, log-softmax and causal softmax match the CPU forward and backward", "[cuda][softmax]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   struct shape {
@@ -557,7 +635,7 @@ TEST_CASE("CUDA adamw_update_many updates a list of tensors as adamw_update does
   // blocks overflow a launch too, in the middle of the fifth tensor, and many small tensors
   // follow it into the next launch: its place in a launch must move with it.
   const index_t small_sizes[] = {0, 1, 33, 64, 65, 1000};
-  const int count = cuda::detail::adamw_batch_tensors + 6;
+  const int count = cuda::detail::list_batch_tensors + 6;
   std::vector<index_t> sizes;
   for (int t = 0; t < count; ++t) sizes.push_back(t < 5 ? sized(70001, 5003) : small_sizes[t % 6]);
   struct arrays {
@@ -599,9 +677,9 @@ TEST_CASE("CUDA adamw_update_many updates a list of tensors as adamw_update does
     nonempty += n > 0;
     chunks_of_64 += (n + 63) / 64;
   }
-  CHECK(census.total() - small_chunk_launches == (nonempty + cuda::detail::adamw_batch_tensors - 1) / cuda::detail::adamw_batch_tensors);
-  CHECK(chunks_of_64 > cuda::detail::adamw_batch_blocks);
-  CHECK(small_chunk_launches >= int((chunks_of_64 + cuda::detail::adamw_batch_blocks - 1) / cuda::detail::adamw_batch_blocks));
+  CHECK(census.total() - small_chunk_launches == (nonempty + cuda::detail::list_batch_tensors - 1) / cuda::detail::list_batch_tensors);
+  CHECK(chunks_of_64 > cuda::detail::list_batch_blocks);
+  CHECK(small_chunk_launches >= int((chunks_of_64 + cuda::detail::list_batch_blocks - 1) / cuda::detail::list_batch_blocks));
   for (int t = 0; t < count; ++t)
     for (const auto* many : {&small_chunks, &default_chunks}) {
       INFO("tensor " << t << " of " << sizes[std::size_t(t)] << " elements, chunk " << (many == &small_chunks ? "64" : "default"));
@@ -610,4 +688,105 @@ TEST_CASE("CUDA adamw_update_many updates a list of tensors as adamw_update does
       CHECK((*many)[t].v.to_host() == one_by_one[t].v.to_host());
     }
   CHECK_THROWS_WITH(cuda::adamw_update_many<float>(list(small_chunks), c.data(), 0), Catch::Contains("chunk = 0 must be positive"));
+}
+
+TEST_CASE("CUDA sgd_update_many updates a list of tensors as sgd_update does one by one, each with its own first step, to the bit",
+          "[cuda][sgd]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  // More tensors than a launch takes, some empty; in chunks of 64 the blocks overflow a launch
+  // too. Every third tensor takes its first step (its buffer is written whole, never read: it
+  // starts as NaN, which any read would carry into the value).
+  const index_t sizes_cycle[] = {0, 1, 63, 64, 65, 3001};
+  const int count = cuda::detail::list_batch_tensors + 5;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  struct arrays {
+    cuda::device_buffer<float> value, grad, buffer;
+    bool first;
+  };
+  const auto make = [&] {
+    std::vector<arrays> out;
+    for (int t = 0; t < count; ++t) {
+      const index_t n = t < 2 ? sized(70001, 5003) : sizes_cycle[t % 6];
+      const bool first = t % 3 == 0;
+      arrays a{cuda::device_buffer<float>(n), cuda::device_buffer<float>(n), cuda::device_buffer<float>(n), first};
+      a.value.assign(random_values(n, 400 + 3 * std::uint64_t(t)));
+      a.grad.assign(random_values(n, 401 + 3 * std::uint64_t(t)));
+      a.buffer.assign(first ? std::vector<float>(std::size_t(n), nan) : random_values(n, 402 + 3 * std::uint64_t(t)));
+      out.push_back(std::move(a));
+    }
+    return out;
+  };
+  const auto list = [](std::vector<arrays>& all) {
+    std::vector<cpu::sgd_tensor<float>> out;
+    for (auto& a : all) out.push_back({a.value.data(), a.grad.data(), a.buffer.data(), a.value.size(), a.first});
+    return out;
+  };
+  cuda::device_buffer<float> lr(1);
+  lr.assign({0.05f});
+  for (const bool nesterov : {false, true}) {
+    const cpu::sgd_coefficients<float> c{
+        .lr = 1.0f, .momentum = 0.9f, .dampening_complement = nesterov ? 1.0f : 0.75f, .weight_decay = 0.01f, .nesterov = nesterov, .first = false};
+    std::vector<arrays> one_by_one = make(), small_chunks = make(), default_chunks = make();
+    for (auto& a : one_by_one) {
+      cpu::sgd_coefficients<float> each = c;
+      each.first = a.first;
+      cuda::sgd_update(a.value.data(), a.grad.data(), a.buffer.data(), a.value.size(), each, lr.data());
+    }
+    cuda::launch_census census;
+    cuda::detail::open_launch_census() = &census;
+    cuda::sgd_update_many<float>(list(small_chunks), c, lr.data(), 64);
+    const int small_chunk_launches = census.total();
+    cuda::sgd_update_many<float>(list(default_chunks), c, lr.data());
+    cuda::detail::open_launch_census() = nullptr;
+    int nonempty = 0;
+    index_t chunks_of_64 = 0;
+    for (const arrays& a : one_by_one) {
+      nonempty += a.value.size() > 0;
+      chunks_of_64 += (a.value.size() + 63) / 64;
+    }
+    CHECK(chunks_of_64 > cuda::detail::list_batch_blocks);
+    CHECK(small_chunk_launches >= int((chunks_of_64 + cuda::detail::list_batch_blocks - 1) / cuda::detail::list_batch_blocks));
+    CHECK(census.total() - small_chunk_launches == (nonempty + cuda::detail::list_batch_tensors - 1) / cuda::detail::list_batch_tensors);
+    for (int t = 0; t < count; ++t)
+      for (const auto* many : {&small_chunks, &default_chunks}) {
+        INFO((nesterov ? "Nesterov, " : "") << "tensor " << t << " of " << one_by_one[t].value.size() << " elements"
+                                            << (one_by_one[t].first ? ", first step" : "") << ", chunk "
+                                            << (many == &small_chunks ? "64" : "default"));
+        const std::vector<float> value = (*many)[t].value.to_host();
+        CHECK(std::memcmp(value.data(), one_by_one[t].value.to_host().data(), value.size() * sizeof(float)) == 0);
+        const std::vector<float> buffer = (*many)[t].buffer.to_host();
+        CHECK(std::memcmp(buffer.data(), one_by_one[t].buffer.to_host().data(), buffer.size() * sizeof(float)) == 0);
+        for (float x : value) REQUIRE(std::isfinite(x));
+      }
+  }
+}
+
+TEST_CASE("CUDA zero_many zeroes every run of a list and no word outside them", "[cuda][zero]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  // Runs cut from one buffer of random words, with gaps between them (and empty runs), more runs
+  // than a launch takes; in chunks of 64 the blocks overflow a launch too.
+  const index_t lengths_cycle[] = {1, 0, 63, 64, 65, 1000, 7};
+  const int count = cuda::detail::list_batch_tensors + 4;
+  std::vector<std::pair<index_t, index_t>> runs;  // begin, length
+  index_t end = 0;
+  for (int r = 0; r < count; ++r) {
+    const index_t length = r == 3 ? sized(70001, 5003) : lengths_cycle[r % 7];
+    runs.push_back({end + 1 + r % 2, length});
+    end = runs.back().first + length;
+  }
+  const index_t words = end + 5;
+  std::vector<std::uint32_t> initial(static_cast<std::size_t>(words));
+  std::mt19937 rng(77);
+  for (auto& w : initial) w = std::uint32_t(rng()) | 1u;  // never zero
+  std::vector<std::uint32_t> want = initial;
+  for (const auto& [begin, length] : runs) std::fill_n(want.begin() + begin, length, 0u);
+  for (const index_t chunk : {index_t(64), cuda::detail::list_chunk}) {
+    INFO("chunk " << chunk);
+    cuda::device_buffer<std::uint32_t> buffer(words);
+    buffer.assign(initial);
+    std::vector<cpu::array_range<std::uint32_t>> ranges;
+    for (const auto& [begin, length] : runs) ranges.push_back({buffer.data() + begin, length});
+    cuda::zero_many(ranges, chunk);
+    CHECK(buffer.to_host() == want);
+  }
 }

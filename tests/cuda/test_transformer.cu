@@ -299,10 +299,11 @@ struct step_census {
   std::size_t nodes = 0, parameters = 0;
 };
 
-// One AdamW step of a Config model on a (batch, positions) batch, warmed up once and captured:
-// the kernels the capture launched and the operations the graph holds.
+// One AdamW step of a Config model on a (batch, positions) batch (its gradients clipped when
+// max_grad_norm > 0), warmed up once and captured: the kernels the capture launched and the
+// operations the graph holds.
 template <class Config>
-step_census captured_step_census(index_t batch, index_t positions) {
+step_census captured_step_census(index_t batch, index_t positions, double max_grad_norm = 0) {
   const models::token_batch tokens(batch, positions, 7);
   const Shape<dyn, dyn> shape{batch, positions};
   Rng rng(5);
@@ -311,9 +312,9 @@ step_census captured_step_census(index_t batch, index_t positions) {
   device_tokens ids(shape), targets(shape);
   cuda::copy_to_device(ids.data(), tokens.ids.data(), ids.numel());
   cuda::copy_to_device(targets.data(), tokens.targets.data(), targets.numel());
-  Tensor<float, Shape<>, cuda_t> loss(Shape<>{});
+  Tensor<float, Shape<>, cuda_t> loss(Shape<>{}), norm(Shape<>{});
   cuda::graph step;
-  const auto run = [&] { device_step(model, optimizer, ids, targets, loss); };
+  const auto run = [&] { device_step(model, optimizer, ids, targets, loss, max_grad_norm, &norm); };
   step.warm_up(run);
   step.capture(run);
   return {step.launches(), step.node_count(), parameters(model).size()};
@@ -336,12 +337,27 @@ void report_census(const std::string& label, const step_census& census) {
 TEST_CASE("a captured training step launches the same kernels for a batch of 2 x 9 tokens and one of 3 x 16", "[cuda][models][graph]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   const auto check = [&]<class Config>(const char* label) {
-    const step_census small = captured_step_census<Config>(2, 9), large = captured_step_census<Config>(3, 16);
+    const step_census small = captured_step_census<Config>(2, 9), large = captured_step_census<Config>(3, 16),
+                      clipped = captured_step_census<Config>(2, 9, 0.5);
     report_census(std::string(label) + ", batch 2 of 9 tokens", small);
+    report_census(std::string(label) + ", batch 2 of 9 tokens, clipped", clipped);
     CHECK(small.launches.total() > 0);
     CHECK(small.nodes >= std::size_t(small.launches.total()));  // cuBLAS's kernels, copies and fills besides
     // No kernel is launched per row, token or head: the launches depend on the model, not the batch.
     CHECK(small.launches.by_name == large.launches.by_name);
+    // Nor per parameter in the optimizer's step, its zero_grad or the clipping: each treats the
+    // whole list in a launch per batch of list_batch_tensors (tensor_lists.cuh).
+    const int lists = int((small.parameters + cuda::detail::list_batch_tensors - 1) / cuda::detail::list_batch_tensors);
+    const auto launches_of = [](const step_census& census, const char* name) {
+      const auto found = census.launches.by_name.find(name);
+      return found == census.launches.by_name.end() ? 0 : found->second;
+    };
+    CHECK(launches_of(small, "cuda::adamw_update_many") == lists);
+    CHECK(launches_of(small, "cuda::zero_many") == lists);
+    CHECK(launches_of(clipped, "cuda::sum_of_squares_many") == lists);
+    CHECK(launches_of(clipped, "cuda::clip_coefficient") == 1);
+    CHECK(launches_of(clipped, "cuda::scale_by_clip_coefficient_many") == lists);
+    CHECK(clipped.launches.total() == small.launches.total() + 2 * lists + 1);
   };
   check.template operator()<models::qwen2>("Qwen2-like");
   check.template operator()<models::gpt2>("GPT-2-like");

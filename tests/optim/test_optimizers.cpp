@@ -229,4 +229,33 @@ TEST_CASE("parameter references carry their device, zero gradients there, and op
   CHECK_THROWS_WITH(clip_grad_norm({elsewhere}, 1.0), Catch::Contains("'p' lives on cuda; clip_grad_norm<cpu_t> reads cpu_t parameters only"));
 }
 
+TEST_CASE("an optimizer's zero_grad zeroes every gradient buffer in one call, frozen ones too, and creates none", "[optim][zero_grad]") {
+  for (const bool sgd : {false, true}) {
+    INFO((sgd ? "SGD" : "AdamW"));
+    auto trained = param({1, 2, 3}, {4, 5, 6});
+    auto frozen = param({1, 2, 3}, {7, 8, 9});
+    frozen.freeze();
+    Parameter<double, V> fresh(Tensor<double, V>(V{}, {1, 1, 1}), "fresh");
+    Parameter<float, V> odd(Tensor<float, V>(V{}, {1, 2, 3}), "odd");
+    odd.gradient_buffer() = Tensor<float, V>(V{}, {1, 2, 3});
+    ParameterRef odd_ref = odd.ref();
+    odd_ref.type = dtype::bf16;  // as if 3 bf16 (6 bytes, not whole words): zeroed alone, by its parameter
+    const ParameterList params{trained.ref(), frozen.ref(), fresh.ref(), odd_ref};
+    if (sgd) {
+      SGD optimizer(params);
+      optimizer.zero_grad();
+    } else {
+      AdamW optimizer(params);
+      optimizer.zero_grad();
+    }
+    for (index_t i = 0; i < 3; ++i) {
+      CHECK(trained.grad()(i) == 0.0);
+      CHECK(frozen.grad()(i) == 0.0);
+      CHECK(odd.grad()(i) == 0.0f);
+    }
+    CHECK(trained.value()(2) == 3.0);
+    CHECK_FALSE(fresh.has_grad());
+  }
+}
+
 }  // namespace optim_test_optimizers

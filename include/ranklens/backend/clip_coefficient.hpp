@@ -13,5 +13,6 @@ namespace ranklens::backend {
 
 RANKLENS_BACKEND_PLAIN_KERNEL(clip_coefficient)
 RANKLENS_BACKEND_PLAIN_KERNEL(scale_by_clip_coefficient)
+RANKLENS_BACKEND_PLAIN_KERNEL(scale_by_clip_coefficient_many)
 
 }  // namespace ranklens::backend

@@ -18,5 +18,7 @@ RANKLENS_BACKEND_KERNEL(max_axis)
 RANKLENS_BACKEND_KERNEL(max_axis_backward)
 RANKLENS_BACKEND_KERNEL(sum_all_backward)
 RANKLENS_BACKEND_KERNEL(sum_of_squares)
+RANKLENS_BACKEND_KERNEL(sum_of_squares_partials)
+RANKLENS_BACKEND_KERNEL(sum_of_squares_many)
 
 }  // namespace ranklens::backend

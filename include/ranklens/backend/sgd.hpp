@@ -1,5 +1,5 @@
-// Switch point for the SGD update, one fused pass per parameter. Twins: cpu/sgd.hpp,
-// cuda/sgd.cuh.
+// Switch point for the SGD update, one fused pass per parameter or over a list of them
+// (sgd_update_many). Twins: cpu/sgd.hpp, cuda/sgd.cuh.
 #pragma once
 #include "ranklens/backend/kernel.hpp"
 
@@ -12,5 +12,6 @@
 namespace ranklens::backend {
 
 RANKLENS_BACKEND_KERNEL(sgd_update)
+RANKLENS_BACKEND_KERNEL(sgd_update_many)
 
 }  // namespace ranklens::backend

@@ -1,6 +1,6 @@
 // Reductions over one axis of a contiguous 3-D view x: (outer, n, inner), reducing n:
 //   sum_axis, max_axis (with the index of the maximum), their backward kernels; and sum_all and
-//   sum_of_squares over every element.
+//   sum_of_squares over every element (sum_of_squares_many: over a list of arrays).
 // Any axis of a contiguous tensor is such a view: outer = product of the extents before it,
 // inner = product of those after. The two common cases have their own paths:
 //   inner == 1: the last axis (row sums, one row at a time with vector accumulators);
@@ -11,8 +11,10 @@
 // 1e-6 relative accuracy. Results are deterministic: they depend on the shape, not on the
 // number of threads.
 #pragma once
+#include <span>
 #include <string>
 
+#include "ranklens/cpu/array_range.hpp"
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/parallel_sum.hpp"
 #include "ranklens/cpu/scratch.hpp"
@@ -261,6 +263,18 @@ double sum_of_squares(const T* x, index_t n) {
 template <Real T>
 void sum_of_squares(const T* x, index_t n, T* total) {
   *total = T(sum_of_squares(x, n));
+}
+
+// Sums of squares of a list of arrays, as partials whose sum is the total (gradient clipping's
+// norm over every parameter): here one per array, in turn; the device twin writes one per chunk
+// in a launch or a few. sum_of_squares_partials says how many a list gets.
+template <Real T>
+index_t sum_of_squares_partials(std::span<const array_range<const T>> arrays) {
+  return index_t(arrays.size());
+}
+template <Real T>
+void sum_of_squares_many(std::span<const array_range<const T>> arrays, float* partials) {
+  for (std::size_t i = 0; i < arrays.size(); ++i) partials[i] = float(sum_of_squares(arrays[i].data, arrays[i].n));
 }
 
 // gx[i] += gy[0] for i < n: the backward of sum_all (gy is read from memory, like the total).

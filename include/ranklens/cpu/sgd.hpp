@@ -6,6 +6,8 @@
 //                  d ← nesterov ? d + momentum·buffer : buffer
 //   value ← value − lr·d
 #pragma once
+#include <span>
+
 #include "ranklens/cpu/kernel_args.hpp"
 #include "ranklens/cpu/sgd_coefficients.hpp"
 #include "ranklens/cpu/simd.hpp"
@@ -42,6 +44,17 @@ void sgd_update(T* value, const T* grad, T* buffer, index_t n, const sgd_coeffic
   sgd_coefficients<T> with_rate = c;
   with_rate.lr = *lr;
   sgd_update(value, grad, buffer, n, with_rate);
+}
+
+// Every tensor of `tensors` updated in turn, each with its own `first` (c.first unused) and the
+// rate read from memory: the twin of cuda::sgd_update_many, which updates them in few launches.
+template <Real T>
+void sgd_update_many(std::span<const sgd_tensor<T>> tensors, const sgd_coefficients<T>& c, const T* lr) {
+  for (const sgd_tensor<T>& t : tensors) {
+    sgd_coefficients<T> each = c;
+    each.first = t.first;
+    sgd_update(t.value, t.grad, t.buffer, t.n, each, lr);
+  }
 }
 
 }  // namespace ranklens::cpu

@@ -1,6 +1,7 @@
-// The per-step constants of one SGD update, shared by cpu::sgd_update and cuda::sgd_update. No
-// SIMD here, so that nvcc can include it.
+// The per-step constants of one SGD update and the list entry of sgd_update_many, shared by
+// cpu/sgd.hpp and cuda/sgd.cuh. No SIMD here, so that nvcc can include it.
 #pragma once
+#include "ranklens/core/config.hpp"
 #include "ranklens/core/dtype.hpp"
 
 namespace ranklens::cpu {
@@ -14,6 +15,17 @@ struct sgd_coefficients {
   T dampening_complement;  // 1 − dampening
   T weight_decay;
   bool nesterov;
+  bool first;
+};
+
+// One parameter's arrays for an update of many at once (sgd_update_many): value and buffer
+// (null without momentum) are updated in place; `first` as in sgd_coefficients, per parameter.
+template <Real T>
+struct sgd_tensor {
+  T* value;
+  const T* grad;
+  T* buffer;
+  index_t n;
   bool first;
 };
 

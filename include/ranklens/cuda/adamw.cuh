@@ -10,13 +10,12 @@
 // of activations and copies of weights). adamw_update_many updates a list of parameters in a
 // launch or a few, as torch's fused AdamW does; the optimizer steps through it.
 #pragma once
-#include <cstdint>
 #include <span>
-#include <string>
 #include <type_traits>
 
 #include "ranklens/cpu/adamw_coefficients.hpp"
 #include "ranklens/cuda/patterns.cuh"
+#include "ranklens/cuda/tensor_lists.cuh"
 
 namespace ranklens::cuda {
 
@@ -60,44 +59,24 @@ struct adamw_scheduled_map {
   }
 };
 
-// Many parameters' updates in few launches (as torch's fused AdamW applies one kernel to a list
-// of tensors): a launch takes up to adamw_batch_tensors tensors and adamw_batch_blocks chunks of
-// `chunk` elements by value, a block per chunk, so that a step of a model with dozens of
-// parameters is a launch or two, not one per parameter. Each element's arithmetic is
-// adamw_element's: the same bits as adamw_update, tensor by tensor.
-inline constexpr int adamw_batch_tensors = 24;
-inline constexpr int adamw_batch_blocks = 320;
-inline constexpr index_t adamw_chunk = 65536;
-inline constexpr int adamw_many_threads = 256;
-
-struct adamw_batch {
-  cpu::adamw_tensor<float> tensors[adamw_batch_tensors];
-  std::uint8_t chunk_tensor[adamw_batch_blocks];  // the tensor of block b
-  std::int32_t chunk_index[adamw_batch_blocks];   // and which of its chunks
-  index_t chunk;
-};
-static_assert(sizeof(adamw_batch) <= 4096, "a kernel's parameters must fit CUDA's 4 KB");
-
-template <class T>  // float; a template so that every translation unit may define it (header-only)
-__global__ void __launch_bounds__(adamw_many_threads) adamw_many_kernel(adamw_batch batch, const cpu::adamw_coefficients<T>* c) {
-  const cpu::adamw_tensor<T> t = batch.tensors[batch.chunk_tensor[blockIdx.x]];
-  const index_t begin = index_t(batch.chunk_index[blockIdx.x]) * batch.chunk;
-  const index_t end = begin + batch.chunk < t.n ? begin + batch.chunk : t.n;
-  const cpu::adamw_coefficients<T> k = *c;
-  const float one_minus_beta1 = 1.0f - k.beta1, one_minus_beta2 = 1.0f - k.beta2;
-  constexpr int items = 4;  // loads in flight per thread, as map's
-  for (index_t first = begin + threadIdx.x; first < end; first += index_t(items) * blockDim.x) {
-    adamw_inputs x[items];
-    for (int j = 0; j < items; ++j) {
-      const index_t i = first + index_t(j) * blockDim.x;
-      if (i < end) x[j] = {t.value[i], t.grad[i], t.m[i], t.v[i]};
+// One list entry's update for for_each_in_list (tensor_lists.cuh): the coefficients read from
+// device memory once per thread, each element through adamw_element, so that a list gives the
+// same bits as adamw_update tensor by tensor.
+struct adamw_list_op {
+  const cpu::adamw_coefficients<float>* c;
+  struct bound {
+    cpu::adamw_coefficients<float> k;
+    float one_minus_beta1, one_minus_beta2;
+    __device__ adamw_inputs load(const cpu::adamw_tensor<float>& t, index_t i) const { return {t.value[i], t.grad[i], t.m[i], t.v[i]}; }
+    __device__ void store(const cpu::adamw_tensor<float>& t, index_t i, adamw_inputs x) const {
+      adamw_element(t.value, t.m, t.v, i, x, k, one_minus_beta1, one_minus_beta2);
     }
-    for (int j = 0; j < items; ++j) {
-      const index_t i = first + index_t(j) * blockDim.x;
-      if (i < end) adamw_element(t.value, t.m, t.v, i, x[j], k, one_minus_beta1, one_minus_beta2);
-    }
+  };
+  __device__ bound bind() const {
+    const cpu::adamw_coefficients<float> k = *c;
+    return {k, 1.0f - k.beta1, 1.0f - k.beta2};
   }
-}
+};
 
 template <class T>
 __global__ void adamw_advance_kernel(double* schedule, cpu::adamw_coefficients<T>* c) {
@@ -123,44 +102,13 @@ void adamw_update(T* value, const T* grad, T* m, T* v, index_t n, const cpu::ada
 }
 
 // Updates every tensor of `tensors` (device arrays; value, m and v in place) with the
-// coefficients in device memory, bit for bit as adamw_update would one by one: a launch per
-// adamw_batch_tensors tensors or adamw_batch_blocks chunks, whichever fills first. The tensors'
-// pointers travel in the launch's parameters, so a captured graph replays them as they were.
-// `chunk` (elements per block) is for the tests.
+// coefficients in device memory, bit for bit as adamw_update would one by one, in a launch or a
+// few (for_each_in_list). `chunk` (elements per block) is for the tests.
 template <class T>
 void adamw_update_many(std::span<const cpu::adamw_tensor<T>> tensors, const cpu::adamw_coefficients<T>* c,
-                       index_t chunk = detail::adamw_chunk) {
+                       index_t chunk = detail::list_chunk) {
   static_assert(std::is_same_v<T, float>, "cuda::adamw_update_many keeps fp32 weights and moments: T must be float.");
-  if (chunk <= 0) throw value_error("cuda::adamw_update_many: chunk = " + std::to_string(chunk) + " must be positive");
-  detail::adamw_batch batch{};
-  batch.chunk = chunk;
-  int count = 0, blocks = 0;
-  const auto flush = [&] {
-    if (blocks > 0)
-      launch("cuda::adamw_update_many", detail::adamw_many_kernel<T>, launch_shape{dim3(unsigned(blocks)), dim3(detail::adamw_many_threads)},
-             batch, c);
-    count = blocks = 0;
-  };
-  for (const cpu::adamw_tensor<T>& t : tensors) {
-    if (t.n <= 0) continue;
-    int slot = -1;  // t's place in the batch being filled
-    const index_t chunks = (t.n + chunk - 1) / chunk;
-    for (index_t k = 0; k < chunks; ++k) {
-      if (blocks == detail::adamw_batch_blocks) {
-        flush();
-        slot = -1;
-      }
-      if (slot < 0) {
-        if (count == detail::adamw_batch_tensors) flush();
-        slot = count++;
-        batch.tensors[slot] = t;
-      }
-      batch.chunk_tensor[blocks] = std::uint8_t(slot);
-      batch.chunk_index[blocks] = std::int32_t(k);
-      ++blocks;
-    }
-  }
-  flush();
+  for_each_in_list("cuda::adamw_update_many", tensors, detail::adamw_list_op{c}, chunk);
 }
 
 // Counts one more update in `schedule` (device memory, cpu/adamw_coefficients.hpp's slots) and

@@ -1,12 +1,17 @@
 // The coefficient of global-norm gradient clipping on the device, the twin of
 // cpu/clip_coefficient.hpp (the formula: cpu/clip_coefficient_formula.hpp): one thread adds the
-// parameters' sums of squares in order, in double, and writes the norm and
-// min(1, max_norm / (norm + 1e-6)); then each gradient is scaled by it, read on the device. No
-// waiting: a captured graph can clip.
+// partial sums of squares in order, in double, and writes the norm and
+// min(1, max_norm / (norm + 1e-6)); then the gradients are scaled by it, read on the device (a
+// launch or a few for all of them: scale_by_clip_coefficient_many). No waiting: a captured graph
+// can clip.
 #pragma once
+#include <span>
+
+#include "ranklens/cpu/array_range.hpp"
 #include "ranklens/cpu/clip_coefficient_formula.hpp"
 #include "ranklens/cuda/launch.cuh"
 #include "ranklens/cuda/patterns.cuh"
+#include "ranklens/cuda/tensor_lists.cuh"
 
 namespace ranklens::cuda {
 
@@ -33,6 +38,19 @@ struct scale_by_clip_coefficient_map {
   }
 };
 
+// The same for a list entry (for_each_in_list): the coefficient read once per thread.
+struct scale_by_clip_coefficient_list_op {
+  const float* coefficient;
+  struct bound {
+    float c;
+    __device__ float load(const cpu::array_range<float>& g, index_t i) const { return c == 1.0f ? 0.0f : g.data[i]; }
+    __device__ void store(const cpu::array_range<float>& g, index_t i, float v) const {
+      if (c != 1.0f) g.data[i] = v * c;
+    }
+  };
+  __device__ bound bind() const { return {*coefficient}; }
+};
+
 }  // namespace detail
 
 // totals: (count); norm, coefficient: one float each; all device memory.
@@ -45,6 +63,13 @@ inline void clip_coefficient(const float* totals, index_t count, double max_norm
 // cpu::scale_by_clip_coefficient.
 inline void scale_by_clip_coefficient(const float* coefficient, float* x, index_t n) {
   map("cuda::scale_by_clip_coefficient", n, detail::scale_by_clip_coefficient_map{coefficient, x});
+}
+
+// The same over a list of gradients (device memory) in a launch or a few, not one per gradient.
+// `chunk` (elements per block) is for the tests.
+inline void scale_by_clip_coefficient_many(const float* coefficient, std::span<const cpu::array_range<float>> gradients,
+                                           index_t chunk = detail::list_chunk) {
+  for_each_in_list("cuda::scale_by_clip_coefficient_many", gradients, detail::scale_by_clip_coefficient_list_op{coefficient}, chunk);
 }
 
 }  // namespace ranklens::cuda

@@ -4,9 +4,12 @@
 // float in a fixed order that depends on the shape only (patterns.cuh), so they repeat bit for
 // bit; they are not the CPU's order, so the two agree to rounding.
 #pragma once
+#include <span>
 #include <string>
 
+#include "ranklens/cpu/array_range.hpp"
 #include "ranklens/cuda/elementwise.cuh"
+#include "ranklens/cuda/tensor_lists.cuh"
 
 namespace ranklens::cuda {
 
@@ -157,6 +160,40 @@ struct squared_value {
 template <DeviceReal T>
 void sum_of_squares(const T* x, index_t n, T* total) {
   total_reduce("cuda::sum_of_squares", n, detail::squared_value<T>{x}, store_into<T>{total});
+}
+
+namespace detail {
+// partials[k] = Σ x² over the list's chunk k: a block per chunk, each thread's elements in float,
+// then the block's tree (a fixed order: the sums repeat bit for bit).
+template <class T>
+__global__ void __launch_bounds__(list_threads) sum_of_squares_list_kernel(tensor_batch<cpu::array_range<const T>> batch, float* partials) {
+  const cpu::array_range<const T> t = batch.tensors[batch.chunk_tensor[blockIdx.x]];
+  const index_t begin = index_t(batch.chunk_index[blockIdx.x]) * batch.chunk;
+  const index_t end = begin + batch.chunk < t.n ? begin + batch.chunk : t.n;
+  float s = 0;
+  for (index_t i = begin + threadIdx.x; i < end; i += list_threads) {
+    const float x = to_float(t.data[i]);
+    s += x * x;
+  }
+  s = group_sum<list_threads>(s);
+  if (threadIdx.x == 0) partials[batch.first_block + blockIdx.x] = s;
+}
+}  // namespace detail
+
+// Sums of squares of a list of arrays as partials whose sum is the total, one per chunk of the
+// list (for_each_list_batch, tensor_lists.cuh), in a launch or a few: gradient clipping's norm
+// over every parameter without a reduction (two launches) per parameter. The twin of
+// cpu::sum_of_squares_many. sum_of_squares_partials says how many partials a list gets.
+template <DeviceReal T>
+index_t sum_of_squares_partials(std::span<const cpu::array_range<const T>> arrays, index_t chunk = detail::list_chunk) {
+  return list_chunks(arrays, chunk);
+}
+template <DeviceReal T>
+void sum_of_squares_many(std::span<const cpu::array_range<const T>> arrays, float* partials, index_t chunk = detail::list_chunk) {
+  for_each_list_batch("cuda::sum_of_squares_many", arrays, chunk, [&](const detail::tensor_batch<cpu::array_range<const T>>& batch, int blocks) {
+    launch("cuda::sum_of_squares_many", detail::sum_of_squares_list_kernel<T>, launch_shape{dim3(unsigned(blocks)), dim3(detail::list_threads)},
+           batch, partials);
+  });
 }
 
 // gx[i] += gy[0] for i < n: the backward of sum_all, reading gy on the device (no

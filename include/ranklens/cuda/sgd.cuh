@@ -4,12 +4,15 @@
 //   with momentum: buffer ← first ? d : momentum·buffer + (1 − dampening)·d
 //                  d ← nesterov ? d + momentum·buffer : buffer
 //   value ← value − lr·d
-// Float only, as AdamW: weights and buffers stay in fp32.
+// Float only, as AdamW: weights and buffers stay in fp32. sgd_update_many updates a list of
+// parameters in a launch or a few; the optimizer steps through it.
 #pragma once
+#include <span>
 #include <type_traits>
 
 #include "ranklens/cpu/sgd_coefficients.hpp"
 #include "ranklens/cuda/patterns.cuh"
+#include "ranklens/cuda/tensor_lists.cuh"
 
 namespace ranklens::cuda {
 
@@ -37,6 +40,29 @@ struct sgd_map {
   }
 };
 
+// One list entry's update for for_each_in_list (tensor_lists.cuh): sgd_map's arithmetic with the
+// entry's own `first` and the rate read from device memory once per thread.
+struct sgd_list_op {
+  cpu::sgd_coefficients<float> c;
+  const float* lr;
+  struct bound {
+    cpu::sgd_coefficients<float> c;
+    __device__ sgd_inputs load(const cpu::sgd_tensor<float>& t, index_t i) const {
+      return {t.value[i], t.grad[i], t.buffer != nullptr && !t.first ? t.buffer[i] : 0.0f};
+    }
+    __device__ void store(const cpu::sgd_tensor<float>& t, index_t i, sgd_inputs x) const {
+      cpu::sgd_coefficients<float> each = c;
+      each.first = t.first;
+      sgd_map{t.value, t.grad, t.buffer, each, nullptr}.store(i, x);
+    }
+  };
+  __device__ bound bind() const {
+    cpu::sgd_coefficients<float> k = c;
+    k.lr = *lr;
+    return {k};
+  }
+};
+
 }  // namespace detail
 
 // value, grad: (n), on the device; buffer: (n) there, or null without momentum. value and
@@ -55,6 +81,16 @@ void sgd_update(T* value, const T* grad, T* buffer, index_t n, const cpu::sgd_co
   static_assert(std::is_same_v<T, float>, "cuda::sgd_update keeps fp32 weights and momentum buffers: T must be float.");
   if (n <= 0) return;
   map("cuda::sgd_update", n, detail::sgd_map{value, grad, buffer, c, lr});
+}
+
+// Updates every tensor of `tensors` (value and buffer in place), each with its own `first`
+// (c.first unused) and the rate in device memory, bit for bit as sgd_update would one by one, in
+// a launch or a few (for_each_in_list). `chunk` (elements per block) is for the tests.
+template <class T>
+void sgd_update_many(std::span<const cpu::sgd_tensor<T>> tensors, const cpu::sgd_coefficients<T>& c, const T* lr,
+                     index_t chunk = detail::list_chunk) {
+  static_assert(std::is_same_v<T, float>, "cuda::sgd_update_many keeps fp32 weights and momentum buffers: T must be float.");
+  for_each_in_list("cuda::sgd_update_many", tensors, detail::sgd_list_op{c, lr}, chunk);
 }
 
 }  // namespace ranklens::cuda

@@ -21,7 +21,7 @@
 // then counts its own replays. steps_taken() and settings() read them back (waiting for the
 // device); set_lr writes the rate (refused while a graph is being captured). Off the CPU all
 // parameters are updated by one call, backend::adamw_update_many: a launch or a few per step
-// (as torch's fused AdamW), not one per parameter.
+// (as torch's fused AdamW), not one per parameter; zero_grad is one call too (GradientZeroing).
 #pragma once
 #include <array>
 #include <optional>
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "ranklens/backend/adamw.hpp"
+#include "ranklens/optim/gradient_zeroing.hpp"
 #include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
@@ -71,12 +72,12 @@ class AdamW {
     if constexpr (schedule_on_device) {
       auto* c = reinterpret_cast<cpu::adamw_coefficients<float>*>(schedule_->coefficients.data());
       backend::adamw_advance<float>(D{}, schedule_->values.data(), c);
-      std::vector<cpu::adamw_tensor<float>> tensors;  // every parameter in a launch or a few
+      updates_.clear();  // every parameter in a launch or a few
       for_each_update([&](const ParameterRef& p, std::size_t i) {
-        tensors.push_back({static_cast<float*>(p.value), static_cast<const float*>(p.grad()), state_.template data<float>(i, 0),
-                           state_.template data<float>(i, 1), p.numel});
+        updates_.push_back({static_cast<float*>(p.value), static_cast<const float*>(p.grad()), state_.template data<float>(i, 0),
+                            state_.template data<float>(i, 1), p.numel});
       });
-      backend::adamw_update_many<float>(D{}, std::span<const cpu::adamw_tensor<float>>(tensors), c);
+      backend::adamw_update_many<float>(D{}, std::span<const cpu::adamw_tensor<float>>(updates_), c);
     } else {
       ++step_;
       const auto f32 = coefficients<float>(), f64 = coefficients<double>();
@@ -91,7 +92,7 @@ class AdamW {
     }
   }
 
-  void zero_grad() { ranklens::zero_grad(params_); }
+  void zero_grad() { zero_gradients_(params_); }
 
   double lr() const noexcept { return options_.lr; }
   // The device first: a refused write (during a capture) leaves lr() as it was.
@@ -200,6 +201,8 @@ class AdamW {
   AdamWOptions options_;
   LazyParameterState<2, D> state_;
   long long step_ = 0;  // on the CPU the count; elsewhere the count last written to the device
+  std::vector<cpu::adamw_tensor<float>> updates_;  // off the CPU: this step's list, its storage kept between steps
+  GradientZeroing<D> zero_gradients_;
   [[no_unique_address]] std::conditional_t<schedule_on_device, std::optional<device_schedule>, std::monostate> schedule_;
 };
 

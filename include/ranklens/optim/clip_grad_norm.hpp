@@ -3,14 +3,16 @@
 //
 // clip_grad_norm<D> clips parameters on device D (cpu_t unless named). On the CPU each
 // parameter's squares are summed in one parallel pass (in T within blocks, in double across them
-// and across parameters: cpu::sum_of_squares); elsewhere each parameter's sum of squares is a
-// float total on the device (the backend's order), and the totals are added on the host in
-// double: one wait for the device, so a step that clips this way cannot be captured into a CUDA
-// graph (the copy is refused by name). clip_grad_norm_into<D> waits for nothing: the norm and
-// the coefficient stay in D's memory (the totals added there, backend::clip_coefficient), so a
-// captured step can clip.
+// and across parameters: cpu::sum_of_squares); elsewhere the gradients' squares are summed in
+// float per chunk of the list (backend::sum_of_squares_many: a launch or a few for all of them),
+// and the partials are added on the host in double: one wait for the device, so a step that clips
+// this way cannot be captured into a CUDA graph (the copy is refused by name).
+// clip_grad_norm_into<D> waits for nothing: the norm and the coefficient stay in D's memory (the
+// partials added there, backend::clip_coefficient) and every gradient is scaled in one call, so a
+// captured step can clip, in a few launches whatever the number of parameters.
 #pragma once
 #include <cmath>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,24 +40,43 @@ std::vector<const ParameterRef*> trainable_f32(const ParameterList& params, cons
   return trainable;
 }
 
-// totals[i] = Σ grad² of trainable[i], in D's memory, one pass over each gradient.
-template <Device D>
-void sums_of_squares(const std::vector<const ParameterRef*>& trainable, float* totals) {
-  for (std::size_t i = 0; i < trainable.size(); ++i)
-    backend::sum_of_squares<float>(D{}, static_cast<const float*>(trainable[i]->grad()), trainable[i]->numel, totals + i);
+// The gradients of `trainable` as arrays, to be read (squared) and to be scaled.
+inline std::vector<cpu::array_range<const float>> gradients_read(const std::vector<const ParameterRef*>& trainable) {
+  std::vector<cpu::array_range<const float>> out;
+  for (const ParameterRef* p : trainable) out.push_back({static_cast<const float*>(p->grad()), p->numel});
+  return out;
 }
+inline std::vector<cpu::array_range<float>> gradients_written(const std::vector<const ParameterRef*>& trainable) {
+  std::vector<cpu::array_range<float>> out;
+  for (const ParameterRef* p : trainable) out.push_back({static_cast<float*>(p->grad()), p->numel});
+  return out;
+}
+
+// Partial sums of squares of every gradient (backend::sum_of_squares_many: one per parameter on
+// the CPU, one per chunk of the list elsewhere) in D's memory, and a float after them for the
+// clipping coefficient: partials(count) then the coefficient.
+template <Device D>
+struct squared_gradients {
+  index_t count;
+  Tensor<float, Shape<dyn>, D> partials;
+
+  explicit squared_gradients(std::span<const cpu::array_range<const float>> gradients)
+      : count(backend::sum_of_squares_partials<float>(D{}, gradients)), partials(Shape<dyn>{count + 1}) {
+    backend::sum_of_squares_many<float>(D{}, gradients, partials.data());
+  }
+  float* coefficient() { return partials.data() + count; }
+};
 
 template <Device D>
 double clip_grad_norm_on_device(const ParameterList& params, double max_norm) {
   const std::string who = "clip_grad_norm<" + std::string(D::name) + ">";
   const std::vector<const ParameterRef*> trainable = trainable_f32<D>(params, who);
   if (trainable.empty()) return 0;
-  Tensor<float, Shape<dyn>, D> totals(Shape<dyn>{index_t(trainable.size())});
-  sums_of_squares<D>(trainable, totals.data());
-  std::vector<float> host(trainable.size());
-  device_memory<D>::copy_to_host(host.data(), totals.data(), sizeof(float) * host.size());
+  squared_gradients<D> squares(gradients_read(trainable));
+  std::vector<float> host(std::size_t(squares.count));
+  device_memory<D>::copy_to_host(host.data(), squares.partials.data(), sizeof(float) * host.size());
   double sum_sq = 0;
-  for (float total : host) sum_sq += double(total);
+  for (float partial : host) sum_sq += double(partial);
   const double total = std::sqrt(sum_sq);
   if (!std::isfinite(total)) throw value_error(who + ": the total gradient norm is not finite");
   const double coef = max_norm / (total + 1e-6);
@@ -72,11 +93,11 @@ double clip_grad_norm_on_device(const ParameterList& params, double max_norm) {
 // The same clipping without waiting for the device, for a step captured into a CUDA graph: the
 // total norm before clipping is written to `norm` (a scalar in D's memory), and every gradient is
 // multiplied there by min(1, max_norm / (norm + 1e-6)), which a coefficient of 1 skips on the
-// device (a step under the limit reads the gradients once, for the norm). Each parameter's
-// squares are summed in float (the backend's order), the totals in double. A non-finite norm cannot be refused without
-// waiting, so, as torch's clip_grad_norm_ with error_if_nonfinite=False, a NaN norm makes every
-// gradient NaN and an infinite one scales the finite gradients to 0. Gradients must be F32 (on
-// the CPU too).
+// device (a step under the limit reads the gradients once, for the norm). The squares are summed
+// as clip_grad_norm<D> sums them, the partials in double. A non-finite norm cannot be refused
+// without waiting, so, as torch's clip_grad_norm_ with error_if_nonfinite=False, a NaN norm makes
+// every gradient NaN and an infinite one scales the finite gradients to 0. Gradients must be F32
+// (on the CPU too).
 template <Device D = cpu_t>
 void clip_grad_norm_into(const ParameterList& params, double max_norm, Tensor<float, Shape<>, D>& norm) {
   const std::vector<const ParameterRef*> trainable =
@@ -85,11 +106,9 @@ void clip_grad_norm_into(const ParameterList& params, double max_norm, Tensor<fl
     backend::fill<float>(D{}, norm.data(), 0.0f, 1);
     return;
   }
-  Tensor<float, Shape<dyn>, D> totals(Shape<dyn>{index_t(trainable.size())}), coefficient(Shape<dyn>{1});
-  detail::sums_of_squares<D>(trainable, totals.data());
-  backend::clip_coefficient(D{}, totals.data(), index_t(trainable.size()), max_norm, norm.data(), coefficient.data());
-  for (const ParameterRef* p : trainable)
-    backend::scale_by_clip_coefficient(D{}, coefficient.data(), static_cast<float*>(p->grad()), p->numel);
+  detail::squared_gradients<D> squares(detail::gradients_read(trainable));
+  backend::clip_coefficient(D{}, squares.partials.data(), squares.count, max_norm, norm.data(), squares.coefficient());
+  backend::scale_by_clip_coefficient_many(D{}, squares.coefficient(), std::span<const cpu::array_range<float>>(detail::gradients_written(trainable)));
 }
 
 // Returns the total norm before clipping. A non-finite norm throws (error_if_nonfinite=True).

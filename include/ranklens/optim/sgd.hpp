@@ -6,20 +6,23 @@
 // (optim/optimizer_state.hpp).
 //
 // SGD<D> updates parameters on device D (all of its list, checked when it is built) through the
-// switch point backend/sgd.hpp, one fused pass per parameter; `SGD optimizer(params)` is
-// SGD<cpu_t>. On cuda_t the buffers live in device memory and parameters must be F32, and the
+// switch point backend/sgd.hpp: on the CPU one fused pass per parameter, elsewhere every
+// parameter in one call (backend::sgd_update_many, a launch or a few); `SGD optimizer(params)` is
+// SGD<cpu_t>. zero_grad is one call too (GradientZeroing). On cuda_t the buffers live in device memory and parameters must be F32, and the
 // learning rate lives there too (set_lr writes it; refused while a graph is being captured), so
 // that a step captured into a CUDA graph (cuda/graph.hpp) replays with the current rate. The
 // other options are fixed for the optimizer's life and passed to each launch.
 #pragma once
 #include <array>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <type_traits>
 #include <variant>
 #include <vector>
 
 #include "ranklens/backend/sgd.hpp"
+#include "ranklens/optim/gradient_zeroing.hpp"
 #include "ranklens/optim/optimizer_state.hpp"
 #include "ranklens/optim/parameter_list.hpp"
 
@@ -57,20 +60,31 @@ class SGD {
   }
 
   void step() {
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const ParameterRef& p = params_[i];
-      if (*p.frozen || p.grad() == nullptr) continue;
-      if (p.type == dtype::f32) {
-        update<float>(p, i);
-      } else if constexpr (std::same_as<D, cpu_t>) {  // elsewhere F32 only, checked when built
-        if (p.type != dtype::f64) throw value_error("SGD: parameter '" + std::string(p.name) + "' is not F32 or F64");
-        update<double>(p, i);
+    if constexpr (rate_on_device) {
+      updates_.clear();  // every parameter in a launch or a few
+      for (std::size_t i = 0; i < params_.size(); ++i) {
+        const ParameterRef& p = params_[i];
+        if (*p.frozen || p.grad() == nullptr) continue;
+        const bool first = make_buffer(i);
+        updates_.push_back({static_cast<float*>(p.value), static_cast<const float*>(p.grad()), buffer_of<float>(i), p.numel, first});
+      }
+      backend::sgd_update_many<float>(D{}, std::span<const cpu::sgd_tensor<float>>(updates_), coefficients<float>(false), rate_->data());
+    } else {
+      for (std::size_t i = 0; i < params_.size(); ++i) {
+        const ParameterRef& p = params_[i];
+        if (*p.frozen || p.grad() == nullptr) continue;
+        if (p.type == dtype::f32) {
+          update<float>(p, i);
+        } else {
+          if (p.type != dtype::f64) throw value_error("SGD: parameter '" + std::string(p.name) + "' is not F32 or F64");
+          update<double>(p, i);
+        }
       }
     }
     has_stepped_ = true;
   }
 
-  void zero_grad() { ranklens::zero_grad(params_); }
+  void zero_grad() { zero_gradients_(params_); }
   // The device first: a refused write (during a capture) leaves lr() as it was.
   void set_lr(double lr) {
     if constexpr (rate_on_device) write_rate(lr);
@@ -119,21 +133,32 @@ class SGD {
   }
 
  private:
-  template <class T>
-  void update(const ParameterRef& p, std::size_t i) {
+  // Creates parameter i's momentum buffer at its first update; true when it did (the update
+  // then writes the buffer whole, as torch's first step).
+  bool make_buffer(std::size_t i) {
     const bool first = options_.momentum != 0 && !state_.has(i);
     if (first) state_.create(i);
-    const cpu::sgd_coefficients<T> c{.lr = T(options_.lr),
-                                     .momentum = T(options_.momentum),
-                                     .dampening_complement = T(1 - options_.dampening),
-                                     .weight_decay = T(options_.weight_decay),
-                                     .nesterov = options_.nesterov,
-                                     .first = first};
-    T* buffer = options_.momentum != 0 ? state_.template data<T>(i, 0) : nullptr;
-    if constexpr (rate_on_device)
-      backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer, p.numel, c, rate_->data());
-    else
-      backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer, p.numel, c);
+    return first;
+  }
+  template <class T>
+  T* buffer_of(std::size_t i) {
+    return options_.momentum != 0 ? state_.template data<T>(i, 0) : nullptr;
+  }
+  template <class T>
+  cpu::sgd_coefficients<T> coefficients(bool first) const {
+    return {.lr = T(options_.lr),
+            .momentum = T(options_.momentum),
+            .dampening_complement = T(1 - options_.dampening),
+            .weight_decay = T(options_.weight_decay),
+            .nesterov = options_.nesterov,
+            .first = first};
+  }
+
+  // On the CPU: one parameter's update.
+  template <class T>
+  void update(const ParameterRef& p, std::size_t i) {
+    const bool first = make_buffer(i);
+    backend::sgd_update<T>(D{}, static_cast<T*>(p.value), static_cast<const T*>(p.grad()), buffer_of<T>(i), p.numel, coefficients<T>(first));
   }
 
   static constexpr bool rate_on_device = !std::same_as<D, cpu_t>;
@@ -148,6 +173,8 @@ class SGD {
   SGDOptions options_;
   LazyParameterState<1, D> state_;
   bool has_stepped_ = false;
+  std::vector<cpu::sgd_tensor<float>> updates_;  // off the CPU: this step's list, its storage kept between steps
+  GradientZeroing<D> zero_gradients_;
   [[no_unique_address]] std::conditional_t<rate_on_device, std::optional<Tensor<float, Shape<1>, D>>, std::monostate> rate_;
 };
 
