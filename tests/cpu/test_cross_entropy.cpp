@@ -83,6 +83,12 @@ TEST_CASE("cross-entropy without per-row gradients uses weight 1, and nullptr lo
   cross_entropy_backward(logits.data(), target.data(), &lse, nullptr, 1.0, g.data(), 1, 4);
   CHECK(g[0] == Approx(0.25));
   CHECK(g[2] == Approx(-0.75));
+  // A reduced loss: every row's weight is the loss's gradient times the reduction's factor.
+  const double grad_loss = 3.0, factor = 0.5;
+  std::vector<double> reduced(4, 1.0);
+  cross_entropy_backward_reduced(logits.data(), target.data(), &lse, &grad_loss, &factor, reduced.data(), 1, 4);
+  CHECK(reduced[0] == Approx(1 + 1.5 * 0.25));
+  CHECK(reduced[2] == Approx(1 - 1.5 * 0.75));
 }
 
 TEST_CASE("cross-entropy rejects targets outside the vocabulary", "[cpu][cross_entropy]") {

@@ -532,6 +532,18 @@ TEST_CASE("CUDA cross-entropy matches the CPU, skips ignore_index rows and names
                                     s.rows, s.vocab, -100);
         check_close(std::string("cross_entropy_backward") + (per_row ? " per row" : " reduced") + at, glogits, want);
       }
+      {  // A reduced loss's backward in one launch: g = the loss's gradient (the first of an array
+         // of random values, so that reading one per row would show) times the factor.
+        std::vector<float> g_values = grad_loss.host;
+        g_values[0] = 0.75f;
+        twin<T> g(g_values), factor(std::vector<float>{0.5f});
+        twin<T> glogits(random_values(n, 74));
+        std::vector<float> want = glogits.host;
+        cuda::cross_entropy_backward_reduced(logits.data(), device_targets.data(), lse_in.data(), g.data(), factor.data(), glogits.data(),
+                                             s.rows, s.vocab);
+        ref::cross_entropy_backward(logits.cpu(), targets.data(), lse_in.cpu(), nullptr, 0.375f, want.data(), s.rows, s.vocab, -100);
+        check_close("cross_entropy_backward_reduced" + at, glogits, want);
+      }
       if (std::is_same_v<T, float> && s.vocab > 1000 && !emulated)
         report_timing("cross_entropy_forward" + at, [&] {
           cuda::cross_entropy_forward(logits.data(), device_targets.data(), loss.data(), lse.data(), s.rows, s.vocab);

@@ -114,4 +114,15 @@ void cross_entropy_backward(const T* logits, const std::int32_t* targets, const 
   });
 }
 
+// The backward of a reduced loss: as cross_entropy_backward with every row's g = grad_loss[0] ·
+// scale[0] (the loss's gradient and the reduction's factor, both in memory): the twin of the
+// device form, which saves the launches of that product and its broadcast.
+// logits, glogits: (rows, vocab); targets, logsumexp: (rows); grad_loss, scale: (1)
+template <Real T>
+void cross_entropy_backward_reduced(const T* logits, const std::int32_t* targets, const T* logsumexp, const T* grad_loss, const T* scale,
+                                    T* glogits, index_t rows, index_t vocab, std::int32_t ignore_index = default_ignore_index) {
+  const T weight = *grad_loss * *scale;
+  cross_entropy_backward(logits, targets, logsumexp, nullptr, weight, glogits, rows, vocab, ignore_index);
+}
+
 }  // namespace ranklens::cpu

@@ -61,12 +61,14 @@ __global__ void __launch_bounds__(row_group<Threads>::block_threads)
 
 template <int Threads, class T>
 __global__ void __launch_bounds__(row_group<Threads>::block_threads)
-    cross_entropy_backward_kernel(const T* logits, const std::int32_t* targets, const float* logsumexp, const T* grad_loss, float scale,
-                                  T* glogits, index_t rows, index_t vocab, std::int32_t ignore_index) {
+    cross_entropy_backward_kernel(const T* logits, const std::int32_t* targets, const float* logsumexp, const T* grad_loss, index_t grad_stride,
+                                  const T* grad_factor, float scale, T* glogits, index_t rows, index_t vocab, std::int32_t ignore_index) {
   const row_group<Threads> g(rows);
   const std::int32_t target = targets[g.row];
   if (!g.valid || target == ignore_index || target < 0 || target >= vocab) return;
-  const float weight = scale * (grad_loss != nullptr ? to_float(grad_loss[g.row]) : 1.0f);
+  float row_grad = grad_loss != nullptr ? to_float(grad_loss[g.row * grad_stride]) : 1.0f;
+  if (grad_factor != nullptr) row_grad = to_float(from_float<T>(row_grad * to_float(*grad_factor)));  // rounded to T, as a product of Ts
+  const float weight = scale * row_grad;
   const float lse = logsumexp[g.row];
   const T* xr = logits + g.row * vocab;
   T* gr = glogits + g.row * vocab;
@@ -164,7 +166,22 @@ void cross_entropy_backward(const T* logits, const std::int32_t* targets, const 
   if (rows == 0 || vocab == 0) return;
   detail::with_row_threads(vocab, [&]<int Threads>() {
     launch("cuda::cross_entropy_backward", detail::cross_entropy_backward_kernel<Threads, T>, detail::row_group<Threads>::shape(rows), logits,
-           targets, logsumexp, grad_loss, scale, glogits, rows, vocab, ignore_index);
+           targets, logsumexp, grad_loss, index_t(1), static_cast<const T*>(nullptr), scale, glogits, rows, vocab, ignore_index);
+  });
+}
+
+// The backward of a reduced loss in one launch: as cross_entropy_backward with every row's g =
+// grad_loss[0] · scale[0] (the loss's gradient and the reduction's factor, both in device memory,
+// their product rounded to T), where a multiply, a fill and a broadcast would launch three more.
+// logits, glogits: (rows, vocab); targets, logsumexp: (rows); grad_loss, scale: (1)
+template <DeviceReal T>
+void cross_entropy_backward_reduced(const T* logits, const std::int32_t* targets, const float* logsumexp, const T* grad_loss, const T* scale,
+                                    T* glogits, index_t rows, index_t vocab, std::int32_t ignore_index = default_ignore_index) {
+  detail::require_extents("cuda::cross_entropy_backward_reduced", rows, vocab);
+  if (rows == 0 || vocab == 0) return;
+  detail::with_row_threads(vocab, [&]<int Threads>() {
+    launch("cuda::cross_entropy_backward", detail::cross_entropy_backward_kernel<Threads, T>, detail::row_group<Threads>::shape(rows), logits,
+           targets, logsumexp, grad_loss, index_t(0), scale, 1.0f, glogits, rows, vocab, ignore_index);
   });
 }
 

@@ -74,12 +74,10 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   auto& arena = Tape::current().arena<D>();
   T* losses = arena.template allocate_array<T>(std::size_t(rows));
   T* logsumexp = arena.template allocate_array<T>(std::size_t(rows));
-  // The reduction's factor (1 / rows used, or 1), its product with the loss's gradient, and that
-  // product for every row stay in device memory: nothing here waits for a device, so a training
+  // The reduction's factor (1 / rows used, or 1) stays in device memory, and the backward
+  // multiplies it by the loss's gradient there: nothing here waits for a device, so a training
   // step can be captured into a CUDA graph (cuda/graph.hpp) and replayed on new targets.
-  T* scale = arena.template allocate_array<T>(3);
-  T* weight = scale + 1;
-  T* row_weights = arena.template allocate_array<T>(std::size_t(rows));
+  T* scale = arena.template allocate_array<T>(1);
   const std::int32_t* target_ids = targets.data();
   // Checks the targets (on a device: unless a graph is being captured; then a bad target makes
   // the scale, and so the loss, NaN).
@@ -93,11 +91,8 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits_in, TensorView<I, S
   record(
       "cross_entropy", out,
       [=](const auto& out, const auto& logits) {
-        backend::binary_forward<cpu::mul_op, T>(D{}, out.grad().data(), scale, weight, index_t(1));
-        device_memory<D>::zero(row_weights, sizeof(T) * std::size_t(rows));
-        backend::sum_all_backward<T>(D{}, weight, row_weights, rows);  // the weight on every row
-        backend::cross_entropy_backward<T>(D{}, logits.value().data(), target_ids, logsumexp, row_weights, T(1),
-                                           logits.grad_accumulator().data(), rows, vocab, ignore_index);
+        backend::cross_entropy_backward_reduced<T>(D{}, logits.value().data(), target_ids, logsumexp, out.grad().data(), scale,
+                                                   logits.grad_accumulator().data(), rows, vocab, ignore_index);
       },
       logits);
   return out;
