@@ -57,13 +57,44 @@ TEST_CASE("top_k_per_row among given columns, with ties broken towards the lower
   CHECK(values == std::vector<float>{5, 5, 0, 0});
 }
 
-TEST_CASE("top_k_per_row refuses k out of range and rows without k comparable values", "[cpu][selection]") {
+TEST_CASE("top_k_per_row refuses k out of range", "[cpu][selection]") {
   std::vector<float> x(8, 1.0f);
   std::vector<std::int32_t> columns(8);
   std::vector<float> values(8);
   REQUIRE_THROWS_WITH(cpu::top_k_per_row(x.data(), 2, 4, 5, nullptr, 0, columns.data(), values.data()), Catch::Contains("k = 5"));
-  x[0] = x[1] = x[2] = std::numeric_limits<float>::quiet_NaN();
-  REQUIRE_THROWS_WITH(cpu::top_k_per_row(x.data(), 2, 4, 2, nullptr, 0, columns.data(), values.data()), Catch::Contains("NaN"));
+}
+
+TEST_CASE("top_k_per_row ranks NaN above every number and keeps -inf when it must, as torch.topk", "[cpu][selection]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // Long rows (past the first cut of the candidate buffer), NaNs early and late; a row of -inf.
+  const index_t cols = 300, k = 3;
+  std::vector<float> x(std::size_t(3 * cols));
+  for (index_t j = 0; j < cols; ++j) {
+    x[std::size_t(j)] = float(j);             // row 0: 0 .. 299, a NaN at 250
+    x[std::size_t(cols + j)] = float(j % 7);  // row 1: NaNs at 5 and 290, then the 6s
+    x[std::size_t(2 * cols + j)] = -inf;      // row 2: -inf only
+  }
+  x[250] = nan;
+  x[std::size_t(cols + 5)] = x[std::size_t(cols + 290)] = nan;
+  std::vector<std::int32_t> columns(std::size_t(3 * k));
+  std::vector<float> values(columns.size());
+  cpu::top_k_per_row(x.data(), 3, cols, k, nullptr, 0, columns.data(), values.data());
+  const auto row = [&](index_t r) {
+    std::vector<std::int32_t> c(columns.begin() + r * k, columns.begin() + (r + 1) * k);
+    std::sort(c.begin(), c.end());
+    return c;
+  };
+  CHECK(row(0) == std::vector<std::int32_t>{250, 298, 299});
+  CHECK(row(1) == std::vector<std::int32_t>{5, 6, 290});  // both NaNs, then the first 6
+  CHECK(row(2) == std::vector<std::int32_t>{0, 1, 2});
+  for (index_t i = 0; i < k; ++i) CHECK(values[std::size_t(2 * k + i)] == -inf);
+  // Only the listed columns compete (AuxK): a NaN among them first, one outside them ignored.
+  const std::vector<std::int32_t> among = {1, 5, 200, 250};
+  std::vector<std::int32_t> chosen(2);
+  std::vector<float> chosen_values(2);
+  cpu::top_k_per_row(x.data(), 1, cols, 2, among.data(), index_t(among.size()), chosen.data(), chosen_values.data());
+  std::sort(chosen.begin(), chosen.end());
+  CHECK(chosen == std::vector<std::int32_t>{200, 250});
 }
 
 namespace {

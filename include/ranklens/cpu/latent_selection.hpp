@@ -11,7 +11,9 @@
 //
 // Ties: top_k_per_row prefers the lower column among equal values; the threshold rules keep every
 // entry equal to the threshold, so identical tokens always get identical codes (torch.topk, which
-// SAELens uses, breaks such ties arbitrarily). NaN entries are never chosen.
+// SAELens uses, breaks such ties arbitrarily). NaN: top_k_per_row ranks it above every number, as
+// torch.topk does and as the device's top_k_per_row does (cuda/topk.cuh), so a NaN pre-activation
+// reaches the codes and the loss; the threshold rules never keep it (it is not above a threshold).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -37,39 +39,44 @@ struct ScoredColumn {
 
 namespace detail {
 
+// torch.topk's order: NaN above every number (NaNs among themselves by column), then larger
+// values, then the lower column among equal ones.
 template <Real T>
 RANKLENS_ALWAYS_INLINE bool ranks_before(const ScoredColumn<T>& a, const ScoredColumn<T>& b) noexcept {
+  const bool a_nan = std::isnan(a.value), b_nan = std::isnan(b.value);
+  if (a_nan || b_nan) return a_nan && (!b_nan || a.column < b.column);
   return a.value > b.value || (a.value == b.value && a.column < b.column);
 }
 
 // The k best entries of one row, in no particular order, into out_columns / out_values. `buffer` holds
-// `capacity` >= 2k candidates: once full, it is cut back to the k best, whose worst value then
-// becomes the bar a later entry must beat, so most of a long row is only compared, 16 at a time.
+// `capacity` >= 2k candidates: once full, it is cut back to the k best, whose worst then becomes
+// the bar a later entry must beat, so most of a long row is only compared, 16 at a time. Columns
+// come in ascending order, so a later entry equal to the bar ranks after it.
 template <Real T>
 void top_k_of_row(const T* row, index_t cols, const std::int32_t* among, index_t among_count, index_t k, ScoredColumn<T>* buffer,
                   index_t capacity, std::int32_t* out_columns, T* out_values) {
   index_t held = 0;
+  bool cut = false;  // before the first cut every entry is held (−∞ and NaN too)
   T bar = -std::numeric_limits<T>::infinity();
   auto offer = [&](T value, std::int32_t column) {
-    if (!(value > bar)) return;  // also refuses NaN
+    if (cut && !(std::isnan(value) ? !std::isnan(bar) : value > bar)) return;
     buffer[held++] = {value, column};
     if (held == capacity) {
       std::nth_element(buffer, buffer + (k - 1), buffer + held, ranks_before<T>);
       held = k;
       bar = buffer[k - 1].value;
+      cut = true;
     }
   };
   if (among == nullptr) {
     simd_for<T>(cols, [&](index_t j, auto step) {
-      if (xsimd::any(load(row + j, step) > simd<T>(bar)))
+      const simd<T> v = load(row + j, step);
+      if (!cut || xsimd::any((v > simd<T>(bar)) | xsimd::isnan(v)))
         for (index_t l = 0; l < step.count; ++l) offer(row[j + l], std::int32_t(j + l));
     });
   } else {
     for (index_t a = 0; a < among_count; ++a) offer(row[among[a]], among[a]);
   }
-  if (held < k)
-    throw value_error("top_k_per_row: a row has only " + std::to_string(held) + " comparable values for k = " + std::to_string(k) +
-                      " (NaN pre-activations?)");
   // Not sorted: nothing downstream needs the order, and AuxK's k_aux of a few hundred would
   // spend more time sorting than choosing.
   if (held > k) std::nth_element(buffer, buffer + (k - 1), buffer + held, ranks_before<T>);

@@ -14,8 +14,8 @@
 //
 // Row offsets are prefix sums of per-row counts, taken on the host (rows + 1 numbers each way):
 // the host needs the total anyway, to size the entries. NaN is never kept by the threshold rules
-// and BatchTopK, as on the CPU; top_k_per_row ranks NaN above every number (topk.cuh's order),
-// where the CPU skips it: a NaN pre-activation makes the loss NaN on either device.
+// and BatchTopK, as on the CPU; top_k_per_row ranks NaN above every number (topk.cuh's order,
+// torch.topk's), as the CPU does: a NaN pre-activation makes the loss NaN on either device.
 #pragma once
 #include <algorithm>
 #include <bit>
