@@ -8,10 +8,11 @@
 // SGD<D> updates parameters on device D (all of its list, checked when it is built) through the
 // switch point backend/sgd.hpp: on the CPU one fused pass per parameter, elsewhere every
 // parameter in one call (backend::sgd_update_many, a launch or a few); `SGD optimizer(params)` is
-// SGD<cpu_t>. zero_grad is one call too (GradientZeroing). On cuda_t the buffers live in device memory and parameters must be F32, and the
-// learning rate lives there too (set_lr writes it; refused while a graph is being captured), so
-// that a step captured into a CUDA graph (cuda/graph.hpp) replays with the current rate. The
-// other options are fixed for the optimizer's life and passed to each launch.
+// SGD<cpu_t>. zero_grad is one call too (GradientZeroing). On cuda_t the buffers live in device
+// memory and parameters must be F32, and the learning rate lives there too (set_lr writes it;
+// refused while a graph is being captured), so that a step captured into a CUDA graph
+// (cuda/graph.hpp) replays with the current rate. The other options are fixed for the
+// optimizer's life and passed to each launch.
 #pragma once
 #include <array>
 #include <optional>
