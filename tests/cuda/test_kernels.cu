@@ -354,7 +354,7 @@ TEST_CASE("CUDA sum_of_squares_many and scale_by_clip_coefficient_many treat a l
   cuda::scale_by_clip_coefficient_many(coefficient.data(), written, 64);
   for (int t = 0; t < count; ++t) {
     const std::vector<float> kept = arrays[t].to_host();
-    CHECK(std::memcmp(kept.data(), values[t].data(), sizeof(float) * kept.size()) == 0);
+    CHECK((kept.empty() || std::memcmp(kept.data(), values[t].data(), sizeof(float) * kept.size()) == 0));
   }
   coefficient.assign({0.25f});  // a power of two: the products are exact
   for (const index_t chunk : {index_t(64), cuda::detail::list_chunk}) {
@@ -764,10 +764,9 @@ TEST_CASE("CUDA sgd_update_many updates a list of tensors as sgd_update does one
         INFO((nesterov ? "Nesterov, " : "") << "tensor " << t << " of " << one_by_one[t].value.size() << " elements"
                                             << (one_by_one[t].first ? ", first step" : "") << ", chunk "
                                             << (many == &small_chunks ? "64" : "default"));
-        const std::vector<float> value = (*many)[t].value.to_host();
-        CHECK(std::memcmp(value.data(), one_by_one[t].value.to_host().data(), value.size() * sizeof(float)) == 0);
-        const std::vector<float> buffer = (*many)[t].buffer.to_host();
-        CHECK(std::memcmp(buffer.data(), one_by_one[t].buffer.to_host().data(), buffer.size() * sizeof(float)) == 0);
+        const std::vector<float> value = (*many)[t].value.to_host(), buffer = (*many)[t].buffer.to_host();
+        CHECK((value.empty() || std::memcmp(value.data(), one_by_one[t].value.to_host().data(), value.size() * sizeof(float)) == 0));
+        CHECK((buffer.empty() || std::memcmp(buffer.data(), one_by_one[t].buffer.to_host().data(), buffer.size() * sizeof(float)) == 0));
         for (float x : value) REQUIRE(std::isfinite(x));
       }
   }
