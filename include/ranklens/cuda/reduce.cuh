@@ -167,9 +167,7 @@ namespace detail {
 // then the block's tree (a fixed order: the sums repeat bit for bit).
 template <class T>
 __global__ void __launch_bounds__(list_threads) sum_of_squares_list_kernel(tensor_batch<cpu::array_range<const T>> batch, float* partials) {
-  const cpu::array_range<const T> t = batch.tensors[batch.chunk_tensor[blockIdx.x]];
-  const index_t begin = index_t(batch.chunk_index[blockIdx.x]) * batch.chunk;
-  const index_t end = begin + batch.chunk < t.n ? begin + batch.chunk : t.n;
+  const auto [t, begin, end] = batch.work_of(blockIdx.x);
   float s = 0;
   for (index_t i = begin + threadIdx.x; i < end; i += list_threads) {
     const float x = to_float(t.data[i]);

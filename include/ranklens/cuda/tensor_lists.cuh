@@ -31,6 +31,17 @@ struct tensor_batch {
   std::int32_t chunk_index[list_batch_blocks];   // and which of its chunks
   index_t chunk;
   index_t first_block;  // the list's chunks before this launch's (a block's place in the whole list)
+
+  // Block b's tensor and its elements [begin, end).
+  struct block_work {
+    Tensor tensor;
+    index_t begin, end;
+  };
+  __device__ block_work work_of(unsigned b) const {
+    const Tensor t = tensors[chunk_tensor[b]];
+    const index_t begin = index_t(chunk_index[b]) * chunk;
+    return {t, begin, begin + chunk < t.n ? begin + chunk : t.n};
+  }
 };
 
 // Op: `bind()` gives each thread its bound form (constants read from device memory once), whose
@@ -38,9 +49,7 @@ struct tensor_batch {
 // `items` at a time before their stores, as map's.
 template <class Tensor, class Op>
 __global__ void __launch_bounds__(list_threads) tensor_list_kernel(tensor_batch<Tensor> batch, Op op) {
-  const Tensor t = batch.tensors[batch.chunk_tensor[blockIdx.x]];
-  const index_t begin = index_t(batch.chunk_index[blockIdx.x]) * batch.chunk;
-  const index_t end = begin + batch.chunk < t.n ? begin + batch.chunk : t.n;
+  const auto [t, begin, end] = batch.work_of(blockIdx.x);
   const auto element = op.bind();
   constexpr int items = 4;
   for (index_t first = begin + threadIdx.x; first < end; first += index_t(items) * blockDim.x) {
