@@ -428,8 +428,6 @@ inline void run_fiber() {
   f.sanitizer_fiber = sanitizer::create_fiber();
 }
 
-// Runs kernel(args...) over the grid, the blocks in order, each block's threads as fibers on the
-// calling thread.
 // Stream capture (cuda/graph.hpp): while a recording is open on this thread, device work is
 // appended to it instead of run, as cudaStreamBeginCapture records launches; replay() runs it.
 struct recording {
@@ -449,18 +447,12 @@ void run_or_record(Work&& work) {
     work();
 }
 
-template <class... Params, class... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, Args&&... args) {
-  if (current_recording != nullptr) {  // the arguments' values now, as a captured launch keeps them
-    current_recording->steps.emplace_back(
-        [kernel, grid, block, shared_bytes, parameters = std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)] {
-          std::apply([&](const auto&... p) { launch(kernel, grid, block, shared_bytes, p...); }, parameters);
-        });
-    return;
-  }
+// Runs body(context) as each thread of the grid, the blocks in order, each block's threads as
+// fibers on the calling thread. Not a template, so compiled once per program: inside launch it
+// was compiled again for every kernel and argument list (960 copies in one test file).
+inline void run_grid(dim3 grid, dim3 block, std::size_t shared_bytes, void (*body)(void*), void* context) {
   const int threads = int(block.x * block.y * block.z);
   const int warp_count = (threads + 31) / 32;
-  std::tuple<std::decay_t<Params>...> parameters(std::forward<Args>(args)...);
   blockDim = block;
   gridDim = grid;
   dynamic_shared_storage().assign((shared_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t) + 1, std::max_align_t{});
@@ -470,16 +462,8 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
     state.warps.push_back(std::make_unique<warp_state>());
     state.warps.back()->lanes = std::min(32, threads - 32 * w);
   }
-  struct call {
-    void (*kernel)(Params...);
-    decltype(parameters)* arguments;
-  } what{kernel, &parameters};
   const char start_order = 0, end_order = 0;
-  fiber_task task{[](void* c) {
-                    auto* k = static_cast<call*>(c);
-                    std::apply(k->kernel, *k->arguments);
-                  },
-                  &what, &state, &start_order, &end_order};
+  fiber_task task{body, context, &state, &start_order, &end_order};
 
   sanitizer::ignore_accesses_begin();
   scheduler s;
@@ -540,6 +524,38 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
   current_scheduler = outer_scheduler;
   current_task = outer_task;
   sanitizer::ignore_accesses_end();
+}
+
+
+// Runs kernel(arguments...) over the grid.
+template <class... Params>
+void run_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                const std::tuple<std::decay_t<Params>...>& arguments) {
+  struct call {
+    void (*kernel)(Params...);
+    const std::tuple<std::decay_t<Params>...>* arguments;
+  } what{kernel, &arguments};
+  run_grid(grid, block, shared_bytes,
+           [](void* c) {
+             const auto* k = static_cast<const call*>(c);
+             std::apply(k->kernel, *k->arguments);
+           },
+           &what);
+}
+
+// Runs kernel(args...) over the grid now, or records it while a capture is open.
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, Args&&... args) {
+  std::tuple<std::decay_t<Params>...> arguments(std::forward<Args>(args)...);
+  if (current_recording != nullptr) {  // the arguments' values now, as a captured launch keeps them
+    // Made here, so that the vector's push_back is one function, not one per kernel.
+    std::function<void()> step = [kernel, grid, block, shared_bytes, arguments = std::move(arguments)] {
+      run_kernel(kernel, grid, block, shared_bytes, arguments);
+    };
+    current_recording->steps.push_back(std::move(step));
+    return;
+  }
+  run_kernel(kernel, grid, block, shared_bytes, arguments);
 }
 
 }  // namespace ranklens::cuda::emulation
