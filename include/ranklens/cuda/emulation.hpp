@@ -526,7 +526,6 @@ inline void run_grid(dim3 grid, dim3 block, std::size_t shared_bytes, void (*bod
   sanitizer::ignore_accesses_end();
 }
 
-
 // Runs kernel(arguments...) over the grid.
 template <class... Params>
 void run_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
