@@ -2,7 +2,7 @@
 // autograd_graph.hpp, forward and backward through the tape's CUDA arena, against the same graph
 // on the CPU. This file is compiled by nvcc (or the host emulation), so the ops and the tape
 // reach the CUDA kernels through backend/; cpu_reference/ runs the CPU side. Also: dropout in a
-// captured cuda::graph.
+// captured cuda::graph, and anomaly mode's checks of device values.
 #include "autograd_graph.hpp"
 #include "parity.hpp"
 #include "ranklens/autograd/parameter.hpp"
@@ -115,6 +115,29 @@ TEST_CASE("a Parameter on cuda_t accumulates its gradient across backward passes
   p.freeze();
   auto step = tape();
   CHECK_FALSE(p.var().requires_grad());
+}
+
+TEST_CASE("anomaly mode on cuda_t names the op, the input and the element of a NaN/Inf, forward and backward",
+          "[cuda][autograd][anomaly]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  using Vec = Shape<3>;
+  auto step = tape();
+  auto guard = detect_anomaly();
+  const auto ones = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1, 1, 1}));
+  const auto zero_in_the_middle = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1, 0, 2}));
+  REQUIRE_THROWS_WITH(variable(ones) / constant(zero_in_the_middle),
+                      Catch::StartsWith("anomaly: forward of 'div' produced NaN/Inf at element 1 of its result"));
+
+  // The forward is finite (1, 1, 0.5), but the seed times d(n/d)/dd = -n/d² overflows at element 0.
+  // (variable and constant share the tensors' memory, so the tensors must outlive them.)
+  const auto denominator = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1e-20f, 1, 2}));
+  const auto numerator = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1e-20f, 1, 1}));
+  const auto d = variable(denominator);
+  const auto y = constant(numerator) / d;
+  const auto seed = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1e30f, 1, 1}));
+  REQUIRE_THROWS_WITH(backward(y, seed.view()),
+                      Catch::StartsWith("anomaly: backward of 'div' produced NaN/Inf in the gradient of input 1") &&
+                          Catch::Contains(") at element 0; input shapes"));
 }
 
 namespace {
