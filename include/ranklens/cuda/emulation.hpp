@@ -438,11 +438,12 @@ struct recording {
 };
 inline thread_local recording* current_recording = nullptr;
 
-// Runs work now, or records it while a capture is open.
+// Runs work now, or records it while a capture is open. The std::function is made here, so
+// that the vector's push_back is one function, not one per kind of work (each kernel is one).
 template <class Work>
 void run_or_record(Work&& work) {
   if (current_recording != nullptr)
-    current_recording->steps.emplace_back(std::forward<Work>(work));
+    current_recording->steps.push_back(std::function<void()>(std::forward<Work>(work)));
   else
     work();
 }
@@ -542,19 +543,13 @@ void run_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t sh
            &what);
 }
 
-// Runs kernel(args...) over the grid now, or records it while a capture is open.
+// Runs kernel(args...) over the grid now, or records it, with the arguments' values of now (as
+// a captured launch keeps them), while a capture is open.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, Args&&... args) {
-  std::tuple<std::decay_t<Params>...> arguments(std::forward<Args>(args)...);
-  if (current_recording != nullptr) {  // the arguments' values now, as a captured launch keeps them
-    // Made here, so that the vector's push_back is one function, not one per kernel.
-    std::function<void()> step = [kernel, grid, block, shared_bytes, arguments = std::move(arguments)] {
-      run_kernel(kernel, grid, block, shared_bytes, arguments);
-    };
-    current_recording->steps.push_back(std::move(step));
-    return;
-  }
-  run_kernel(kernel, grid, block, shared_bytes, arguments);
+  run_or_record([kernel, grid, block, shared_bytes, arguments = std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)] {
+    run_kernel(kernel, grid, block, shared_bytes, arguments);
+  });
 }
 
 }  // namespace ranklens::cuda::emulation
