@@ -2,11 +2,13 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "ranklens/autograd/backward.hpp"
 #include "ranklens/autograd/parameter.hpp"
 #include "ranklens/ops/arithmetic.hpp"
 #include "ranklens/ops/matmul.hpp"
+#include "ranklens/ops/reduce.hpp"
 
 namespace autograd_test_tape {  // the unity build compiles test files together: names stay per file
 
@@ -124,6 +126,26 @@ TEST_CASE("detach cuts the graph, variable shares the caller's memory", "[autogr
   auto d = detach(v * v);
   CHECK_FALSE(d.requires_grad());
   CHECK(d.value()(2) == 9);
+}
+
+TEST_CASE("variable and constant of a temporary tensor keep its values for the whole tape scope", "[autograd]") {
+  auto step = tape();
+  const auto make = [](double first) { return Tensor<double, Vec>(Vec{}, {first, 2, 3}); };
+  const auto v = variable(make(1));
+  const auto c = constant(make(10));
+  // The temporaries are gone: tensors of their size made now may take their memory, and a Var
+  // that had kept a view of it would read these values (or, under ASan, freed memory).
+  std::vector<Tensor<double, Vec>> later;
+  for (int i = 0; i < 8; ++i) later.emplace_back(Vec{}, std::initializer_list<double>{-7, -7, -7});
+  CHECK(v.value()(0) == 1);
+  CHECK(v.value()(2) == 3);
+  CHECK(c.value()(0) == 10);
+  CHECK(v.requires_grad());
+  CHECK_FALSE(c.requires_grad());
+  backward(sum(v * c));
+  CHECK(v.grad()(0) == 10);
+  CHECK(v.grad()(1) == 2);
+  CHECK(v.grad()(2) == 3);
 }
 
 }  // namespace autograd_test_tape

@@ -129,7 +129,6 @@ TEST_CASE("anomaly mode on cuda_t names the op, the input and the element of a N
                       Catch::StartsWith("anomaly: forward of 'div' produced NaN/Inf at element 1 of its result"));
 
   // The forward is finite (1, 1, 0.5), but the seed times d(n/d)/dd = -n/d² overflows at element 0.
-  // (variable and constant share the tensors' memory, so the tensors must outlive them.)
   const auto denominator = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1e-20f, 1, 2}));
   const auto numerator = to_device(Tensor<float, Vec, cpu_t>(Vec{}, {1e-20f, 1, 1}));
   const auto d = variable(denominator);
@@ -138,6 +137,28 @@ TEST_CASE("anomaly mode on cuda_t names the op, the input and the element of a N
   REQUIRE_THROWS_WITH(backward(y, seed.view()),
                       Catch::StartsWith("anomaly: backward of 'div' produced NaN/Inf in the gradient of input 1") &&
                           Catch::Contains(") at element 0; input shapes"));
+}
+
+TEST_CASE("variable and constant of a temporary device tensor keep its values for the whole tape scope", "[cuda][autograd]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  using Vec = Shape<3>;
+  auto step = tape();
+  const auto on_gpu = [](float first) { return to_device(Tensor<float, Vec, cpu_t>(Vec{}, {first, 2, 3})); };
+  const auto v = variable(on_gpu(1));
+  const auto c = constant(on_gpu(10));
+  // The caching allocator hands the temporaries' blocks to the next tensors of their size: a Var
+  // that had kept a view of them would read these.
+  std::vector<Tensor<float, Vec, cuda_t>> later;
+  for (int i = 0; i < 4; ++i) later.push_back(on_gpu(-7));
+  CHECK_FALSE(c.requires_grad());
+  backward(sum(v * c));
+  const auto value = to_host(v.value()), constant_value = to_host(c.value()), gradient = to_host(v.grad());
+  for (index_t i = 0; i < 3; ++i) {
+    INFO("element " << i);
+    CHECK(value(i) == (i == 0 ? 1.0f : float(i + 1)));
+    CHECK(constant_value(i) == (i == 0 ? 10.0f : float(i + 1)));
+    CHECK(gradient(i) == constant_value(i));
+  }
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // offset, shape, strides) on a StorageNode in the tape's arena; copying it copies the handle.
 #pragma once
 #include <string>
+#include <utility>
 
 #include "ranklens/autograd/tape.hpp"
 #include "ranklens/core/grad_write.hpp"
@@ -115,8 +116,9 @@ template <class T, class S, class D> struct is_var<Var<T, S, D>> : std::true_typ
 template <class V>
 concept VarType = is_var<std::remove_cvref_t<V>>::value;
 
-// A leaf whose value is the caller's memory (no copy) and whose gradient the tape owns:
-// inputs to differentiate with respect to, as in torch.tensor(..., requires_grad=True).
+// A leaf whose value is the caller's memory (no copy; a temporary Tensor's is copied, below) and
+// whose gradient the tape owns: inputs to differentiate with respect to, as in
+// torch.tensor(..., requires_grad=True).
 template <class T, ShapeType S, Device D>
 Var<std::remove_const_t<T>, S, D> variable(TensorView<T, S, D> value, bool requires_grad = true) {
   using U = std::remove_const_t<T>;
@@ -129,6 +131,15 @@ template <class T, ShapeType S, Device D>
 Var<T, S, D> variable(const Tensor<T, S, D>& value, bool requires_grad = true) {
   return variable(value.view(), requires_grad);
 }
+// A temporary (`variable(to_device(x))`, `constant(make_mask())`) ends with its statement while
+// the Var lives until the tape scope ends: its values are copied into the tape's arena.
+template <class T, ShapeType S, Device D>
+Var<T, S, D> variable(Tensor<T, S, D>&& value, bool requires_grad = true) {
+  const std::size_t bytes = value.bytes();
+  void* kept = Tape::current().template arena<D>().allocate(bytes);
+  device_memory<D>::copy(kept, value.data(), bytes);
+  return variable(TensorView<T, S, D>(static_cast<T*>(kept), value.shape()), requires_grad);
+}
 
 // Data that no gradient flows to (inputs, targets, masks).
 template <class T, ShapeType S, Device D>
@@ -138,6 +149,10 @@ Var<std::remove_const_t<T>, S, D> constant(TensorView<T, S, D> value) {
 template <class T, ShapeType S, Device D>
 Var<T, S, D> constant(const Tensor<T, S, D>& value) {
   return variable(value.view(), false);
+}
+template <class T, ShapeType S, Device D>
+Var<T, S, D> constant(Tensor<T, S, D>&& value) {
+  return variable(std::move(value), false);
 }
 
 // The same values, cut off from the graph.
