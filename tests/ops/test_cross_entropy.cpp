@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <vector>
 
+#include "ranklens/autograd/backward.hpp"
 #include "ranklens/autograd/gradcheck.hpp"
 #include "ranklens/ops/cross_entropy.hpp"
 
@@ -48,6 +50,24 @@ TEST_CASE("cross_entropy rejects bad targets and shapes, naming them", "[ops][cr
   REQUIRE_THROWS_AS(cross_entropy(constant(logits), wrong_rows), shape_error);
   Targets all_ignored(Shape<dyn>{2}, {-100, -100});
   CHECK(std::isnan(cross_entropy(constant(logits), all_ignored).item()));
+}
+
+TEST_CASE("cross_entropy of a temporary targets tensor keeps the targets for the backward", "[ops][cross_entropy]") {
+  auto step = tape();
+  std::mt19937_64 rng(4);
+  const auto logits = random_tensor(Shape<dyn, 5>{6}, rng, -2, 2);
+  const auto make = [](std::int32_t first) { return Targets(Shape<dyn>{6}, {first, 1, 2, 3, 4, 0}); };
+  const auto from_temporary = variable(logits);
+  const auto loss = cross_entropy(from_temporary, make(4));
+  // Target tensors of the same size made now may take the temporary's memory.
+  std::vector<Targets> later;
+  for (int i = 0; i < 8; ++i) later.push_back(make(0));
+  backward(loss);
+  const Targets named = make(4);
+  const auto from_named = variable(logits);
+  backward(cross_entropy(from_named, named));
+  for (index_t r = 0; r < 6; ++r)
+    for (index_t v = 0; v < 5; ++v) CHECK(from_temporary.grad()(r, v) == from_named.grad()(r, v));
 }
 
 }  // namespace ops_test_cross_entropy
