@@ -130,6 +130,29 @@ TEMPLATE_TEST_CASE("unary functions handle infinities and NaN like PyTorch", "[c
   CHECK(std::isnan(r[2]));
 }
 
+TEMPLATE_TEST_CASE("relu's backward blocks the gradient where x <= 0, a NaN or Inf one too, as PyTorch's threshold_backward",
+                   "[cpu][elementwise]", float, double) {
+  using T = TestType;
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  // x, gy and PyTorch's gradient (x <= 0 ? 0 : gy), repeated past a vector and into a tail.
+  const T pattern[][3] = {{-1, nan, 0}, {0, inf, 0}, {-inf, -inf, 0}, {2, 3, 3}, {inf, 5, 5}, {nan, 7, 7}, {T(0.5), nan, nan}};
+  std::vector<T> x, gy, want;
+  for (int i = 0; i < 37; ++i) {
+    const auto& row = pattern[i % 7];
+    x.push_back(row[0]), gy.push_back(row[1]), want.push_back(row[2]);
+  }
+  const index_t n = index_t(x.size());
+  const auto same = [](T got, T expected) { return std::isnan(expected) ? std::isnan(got) : got == expected; };
+  std::vector<T> stored(x.size(), T(-99)), added(x.size(), T(1));
+  unary_backward<relu_op>(x.data(), nullptr, gy.data(), stored.data(), n, grad_write::store);
+  unary_backward<relu_op>(x.data(), nullptr, gy.data(), added.data(), n, grad_write::add);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    INFO("element " << i << ": x " << x[i] << ", gy " << gy[i]);
+    CHECK(same(stored[i], want[i]));
+    CHECK(same(added[i], T(1) + want[i]));
+  }
+}
+
 TEST_CASE("unary_backward reads only the inputs its derivative needs", "[cpu][elementwise]") {
   std::vector<double> x = {0.5, 2.0, 3.0}, y(3), gy = {1, 1, 1}, gx(3, 0.0);
   unary_forward<exp_op>(x.data(), y.data(), 3);

@@ -109,6 +109,29 @@ TEST_CASE("CUDA unary functions match the CPU forward and backward, added and st
   }
 }
 
+TEST_CASE("CUDA relu's backward blocks the gradient where x <= 0, a NaN or Inf one too, as PyTorch's threshold_backward",
+          "[cuda][elementwise]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  const float inf = std::numeric_limits<float>::infinity();
+  // x, gy and PyTorch's gradient (x <= 0 ? 0 : gy), repeated past a block's first warp.
+  const float pattern[][3] = {{-1, nan_value, 0}, {0, inf, 0}, {-inf, -inf, 0}, {2, 3, 3}, {inf, 5, 5}, {nan_value, 7, 7}, {0.5f, nan_value, nan_value}};
+  std::vector<float> x, gy, want;
+  for (int i = 0; i < 37; ++i) {
+    const auto& row = pattern[i % 7];
+    x.push_back(row[0]), gy.push_back(row[1]), want.push_back(row[2]);
+  }
+  const index_t n = index_t(x.size());
+  for_float_and_bf16([&]<class T>() {
+    twin<T> x_twin(x), gy_twin(gy), stored(n), added(std::vector<float>(x.size(), 1.0f));
+    cuda::unary_backward<cuda::relu_op>(x_twin.data(), nullptr, gy_twin.data(), stored.data(), n, grad_write::store);
+    cuda::unary_backward<cuda::relu_op>(x_twin.data(), nullptr, gy_twin.data(), added.data(), n, grad_write::add);
+    std::vector<float> want_added;
+    for (float w : want) want_added.push_back(1.0f + w);
+    check_close("relu backward (store)", stored, want);
+    check_close("relu backward (add)", added, want_added);
+  });
+}
+
 TEST_CASE("CUDA binary functions match the CPU: same shape, scalar, broadcast row and column", "[cuda][elementwise]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   const index_t rows = sized(301, 37), cols = sized(333, 29), n = rows * cols;

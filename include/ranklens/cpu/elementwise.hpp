@@ -118,8 +118,8 @@ void unary_forward(const T* x, T* y, index_t n, const Op& op = {}) {
   });
 }
 
-// gx += f'(x) * gy (gx = f'(x) * gy with mode store).  (n) x or y may be nullptr when the
-// functor's derivative does not read it.
+// gx += f'(x) * gy (gx = f'(x) * gy with mode store; chain_rule: where it is not a product).
+// (n) x or y may be nullptr when the functor's derivative does not read it.
 template <class Op, Real T>
 requires unary_function_for<Op, T>
 void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, index_t n,
@@ -134,7 +134,9 @@ void unary_backward(optional_in<T> x, optional_in<T> y, const T* gy, T* gx, inde
         const simd<T> xv = Op::derivative_uses_x ? load(x + k, step) : simd<T>(T(0));
         const simd<T> yv = Op::derivative_uses_y ? load(y + k, step) : simd<T>(T(0));
         if constexpr (M == grad_write::store)
-          store(gx + k, op.derivative(xv, yv) * load(gy + k, step), step);
+          store(gx + k, chain_rule(op, xv, yv, load(gy + k, step)), step);
+        else if constexpr (requires { op.gradient(xv, yv, xv); })
+          store(gx + k, chain_rule(op, xv, yv, load(gy + k, step)) + load(gx + k, step), step);
         else
           store(gx + k, multiply_add(op.derivative(xv, yv), load(gy + k, step), load(gx + k, step)), step);
       });

@@ -4,6 +4,8 @@
 //
 //   forward(x)        -> f(x)
 //   derivative(x, y)  -> f'(x), given x and y = f(x)
+//   gradient(x, y, gy) (optional) -> the gradient f'(x)·gy where that product is not it: a
+//                     function that blocks the gradient (relu) gives 0 for a NaN or Inf gy;
 //   derivative_uses_x, derivative_uses_y: which of the two the derivative reads, so that a
 //                     backward kernel loads only those (and a caller may pass nullptr for
 //                     the other);
@@ -35,6 +37,15 @@ concept unary_function_for = Real<T> && requires(const Op& op, const T& x, const
   { Op::derivative_uses_y } -> std::convertible_to<bool>;
   { Op::cost } -> std::convertible_to<int>;
 };
+
+// gy's share of x's gradient: f'(x)·gy, or the functor's own gradient(x, y, gy).
+template <class Op, class V>
+RANKLENS_ALWAYS_INLINE V chain_rule(const Op& op, const V& x, const V& y, const V& gy) noexcept {
+  if constexpr (requires { op.gradient(x, y, gy); })
+    return op.gradient(x, y, gy);
+  else
+    return op.derivative(x, y) * gy;
+}
 
 // sigmoid(z) and its slope sigmoid(z) * (1 - sigmoid(z)), both to full relative accuracy for
 // every z, from a single exp(-|z|) (which never overflows). z_tail, when given, is a
@@ -207,10 +218,17 @@ struct relu_op {
     using T = scalar_of_t<V>;
     return where(x < V(T(0)), V(T(0)), x);
   }
+  // PyTorch's threshold_backward: x <= 0 blocks the gradient (a NaN x passes it).
   template <class V>
   RANKLENS_ALWAYS_INLINE static V derivative(const V& x, const V&) noexcept {
     using T = scalar_of_t<V>;
-    return where(x > V(T(0)), V(T(1)), V(T(0)));
+    return where(x <= V(T(0)), V(T(0)), V(T(1)));
+  }
+  // Blocked, not multiplied by 0: a NaN or Inf gy there gives 0, as in PyTorch.
+  template <class V>
+  RANKLENS_ALWAYS_INLINE static V gradient(const V& x, const V&, const V& gy) noexcept {
+    using T = scalar_of_t<V>;
+    return where(x <= V(T(0)), V(T(0)), gy);
   }
 };
 

@@ -86,8 +86,13 @@ struct unary_backward_map {
     return {F::derivative_uses_x ? to_float(x[i]) : 0.0f, F::derivative_uses_y ? to_float(y[i]) : 0.0f, to_float(gy[i])};
   }
   __device__ void store(index_t i, unary_inputs v) const {
-    const float d = f.derivative(v.x, v.y);
-    gx[i] = from_float<T>(Mode == grad_write::store ? d * v.gy : fmaf(d, v.gy, to_float(gx[i])));
+    if constexpr (requires { f.gradient(v.x, v.y, v.gy); }) {  // its own chain rule (cpu::chain_rule)
+      const float g = f.gradient(v.x, v.y, v.gy);
+      gx[i] = from_float<T>(Mode == grad_write::store ? g : g + to_float(gx[i]));
+    } else {
+      const float d = f.derivative(v.x, v.y);
+      gx[i] = from_float<T>(Mode == grad_write::store ? d * v.gy : fmaf(d, v.gy, to_float(gx[i])));
+    }
   }
 };
 

@@ -1,5 +1,6 @@
 // The elementwise functions of cpu/unary_functions.hpp, on the device: the same names and the
-// same interface (forward(x), derivative(x, y), derivative_uses_x/_y), in float.
+// same interface (forward(x), derivative(x, y), derivative_uses_x/_y, and gradient(x, y, gy)
+// where the CPU functor has one), in float.
 //
 // A kernel takes either one of these functors or the CPU functor of the same name
 // (cuda::unary_forward<cpu::gelu_tanh_op>(...)): device_function_t maps each cpu:: functor to its
@@ -111,11 +112,13 @@ struct sigmoid_op {
   __device__ static float derivative(float x, float) { return sigmoid_parts(x).slope; }
 };
 
-// max(x, 0); NaN stays NaN, and the derivative at 0 is 0.
+// max(x, 0); NaN stays NaN. The backward is PyTorch's threshold_backward: x <= 0 blocks the
+// gradient (a NaN or Inf gy there gives 0, not NaN), a NaN x passes it.
 struct relu_op {
   static constexpr bool derivative_uses_x = true, derivative_uses_y = false;
   __device__ static float forward(float x) { return x < 0.0f ? 0.0f : x; }
-  __device__ static float derivative(float x, float) { return x > 0.0f ? 1.0f : 0.0f; }
+  __device__ static float derivative(float x, float) { return x <= 0.0f ? 0.0f : 1.0f; }
+  __device__ static float gradient(float x, float, float gy) { return x <= 0.0f ? 0.0f : gy; }
 };
 
 // x · sigmoid(x) (swish; Qwen2 and Llama MLPs).
