@@ -139,7 +139,7 @@ TEST_CASE("anomaly mode on cuda_t names the op, the input and the element of a N
                           Catch::Contains(") at element 0; input shapes"));
 }
 
-TEST_CASE("variable and constant of a temporary device tensor keep its values for the whole tape scope", "[cuda][autograd]") {
+TEST_CASE("variable, constant and cross_entropy keep a temporary device tensor's values for the whole tape scope", "[cuda][autograd]") {
   RANKLENS_REQUIRE_CUDA_DEVICE();
   using Vec = Shape<3>;
   auto step = tape();
@@ -159,6 +159,20 @@ TEST_CASE("variable and constant of a temporary device tensor keep its values fo
     CHECK(constant_value(i) == (i == 0 ? 10.0f : float(i + 1)));
     CHECK(gradient(i) == constant_value(i));
   }
+
+  // cross_entropy's backward reads its targets: a temporary tensor of them is kept too.
+  const auto targets_on_gpu = [](std::int32_t first) { return to_device(Tensor<std::int32_t, Shape<2>, cpu_t>(Shape<2>{}, {first, 0})); };
+  const auto logits = variable(to_device(Tensor<float, Shape<2, 3>, cpu_t>(Shape<2, 3>{}, {1, 2, 3, 0, 0, 0})));
+  const auto loss = cross_entropy(logits, targets_on_gpu(2));
+  std::vector<Tensor<std::int32_t, Shape<2>, cuda_t>> later_targets;
+  for (int i = 0; i < 4; ++i) later_targets.push_back(targets_on_gpu(0));
+  backward(loss);
+  const auto logits_gradient = to_host(logits.grad());
+  // (softmax − onehot) / 2 rows; row 0's target is 2.
+  const float z = std::exp(1.0f) + std::exp(2.0f) + std::exp(3.0f);
+  CHECK(logits_gradient(0, 0) == Approx(std::exp(1.0f) / z / 2));
+  CHECK(logits_gradient(0, 2) == Approx((std::exp(3.0f) / z - 1) / 2));
+  CHECK(logits_gradient(1, 0) == Approx((1.0f / 3 - 1) / 2));
 }
 
 namespace {
