@@ -175,6 +175,26 @@ TEST_CASE("variable, constant and cross_entropy keep a temporary device tensor's
   CHECK(logits_gradient(1, 0) == Approx((1.0f / 3 - 1) / 2));
 }
 
+TEST_CASE("Var::to_tensor on cuda_t copies the value on the device, and it outlives the tape scope", "[cuda][autograd]") {
+  RANKLENS_REQUIRE_CUDA_DEVICE();
+  using Matrix = Shape<2, 3>;
+  const auto on_gpu = [](float first) { return to_device(Tensor<float, Matrix, cpu_t>(Matrix{}, {first, 2, 3, 4, 5, 6})); };
+  Tensor<float, Matrix, cuda_t> kept(Matrix{});
+  {
+    auto step = tape();
+    const auto y = variable(on_gpu(1)) * 2.0f;
+    kept = y.to_tensor();
+    REQUIRE_THROWS_WITH(transpose(y).to_tensor(), Catch::StartsWith("Var::to_tensor: the value of shape") && Catch::Contains("on cuda is a strided view"));
+  }
+  {  // the next scope's values take the arena's memory again
+    auto step = tape();
+    const auto z = variable(on_gpu(-1)) * 3.0f;
+    CHECK(to_host(z.value()).data()[0] == -3.0f);
+  }
+  const auto host = to_host(kept.view());
+  for (index_t i = 0; i < 6; ++i) CHECK(host.data()[i] == 2.0f * float(i + 1));
+}
+
 namespace {
 
 // One step of dropout's uses: two calls of one generator and one of another, forward and

@@ -80,11 +80,19 @@ class Var {
     return v;
   }
 
-  // An owning copy of the value that outlives the tape scope.
-  Tensor<T, S, D> to_tensor() const
-    requires std::same_as<D, cpu_t>
-  {
-    return ranklens::to_tensor(value());
+  // An owning copy of the value, on the Var's device, that outlives the tape scope. Off the CPU
+  // the value must be contiguous (contiguous(v).to_tensor() copies a strided view).
+  Tensor<T, S, D> to_tensor() const {
+    if constexpr (std::same_as<D, cpu_t>) {
+      return ranklens::to_tensor(value());
+    } else {
+      if (!is_contiguous())
+        throw shape_error(std::string("Var::to_tensor: the value of shape ") + to_string(shape_) + " on " + D::name +
+                          " is a strided view; contiguous(v).to_tensor() copies it");
+      Tensor<T, S, D> out(shape_);
+      device_memory<D>::copy(out.data(), base_value() + offset_, sizeof(T) * std::size_t(numel()));
+      return out;
+    }
   }
 
   // The same storage seen with another layout: the building block of every view op.
