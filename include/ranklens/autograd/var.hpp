@@ -2,7 +2,6 @@
 // offset, shape, strides) on a StorageNode in the tape's arena; copying it copies the handle.
 #pragma once
 #include <string>
-#include <utility>
 
 #include "ranklens/autograd/tape.hpp"
 #include "ranklens/core/grad_write.hpp"
@@ -139,14 +138,19 @@ template <class T, ShapeType S, Device D>
 Var<T, S, D> variable(const Tensor<T, S, D>& value, bool requires_grad = true) {
   return variable(value.view(), requires_grad);
 }
-// A temporary (`variable(to_device(x))`, `constant(make_mask())`) ends with its statement while
-// the Var lives until the tape scope ends: its values are copied into the tape's arena.
+
+// A temporary tensor's values, copied into the tape's arena: a temporary (`variable(to_device(x))`,
+// `constant(make_mask())`, `cross_entropy(logits, to_device(targets))`) ends with its statement,
+// while what the tape records of it is read until the tape scope ends.
+template <class T, ShapeType S, Device D>
+TensorView<T, S, D> kept_by_tape(const Tensor<T, S, D>& temporary) {
+  T* kept = Tape::current().template arena<D>().template allocate_array<T>(std::size_t(temporary.numel()));
+  device_memory<D>::copy(kept, temporary.data(), temporary.bytes());
+  return {kept, temporary.shape()};
+}
 template <class T, ShapeType S, Device D>
 Var<T, S, D> variable(Tensor<T, S, D>&& value, bool requires_grad = true) {
-  const std::size_t bytes = value.bytes();
-  void* kept = Tape::current().template arena<D>().allocate(bytes);
-  device_memory<D>::copy(kept, value.data(), bytes);
-  return variable(TensorView<T, S, D>(static_cast<T*>(kept), value.shape()), requires_grad);
+  return variable(kept_by_tape(value), requires_grad);
 }
 
 // Data that no gradient flows to (inputs, targets, masks).
@@ -160,7 +164,7 @@ Var<T, S, D> constant(const Tensor<T, S, D>& value) {
 }
 template <class T, ShapeType S, Device D>
 Var<T, S, D> constant(Tensor<T, S, D>&& value) {
-  return variable(std::move(value), false);
+  return variable(kept_by_tape(value), false);
 }
 
 // The same values, cut off from the graph.

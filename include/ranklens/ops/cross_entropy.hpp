@@ -103,13 +103,10 @@ Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits, const Tensor<std::
                                  CrossEntropyOptions options = {}) {
   return cross_entropy(logits, targets.view(), options);
 }
-// The backward reads the targets; a temporary tensor of them (`cross_entropy(logits,
-// to_device(targets))`) ends with its statement, so they are copied into the tape's arena.
+// The backward reads the targets: a temporary tensor of them is kept by the tape (var.hpp).
 template <class T, ShapeType SL, ShapeType ST, Device D>
 Var<T, Shape<>, D> cross_entropy(const Var<T, SL, D>& logits, Tensor<std::int32_t, ST, D>&& targets, CrossEntropyOptions options = {}) {
-  std::int32_t* kept = Tape::current().arena<D>().template allocate_array<std::int32_t>(std::size_t(targets.numel()));
-  device_memory<D>::copy(kept, targets.data(), targets.bytes());
-  return cross_entropy(logits, TensorView<const std::int32_t, ST, D>(kept, targets.shape()), options);
+  return cross_entropy(logits, kept_by_tape(targets), options);
 }
 
 }  // namespace ranklens
